@@ -1,0 +1,301 @@
+"""Values to strict JSON and back; pure functions, no I/O.
+
+Stored documents are RFC 8259 JSON: no ``NaN`` or ``Infinity`` tokens anywhere.
+
+* Metric values are numbers. A non-finite value is stored as one of the strings
+  ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``; a metric list holds nothing else that is
+  a string, so reading it back is unambiguous.
+* In hyperparameters and metadata a non-finite float is stored as the object
+  ``{"$float": "NaN"}`` (or ``"Infinity"`` / ``"-Infinity"``). A mapping of the user's
+  whose only key is ``"$float"`` is therefore refused.
+
+Conversions of hyperparameters and metadata (see :func:`to_json`): numpy scalars and
+arrays, tuples, sets (sorted), ``pathlib`` paths, ``datetime``/``date``/``time``
+(ISO 8601), ``Enum`` (its value) and dataclass instances (their fields). Keys that are
+int, float, bool or None become strings as ``json`` would write them; any other key
+type, or two keys that would become the same string, is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import math
+import numbers
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from experiment_manager.errors import InvalidMetricError, SerializationError
+
+__all__ = [
+    "decode_metric_values",
+    "dumps",
+    "from_json",
+    "loads",
+    "metric_values",
+    "to_json",
+]
+
+FLOAT_TAG = "$float"
+_NONFINITE_NAMES = {"NaN", "Infinity", "-Infinity"}
+_MAX_DEPTH = 64
+# What orjson reads back as an int; beyond it a number would silently become a float.
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+
+
+def _nonfinite_name(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _array_like(value: object) -> bool:
+    """Whether ``value`` is a numpy/torch/jax array or scalar with a ``tolist``."""
+    return hasattr(value, "__array__") and hasattr(value, "tolist")
+
+
+def _json_key(key: object, path: str) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, numbers.Integral):
+        return str(int(key))
+    if isinstance(key, float) and math.isfinite(key):
+        return repr(key)
+    raise SerializationError(path, key, "mapping keys must be str, int, float, bool or None")
+
+
+def to_json(value: object, path: str = "value") -> Any:
+    """Convert ``value`` to plain JSON data (dicts, lists, str, int, float, bool, None).
+
+    Args:
+        value: What to convert.
+        path: Where the value sits, used in error messages (``hyperparameters.lr``).
+
+    Returns:
+        A new structure; the input is never modified.
+
+    Raises:
+        SerializationError: Something has no faithful JSON form; the error names its path.
+
+    Example:
+        >>> from pathlib import Path
+        >>> to_json({"dir": Path("/data"), "betas": (0.9, 0.99), "eps": float("inf")})
+        {'dir': '/data', 'betas': [0.9, 0.99], 'eps': {'$float': 'Infinity'}}
+    """
+    return _to_json(value, path, 0)
+
+
+def _to_json(value: object, path: str, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise SerializationError(path, value, f"nested deeper than {_MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationError(path, value, "string is not valid Unicode") from None
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return _to_json(value.value, path, depth + 1)
+    if isinstance(value, numbers.Integral):
+        return _check_int(path, int(value))
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else {FLOAT_TAG: _nonfinite_name(value)}
+    if isinstance(value, Mapping):
+        return _mapping_to_json(value, path, depth)
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        try:
+            ordered = sorted(value)
+        except TypeError:
+            raise SerializationError(path, value, "set elements cannot be ordered") from None
+        return [_to_json(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(ordered)]
+    if isinstance(value, os.PathLike):
+        return _to_json(os.fspath(value), path, depth + 1)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return _mapping_to_json(fields, path, depth)
+    if _array_like(value):
+        return _to_json(value.tolist(), path, depth + 1)  # type: ignore[attr-defined]
+    if isinstance(value, numbers.Real):  # numpy floating scalars, Fraction
+        return _to_json(float(value), path, depth + 1)
+    raise SerializationError(path, value, f"{type(value).__name__} has no JSON form")
+
+
+def _mapping_to_json(value: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = _json_key(key, f"{path}.{key!r}")
+        if name in out:
+            raise SerializationError(
+                f"{path}.{name}", key, f"two keys would both be written as {name!r}"
+            )
+        out[name] = _to_json(item, f"{path}.{name}", depth + 1)
+    if len(out) == 1 and FLOAT_TAG in out:
+        raise SerializationError(
+            f"{path}.{FLOAT_TAG}", value, f"a mapping whose only key is {FLOAT_TAG!r} is reserved"
+        )
+    return out
+
+
+def from_json(value: Any) -> Any:
+    """Undo the tagging of non-finite floats done by :func:`to_json`.
+
+    Args:
+        value: Plain JSON data as read from a history file.
+
+    Returns:
+        The same data with every ``{"$float": ...}`` object turned back into a float.
+
+    Example:
+        >>> from_json({"eps": {"$float": "-Infinity"}, "lr": 0.1})
+        {'eps': -inf, 'lr': 0.1}
+    """
+    if isinstance(value, dict):
+        if len(value) == 1 and value.get(FLOAT_TAG) in _NONFINITE_NAMES:
+            return float(value[FLOAT_TAG])
+        return {key: from_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_json(item) for item in value]
+    return value
+
+
+def _metric_number(name: str, value: object) -> int | float | str:
+    """One metric value in stored form: int, finite float, or a non-finite name."""
+    if isinstance(value, bool):
+        raise InvalidMetricError(name, value, "booleans are not metric values")
+    if isinstance(value, numbers.Integral):
+        if not _INT_MIN <= int(value) <= _INT_MAX:
+            raise InvalidMetricError(name, value, "integers must fit in 64 bits")
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return number if math.isfinite(number) else _nonfinite_name(number)
+    raise InvalidMetricError(name, value, "metric values must be real numbers")
+
+
+def metric_values(name: object, value: object) -> list[int | float | str]:
+    """Validate one metric's value(s) and return them in stored form.
+
+    A scalar is one value; a list, tuple, range or one-dimensional array is many.
+
+    Args:
+        name: The metric name (a non-empty str).
+        value: A number, or a flat sequence of numbers.
+
+    Returns:
+        A new list of ints, finite floats and the strings ``"NaN"``, ``"Infinity"``,
+        ``"-Infinity"`` for non-finite values.
+
+    Raises:
+        InvalidMetricError: The name is not a non-empty str, or a value is not a real
+            number (bools, strings, None and nested sequences included).
+
+    Example:
+        >>> metric_values("loss", [0.5, float("nan"), 3])
+        [0.5, 'NaN', 3]
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidMetricError(name, value, "metric names must be non-empty strings")
+    items: object = value
+    if _array_like(value):
+        items = value.tolist()  # type: ignore[attr-defined]
+    if isinstance(items, (list, tuple, range)):
+        out: list[int | float | str] = []
+        for item in items:
+            if isinstance(item, (list, tuple, Mapping)) or (
+                _array_like(item) and getattr(item, "ndim", 0) > 0
+            ):
+                raise InvalidMetricError(name, value, "metric values must be a flat sequence")
+            out.append(_metric_number(name, item))
+        return out
+    if isinstance(items, (Mapping, str, bytes, set, frozenset)) or (
+        isinstance(items, Iterable) and not isinstance(items, numbers.Real)
+    ):
+        raise InvalidMetricError(name, value, "metric values must be real numbers")
+    return [_metric_number(name, items)]
+
+
+def decode_metric_values(values: list[Any]) -> list[int | float]:
+    """Turn stored metric values back into numbers.
+
+    Args:
+        values: A metric list as stored.
+
+    Returns:
+        The same list object when it holds no non-finite values, else a new list with
+        ``float("nan")``, ``float("inf")`` or ``float("-inf")`` in their places.
+
+    Example:
+        >>> decode_metric_values([1.0, "Infinity"])
+        [1.0, inf]
+    """
+    if any(type(item) is str for item in values):
+        return [float(item) if type(item) is str else item for item in values]
+    return values
+
+
+def _check_int(path: str, value: int) -> int:
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise SerializationError(path, value, "integers must fit in 64 bits")
+    return value
+
+
+def dumps(document: Any) -> bytes:
+    """Encode plain JSON data as strict UTF-8 JSON.
+
+    Args:
+        document: Data already made JSON-safe by :func:`to_json` and :func:`metric_values`.
+
+    Returns:
+        The encoded bytes; floats keep their exact value when read back.
+
+    Raises:
+        SerializationError: The data holds something that is not JSON (a bug, or
+            hand-made input that skipped :func:`to_json`).
+
+    Example:
+        >>> dumps({"a": [1, 0.1]})
+        b'{"a":[1,0.1]}'
+    """
+    import orjson  # deferred: keeps `import experiment_manager` cheap
+
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError as error:
+        raise SerializationError("document", type(document), str(error)) from error
+
+
+def loads(data: bytes) -> Any:
+    """Parse strict JSON (``NaN`` and ``Infinity`` tokens are errors).
+
+    Args:
+        data: UTF-8 JSON text.
+
+    Returns:
+        The parsed data.
+
+    Raises:
+        ValueError: The text is not strict JSON.
+
+    Example:
+        >>> loads(b'{"a": [1, 2.5]}')
+        {'a': [1, 2.5]}
+    """
+    import orjson
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise ValueError(str(error)) from None

@@ -1,0 +1,176 @@
+"""The one exception hierarchy of experiment_manager.
+
+Every error the library raises on purpose derives from :class:`ExperimentManagerError`
+and also from the builtin exception that fits it, so ``except ValueError`` keeps
+working for code that does not know this package. Each error carries the offending
+value as an attribute.
+
+Example:
+    >>> from experiment_manager.errors import InvalidExperimentIdError
+    >>> try:
+    ...     raise InvalidExperimentIdError("../x", "contains a path separator")
+    ... except ValueError as error:
+    ...     print(error.experiment_id)
+    ../x
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CorruptHistoryError",
+    "ExperimentManagerError",
+    "ExperimentNotFoundError",
+    "InvalidArgumentError",
+    "InvalidExperimentIdError",
+    "InvalidMetricError",
+    "LockTimeoutError",
+    "NoActiveExperimentError",
+    "SerializationError",
+    "UnsupportedFormatError",
+]
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """Return ``repr(value)``, cut to ``limit`` characters so messages stay one line."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+class ExperimentManagerError(Exception):
+    """Base class of every error raised on purpose by experiment_manager."""
+
+
+class InvalidExperimentIdError(ExperimentManagerError, ValueError):
+    """An experiment id that is not a safe file name.
+
+    Attributes:
+        experiment_id: The rejected id, exactly as given.
+        reason: Why it was rejected.
+    """
+
+    def __init__(self, experiment_id: object, reason: str) -> None:
+        self.experiment_id = experiment_id
+        self.reason = reason
+        super().__init__(f"invalid experiment id {experiment_id!r}: {reason}")
+
+
+class InvalidArgumentError(ExperimentManagerError, TypeError, ValueError):
+    """An argument of the wrong type or with a value the call cannot accept.
+
+    Attributes:
+        argument: The parameter's name.
+        value: The rejected value.
+    """
+
+    def __init__(self, argument: str, value: object, reason: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid {argument} {_short(value)}: {reason}")
+
+
+class InvalidMetricError(ExperimentManagerError, TypeError, ValueError):
+    """A metric name or value that cannot be logged; nothing of the call was written.
+
+    Attributes:
+        metric: The metric's name.
+        value: The rejected value.
+    """
+
+    def __init__(self, metric: object, value: object, reason: str) -> None:
+        self.metric = metric
+        self.value = value
+        self.reason = reason
+        super().__init__(f"metric {metric!r}: {reason} (got {_short(value)})")
+
+
+class SerializationError(ExperimentManagerError, TypeError, ValueError):
+    """A value with no faithful JSON form.
+
+    Attributes:
+        key_path: Where the value sits, such as ``hyperparameters.optimizer.betas[1]``.
+        value: The rejected value.
+    """
+
+    def __init__(self, key_path: str, value: object, reason: str) -> None:
+        self.key_path = key_path
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{key_path}: {reason} (got {_short(value)})")
+
+
+class NoActiveExperimentError(ExperimentManagerError, RuntimeError):
+    """A call that needs an active experiment was made without one."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(
+            f"{operation}() needs an active experiment: call "
+            "start_experiment(config_name, hyperparameters, metadata) first"
+        )
+
+
+class ExperimentNotFoundError(ExperimentManagerError, LookupError):
+    """An experiment id, or one of its versions, that has no record.
+
+    Attributes:
+        experiment_id: The id looked up.
+        version: The version looked up, or None for the experiment as a whole.
+    """
+
+    def __init__(self, experiment_id: str, version: int | None = None) -> None:
+        self.experiment_id = experiment_id
+        self.version = version
+        what = f"{experiment_id!r}" if version is None else f"{experiment_id!r} version {version}"
+        super().__init__(f"no experiment {what}")
+
+
+class CorruptHistoryError(ExperimentManagerError, ValueError):
+    """A history file that cannot be parsed or does not have the expected shape.
+
+    The file is left exactly as it is; nothing is ever written over it.
+
+    Attributes:
+        path: The file.
+        reason: What is wrong with it.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"corrupt history file {str(self.path)!r}: {reason}")
+
+
+class UnsupportedFormatError(CorruptHistoryError):
+    """A history file written in a newer format than this version of the library reads.
+
+    Attributes:
+        found: The format number in the file.
+        supported: The newest format this library reads.
+    """
+
+    def __init__(self, path: str | Path, found: object, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            path, f"format {found!r} is newer than {supported}; upgrade experiment-manager"
+        )
+
+
+class LockTimeoutError(ExperimentManagerError, TimeoutError):
+    """Another live process held an experiment's lock for longer than the timeout.
+
+    Attributes:
+        lock_path: The lock file.
+        timeout: Seconds waited.
+    """
+
+    def __init__(self, lock_path: str | Path, timeout: float) -> None:
+        self.lock_path = Path(lock_path)
+        self.timeout = timeout
+        super().__init__(
+            f"could not lock {str(self.lock_path)!r} within {timeout:g} s: "
+            "another live process is holding it"
+        )

@@ -1,0 +1,84 @@
+"""Dataclasses that cross layers: what a version of an experiment is."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ExperimentRecord"]
+
+
+@dataclass
+class ExperimentRecord:
+    """One run (version) of an experiment, as the specification defines it.
+
+    Attributes:
+        experiment_id: Unique identifier of the experiment series.
+        version: Version number, 1 for the first run of an id, then 2, 3, ...
+        created_at: ISO 8601 time the version was started, with its UTC offset.
+        config_name: Name of the configuration used.
+        hyperparameters: Hyperparameters of the run, as stored (JSON types).
+        metadata: Metadata of the run, with the four documented keys filled in.
+        metrics: Metric name to the list of its values, in logging order.
+        checkpoints: Checkpoint paths, in the order they were added.
+
+    Example:
+        >>> record = ExperimentRecord("mnist", 1, "2026-01-01T00:00:00+00:00", "mnist", {}, {})
+        >>> record.metrics, record.checkpoints
+        ({}, [])
+    """
+
+    experiment_id: str
+    version: int
+    created_at: str
+    config_name: str
+    hyperparameters: dict[str, Any]
+    metadata: dict[str, Any]
+    metrics: dict[str, list[Any]] = field(default_factory=dict)
+    checkpoints: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a plain dict with the specification's keys.
+
+        Returns:
+            A deep copy; changing it does not change the record.
+
+        Example:
+            >>> ExperimentRecord("a", 1, "t", "a", {}, {}).to_dict()["version"]
+            1
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentRecord:
+        """Build a record from a dict such as one returned by ``read_history``.
+
+        Keys that are not fields of the record are ignored, so dicts from newer
+        versions of the library, which carry more keys, are accepted.
+
+        Args:
+            data: A dict with at least the six required keys.
+
+        Returns:
+            A new record (lists and dicts copied one level deep).
+
+        Raises:
+            KeyError: A required key is missing.
+
+        Example:
+            >>> data = {"experiment_id": "a", "version": 2, "created_at": "t",
+            ...         "config_name": "a", "hyperparameters": {}, "metadata": {}}
+            >>> ExperimentRecord.from_dict(data).version
+            2
+        """
+        return cls(
+            experiment_id=data["experiment_id"],
+            version=data["version"],
+            created_at=data["created_at"],
+            config_name=data["config_name"],
+            hyperparameters=dict(data["hyperparameters"]),
+            metadata=dict(data["metadata"]),
+            metrics={name: list(values) for name, values in data.get("metrics", {}).items()},
+            checkpoints=list(data.get("checkpoints", [])),
+        )

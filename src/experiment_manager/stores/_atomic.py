@@ -1,0 +1,153 @@
+"""The only way files are written: an inter-process lock, then temp file, fsync, rename.
+
+A reader therefore sees either the old or the new content of a file, never a mix, and a
+process killed at any moment leaves at most a stale temp file that the next writer of
+the same file overwrites. Locks are OS locks (``flock`` through the filelock library),
+which the kernel drops when their holder dies, so a killed process never blocks anyone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from experiment_manager.errors import LockTimeoutError
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def temp_path(path: Path) -> Path:
+    """Return the temp file used while ``path`` is being replaced.
+
+    The name is fixed (hidden, beside the target) rather than random: writers hold the
+    file's lock, so a temp file found there belongs to a writer that died, and the
+    next write simply truncates it.
+
+    Args:
+        path: The file that will be replaced.
+
+    Returns:
+        ``<folder>/.<name>.tmp``.
+
+    Example:
+        >>> temp_path(Path("logs/mnist.json")).name
+        '.mnist.json.tmp'
+    """
+    return path.with_name(f".{path.name}.tmp")
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive inter-process (and inter-thread) lock on ``lock_path``.
+
+    Args:
+        lock_path: The lock file; its folder is created if needed.
+        timeout: Seconds to wait for a live holder; negative waits forever.
+
+    Yields:
+        None, while the lock is held.
+
+    Raises:
+        LockTimeoutError: Another live process held the lock for ``timeout`` seconds.
+
+    Example:
+        >>> import tempfile
+        >>> with locked(Path(tempfile.mkdtemp()) / "x.lock", timeout=5):
+        ...     pass
+    """
+    import filelock  # deferred: keeps `import experiment_manager` cheap
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(lock_path), timeout=timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LockTimeoutError(lock_path, timeout) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk, where the OS allows it.
+
+    Args:
+        folder: The folder.
+
+    Example:
+        >>> fsync_dir(Path("."))
+    """
+    if os.name == "nt":  # Windows cannot open a folder for fsync
+        return
+    fd = os.open(folder, os.O_RDONLY | _CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file, fsync, ``os.replace``, fsync of the folder.
+
+    The caller must hold the lock that guards ``path``.
+
+    Args:
+        path: The file to create or replace.
+        data: Its new content.
+
+    Raises:
+        OSError: The write failed (disk full, permissions); ``path`` is unchanged.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "a.json"
+        >>> write_atomic(target, b"{}")
+        >>> target.read_bytes()
+        b'{}'
+    """
+    tmp = temp_path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC | _BINARY
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """Read a whole file without following a symbolic link planted in its place.
+
+    Args:
+        path: The file.
+
+    Returns:
+        Its bytes, or None when it does not exist.
+
+    Raises:
+        OSError: The file exists but cannot be read (or is a symbolic link).
+
+    Example:
+        >>> read_bytes(Path("/nonexistent/file")) is None
+        True
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()

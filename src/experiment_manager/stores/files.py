@@ -1,0 +1,168 @@
+"""The default store: one strict-JSON history file per experiment id.
+
+Layout inside ``log_dir``::
+
+    <experiment_id>.json         the history: {"format": 1, "experiment_id": ..., "versions": [...]}
+    .<experiment_id>.json.tmp    only while a write is under way (or left by a killed writer)
+    .expm/locks/<experiment_id>.lock   the OS lock every writer of that id holds
+
+The history is replaced atomically under the lock and re-read inside it, so no writer
+loses another's update. A file that cannot be parsed raises
+:class:`~experiment_manager.errors.CorruptHistoryError` and is never written over.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from experiment_manager import _serialize
+from experiment_manager._naming import unsafe_reason
+from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
+from experiment_manager.stores import _atomic
+from experiment_manager.stores.base import FORMAT_VERSION, Store, StoredVersion
+
+__all__ = ["FileStore"]
+
+T = TypeVar("T")
+
+HISTORY_SUFFIX = ".json"
+INTERNAL_DIR = ".expm"
+
+
+class FileStore(Store):
+    """Histories as JSON files in a folder; safe across threads and processes.
+
+    Args:
+        log_dir: The folder; it is created on the first write.
+        lock_timeout: Seconds to wait for another live writer of the same experiment.
+
+    Example:
+        >>> import tempfile
+        >>> store = FileStore(Path(tempfile.mkdtemp()))
+        >>> store.create_version("exp", {"config_name": "exp"})["version"]
+        1
+        >>> store.experiment_ids()
+        ['exp']
+    """
+
+    def __init__(self, log_dir: Path, lock_timeout: float = 60.0) -> None:
+        self.log_dir = log_dir
+        self.lock_timeout = lock_timeout
+
+    def history_path(self, experiment_id: str) -> Path:
+        """Return the history file of an experiment.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            ``<log_dir>/<experiment_id>.json``.
+        """
+        return self.log_dir / f"{experiment_id}{HISTORY_SUFFIX}"
+
+    def lock_path(self, experiment_id: str) -> Path:
+        """Return the lock file that guards an experiment's history.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            ``<log_dir>/.expm/locks/<experiment_id>.lock``.
+        """
+        return self.log_dir / INTERNAL_DIR / "locks" / f"{experiment_id}.lock"
+
+    def transact(self, experiment_id: str, change: Callable[[list[StoredVersion]], T]) -> T:
+        """Lock, re-read, change, write atomically, unlock; see :meth:`Store.transact`.
+
+        Raises:
+            CorruptHistoryError: The current file cannot be parsed; it is left as it is.
+            LockTimeoutError: Another live writer held the lock too long.
+        """
+        path = self.history_path(experiment_id)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
+            document = self._read_document(path, experiment_id)
+            if document is None:
+                document = {
+                    "format": FORMAT_VERSION,
+                    "experiment_id": experiment_id,
+                    "versions": [],
+                }
+            result = change(document["versions"])
+            _atomic.write_atomic(path, _serialize.dumps(document))
+        return result
+
+    def load(self, experiment_id: str) -> list[StoredVersion]:
+        """Read an experiment's versions; see :meth:`Store.load`.
+
+        Raises:
+            CorruptHistoryError: The file cannot be parsed or has the wrong shape.
+        """
+        document = self._read_document(self.history_path(experiment_id), experiment_id)
+        return [] if document is None else list(document["versions"])
+
+    def experiment_ids(self) -> list[str]:
+        """Return the ids of every history file in ``log_dir``, sorted.
+
+        Returns:
+            The ids; ``[]`` when the folder does not exist yet.
+        """
+        try:
+            names = os.listdir(self.log_dir)
+        except FileNotFoundError:
+            return []
+        ids = (name[: -len(HISTORY_SUFFIX)] for name in names if name.endswith(HISTORY_SUFFIX))
+        return sorted(i for i in ids if unsafe_reason(i) is None)
+
+    def _read_document(self, path: Path, experiment_id: str) -> dict[str, Any] | None:
+        data = _atomic.read_bytes(path)
+        if data is None:
+            return None
+        if not data.strip():
+            raise CorruptHistoryError(path, "the file is empty")
+        try:
+            document = _serialize.loads(data)
+        except ValueError as error:
+            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
+        check_document(path, document, experiment_id)
+        return document  # type: ignore[no-any-return]
+
+
+def check_document(path: Path, document: Any, experiment_id: str) -> None:
+    """Check that parsed JSON has the shape of a history document.
+
+    Args:
+        path: The file it came from, for error messages.
+        document: The parsed JSON.
+        experiment_id: The id the file should belong to.
+
+    Raises:
+        UnsupportedFormatError: The format number is newer than this library reads.
+        CorruptHistoryError: Anything else is wrong with the shape.
+    """
+    if not isinstance(document, dict):
+        raise CorruptHistoryError(path, f"expected an object, found {type(document).__name__}")
+    found = document.get("format")
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
+        raise CorruptHistoryError(path, f"missing or invalid format number {found!r}")
+    if found > FORMAT_VERSION:
+        raise UnsupportedFormatError(path, found, FORMAT_VERSION)
+    if document.get("experiment_id") != experiment_id:
+        raise CorruptHistoryError(
+            path, f"holds experiment {document.get('experiment_id')!r}, not {experiment_id!r}"
+        )
+    versions = document.get("versions")
+    if not isinstance(versions, list):
+        raise CorruptHistoryError(path, "'versions' is not a list")
+    for index, version in enumerate(versions):
+        if not (
+            isinstance(version, dict)
+            and type(version.get("version")) is int
+            and isinstance(version.get("metrics", {}), dict)
+            and isinstance(version.get("checkpoints", []), list)
+            and all(isinstance(v, list) for v in version.get("metrics", {}).values())
+        ):
+            raise CorruptHistoryError(path, f"versions[{index}] is not a valid version record")
