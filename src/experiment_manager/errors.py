@@ -27,6 +27,7 @@ __all__ = [
     "InvalidMetricError",
     "LockTimeoutError",
     "NoActiveExperimentError",
+    "QuerySyntaxError",
     "SerializationError",
     "UnsupportedFormatError",
 ]
@@ -174,3 +175,19 @@ class LockTimeoutError(ExperimentManagerError, TimeoutError):
             f"could not lock {str(self.lock_path)!r} within {timeout:g} s: "
             "another live process is holding it"
         )
+
+
+class QuerySyntaxError(ExperimentManagerError, ValueError):
+    """A search query that does not parse.
+
+    Attributes:
+        query: The whole query text.
+        position: 0-based index of the offending character in ``query``.
+        reason: What was expected there.
+    """
+
+    def __init__(self, query: str, position: int, reason: str) -> None:
+        self.query = query
+        self.position = position
+        self.reason = reason
+        super().__init__(f"{reason} at position {position}\n  {query}\n  {' ' * position}^")
