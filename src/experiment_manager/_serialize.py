@@ -27,13 +27,14 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from experiment_manager.errors import InvalidMetricError, SerializationError
+from experiment_manager.errors import InvalidArgumentError, InvalidMetricError, SerializationError
 
 __all__ = [
     "decode_metric_values",
     "dumps",
     "from_json",
     "loads",
+    "metric_point",
     "metric_values",
     "to_json",
 ]
@@ -225,6 +226,57 @@ def metric_values(name: object, value: object) -> list[int | float | str]:
     ):
         raise InvalidMetricError(name, value, "metric values must be real numbers")
     return [_metric_number(name, items)]
+
+
+def metric_point(metrics: object) -> dict[str, int | float | str]:
+    """Validate one step's metrics (one number per name) and return them in stored form.
+
+    This is the hot path of streaming: a plain dict of str names to finite Python
+    floats and ints is checked in one pass and returned as it is, without a copy.
+
+    Args:
+        metrics: A mapping of metric name to one real number.
+
+    Returns:
+        A dict of name to int, finite float or non-finite name; possibly ``metrics``
+        itself (never modified).
+
+    Raises:
+        InvalidArgumentError: ``metrics`` is not a mapping.
+        InvalidMetricError: A name is not a non-empty str or a value is not one real
+            number; the error names the metric.
+
+    Example:
+        >>> metric_point({"loss": 0.25, "lr": float("inf")})
+        {'loss': 0.25, 'lr': 'Infinity'}
+    """
+    if type(metrics) is dict:
+        for name, value in metrics.items():
+            kind = type(value)
+            if (
+                type(name) is not str
+                or not name
+                or not (
+                    (kind is float and value - value == 0.0)
+                    or (kind is int and _INT_MIN <= value <= _INT_MAX)
+                )
+            ):
+                break
+        else:
+            return metrics
+    if not isinstance(metrics, Mapping):
+        raise InvalidArgumentError(
+            "metrics", metrics, f"must be a dict, not {type(metrics).__name__}"
+        )
+    out: dict[str, int | float | str] = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidMetricError(name, value, "metric names must be non-empty strings")
+        item = value.tolist() if _array_like(value) else value
+        if isinstance(item, (list, tuple, Mapping)):
+            raise InvalidMetricError(name, value, "log() takes one number per metric")
+        out[name] = _metric_number(name, item)
+    return out
 
 
 def decode_metric_values(values: list[Any]) -> list[int | float]:

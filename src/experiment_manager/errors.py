@@ -28,6 +28,7 @@ __all__ = [
     "LockTimeoutError",
     "NoActiveExperimentError",
     "QuerySyntaxError",
+    "RunActiveError",
     "SerializationError",
     "UnsupportedFormatError",
 ]
@@ -110,6 +111,23 @@ class NoActiveExperimentError(ExperimentManagerError, RuntimeError):
         super().__init__(
             f"{operation}() needs an active experiment: call "
             "start_experiment(config_name, hyperparameters, metadata) first"
+        )
+
+
+class RunActiveError(ExperimentManagerError, RuntimeError):
+    """A version that another live process (or another manager) is running.
+
+    Attributes:
+        experiment_id: The experiment.
+        version: The version.
+    """
+
+    def __init__(self, experiment_id: str, version: int) -> None:
+        self.experiment_id = experiment_id
+        self.version = version
+        super().__init__(
+            f"{experiment_id!r} version {version} is still running in another process "
+            "or manager; end it there first"
         )
 
 

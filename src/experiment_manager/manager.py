@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
-from collections.abc import Mapping
-from datetime import datetime, timezone
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from experiment_manager import _serialize
+from experiment_manager import _checkpoints, _process_hooks, _serialize
+from experiment_manager._environment import capture_environment, process_identity
 from experiment_manager._naming import slugify, validate_experiment_id
-from experiment_manager.errors import InvalidArgumentError, NoActiveExperimentError
+from experiment_manager._run import ActiveRun, next_step_after, now_iso
+from experiment_manager.errors import (
+    ExperimentNotFoundError,
+    InvalidArgumentError,
+    NoActiveExperimentError,
+    RunActiveError,
+)
 from experiment_manager.models import ExperimentRecord
-from experiment_manager.stores.base import Store, decode_version
+from experiment_manager.stores.base import (
+    LiveHandle,
+    Store,
+    StoredVersion,
+    decode_version,
+    find_version,
+)
 
 __all__ = ["DEFAULT_METADATA", "ExperimentManager"]
 
@@ -26,8 +41,7 @@ DEFAULT_METADATA: Mapping[str, Any] = {
 }
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+_now = now_iso  # the manager's clock; tests replace it to pin created_at
 
 
 def _require_mapping(argument: str, value: object) -> Mapping[Any, Any]:
@@ -36,14 +50,28 @@ def _require_mapping(argument: str, value: object) -> Mapping[Any, Any]:
     return value
 
 
+def _check_step(step: object) -> int | None:
+    if step is None or (type(step) is int and step >= 0):
+        return step
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise InvalidArgumentError("step", step, "must be a non-negative int or None")
+    number = int(step)
+    if number < 0:
+        raise InvalidArgumentError("step", step, "must be a non-negative int or None")
+    return number
+
+
 class ExperimentManager:
     """Tracks experiments: starts versioned runs, logs metrics and checkpoints, reads history.
 
     Each experiment id has one history file, ``<log_dir>/<experiment_id>.json``, holding
-    every version. Every call that changes a run writes it through to that file before
-    it returns, under an inter-process lock, so other processes (or ``json.load``) see
-    the data at once and a crash never leaves a half-written file. One experiment is
-    active at a time per manager; a manager may be shared by threads.
+    every version. The specification's calls (``start_experiment``, ``log_metrics``,
+    ``add_checkpoint``) write through to that file before they return, under an
+    inter-process lock, so other processes (or ``json.load``) see the data at once and
+    a crash never leaves a half-written file. Per-step points logged with :meth:`log`
+    go to an append-only journal instead (handed to the OS before ``log`` returns) and
+    are folded into the history when the version ends. One experiment is active at a
+    time per manager; a manager may be shared by threads.
 
     Args:
         log_dir: Folder of the history files, created when first needed. Relative
@@ -56,6 +84,12 @@ class ExperimentManager:
             experiment before raising ``LockTimeoutError``.
         store: Another backend (for example ``MemoryStore()``); ``log_dir`` is then
             not used for storage.
+        capture_environment: Record git state, interpreter, platform, host, pid,
+            command line and library versions with each new version.
+        fsync_every_log: Flush each :meth:`log` point to stable storage (fsync)
+            before returning. Off by default: a returned point is then in the OS and
+            survives the process being killed, but the last few seconds of points
+            may be lost if the machine itself loses power. :meth:`flush` forces it.
 
     Raises:
         InvalidArgumentError: ``log_dir`` is empty or not a path, or
@@ -77,6 +111,8 @@ class ExperimentManager:
         default_metadata: Mapping[str, Any] | None = None,
         lock_timeout: float = 60.0,
         store: Store | None = None,
+        capture_environment: bool = True,
+        fsync_every_log: bool = False,
     ) -> None:
         if not isinstance(log_dir, (str, os.PathLike)) or os.fspath(log_dir) in ("", b""):
             raise InvalidArgumentError("log_dir", log_dir, "must be a non-empty path")
@@ -94,8 +130,11 @@ class ExperimentManager:
 
             store = FileStore(self.log_dir, lock_timeout=lock_timeout)
         self._store = store
+        self._capture_environment = capture_environment
+        self._fsync = fsync_every_log
         self._lock = threading.RLock()
         self._active: ExperimentRecord | None = None
+        self._run: ActiveRun | None = None
 
     def __repr__(self) -> str:
         """Show the log folder and the active run."""
@@ -104,11 +143,23 @@ class ExperimentManager:
         return f"ExperimentManager(log_dir={str(self.log_dir)!r}, active={run})"
 
     @property
+    def store(self) -> Store:
+        """The storage backend.
+
+        Example:
+            >>> import tempfile
+            >>> type(ExperimentManager(tempfile.mkdtemp()).store).__name__
+            'FileStore'
+        """
+        return self._store
+
+    @property
     def active_experiment(self) -> ExperimentRecord | None:
         """The record of the active experiment, or None.
 
-        Its ``metrics`` and ``checkpoints`` grow as ``log_metrics`` and
-        ``add_checkpoint`` are called.
+        Its ``metrics`` and ``checkpoints`` grow with ``log_metrics`` and
+        ``add_checkpoint``. Points streamed with :meth:`log` are not kept in memory
+        (so memory stays flat); read them with :meth:`read_history`.
 
         Example:
             >>> import tempfile
@@ -116,6 +167,8 @@ class ExperimentManager:
             True
         """
         return self._active
+
+    # -- the specification's API ------------------------------------------------------
 
     def start_experiment(
         self,
@@ -128,7 +181,8 @@ class ExperimentManager:
 
         The version number is one more than the experiment's latest (1 for a new id),
         allocated under the experiment's lock so concurrent starts never share one. A
-        previously active experiment of this manager stops being active.
+        run this manager had active is ended as ``finished`` first. The new version's
+        status is ``running`` until it ends.
 
         Args:
             config_name: Name of the configuration used; must be a non-empty str.
@@ -176,6 +230,7 @@ class ExperimentManager:
             experiment_id = slugify(config_name)
         else:
             validate_experiment_id(experiment_id)
+        environment = capture_environment() if self._capture_environment else None
         fields = {
             "created_at": _now(),
             "config_name": config_name,
@@ -183,19 +238,44 @@ class ExperimentManager:
             "metadata": meta,
             "metrics": {},
             "checkpoints": [],
+            "status": "running",
+            "ended_at": None,
+            "duration": None,
+            "error": None,
+            "environment": environment,
+            "resumed": [],
+            "steps": {},
+            "timestamps": {},
+            "checkpoint_details": [],
         }
         with self._lock:
-            stored = self._store.create_version(experiment_id, fields)
-            record = ExperimentRecord.from_dict(decode_version(stored))
-            self._active = record
-        return record
+            self._end_active("finished", None)
+            held: list[LiveHandle] = []
+
+            def take_live(version: int) -> None:
+                handle = self._store.hold_live(experiment_id, version)
+                if handle is None:  # only if a crashed writer's lock file is reused
+                    raise RunActiveError(experiment_id, version)
+                held.append(handle)
+
+            try:
+                stored = self._store.create_version(experiment_id, fields, before_write=take_live)
+            except BaseException:
+                for handle in held:
+                    handle.release()
+                raise
+            self._activate(stored, held[0], next_step=0)
+            assert self._active is not None
+            return self._active
 
     def log_metrics(self, metrics: Mapping[str, Any]) -> None:
         """Append metric values to the active experiment and write them through.
 
         Each call extends each metric's list: a scalar adds one value; a list, tuple
         or one-dimensional array adds each of its values. Every value is checked
-        before anything is written, so a bad value leaves the history unchanged.
+        before anything is written, so a bad value leaves the history unchanged. The
+        history file holds the values when this returns. Values logged this way have
+        no step (``None`` in ``steps``) and the call's time in ``timestamps``.
 
         Args:
             metrics: Metric name to a number or a flat sequence of numbers (Python or
@@ -216,6 +296,7 @@ class ExperimentManager:
             >>> manager.active_experiment.metrics
             {'loss': [0.5, 0.4, 0.3], 'accuracy': [0.9]}
         """
+        wall_time = time.time()
         if self._active is None:
             raise NoActiveExperimentError("log_metrics")
         converted = {
@@ -225,19 +306,43 @@ class ExperimentManager:
         with self._lock:
             record = self._current("log_metrics")
             if converted:
-                self._store.append(record.experiment_id, record.version, metrics=converted)
+                self._store.append(
+                    record.experiment_id,
+                    record.version,
+                    metrics=converted,
+                    timestamps={name: [wall_time] * len(v) for name, v in converted.items()},
+                )
             for name, values in converted.items():
                 record.metrics.setdefault(name, []).extend(_serialize.decode_metric_values(values))
 
-    def add_checkpoint(self, checkpoint_path: str | os.PathLike[str]) -> None:
-        """Record a checkpoint path for the active experiment (the file is not read).
+    def add_checkpoint(
+        self,
+        checkpoint_path: str | os.PathLike[str],
+        step: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        *,
+        sha256: bool = False,
+    ) -> None:
+        """Record a checkpoint of the active experiment by reference (never copied).
+
+        The path goes into the specification's ``checkpoints`` list as a str; beside
+        it ``checkpoint_details`` records the absolute path, size and modification
+        time (when the file or folder exists), the step, a metrics snapshot and,
+        when asked, a SHA-256 computed in a background thread so training is not
+        held up (it is recorded before the run ends).
 
         Args:
-            checkpoint_path: Path of the saved checkpoint, stored as a str.
+            checkpoint_path: Path of the saved checkpoint (file or folder).
+            step: The training step it was saved at.
+            metrics: Metric name to one number, e.g. ``{"val_loss": 0.31}``; used by
+                :meth:`best_checkpoint`.
+            sha256: Hash the checkpoint's bytes.
 
         Raises:
             NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
-            InvalidArgumentError: The path is empty, bytes, or contains a NUL.
+            InvalidArgumentError: The path is empty, bytes, or contains a NUL, or the
+                step is not a non-negative int.
+            InvalidMetricError: A metrics value is not one real number.
 
         Example:
             >>> import tempfile
@@ -259,25 +364,46 @@ class ExperimentManager:
                 "checkpoint_path", checkpoint_path, "must be a non-empty str path without NUL"
             )
         _serialize.to_json(path, "checkpoint_path")
+        step = _check_step(step)
+        snapshot = None if metrics is None else dict(_serialize.metric_point(metrics))
+        detail = _checkpoints.describe(path, step, snapshot)
         with self._lock:
             record = self._current("add_checkpoint")
-            self._store.append(record.experiment_id, record.version, checkpoints=[path])
+            run = self._run
+            assert run is not None
+            self._store.append(
+                record.experiment_id,
+                record.version,
+                checkpoints=[path],
+                checkpoint_details=[detail],
+            )
             record.checkpoints.append(path)
+            record.checkpoint_details.append(
+                decode_version({"checkpoint_details": [detail]})["checkpoint_details"][0]
+            )
+            if sha256 and detail["exists"]:
+                run.hash_checkpoint(len(record.checkpoint_details) - 1, detail["abspath"])
 
     def read_history(self, experiment_id: str) -> list[dict[str, Any]]:
         """Read every version of an experiment, from any process, in version order.
+
+        Running versions include the points streamed so far. A version whose
+        process died without ending it (SIGKILL, power loss, OOM killer) reads as
+        ``crashed``.
 
         Args:
             experiment_id: The experiment's id.
 
         Returns:
-            One dict per version with the keys of :class:`ExperimentRecord`; ``[]``
-            for an id that never ran. Values equal what was logged (floats exactly,
-            NaN and +-Inf included).
+            One dict per version with the keys of :class:`ExperimentRecord` plus
+            ``steps`` and ``timestamps`` (metric name to the step, or None, and the
+            wall time of each value, parallel to ``metrics``); ``[]`` for an id that
+            never ran. Values equal what was logged (floats exactly, NaN and +-Inf
+            included).
 
         Raises:
             InvalidExperimentIdError: The id is not a safe file name.
-            CorruptHistoryError: The history file cannot be parsed.
+            CorruptHistoryError: The history file (or a journal line) cannot be parsed.
 
         Example:
             >>> import tempfile
@@ -289,8 +415,411 @@ class ExperimentManager:
         """
         return self._store.read_history(validate_experiment_id(experiment_id))
 
+    # -- streaming ----------------------------------------------------------------------
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> int:
+        """Stream one step's metric values to the active experiment.
+
+        The point is appended to the version's journal with one ``write`` before
+        this returns, so a ``kill -9`` right after loses nothing; it appears in
+        :meth:`read_history` at once (in any process) and is folded into the history
+        file when the version ends. Nothing accumulates in memory.
+
+        Args:
+            metrics: Metric name to one real number (Python or numpy; NaN and +-Inf
+                are kept exactly).
+            step: The step. Without it, one more than the previous step of this
+                version (0 for the first). Explicit steps may come in any order and
+                are kept as given.
+
+        Returns:
+            The step used.
+
+        Raises:
+            NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
+            InvalidArgumentError: ``metrics`` is not a dict or ``step`` is not a
+                non-negative int.
+            InvalidMetricError: A name or value is invalid; nothing is written.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.log({"loss": 0.9, "lr": 0.1})
+            0
+            >>> manager.log({"loss": 0.7})
+            1
+            >>> manager.read_history("exp")[0]["metrics"]["loss"]
+            [0.9, 0.7]
+        """
+        wall_time = time.time()
+        values = _serialize.metric_point(metrics)
+        if step is not None:
+            step = _check_step(step)
+        with self._lock:
+            run = self._run
+            if run is None:
+                raise NoActiveExperimentError("log")
+            if not values:
+                return run.next_step if step is None else step
+            return run.write_point(values, step, wall_time)
+
+    def log_metric(self, name: str, value: Any, step: int | None = None) -> int:
+        """Stream one metric value; the same as ``log({name: value}, step)``.
+
+        Args:
+            name: The metric's name.
+            value: One real number.
+            step: The step, or None for the next one.
+
+        Returns:
+            The step used.
+
+        Raises:
+            NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
+            InvalidMetricError: The name or value is invalid.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.log_metric("loss", 0.5, step=10)
+            10
+        """
+        return self.log({name: value}, step=step)
+
+    def flush(self) -> None:
+        """Flush streamed points of the active experiment to stable storage (fsync).
+
+        Without it, a returned :meth:`log` is already safe from the process dying;
+        this also makes it safe from the machine losing power.
+
+        Raises:
+            NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.flush()
+        """
+        with self._lock:
+            run = self._run
+            if run is None:
+                raise NoActiveExperimentError("flush")
+            run.flush()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def end_experiment(
+        self, status: str = "finished", error: BaseException | str | None = None
+    ) -> ExperimentRecord:
+        """End the active version: fold its journal into the history, record the status.
+
+        Args:
+            status: ``finished``, ``failed`` or ``killed``.
+            error: For a failed run, the exception (its type and message are kept)
+                or a message.
+
+        Returns:
+            The ended record (its metrics include every streamed point).
+
+        Raises:
+            NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
+            InvalidArgumentError: ``status`` is not one of the three.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.end_experiment().status
+            'finished'
+        """
+        if status not in ("finished", "failed", "killed"):
+            raise InvalidArgumentError("status", status, "must be 'finished', 'failed' or 'killed'")
+        if isinstance(error, BaseException):
+            details = {"type": type(error).__name__, "message": str(error)}
+        elif error is not None:
+            details = {"type": "Error", "message": str(error)}
+        else:
+            details = None
+        with self._lock:
+            if self._run is None:
+                raise NoActiveExperimentError("end_experiment")
+            ended = self._end_active(status, details)
+            assert ended is not None
+            return ended
+
+    @contextlib.contextmanager
+    def experiment(
+        self,
+        config_name: str,
+        hyperparameters: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+        experiment_id: str | None = None,
+    ) -> Iterator[ExperimentRecord]:
+        """Run a version as a ``with`` block that always records how it ended.
+
+        Leaving the block normally ends the version as ``finished``; an exception
+        ends it as ``failed`` with the exception's type and message (and goes on),
+        ``KeyboardInterrupt`` as ``killed``.
+
+        Args:
+            config_name: As for :meth:`start_experiment`.
+            hyperparameters: As for :meth:`start_experiment`.
+            metadata: As for :meth:`start_experiment` (default ``{}``).
+            experiment_id: As for :meth:`start_experiment`.
+
+        Yields:
+            The started record.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> with manager.experiment("exp", {"lr": 0.1}) as record:
+            ...     _ = manager.log({"loss": 0.5})
+            >>> manager.read_history("exp")[0]["status"]
+            'finished'
+        """
+        record = self.start_experiment(config_name, hyperparameters, metadata or {}, experiment_id)
+        try:
+            yield record
+        except KeyboardInterrupt as error:
+            self._end_if_current(record, "killed", error)
+            raise
+        except BaseException as error:
+            if isinstance(error, SystemExit) and error.code in (None, 0):
+                self._end_if_current(record, "finished", None)
+            else:
+                self._end_if_current(record, "failed", error)
+            raise
+        else:
+            self._end_if_current(record, "finished", None)
+
+    def resume_experiment(self, experiment_id: str, version: int | None = None) -> ExperimentRecord:
+        """Reopen a version (the latest by default) for more logging, e.g. after a crash.
+
+        Streamed points not yet folded are folded, the version is marked
+        ``running`` again with an entry in ``resumed`` (time, previous status,
+        pid, host), and default steps continue after the largest step logged. A
+        step logged again is appended, not replaced: both values stay in the
+        history in logging order, told apart by their ``timestamps``.
+
+        Args:
+            experiment_id: The experiment.
+            version: The version; the latest when None.
+
+        Returns:
+            The resumed record, now the active one.
+
+        Raises:
+            InvalidExperimentIdError: The id is not a safe file name.
+            ExperimentNotFoundError: The experiment or version does not exist.
+            RunActiveError: A live process (or another manager) is running it.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> _ = manager.log({"loss": 0.5})
+            >>> _ = manager.end_experiment()
+            >>> record = manager.resume_experiment("exp")
+            >>> manager.log({"loss": 0.4})
+            1
+        """
+        validate_experiment_id(experiment_id)
+        if version is not None and (type(version) is not int or version < 1):
+            raise InvalidArgumentError("version", version, "must be a positive int or None")
+        with self._lock:
+            self._end_active("finished", None)
+            held: list[LiveHandle] = []
+
+            def reopen(versions: list[StoredVersion]) -> tuple[StoredVersion, int]:
+                if not versions:
+                    raise ExperimentNotFoundError(experiment_id, version)
+                number = max(v["version"] for v in versions) if version is None else version
+                stored = find_version(versions, experiment_id, number)
+                handle = self._store.hold_live(experiment_id, number)
+                if handle is None:
+                    raise RunActiveError(experiment_id, number)
+                held.append(handle)
+                self._store.fold_journal(experiment_id, stored)
+                previous = stored.get("status", "finished")
+                stored["resumed"] = [
+                    *(stored.get("resumed") or []),
+                    {
+                        "at": _now(),
+                        "from_status": "crashed" if previous == "running" else previous,
+                        **process_identity(),
+                    },
+                ]
+                stored.update(status="running", ended_at=None, duration=None, error=None)
+                return _serialize.loads(_serialize.dumps(stored)), next_step_after(stored)
+
+            try:
+                stored, next_step = self._store.transact(experiment_id, reopen)
+            except BaseException:
+                for handle in held:
+                    handle.release()
+                raise
+            self._activate(stored, held[0], next_step=next_step)
+            assert self._active is not None
+            return self._active
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def best_checkpoint(
+        self,
+        metric: str,
+        mode: str = "min",
+        experiment_id: str | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any] | None:
+        """The checkpoint of a version with the best value of a metric.
+
+        A checkpoint's value is the one in its ``metrics`` snapshot, else the value
+        logged for the metric at the checkpoint's step.
+
+        Args:
+            metric: The metric's name.
+            mode: ``"min"`` or ``"max"``.
+            experiment_id: The experiment; the active one when None.
+            version: The version; the active one, else the latest, when None.
+
+        Returns:
+            The checkpoint's details with ``value`` added, or None if no checkpoint
+            has a value for the metric.
+
+        Raises:
+            InvalidArgumentError: ``mode`` is not min or max.
+            NoActiveExperimentError: No id was given and none is active.
+            ExperimentNotFoundError: The experiment or version does not exist.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.add_checkpoint("a.pt", metrics={"val_loss": 0.4})
+            >>> manager.add_checkpoint("b.pt", metrics={"val_loss": 0.3})
+            >>> manager.best_checkpoint("val_loss")["path"]
+            'b.pt'
+        """
+        if mode not in ("min", "max"):
+            raise InvalidArgumentError("mode", mode, "must be 'min' or 'max'")
+        record = self._version_record(experiment_id, version, "best_checkpoint")
+        return _checkpoints.best(record, metric, mode)
+
+    def verify_checkpoints(
+        self,
+        experiment_id: str | None = None,
+        version: int | None = None,
+        *,
+        deep: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Check which recorded checkpoints are missing or changed since they were added.
+
+        Args:
+            experiment_id: The experiment; the active one when None.
+            version: The version; the active one, else the latest, when None.
+            deep: Also recompute SHA-256 where one was recorded.
+
+        Returns:
+            One dict per checkpoint: ``path``, ``status`` (``ok``, ``missing``,
+            ``changed``, or ``unknown`` when the file did not exist when added),
+            ``recorded`` and ``current`` (``exists``, ``size``, ``mtime``, ``sha256``).
+
+        Raises:
+            NoActiveExperimentError: No id was given and none is active.
+            ExperimentNotFoundError: The experiment or version does not exist.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.add_checkpoint("/nonexistent/model.pt")
+            >>> manager.verify_checkpoints()[0]["status"]
+            'missing'
+        """
+        record = self._version_record(experiment_id, version, "verify_checkpoints")
+        details = record.get("checkpoint_details") or []
+        return [_checkpoints.verify(detail, deep=deep) for detail in details]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _version_record(
+        self, experiment_id: str | None, version: int | None, operation: str
+    ) -> dict[str, Any]:
+        if experiment_id is None:
+            active = self._active
+            if active is None:
+                raise NoActiveExperimentError(operation)
+            experiment_id = active.experiment_id
+            version = active.version if version is None else version
+        history = self.read_history(experiment_id)
+        if not history:
+            raise ExperimentNotFoundError(experiment_id, version)
+        if version is None:
+            return history[-1]
+        for record in history:
+            if record["version"] == version:
+                return record
+        raise ExperimentNotFoundError(experiment_id, version)
+
+    def _activate(self, stored: StoredVersion, live: LiveHandle, next_step: int) -> None:
+        segment = stored.get("_journal_segment", 0)
+        experiment_id, version = stored["experiment_id"], stored["version"]
+        try:
+            run = ActiveRun(
+                self._store,
+                experiment_id,
+                version,
+                live=live,
+                segment=segment,
+                next_step=next_step,
+                fsync=self._fsync,
+            )
+        except BaseException:
+            live.release()
+            raise
+        self._run = run
+        self._active = ExperimentRecord.from_dict(decode_version(stored))
+        _process_hooks.register(self)
+
     def _current(self, operation: str) -> ExperimentRecord:
         record = self._active
         if record is None:
             raise NoActiveExperimentError(operation)
         return record
+
+    def _end_active(self, status: str, error: dict[str, str] | None) -> ExperimentRecord | None:
+        run, record = self._run, self._active
+        if run is None or record is None:
+            return None
+        self._run = None
+        self._active = None
+        _process_hooks.unregister(self)
+        stored = run.end(status, error)
+        ended = ExperimentRecord.from_dict(decode_version(stored))
+        record.status, record.ended_at = ended.status, ended.ended_at
+        record.duration, record.error = ended.duration, ended.error
+        return ended
+
+    def _end_if_current(
+        self, record: ExperimentRecord, status: str, error: BaseException | None
+    ) -> None:
+        with self._lock:
+            active = self._active
+            if active is not record:
+                return  # the block started another run, or ended this one itself
+        self.end_experiment(status, error)
+
+    def _end_for_process_exit(self, status: str, error: dict[str, str] | None) -> None:
+        """End the active run because the interpreter is exiting; report, never raise."""
+        try:
+            with self._lock:
+                self._end_active(status, error)
+        except Exception as failure:  # exiting: report and go on
+            print(
+                f"experiment_manager: could not end the active run at exit: {failure}",
+                file=sys.stderr,
+            )

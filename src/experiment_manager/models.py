@@ -22,6 +22,17 @@ class ExperimentRecord:
         metadata: Metadata of the run, with the four documented keys filled in.
         metrics: Metric name to the list of its values, in logging order.
         checkpoints: Checkpoint paths, in the order they were added.
+        status: ``running``, ``finished``, ``failed``, ``killed`` or ``crashed``.
+        ended_at: ISO 8601 time the version ended, or None while it runs.
+        duration: Seconds from ``created_at`` to ``ended_at``, or None.
+        error: For a failed run, the exception's ``type`` and ``message``.
+        environment: What the run was started from (see ``capture_environment``),
+            or None when capture was turned off.
+        resumed: One entry (``at``, ``from_status``, ``pid``, ``hostname``) per
+            resume of the version.
+        checkpoint_details: One dict per checkpoint: ``path``, ``abspath``,
+            ``step``, ``added_at``, ``exists``, ``size``, ``mtime``, ``sha256`` and
+            ``metrics``.
 
     Example:
         >>> record = ExperimentRecord("mnist", 1, "2026-01-01T00:00:00+00:00", "mnist", {}, {})
@@ -37,6 +48,13 @@ class ExperimentRecord:
     metadata: dict[str, Any]
     metrics: dict[str, list[Any]] = field(default_factory=dict)
     checkpoints: list[str] = field(default_factory=list)
+    status: str = "running"
+    ended_at: str | None = None
+    duration: float | None = None
+    error: dict[str, str] | None = None
+    environment: dict[str, Any] | None = None
+    resumed: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_details: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a plain dict with the specification's keys.
@@ -61,7 +79,8 @@ class ExperimentRecord:
             data: A dict with at least the six required keys.
 
         Returns:
-            A new record (lists and dicts copied one level deep).
+            A new record (lists and dicts copied one level deep); keys absent from
+            ``data`` get their defaults.
 
         Raises:
             KeyError: A required key is missing.
@@ -81,4 +100,11 @@ class ExperimentRecord:
             metadata=dict(data["metadata"]),
             metrics={name: list(values) for name, values in data.get("metrics", {}).items()},
             checkpoints=list(data.get("checkpoints", [])),
+            status=data.get("status", "running"),
+            ended_at=data.get("ended_at"),
+            duration=data.get("duration"),
+            error=data.get("error"),
+            environment=data.get("environment"),
+            resumed=list(data.get("resumed") or []),
+            checkpoint_details=list(data.get("checkpoint_details") or []),
         )

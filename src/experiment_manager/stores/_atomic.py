@@ -151,3 +151,133 @@ def read_bytes(path: Path) -> bytes | None:
         return None
     with os.fdopen(fd, "rb") as handle:
         return handle.read()
+
+
+def read_from(path: Path, offset: int) -> bytes:
+    """Read a file from byte ``offset`` to its current end.
+
+    Args:
+        path: The file.
+        offset: Bytes to skip.
+
+    Returns:
+        The bytes, or ``b""`` when the file does not exist.
+
+    Example:
+        >>> read_from(Path("/nonexistent/file"), 0)
+        b''
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+    except FileNotFoundError:
+        return b""
+    with os.fdopen(fd, "rb") as handle:
+        handle.seek(offset)
+        return handle.read()
+
+
+class AppendFile:
+    r"""An ``O_APPEND`` file: each :meth:`append` is one ``write`` to the OS.
+
+    Opening cuts off an incomplete last line (left by a writer that was killed in
+    the middle of a write), so appended lines always start on a line of their own.
+    The caller must be the file's only writer.
+
+    Args:
+        path: The file; it and its folder are created if needed.
+
+    Example:
+        >>> import tempfile
+        >>> journal = AppendFile(Path(tempfile.mkdtemp()) / "j.jsonl")
+        >>> journal.append(b'{"a":1}\n')
+        >>> journal.close()
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW | _CLOEXEC | _BINARY
+        self.path = path
+        self._fd = os.open(path, flags, 0o644)
+        try:
+            self._cut_torn_tail()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _cut_torn_tail(self) -> None:
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            return
+        start = max(0, size - 65536)
+        tail = read_from(self.path, start)
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        if cut < 0 and start > 0:  # a torn line longer than the tail read
+            start, tail = 0, read_from(self.path, 0)
+            cut = tail.rfind(b"\n")
+        os.ftruncate(self._fd, start + cut + 1)
+
+    def append(self, data: bytes) -> None:
+        """Write ``data`` with one system call; it is in the OS when this returns.
+
+        Args:
+            data: Whole lines.
+        """
+        written = os.write(self._fd, data)
+        if written != len(data):  # only on a full disk or a signal mid-write
+            os.write(self._fd, data[written:])
+
+    def sync(self) -> None:
+        """Flush the file to stable storage."""
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class HeldLock:
+    """An exclusive OS lock held on a file until :meth:`release` or process exit.
+
+    Args:
+        lock: The acquired filelock object.
+    """
+
+    def __init__(self, lock: object) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        """Release the lock (idempotent)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()  # type: ignore[attr-defined]
+
+
+def try_lock(path: Path) -> HeldLock | None:
+    """Take an exclusive OS lock on ``path`` without waiting.
+
+    Args:
+        path: The lock file; it and its folder are created if needed.
+
+    Returns:
+        The held lock, or None when another holder (in any process) has it.
+
+    Example:
+        >>> import tempfile
+        >>> held = try_lock(Path(tempfile.mkdtemp()) / "run.lock")
+        >>> held is not None
+        True
+        >>> held.release()
+    """
+    import filelock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return None
+    return HeldLock(lock)

@@ -2,31 +2,71 @@
 
 A store keeps, per experiment id, the list of its versions in *stored form*: plain
 JSON data exactly as it is written to disk (non-finite numbers as the strings and tags
-described in :mod:`experiment_manager._serialize`). Backends implement three
-primitives (:meth:`Store.transact`, :meth:`Store.load`, :meth:`Store.experiment_ids`);
-everything else is built on them here, once, so all backends behave alike.
+described in :mod:`experiment_manager._serialize`), plus, per running version, an
+append-only *journal* of streamed points and a *liveness lock* held by the process
+that runs the version.
+
+Backends implement the primitives marked abstract; everything else (version
+allocation, appending, folding journals, deciding whether a run crashed, decoding) is
+built on them here, once, so all backends behave alike.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from experiment_manager import _serialize
-from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.errors import CorruptHistoryError, ExperimentNotFoundError
 
-__all__ = ["FORMAT_VERSION", "Store", "StoredVersion"]
+__all__ = [
+    "FORMAT_VERSION",
+    "JournalWriter",
+    "LiveHandle",
+    "Store",
+    "StoredVersion",
+    "decode_version",
+    "find_version",
+]
 
 #: The number written as ``"format"`` in every history document.
 FORMAT_VERSION = 1
+
+#: Run states. ``running`` is stored while a version is active; ``crashed`` is never
+#: stored by a writer: readers report it for a ``running`` version whose process is gone.
+STATUSES = ("running", "finished", "failed", "killed", "crashed")
+END_STATUSES = ("finished", "failed", "killed", "crashed")
+
+#: Keys kept in the stored form for the library's own bookkeeping, not returned.
+PRIVATE_KEYS = ("_journal_offset", "_journal_segment")
 
 StoredVersion = dict[str, Any]
 T = TypeVar("T")
 
 
+class JournalWriter(Protocol):
+    """An open, append-only journal of one version."""
+
+    def append(self, data: bytes) -> None:
+        """Hand ``data`` (whole lines) to the operating system before returning."""
+
+    def sync(self) -> None:
+        """Flush what was appended to stable storage (fsync)."""
+
+    def close(self) -> None:
+        """Close the journal; appending afterwards is an error."""
+
+
+class LiveHandle(Protocol):
+    """Proof that this process runs a version; released when the run ends or dies."""
+
+    def release(self) -> None:
+        """Stop holding the version's liveness lock."""
+
+
 class Store(ABC):
-    """Where versions live. Subclasses implement the three abstract primitives.
+    """Where versions live. Subclasses implement the abstract primitives.
 
     Example:
         >>> from experiment_manager.stores.memory import MemoryStore
@@ -34,6 +74,8 @@ class Store(ABC):
         >>> store.create_version("exp", {"config_name": "exp"})["version"]
         1
     """
+
+    # -- primitives ---------------------------------------------------------------
 
     @abstractmethod
     def transact(self, experiment_id: str, change: Callable[[list[StoredVersion]], T]) -> T:
@@ -71,7 +113,81 @@ class Store(ABC):
             The ids.
         """
 
-    def create_version(self, experiment_id: str, fields: Mapping[str, Any]) -> StoredVersion:
+    @abstractmethod
+    def open_journal(self, experiment_id: str, version: int, segment: int) -> JournalWriter:
+        """Open a version's journal for appending, creating it if needed.
+
+        A torn last line left by a killed writer is cut off first, so the next
+        line starts on a line of its own. Only the process holding the version's
+        liveness lock may call this.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            segment: Which journal of the version (it gets a new one each time it
+                ends, so a journal folded but not yet deleted is never read twice).
+
+        Returns:
+            The writer.
+        """
+
+    @abstractmethod
+    def read_journal(self, experiment_id: str, version: int, segment: int, offset: int) -> bytes:
+        """Return a version's journal from byte ``offset`` on (``b""`` if there is none).
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            segment: Which journal of the version.
+            offset: Bytes to skip (those already folded into the history).
+
+        Returns:
+            The bytes; the last line may be incomplete.
+        """
+
+    @abstractmethod
+    def remove_journal(self, experiment_id: str, version: int, segment: int) -> None:
+        """Delete a version's journal once it has been folded; missing is fine.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            segment: Which journal of the version.
+        """
+
+    @abstractmethod
+    def hold_live(self, experiment_id: str, version: int) -> LiveHandle | None:
+        """Take a version's liveness lock without waiting.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+
+        Returns:
+            The handle, or None when another live process (or another manager in
+            this one) holds it.
+        """
+
+    @abstractmethod
+    def is_live(self, experiment_id: str, version: int) -> bool:
+        """Whether some live process holds the version's liveness lock.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+
+        Returns:
+            True while the process running the version is alive.
+        """
+
+    # -- built on the primitives --------------------------------------------------
+
+    def create_version(
+        self,
+        experiment_id: str,
+        fields: Mapping[str, Any],
+        before_write: Callable[[int], None] | None = None,
+    ) -> StoredVersion:
         """Allocate the next version number of an experiment and store a new version.
 
         Numbers go 1, 2, 3, ... without gaps or duplicates, also when many processes
@@ -81,6 +197,9 @@ class Store(ABC):
             experiment_id: A validated experiment id.
             fields: The version's other fields in stored form (``created_at``,
                 ``config_name``, ``hyperparameters``, ``metadata``, ...).
+            before_write: Called with the new number under the lock, before the
+                version is written (used to take the liveness lock first, so no
+                reader can see the run without its owner).
 
         Returns:
             The new version as stored (a copy).
@@ -95,6 +214,8 @@ class Store(ABC):
 
         def change(versions: list[StoredVersion]) -> StoredVersion:
             number = max((v["version"] for v in versions), default=0) + 1
+            if before_write is not None:
+                before_write(number)
             record: StoredVersion = {"experiment_id": experiment_id, "version": number}
             record.update(fields)
             record.setdefault("metrics", {})
@@ -111,14 +232,24 @@ class Store(ABC):
         version: int,
         metrics: Mapping[str, Sequence[Any]] | None = None,
         checkpoints: Sequence[str] = (),
+        *,
+        steps: Mapping[str, Sequence[Any]] | None = None,
+        timestamps: Mapping[str, Sequence[float]] | None = None,
+        checkpoint_details: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """Append metric values and checkpoint paths to one version.
+        """Append metric values and checkpoints to one version.
+
+        Journal points not yet folded are folded first, so the version's lists stay
+        in logging order.
 
         Args:
             experiment_id: A validated experiment id.
             version: The version to extend.
             metrics: Metric name to values in stored form; each list is extended.
             checkpoints: Paths appended to the version's ``checkpoints``.
+            steps: Metric name to the step of each new value (None for no step).
+            timestamps: Metric name to the wall time of each new value.
+            checkpoint_details: Details appended to ``checkpoint_details``.
 
         Raises:
             ExperimentNotFoundError: The version does not exist.
@@ -134,15 +265,78 @@ class Store(ABC):
 
         def change(versions: list[StoredVersion]) -> None:
             record = find_version(versions, experiment_id, version)
-            stored_metrics = record.setdefault("metrics", {})
-            for name, values in (metrics or {}).items():
-                stored_metrics.setdefault(name, []).extend(values)
+            self.fold_journal(experiment_id, record)
+            _extend(record, metrics or {}, steps or {}, timestamps or {})
             record.setdefault("checkpoints", []).extend(checkpoints)
+            if checkpoint_details:
+                record.setdefault("checkpoint_details", []).extend(
+                    dict(d) for d in checkpoint_details
+                )
 
         self.transact(experiment_id, change)
 
+    def update_version(
+        self, experiment_id: str, version: int, change: Callable[[StoredVersion], T]
+    ) -> T:
+        """Apply ``change`` to one stored version under the experiment's lock.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            change: Called with the version's stored dict, which it may modify.
+
+        Returns:
+            What ``change`` returned.
+
+        Raises:
+            ExperimentNotFoundError: The version does not exist.
+        """
+        return self.transact(
+            experiment_id,
+            lambda versions: change(find_version(versions, experiment_id, version)),
+        )
+
+    def fold_journal(self, experiment_id: str, record: StoredVersion) -> None:
+        """Move a version's unfolded journal points into its stored record (in place).
+
+        Only complete lines are taken; the byte offset of what was taken is kept in
+        the record, so folding twice never duplicates a point.
+
+        Args:
+            experiment_id: A validated experiment id.
+            record: The version's stored dict, inside a :meth:`transact`.
+
+        Raises:
+            CorruptHistoryError: A complete journal line cannot be parsed.
+        """
+        version = record["version"]
+        segment = record.get("_journal_segment", 0)
+        offset = record.get("_journal_offset", 0)
+        data = self.read_journal(experiment_id, version, segment, offset)
+        complete = data[: data.rfind(b"\n") + 1]
+        if complete:
+            source = self.journal_name(experiment_id, version, segment)
+            apply_journal(record, complete, source)
+            record["_journal_offset"] = offset + len(complete)
+
+    def journal_name(self, experiment_id: str, version: int, segment: int) -> str:
+        """Name a version's journal in error messages.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            segment: Which journal of the version.
+
+        Returns:
+            A readable name (a path for file stores).
+        """
+        return f"journal {segment} of {experiment_id} v{version}"
+
     def read_history(self, experiment_id: str) -> list[dict[str, Any]]:
-        """Return every version of an experiment with numbers decoded, in version order.
+        """Return every version of an experiment, decoded, in version order.
+
+        Running versions include the points streamed so far; a ``running`` version
+        whose process is gone is reported as ``crashed``.
 
         Args:
             experiment_id: A validated experiment id.
@@ -159,7 +353,59 @@ class Store(ABC):
         """
         versions = self.load(experiment_id)
         versions.sort(key=lambda v: v["version"])
+        for record in versions:
+            if record.get("status") == "running":
+                self.fold_journal(experiment_id, record)
+                if not self.is_live(experiment_id, record["version"]):
+                    record["status"] = "crashed"
         return [decode_version(v) for v in versions]
+
+
+def _extend(
+    record: StoredVersion,
+    metrics: Mapping[str, Sequence[Any]],
+    steps: Mapping[str, Sequence[Any]],
+    timestamps: Mapping[str, Sequence[float]],
+) -> None:
+    stored_metrics = record.setdefault("metrics", {})
+    stored_steps = record.setdefault("steps", {})
+    stored_times = record.setdefault("timestamps", {})
+    for name, values in metrics.items():
+        stored_metrics.setdefault(name, []).extend(values)
+        stored_steps.setdefault(name, []).extend(steps.get(name, [None] * len(values)))
+        stored_times.setdefault(name, []).extend(timestamps.get(name, [None] * len(values)))
+
+
+def apply_journal(record: StoredVersion, data: bytes, source: str) -> None:
+    """Append the points of complete journal lines to a stored version (in place).
+
+    Each line is ``{"s": step, "t": wall_time, "m": {name: value, ...}}`` with values
+    in stored form.
+
+    Args:
+        record: The version's stored dict.
+        data: Complete lines (ending with a newline).
+        source: Names the journal in error messages.
+
+    Raises:
+        CorruptHistoryError: A line cannot be parsed.
+    """
+    metrics = record.setdefault("metrics", {})
+    steps = record.setdefault("steps", {})
+    times = record.setdefault("timestamps", {})
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            point = _serialize.loads(line)
+            step, wall, values = point["s"], point["t"], point["m"]
+            items = values.items()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise CorruptHistoryError(source, f"line {number} is not a journal point") from None
+        for name, value in items:
+            metrics.setdefault(name, []).append(value)
+            steps.setdefault(name, []).append(step)
+            times.setdefault(name, []).append(wall)
 
 
 def find_version(versions: list[StoredVersion], experiment_id: str, version: int) -> StoredVersion:
@@ -193,13 +439,16 @@ def decode_version(stored: StoredVersion) -> dict[str, Any]:
         stored: A version in stored form; it is modified and returned.
 
     Returns:
-        The version with metric values as numbers and non-finite tags in
-        hyperparameters and metadata turned back into floats.
+        The version with metric values as numbers, non-finite tags in
+        hyperparameters and metadata turned back into floats, and private
+        bookkeeping keys removed.
 
     Example:
         >>> decode_version({"metrics": {"acc": [1, "-Infinity"]}, "hyperparameters": {}})
         {'metrics': {'acc': [1, -inf]}, 'hyperparameters': {}}
     """
+    for key in PRIVATE_KEYS:
+        stored.pop(key, None)
     for key in ("hyperparameters", "metadata"):
         if key in stored:
             stored[key] = _serialize.from_json(stored[key])
@@ -208,4 +457,12 @@ def decode_version(stored: StoredVersion) -> dict[str, Any]:
         stored["metrics"] = {
             name: _serialize.decode_metric_values(values) for name, values in metrics.items()
         }
+    details = stored.get("checkpoint_details")
+    if details:
+        for detail in details:
+            if detail.get("metrics"):
+                detail["metrics"] = {
+                    name: _serialize.decode_metric_values([value])[0]
+                    for name, value in detail["metrics"].items()
+                }
     return stored

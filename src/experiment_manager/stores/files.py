@@ -2,9 +2,11 @@
 
 Layout inside ``log_dir``::
 
-    <experiment_id>.json         the history: {"format": 1, "experiment_id": ..., "versions": [...]}
-    .<experiment_id>.json.tmp    only while a write is under way (or left by a killed writer)
-    .expm/locks/<experiment_id>.lock   the OS lock every writer of that id holds
+    <id>.json                       the history: {"format": 1, "experiment_id", "versions"}
+    .<id>.json.tmp                  only while a write is under way (or left by a killed writer)
+    .expm/locks/<id>.lock           the OS lock every writer of the history holds
+    .expm/journals/<id>/<v>.<s>.jsonl  streamed points of a running version (JSON Lines)
+    .expm/live/<id>/<v>.lock        the OS lock the process running version v holds
 
 The history is replaced atomically under the lock and re-read inside it, so no writer
 loses another's update. A file that cannot be parsed raises
@@ -22,7 +24,13 @@ from experiment_manager import _serialize
 from experiment_manager._naming import unsafe_reason
 from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
 from experiment_manager.stores import _atomic
-from experiment_manager.stores.base import FORMAT_VERSION, Store, StoredVersion
+from experiment_manager.stores.base import (
+    FORMAT_VERSION,
+    JournalWriter,
+    LiveHandle,
+    Store,
+    StoredVersion,
+)
 
 __all__ = ["FileStore"]
 
@@ -116,6 +124,68 @@ class FileStore(Store):
             return []
         ids = (name[: -len(HISTORY_SUFFIX)] for name in names if name.endswith(HISTORY_SUFFIX))
         return sorted(i for i in ids if unsafe_reason(i) is None)
+
+    def journal_path(self, experiment_id: str, version: int, segment: int) -> Path:
+        """Return a journal file of a version.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            segment: Which journal of the version.
+
+        Returns:
+            ``<log_dir>/.expm/journals/<experiment_id>/<version>.<segment>.jsonl``.
+        """
+        folder = self.log_dir / INTERNAL_DIR / "journals" / experiment_id
+        return folder / f"{version}.{segment}.jsonl"
+
+    def live_path(self, experiment_id: str, version: int) -> Path:
+        """Return the liveness lock file of a version.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+
+        Returns:
+            ``<log_dir>/.expm/live/<experiment_id>/<version>.lock``.
+        """
+        return self.log_dir / INTERNAL_DIR / "live" / experiment_id / f"{version}.lock"
+
+    def journal_name(self, experiment_id: str, version: int, segment: int) -> str:
+        """Name a journal in error messages by its path."""
+        return str(self.journal_path(experiment_id, version, segment))
+
+    def open_journal(self, experiment_id: str, version: int, segment: int) -> JournalWriter:
+        """Open a journal for appending; see :meth:`Store.open_journal`."""
+        return _atomic.AppendFile(self.journal_path(experiment_id, version, segment))
+
+    def read_journal(self, experiment_id: str, version: int, segment: int, offset: int) -> bytes:
+        """Read a journal from ``offset`` on; see :meth:`Store.read_journal`."""
+        return _atomic.read_from(self.journal_path(experiment_id, version, segment), offset)
+
+    def remove_journal(self, experiment_id: str, version: int, segment: int) -> None:
+        """Delete a folded journal; see :meth:`Store.remove_journal`."""
+        path = self.journal_path(experiment_id, version, segment)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        _atomic.fsync_dir(path.parent)
+
+    def hold_live(self, experiment_id: str, version: int) -> LiveHandle | None:
+        """Take a version's liveness lock; see :meth:`Store.hold_live`."""
+        return _atomic.try_lock(self.live_path(experiment_id, version))
+
+    def is_live(self, experiment_id: str, version: int) -> bool:
+        """Whether a live process holds the liveness lock; see :meth:`Store.is_live`."""
+        path = self.live_path(experiment_id, version)
+        if not path.exists():
+            return False
+        probe = _atomic.try_lock(path)
+        if probe is None:
+            return True
+        probe.release()
+        return False
 
     def _read_document(self, path: Path, experiment_id: str) -> dict[str, Any] | None:
         data = _atomic.read_bytes(path)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from experiment_manager import _serialize
-from experiment_manager.stores.base import Store, StoredVersion
+from experiment_manager.stores.base import JournalWriter, LiveHandle, Store, StoredVersion
 
 __all__ = ["MemoryStore"]
 
@@ -28,6 +28,8 @@ class MemoryStore(Store):
 
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
+        self._journals: dict[tuple[str, int, int], bytearray] = {}
+        self._live: set[tuple[str, int]] = set()
         self._lock = threading.RLock()
 
     def transact(self, experiment_id: str, change: Callable[[list[StoredVersion]], T]) -> T:
@@ -48,3 +50,65 @@ class MemoryStore(Store):
         """Return the ids stored so far, sorted; see :meth:`Store.experiment_ids`."""
         with self._lock:
             return sorted(self._data)
+
+    def open_journal(self, experiment_id: str, version: int, segment: int) -> JournalWriter:
+        """Open an in-memory journal; see :meth:`Store.open_journal`."""
+        with self._lock:
+            buffer = self._journals.setdefault((experiment_id, version, segment), bytearray())
+            del buffer[buffer.rfind(b"\n") + 1 :]
+        return _MemoryJournal(buffer, self._lock)
+
+    def read_journal(self, experiment_id: str, version: int, segment: int, offset: int) -> bytes:
+        """Return journal bytes from ``offset`` on; see :meth:`Store.read_journal`."""
+        with self._lock:
+            return bytes(self._journals.get((experiment_id, version, segment), b"")[offset:])
+
+    def remove_journal(self, experiment_id: str, version: int, segment: int) -> None:
+        """Forget a folded journal; see :meth:`Store.remove_journal`."""
+        with self._lock:
+            self._journals.pop((experiment_id, version, segment), None)
+
+    def hold_live(self, experiment_id: str, version: int) -> LiveHandle | None:
+        """Mark a version live in this process; see :meth:`Store.hold_live`."""
+        key = (experiment_id, version)
+        with self._lock:
+            if key in self._live:
+                return None
+            self._live.add(key)
+        return _MemoryLive(self, key)
+
+    def is_live(self, experiment_id: str, version: int) -> bool:
+        """Whether a manager holds the version; see :meth:`Store.is_live`."""
+        with self._lock:
+            return (experiment_id, version) in self._live
+
+    def _release(self, key: tuple[str, int]) -> None:
+        with self._lock:
+            self._live.discard(key)
+
+
+class _MemoryJournal:
+    def __init__(self, buffer: bytearray, lock: threading.RLock) -> None:
+        self._buffer = buffer
+        self._lock = lock
+
+    def append(self, data: bytes) -> None:
+        with self._lock:
+            self._buffer += data
+
+    def sync(self) -> None:
+        """Nothing to flush in memory."""
+
+    def close(self) -> None:
+        """Nothing to close in memory."""
+
+
+class _MemoryLive:
+    def __init__(self, store: MemoryStore, key: tuple[str, int]) -> None:
+        self._store: MemoryStore | None = store
+        self._key = key
+
+    def release(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            store._release(self._key)

@@ -1,0 +1,181 @@
+"""The run lifecycle: one active version, its journal, liveness lock and ending.
+
+An :class:`ActiveRun` exists while a process runs a version. It holds the version's
+liveness lock (so readers can tell a live run from a crashed one), an open journal
+that streamed points are appended to, and the step counter. Ending it folds the
+journal into the history, records the final status and releases the lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from experiment_manager import _checkpoints
+from experiment_manager.stores.base import END_STATUSES, LiveHandle, Store, StoredVersion
+
+__all__ = ["ActiveRun", "next_step_after", "now_iso"]
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 with a UTC offset, to the microsecond.
+
+    Returns:
+        For example ``2026-11-29T00:13:43.267335+00:00``.
+
+    Example:
+        >>> now_iso().endswith("+00:00")
+        True
+    """
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def next_step_after(record: StoredVersion) -> int:
+    """The default step of the next streamed point of a version.
+
+    Args:
+        record: A stored version with its journal folded.
+
+    Returns:
+        One more than the largest step logged so far, or 0.
+
+    Example:
+        >>> next_step_after({"steps": {"loss": [0, 1, None], "acc": [5]}})
+        6
+    """
+    steps = [
+        step
+        for values in (record.get("steps") or {}).values()
+        for step in values
+        if isinstance(step, int)
+    ]
+    return max(steps) + 1 if steps else 0
+
+
+class ActiveRun:
+    """A version this process is running.
+
+    Args:
+        store: The backend.
+        experiment_id: The experiment.
+        version: The version.
+        live: The held liveness lock.
+        segment: The journal segment to append to.
+        next_step: The default step of the next point.
+        fsync: Whether every point is flushed to stable storage.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        experiment_id: str,
+        version: int,
+        *,
+        live: LiveHandle,
+        segment: int,
+        next_step: int,
+        fsync: bool,
+    ) -> None:
+        import orjson  # deferred: keeps `import experiment_manager` cheap
+
+        self.store = store
+        self.experiment_id = experiment_id
+        self.version = version
+        self.next_step = next_step
+        self._live: LiveHandle | None = live
+        self._journal = store.open_journal(experiment_id, version, segment)
+        self._fsync = fsync
+        self._dumps = orjson.dumps
+        self._newline = orjson.OPT_APPEND_NEWLINE
+        self._hashers: list[threading.Thread] = []
+        self.ended = False
+
+    def write_point(self, values: dict[str, Any], step: int | None, wall_time: float) -> int:
+        """Append one step's values to the journal; they are in the OS on return.
+
+        Args:
+            values: Metric name to value, in stored form.
+            step: The step, or None for the next default step.
+            wall_time: Seconds since the epoch when the user made the call.
+
+        Returns:
+            The step used.
+        """
+        if step is None:
+            step = self.next_step
+        self._journal.append(
+            self._dumps({"s": step, "t": wall_time, "m": values}, option=self._newline)
+        )
+        if self._fsync:
+            self._journal.sync()
+        self.next_step = step + 1
+        return step
+
+    def flush(self) -> None:
+        """Flush the journal to stable storage (fsync)."""
+        self._journal.sync()
+
+    def hash_checkpoint(self, index: int, path: str) -> None:
+        """Compute a checkpoint's SHA-256 in a background thread and record it.
+
+        Args:
+            index: The checkpoint's position in ``checkpoint_details``.
+            path: Its absolute path.
+        """
+
+        def work() -> None:
+            state = _checkpoints.file_state(path)
+            digest = _checkpoints.sha256_of(path)
+
+            def record(stored: StoredVersion) -> None:
+                detail = stored["checkpoint_details"][index]
+                # A file rewritten while it was hashed keeps no hash.
+                if _checkpoints.file_state(path) == state:
+                    detail["sha256"] = digest
+
+            self.store.update_version(self.experiment_id, self.version, record)
+
+        thread = threading.Thread(target=work, name="expm-sha256", daemon=True)
+        thread.start()
+        self._hashers.append(thread)
+
+    def end(self, status: str, error: dict[str, str] | None = None) -> StoredVersion:
+        """Finish the run: fold the journal, record the status, release the lock.
+
+        Args:
+            status: ``finished``, ``failed``, ``killed`` or ``crashed``.
+            error: For ``failed``: the exception's ``type`` and ``message``.
+
+        Returns:
+            The version as stored after ending.
+        """
+        assert status in END_STATUSES
+        for thread in self._hashers:
+            thread.join()
+        self._journal.close()
+        ended_at = datetime.now(timezone.utc)
+
+        def finish(stored: StoredVersion) -> tuple[int, StoredVersion]:
+            self.store.fold_journal(self.experiment_id, stored)
+            segment = stored.get("_journal_segment", 0)
+            created = datetime.fromisoformat(stored["created_at"])
+            stored.update(
+                status=status,
+                ended_at=ended_at.isoformat(timespec="microseconds"),
+                duration=round((ended_at - created).total_seconds(), 6),
+                error=error,
+                _journal_segment=segment + 1,
+                _journal_offset=0,
+            )
+            return segment, dict(stored)
+
+        try:
+            segment, stored = self.store.update_version(self.experiment_id, self.version, finish)
+            self.store.remove_journal(self.experiment_id, self.version, segment)
+        finally:
+            self.ended = True
+            live, self._live = self._live, None
+            if live is not None:
+                live.release()
+        return stored
