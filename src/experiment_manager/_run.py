@@ -8,14 +8,21 @@ journal into the history, records the final status and releases the lock.
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timezone
 from typing import Any
 
-from experiment_manager import _checkpoints
+from experiment_manager import _checkpoints, _serialize
 from experiment_manager.stores.base import END_STATUSES, LiveHandle, Store, StoredVersion
 
 __all__ = ["ActiveRun", "next_step_after", "now_iso"]
+
+# In a journal line encoded from the user's dict as it is, a value that is not a
+# finite number shows as `":` followed by t/f (bool), n (None, NaN, Inf), " (str),
+# [ or {. A line without that (from a dict without an empty name) needs no other check.
+_NOT_A_NUMBER = re.compile(rb'":[tfn"\[{]')
+_VALUES_START = len(b'{"m":{')
 
 
 def now_iso() -> str:
@@ -88,25 +95,49 @@ class ActiveRun:
         self._fsync = fsync
         self._dumps = orjson.dumps
         self._newline = orjson.OPT_APPEND_NEWLINE
+        self._append = self._journal.append
         self._hashers: list[threading.Thread] = []
         self.ended = False
 
-    def write_point(self, values: dict[str, Any], step: int | None, wall_time: float) -> int:
-        """Append one step's values to the journal; they are in the OS on return.
+    def write_point(self, metrics: Any, step: int | None, wall_time: float) -> int:
+        """Validate one step's values and append them to the journal.
+
+        The common case (a dict of non-empty str names to finite floats and ints)
+        is encoded once and checked on the encoded bytes; anything else goes through
+        :func:`~experiment_manager._serialize.metric_point`, which converts what it
+        can (numpy scalars, NaN, Inf) and raises on the rest. The point is in the
+        OS when this returns.
 
         Args:
-            values: Metric name to value, in stored form.
+            metrics: Metric name to one real number, as the user passed it.
             step: The step, or None for the next default step.
             wall_time: Seconds since the epoch when the user made the call.
 
         Returns:
             The step used.
+
+        Raises:
+            InvalidArgumentError: ``metrics`` is not a mapping.
+            InvalidMetricError: A name or value is invalid; nothing is written.
         """
         if step is None:
             step = self.next_step
-        self._journal.append(
-            self._dumps({"s": step, "t": wall_time, "m": values}, option=self._newline)
-        )
+        try:
+            line = self._dumps({"m": metrics, "s": step, "t": wall_time}, option=self._newline)
+            clean = (
+                isinstance(metrics, dict)
+                and bool(metrics)
+                and "" not in metrics
+                and _NOT_A_NUMBER.search(line, _VALUES_START) is None
+            )
+        except TypeError:  # not a dict, a non-str name, numpy or other number types
+            clean = False
+        if not clean:
+            values = _serialize.metric_point(metrics)
+            if not values:
+                return step
+            line = self._dumps({"m": values, "s": step, "t": wall_time}, option=self._newline)
+        self._append(line)
         if self._fsync:
             self._journal.sync()
         self.next_step = step + 1

@@ -296,7 +296,6 @@ class ExperimentManager:
             >>> manager.active_experiment.metrics
             {'loss': [0.5, 0.4, 0.3], 'accuracy': [0.9]}
         """
-        wall_time = time.time()
         if self._active is None:
             raise NoActiveExperimentError("log_metrics")
         converted = {
@@ -306,12 +305,7 @@ class ExperimentManager:
         with self._lock:
             record = self._current("log_metrics")
             if converted:
-                self._store.append(
-                    record.experiment_id,
-                    record.version,
-                    metrics=converted,
-                    timestamps={name: [wall_time] * len(v) for name, v in converted.items()},
-                )
+                self._store.append(record.experiment_id, record.version, metrics=converted)
             for name, values in converted.items():
                 record.metrics.setdefault(name, []).extend(_serialize.decode_metric_values(values))
 
@@ -396,9 +390,10 @@ class ExperimentManager:
 
         Returns:
             One dict per version with the keys of :class:`ExperimentRecord` plus
-            ``steps`` and ``timestamps`` (metric name to the step, or None, and the
-            wall time of each value, parallel to ``metrics``); ``[]`` for an id that
-            never ran. Values equal what was logged (floats exactly, NaN and +-Inf
+            ``steps`` and ``timestamps``: for each metric that received points from
+            :meth:`log`, the step and wall time of each of its values, parallel to
+            ``metrics[name]`` (None for values from ``log_metrics``); ``[]`` for an
+            id that never ran. Values equal what was logged (floats exactly, NaN and +-Inf
             included).
 
         Raises:
@@ -453,16 +448,13 @@ class ExperimentManager:
             [0.9, 0.7]
         """
         wall_time = time.time()
-        values = _serialize.metric_point(metrics)
         if step is not None:
             step = _check_step(step)
         with self._lock:
             run = self._run
             if run is None:
                 raise NoActiveExperimentError("log")
-            if not values:
-                return run.next_step if step is None else step
-            return run.write_point(values, step, wall_time)
+            return run.write_point(metrics, step, wall_time)
 
     def log_metric(self, name: str, value: Any, step: int | None = None) -> int:
         """Stream one metric value; the same as ``log({name: value}, step)``.

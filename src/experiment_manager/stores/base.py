@@ -367,19 +367,29 @@ def _extend(
     steps: Mapping[str, Sequence[Any]],
     timestamps: Mapping[str, Sequence[float]],
 ) -> None:
+    """Extend metric lists; ``steps``/``timestamps`` stay parallel where they exist."""
     stored_metrics = record.setdefault("metrics", {})
-    stored_steps = record.setdefault("steps", {})
-    stored_times = record.setdefault("timestamps", {})
     for name, values in metrics.items():
-        stored_metrics.setdefault(name, []).extend(values)
-        stored_steps.setdefault(name, []).extend(steps.get(name, [None] * len(values)))
-        stored_times.setdefault(name, []).extend(timestamps.get(name, [None] * len(values)))
+        column = stored_metrics.setdefault(name, [])
+        if name in steps or name in record.get("steps", {}):
+            _align(record, name, len(column))
+            record["steps"][name].extend(steps.get(name, [None] * len(values)))
+            record["timestamps"][name].extend(timestamps.get(name, [None] * len(values)))
+        column.extend(values)
+
+
+def _align(record: StoredVersion, name: str, length: int) -> None:
+    """Give metric ``name`` step and time lists as long as its ``length`` values."""
+    for key in ("steps", "timestamps"):
+        column = record.setdefault(key, {}).setdefault(name, [])
+        if len(column) < length:
+            column.extend([None] * (length - len(column)))
 
 
 def apply_journal(record: StoredVersion, data: bytes, source: str) -> None:
     """Append the points of complete journal lines to a stored version (in place).
 
-    Each line is ``{"s": step, "t": wall_time, "m": {name: value, ...}}`` with values
+    Each line is ``{"m": {name: value, ...}, "s": step, "t": wall_time}`` with values
     in stored form.
 
     Args:
@@ -403,9 +413,12 @@ def apply_journal(record: StoredVersion, data: bytes, source: str) -> None:
         except (ValueError, KeyError, TypeError, AttributeError):
             raise CorruptHistoryError(source, f"line {number} is not a journal point") from None
         for name, value in items:
-            metrics.setdefault(name, []).append(value)
-            steps.setdefault(name, []).append(step)
-            times.setdefault(name, []).append(wall)
+            column = metrics.setdefault(name, [])
+            if name not in steps:
+                _align(record, name, len(column))
+            column.append(value)
+            steps[name].append(step)
+            times[name].append(wall)
 
 
 def find_version(versions: list[StoredVersion], experiment_id: str, version: int) -> StoredVersion:

@@ -16,6 +16,8 @@ loses another's update. A file that cannot be parsed raises
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +40,9 @@ T = TypeVar("T")
 
 HISTORY_SUFFIX = ".json"
 INTERNAL_DIR = ".expm"
+# Histories this store wrote last, kept parsed: when the file still holds exactly the
+# bytes we wrote, the next write skips parsing it again.
+_CACHED_DOCUMENTS = 4
 
 
 class FileStore(Store):
@@ -59,6 +64,8 @@ class FileStore(Store):
     def __init__(self, log_dir: Path, lock_timeout: float = 60.0) -> None:
         self.log_dir = log_dir
         self.lock_timeout = lock_timeout
+        self._written: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
+        self._written_lock = threading.Lock()
 
     def history_path(self, experiment_id: str) -> Path:
         """Return the history file of an experiment.
@@ -92,15 +99,26 @@ class FileStore(Store):
         path = self.history_path(experiment_id)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
-            document = self._read_document(path, experiment_id)
-            if document is None:
+            data = _atomic.read_bytes(path)
+            with self._written_lock:
+                cached = self._written.pop(experiment_id, None)
+            if cached is not None and cached[0] == data:
+                document = cached[1]  # the file holds exactly what we last wrote
+            elif data is None:
                 document = {
                     "format": FORMAT_VERSION,
                     "experiment_id": experiment_id,
                     "versions": [],
                 }
+            else:
+                document = self._parse(path, data, experiment_id)
             result = change(document["versions"])
-            _atomic.write_atomic(path, _serialize.dumps(document))
+            encoded = _serialize.dumps(document)
+            _atomic.write_atomic(path, encoded)
+            with self._written_lock:
+                self._written[experiment_id] = (encoded, document)
+                while len(self._written) > _CACHED_DOCUMENTS:
+                    self._written.popitem(last=False)
         return result
 
     def load(self, experiment_id: str) -> list[StoredVersion]:
@@ -189,8 +207,9 @@ class FileStore(Store):
 
     def _read_document(self, path: Path, experiment_id: str) -> dict[str, Any] | None:
         data = _atomic.read_bytes(path)
-        if data is None:
-            return None
+        return None if data is None else self._parse(path, data, experiment_id)
+
+    def _parse(self, path: Path, data: bytes, experiment_id: str) -> dict[str, Any]:
         if not data.strip():
             raise CorruptHistoryError(path, "the file is empty")
         try:

@@ -1,0 +1,149 @@
+"""Streaming cost: ``log()`` and the spec's bulk ``log_metrics`` against raw baselines.
+
+``log()``: the baseline does the least work that gives the same guarantee (a point is
+in the OS when the call returns): orjson-encode the step's dict and ``os.write`` it to
+an ``O_APPEND`` file descriptor.
+
+``log_metrics()``: its guarantee is stronger (the history file itself is current and
+durable when the call returns: the specification's contract, DESIGN.md section 3), so
+two baselines are printed: the append-only one above (the cost of a journal), and the
+least work with that guarantee: keep the history document in memory, add the call's
+values, orjson-encode it, write a temp file, fsync, rename, fsync the folder.
+
+Everything runs in this process, on the same disk, in alternating rounds; the best
+round of each is compared.
+
+Run: ``python benchmarks/bench_streaming.py [--steps 100000] [--rounds 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from experiment_manager import ExperimentManager
+
+METRICS = [f"metric_{i}" for i in range(10)]
+
+
+def make_points(steps: int) -> list[dict[str, float]]:
+    rng = random.Random(0)
+    return [{name: rng.random() for name in METRICS} for _ in range(steps)]
+
+
+def raw_baseline(folder: Path, points: list[dict[str, float]]) -> float:
+    fd = os.open(folder / "raw.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    started = time.perf_counter()
+    for step, point in enumerate(points):
+        os.write(fd, orjson.dumps({"s": step, "m": point}, option=orjson.OPT_APPEND_NEWLINE))
+    elapsed = time.perf_counter() - started
+    os.close(fd)
+    return elapsed
+
+
+def ours(folder: Path, points: list[dict[str, float]]) -> float:
+    manager = ExperimentManager(folder / "logs", capture_environment=False)
+    manager.start_experiment("bench", {}, {})
+    log = manager.log
+    started = time.perf_counter()
+    for point in points:
+        log(point)
+    elapsed = time.perf_counter() - started
+    manager.end_experiment()
+    return elapsed
+
+
+def bulk_raw(folder: Path, calls: list[dict[str, list[float]]]) -> float:
+    fd = os.open(folder / "raw_bulk.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    started = time.perf_counter()
+    for call in calls:
+        os.write(fd, orjson.dumps(call, option=orjson.OPT_APPEND_NEWLINE))
+    elapsed = time.perf_counter() - started
+    os.close(fd)
+    return elapsed
+
+
+def bulk_atomic_rewrite(folder: Path, calls: list[dict[str, list[float]]]) -> float:
+    target = folder / "raw_history.json"
+    document: dict[str, list[float]] = {}
+    started = time.perf_counter()
+    for call in calls:
+        for name, values in call.items():
+            document.setdefault(name, []).extend(values)
+        tmp = folder / ".raw_history.json.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, orjson.dumps(document))
+        os.fsync(fd)
+        os.close(fd)
+        os.replace(tmp, target)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        os.fsync(dir_fd)
+        os.close(dir_fd)
+    return time.perf_counter() - started
+
+
+def bulk_ours(folder: Path, calls: list[dict[str, list[float]]]) -> float:
+    manager = ExperimentManager(folder / "logs_bulk", capture_environment=False)
+    manager.start_experiment("bench", {}, {})
+    started = time.perf_counter()
+    for call in calls:
+        manager.log_metrics(call)
+    elapsed = time.perf_counter() - started
+    manager.end_experiment()
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--bulk-calls", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    points = make_points(args.steps)
+    rng = random.Random(1)
+    calls = [
+        {name: [rng.random() for _ in range(1000)] for name in METRICS}
+        for _ in range(args.bulk_calls)
+    ]
+    raw_times, our_times, bulk_raw_times, bulk_our_times = [], [], [], []
+    bulk_rewrite_times = []
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for round_number in range(args.rounds):
+        with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+            folder = Path(tmp)
+            raw_times.append(raw_baseline(folder, points))
+            our_times.append(ours(folder, points))
+            bulk_raw_times.append(bulk_raw(folder, calls))
+            bulk_rewrite_times.append(bulk_atomic_rewrite(folder, calls))
+            bulk_our_times.append(bulk_ours(folder, calls))
+        print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
+    raw, our = min(raw_times), min(our_times)
+    n = args.steps
+    print(f"log(): {n} steps x {len(METRICS)} metrics")
+    print(f"  raw baseline (orjson + os.write, O_APPEND): {raw / n * 1e6:7.2f} us/step")
+    print(f"  ExperimentManager.log():                     {our / n * 1e6:7.2f} us/step")
+    print(f"  ratio: {our / raw:.2f}x (target <= 2x)")
+    braw, bour = min(bulk_raw_times), min(bulk_our_times)
+    brewrite = min(bulk_rewrite_times)
+    calls_n = args.bulk_calls
+    print(f"log_metrics(): {calls_n} calls x {len(METRICS)} metrics x 1000 values, one version")
+    print(f"  append-only baseline (orjson + os.write):     {braw / calls_n * 1e3:8.3f} ms/call")
+    print(f"  atomic-rewrite baseline (same guarantee):    {brewrite / calls_n * 1e3:8.3f} ms/call")
+    print(f"  ExperimentManager.log_metrics():              {bour / calls_n * 1e3:8.3f} ms/call")
+    print(f"  ratio vs atomic rewrite: {bour / brewrite:.2f}x (target <= 2x)")
+    print(f"  ratio vs append-only:    {bour / braw:.2f}x (the price of a current history file)")
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"peak RSS growth over the run: {(rss_after - rss_before) / 1024:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
