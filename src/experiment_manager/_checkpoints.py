@@ -8,7 +8,6 @@ relative path and bytes.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Iterator
@@ -72,6 +71,8 @@ def sha256_of(path: str) -> str | None:
     """
     if not os.path.exists(path):
         return None
+    import hashlib  # deferred: keeps `import experiment_manager` cheap
+
     digest = hashlib.sha256()
     root = Path(path)
     files = list(_files(root)) if root.is_dir() else [root]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from experiment_manager import _checkpoints, _process_hooks, _serialize
-from experiment_manager._environment import capture_environment, process_identity
 from experiment_manager._naming import slugify, validate_experiment_id
 from experiment_manager._run import ActiveRun, next_step_after, now_iso
 from experiment_manager.errors import (
@@ -230,7 +229,11 @@ class ExperimentManager:
             experiment_id = slugify(config_name)
         else:
             validate_experiment_id(experiment_id)
-        environment = capture_environment() if self._capture_environment else None
+        environment = None
+        if self._capture_environment:
+            from experiment_manager._environment import capture_environment
+
+            environment = capture_environment()
         fields = {
             "created_at": _now(),
             "config_name": config_name,
@@ -636,6 +639,8 @@ class ExperimentManager:
                     raise RunActiveError(experiment_id, number)
                 held.append(handle)
                 self._store.fold_journal(experiment_id, stored)
+                from experiment_manager._environment import process_identity
+
                 previous = stored.get("status", "finished")
                 stored["resumed"] = [
                     *(stored.get("resumed") or []),
