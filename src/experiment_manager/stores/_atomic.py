@@ -91,7 +91,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, durable: bool = True, locked_by_caller: bool = True
+) -> None:
     """Replace ``path`` with ``data``: temp file, fsync, ``os.replace``, fsync of the folder.
 
     The caller must hold the lock that guards ``path``.
@@ -99,6 +101,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     Args:
         path: The file to create or replace.
         data: Its new content.
+        durable: fsync the file and the folder. Derived files that are rebuilt
+            when lost (indexes) skip it; the rename alone keeps them whole.
+        locked_by_caller: The caller holds the file's lock, so the fixed temp
+            name of :func:`temp_path` is safe. Otherwise a unique temp name is
+            used (``.<name>.<pid>.<random>.tmp``).
 
     Raises:
         OSError: The write failed (disk full, permissions); ``path`` is unchanged.
@@ -110,7 +117,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         >>> target.read_bytes()
         b'{}'
     """
-    tmp = temp_path(path)
+    if locked_by_caller:
+        tmp = temp_path(path)
+    else:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC | _BINARY
     fd = os.open(tmp, flags, 0o644)
     try:
@@ -118,7 +128,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -126,7 +137,45 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
     os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def read_with_stat(path: Path) -> tuple[bytes, os.stat_result] | None:
+    """Read a whole file and the ``stat`` of exactly what was read (no symlinks followed).
+
+    Args:
+        path: The file.
+
+    Returns:
+        Its bytes and status, or None when it does not exist.
+
+    Example:
+        >>> read_with_stat(Path("/nonexistent/file")) is None
+        True
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(), os.fstat(fd)
+
+
+def file_identity(info: os.stat_result) -> list[int]:
+    """Numbers that change whenever a file is replaced or rewritten.
+
+    Args:
+        info: The file's ``stat``.
+
+    Returns:
+        Inode, size, and modification and change times in nanoseconds.
+
+    Example:
+        >>> len(file_identity(os.stat(".")))
+        4
+    """
+    return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
 def read_bytes(path: Path) -> bytes | None:

@@ -26,6 +26,7 @@ __all__ = [
     "LiveHandle",
     "Store",
     "StoredVersion",
+    "decode_summary",
     "decode_version",
     "find_version",
 ]
@@ -354,11 +355,45 @@ class Store(ABC):
         versions = self.load(experiment_id)
         versions.sort(key=lambda v: v["version"])
         for record in versions:
-            if record.get("status") == "running":
-                self.fold_journal(experiment_id, record)
-                if not self.is_live(experiment_id, record["version"]):
-                    record["status"] = "crashed"
+            self.refresh_running(experiment_id, record)
         return [decode_version(v) for v in versions]
+
+    def refresh_running(self, experiment_id: str, record: StoredVersion) -> None:
+        """Bring a stored version read from disk up to date for a reader (in place).
+
+        A ``running`` version gets its unfolded journal points, and is marked
+        ``crashed`` when no live process holds it. Other versions are left alone.
+
+        Args:
+            experiment_id: A validated experiment id.
+            record: A stored version, not shared with the store.
+        """
+        if record.get("status") == "running":
+            self.fold_journal(experiment_id, record)
+            if not self.is_live(experiment_id, record["version"]):
+                record["status"] = "crashed"
+
+    def summaries(self, experiment_id: str) -> list[dict[str, Any]]:
+        """Return one summary per version (metric aggregates instead of points).
+
+        Backends with an index override this to avoid reading every point.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            Decoded summaries in version order (see :mod:`.stores._index`);
+            ``[]`` for an id that never ran.
+        """
+        from experiment_manager.stores import _index
+
+        versions = self.load(experiment_id)
+        versions.sort(key=lambda v: v["version"])
+        out = []
+        for record in versions:
+            self.refresh_running(experiment_id, record)
+            out.append(decode_summary(_index.summarize(record)))
+        return out
 
 
 def _extend(
@@ -443,6 +478,29 @@ def find_version(versions: list[StoredVersion], experiment_id: str, version: int
         if record.get("version") == version:
             return record
     raise ExperimentNotFoundError(experiment_id, version)
+
+
+def decode_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """Turn a stored summary into the decoded form readers get (in place).
+
+    Args:
+        summary: A summary as :func:`.stores._index.summarize` made it.
+
+    Returns:
+        The same dict, aggregates as numbers and tags decoded.
+
+    Example:
+        >>> decode_summary({"metric_summaries": {"loss": {"last": "NaN", "min": 1}}})
+        {'metric_summaries': {'loss': {'last': nan, 'min': 1}}}
+    """
+    for key in ("hyperparameters", "metadata"):
+        if key in summary:
+            summary[key] = _serialize.from_json(summary[key])
+    for aggregates in (summary.get("metric_summaries") or {}).values():
+        for key in ("last", "min", "max", "mean"):
+            if isinstance(aggregates.get(key), str):
+                aggregates[key] = float(aggregates[key])
+    return summary
 
 
 def decode_version(stored: StoredVersion) -> dict[str, Any]:

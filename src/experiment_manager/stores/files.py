@@ -7,6 +7,7 @@ Layout inside ``log_dir``::
     .expm/locks/<id>.lock           the OS lock every writer of the history holds
     .expm/journals/<id>/<v>.<s>.jsonl  streamed points of a running version (JSON Lines)
     .expm/live/<id>/<v>.lock        the OS lock the process running version v holds
+    .expm/index/<id>.json           per-version summaries (derived; rebuilt when stale)
 
 The history is replaced atomically under the lock and re-read inside it, so no writer
 loses another's update. A file that cannot be parsed raises
@@ -25,13 +26,15 @@ from typing import Any, TypeVar
 from experiment_manager import _serialize
 from experiment_manager._naming import unsafe_reason
 from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
-from experiment_manager.stores import _atomic
+from experiment_manager.stores import _atomic, _index
 from experiment_manager.stores.base import (
     FORMAT_VERSION,
     JournalWriter,
     LiveHandle,
     Store,
     StoredVersion,
+    decode_summary,
+    find_version,
 )
 
 __all__ = ["FileStore"]
@@ -64,7 +67,9 @@ class FileStore(Store):
     def __init__(self, log_dir: Path, lock_timeout: float = 60.0) -> None:
         self.log_dir = log_dir
         self.lock_timeout = lock_timeout
-        self._written: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
+        self._written: OrderedDict[str, tuple[bytes, dict[str, Any], dict[str, Any] | None]] = (
+            OrderedDict()
+        )
         self._written_lock = threading.Lock()
 
     def history_path(self, experiment_id: str) -> Path:
@@ -102,8 +107,10 @@ class FileStore(Store):
             data = _atomic.read_bytes(path)
             with self._written_lock:
                 cached = self._written.pop(experiment_id, None)
+            previous_index = None
             if cached is not None and cached[0] == data:
                 document = cached[1]  # the file holds exactly what we last wrote
+                previous_index = cached[2]
             elif data is None:
                 document = {
                     "format": FORMAT_VERSION,
@@ -115,8 +122,9 @@ class FileStore(Store):
             result = change(document["versions"])
             encoded = _serialize.dumps(document)
             _atomic.write_atomic(path, encoded)
+            index = self._write_index(experiment_id, document, os.stat(path), previous_index)
             with self._written_lock:
-                self._written[experiment_id] = (encoded, document)
+                self._written[experiment_id] = (encoded, document, index)
                 while len(self._written) > _CACHED_DOCUMENTS:
                     self._written.popitem(last=False)
         return result
@@ -142,6 +150,87 @@ class FileStore(Store):
             return []
         ids = (name[: -len(HISTORY_SUFFIX)] for name in names if name.endswith(HISTORY_SUFFIX))
         return sorted(i for i in ids if unsafe_reason(i) is None)
+
+    def index_path(self, experiment_id: str) -> Path:
+        """Return the summary index of an experiment.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            ``<log_dir>/.expm/index/<experiment_id>.json``.
+        """
+        return self.log_dir / INTERNAL_DIR / "index" / f"{experiment_id}.json"
+
+    def summaries(self, experiment_id: str) -> list[dict[str, Any]]:
+        """Per-version summaries from the index; see :meth:`Store.summaries`.
+
+        The index is used when it describes exactly the current history file
+        (same inode, size and times); otherwise the history is read once and the
+        index rebuilt. Running versions are brought up to date from their journal.
+
+        Raises:
+            CorruptHistoryError: The history file cannot be parsed.
+        """
+        path = self.history_path(experiment_id)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return []
+        index = self._read_index(experiment_id)
+        document: dict[str, Any] | None = None
+        if index is None or index.get("source") != _atomic.file_identity(info):
+            read = _atomic.read_with_stat(path)
+            if read is None:
+                return []
+            data, info = read
+            document = self._parse(path, data, experiment_id)
+            index = self._write_index(experiment_id, document, info, index)
+        out = []
+        for entry in index["versions"]:
+            summary = entry["summary"]
+            if summary.get("status") == "running":
+                if document is None:
+                    document = self._read_document(path, experiment_id) or {"versions": []}
+                stored = dict(find_version(document["versions"], experiment_id, summary["version"]))
+                self.refresh_running(experiment_id, stored)
+                summary = _index.summarize(stored)
+            out.append(decode_summary(_serialize.loads(_serialize.dumps(summary))))
+        return out
+
+    def _read_index(self, experiment_id: str) -> dict[str, Any] | None:
+        data = _atomic.read_bytes(self.index_path(experiment_id))
+        if data is None:
+            return None
+        try:
+            index = _serialize.loads(data)
+        except ValueError:
+            return None  # derived data: an unreadable index is simply rebuilt
+        if not isinstance(index, dict) or index.get("format") != _index.INDEX_FORMAT:
+            return None
+        return index
+
+    def _write_index(
+        self,
+        experiment_id: str,
+        document: dict[str, Any],
+        info: os.stat_result,
+        previous: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        index = {
+            "format": _index.INDEX_FORMAT,
+            "source": _atomic.file_identity(info),
+            "versions": _index.summarize_all(document["versions"], previous),
+        }
+        path = self.index_path(experiment_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic.write_atomic(
+                path, _serialize.dumps(index), durable=False, locked_by_caller=False
+            )
+        except PermissionError:
+            pass  # a read-only log dir: the index is only a cache, serve it unsaved
+        return index
 
     def journal_path(self, experiment_id: str, version: int, segment: int) -> Path:
         """Return a journal file of a version.

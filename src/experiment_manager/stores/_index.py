@@ -1,0 +1,124 @@
+"""Per-version summaries: what listing, searching and comparing need, without the points.
+
+A summary is a version's record with ``metrics`` replaced by ``metric_summaries``
+(metric name to ``last``, ``min``, ``max``, ``mean``, ``count``, ``argmin_step``,
+``argmax_step``). The file store keeps them in an index file beside each history so
+that ``expm ls``, ``expm history`` and ``search`` never parse millions of points;
+the index is derived data, rebuilt whenever it does not describe the current history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from experiment_manager import _serialize
+from experiment_manager.stores.base import StoredVersion
+
+__all__ = ["INDEX_FORMAT", "fingerprint", "summarize", "summarize_all"]
+
+INDEX_FORMAT = 1
+
+#: Keys copied from a stored version into its summary unchanged.
+_COPIED = (
+    "experiment_id",
+    "version",
+    "created_at",
+    "config_name",
+    "hyperparameters",
+    "metadata",
+    "checkpoints",
+    "status",
+    "ended_at",
+    "duration",
+    "error",
+    "environment",
+    "resumed",
+)
+
+
+def fingerprint(stored: StoredVersion) -> list[Any]:
+    """What changes in a version when its summary must be recomputed.
+
+    Metric lists only grow and other fields change only with the status, so the
+    lengths of the lists and the status fields identify a version's state.
+
+    Args:
+        stored: A version in stored form.
+
+    Returns:
+        A small JSON-able value; equal fingerprints mean equal summaries.
+
+    Example:
+        >>> fingerprint({"version": 1, "status": "running", "metrics": {"loss": [1, 2]}})
+        [1, 'running', None, 0, 0, {'loss': 2}]
+    """
+    return [
+        stored.get("version"),
+        stored.get("status"),
+        stored.get("ended_at"),
+        len(stored.get("checkpoints") or []),
+        len(stored.get("resumed") or []),
+        {name: len(values) for name, values in (stored.get("metrics") or {}).items()},
+    ]
+
+
+def summarize(stored: StoredVersion) -> dict[str, Any]:
+    """Summarise one version (stored form in, stored form out).
+
+    Args:
+        stored: A version in stored form (non-finite values as strings).
+
+    Returns:
+        The summary, with non-finite aggregate values encoded as in stored metrics.
+
+    Example:
+        >>> summary = summarize({"version": 1, "metrics": {"loss": [0.5, "NaN", 0.25]}})
+        >>> summary["metric_summaries"]["loss"]["min"], summary["metric_summaries"]["loss"]["last"]
+        (0.25, 'NaN')
+    """
+    from experiment_manager.query import metric_summary
+
+    summary = {key: stored[key] for key in _COPIED if key in stored}
+    steps = stored.get("steps") or {}
+    summaries = {}
+    for name, values in (stored.get("metrics") or {}).items():
+        decoded = _serialize.decode_metric_values(values)
+        result = dict(metric_summary(decoded, steps.get(name)))
+        for key in ("last", "min", "max", "mean"):
+            number = result[key]
+            if isinstance(number, float):
+                result[key] = _serialize.metric_values(name, number)[0]
+        summaries[name] = result
+    summary["metric_summaries"] = summaries
+    return summary
+
+
+def summarize_all(
+    versions: list[StoredVersion], previous: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Index entries for every version, reusing ``previous`` entries that still hold.
+
+    Args:
+        versions: An experiment's stored versions.
+        previous: The index built last time, if any.
+
+    Returns:
+        One ``{"fingerprint": ..., "summary": ...}`` per version, in version order.
+
+    Example:
+        >>> entries = summarize_all([{"version": 1, "metrics": {}}], None)
+        >>> entries[0]["summary"]["version"]
+        1
+    """
+    known: dict[Any, dict[str, Any]] = {}
+    for entry in (previous or {}).get("versions") or []:
+        known[entry["summary"].get("version")] = entry
+    entries = []
+    for stored in sorted(versions, key=lambda v: v["version"]):
+        mark = fingerprint(stored)
+        old = known.get(stored["version"])
+        if old is not None and old.get("fingerprint") == mark:
+            entries.append(old)
+        else:
+            entries.append({"fingerprint": mark, "summary": summarize(stored)})
+    return entries
