@@ -13,6 +13,7 @@ from typing import Any
 
 from experiment_manager import _checkpoints, _process_hooks, _serialize
 from experiment_manager._naming import slugify, validate_experiment_id
+from experiment_manager._reads import ReadsMixin
 from experiment_manager._run import ActiveRun, next_step_after, now_iso
 from experiment_manager.errors import (
     ExperimentNotFoundError,
@@ -60,7 +61,7 @@ def _check_step(step: object) -> int | None:
     return number
 
 
-class ExperimentManager:
+class ExperimentManager(ReadsMixin):
     """Tracks experiments: starts versioned runs, logs metrics and checkpoints, reads history.
 
     Each experiment id has one history file, ``<log_dir>/<experiment_id>.json``, holding

@@ -72,7 +72,7 @@ def summarize(stored: StoredVersion) -> dict[str, Any]:
         The summary, with non-finite aggregate values encoded as in stored metrics.
 
     Example:
-        >>> summary = summarize({"version": 1, "metrics": {"loss": [0.5, "NaN", 0.25]}})
+        >>> summary = summarize({"version": 1, "metrics": {"loss": [0.5, 0.25, "NaN"]}})
         >>> summary["metric_summaries"]["loss"]["min"], summary["metric_summaries"]["loss"]["last"]
         (0.25, 'NaN')
     """

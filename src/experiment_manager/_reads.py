@@ -1,0 +1,371 @@
+"""Look and compare: the manager's read-only calls over any store.
+
+These are mixed into :class:`~experiment_manager.ExperimentManager`. They read
+per-version *summaries* (metric aggregates instead of points) wherever that suffices,
+so listing and searching thousands of versions never parses millions of points;
+calls that need the points (``get_version``, ``compare``, long exports) read them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from experiment_manager._naming import validate_experiment_id
+from experiment_manager.errors import (
+    CorruptHistoryError,
+    ExperimentNotFoundError,
+    InvalidArgumentError,
+)
+from experiment_manager.stores.base import Store
+
+__all__ = ["ReadsMixin"]
+
+
+def _last_activity(summary: dict[str, Any]) -> str | None:
+    moments = [summary.get("created_at"), summary.get("ended_at")]
+    moments += [entry.get("at") for entry in summary.get("resumed") or []]
+    known = [m for m in moments if isinstance(m, str)]
+    return max(known) if known else None
+
+
+class ReadsMixin:
+    """Read-only calls shared by every backend; needs ``self._store``."""
+
+    _store: Store
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        """One summary per experiment id, from the per-version index (no points read).
+
+        Returns:
+            Sorted by id: ``experiment_id``, ``versions``, ``latest_version``,
+            ``first_created``, ``last_activity``, ``status_counts`` (status to
+            number of versions), ``metric_names`` and ``config_names``. An
+            experiment whose history cannot be parsed appears with only
+            ``experiment_id`` and ``error`` (the message), so one bad file never
+            hides the others.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.log_metrics({"loss": [0.3]})
+            >>> [(e["experiment_id"], e["versions"], e["metric_names"])
+            ...  for e in manager.list_experiments()]
+            [('exp', 1, ['loss'])]
+        """
+        out: list[dict[str, Any]] = []
+        for experiment_id in self._store.experiment_ids():
+            try:
+                summaries = self._store.summaries(experiment_id)
+            except CorruptHistoryError as error:
+                out.append({"experiment_id": experiment_id, "error": str(error)})
+                continue
+            if not summaries:
+                continue
+            created = [s["created_at"] for s in summaries if s.get("created_at")]
+            activity = [a for a in map(_last_activity, summaries) if a]
+            out.append(
+                {
+                    "experiment_id": experiment_id,
+                    "versions": len(summaries),
+                    "latest_version": summaries[-1]["version"],
+                    "first_created": min(created) if created else None,
+                    "last_activity": max(activity) if activity else None,
+                    "status_counts": dict(Counter(s.get("status") for s in summaries)),
+                    "metric_names": sorted(
+                        {name for s in summaries for name in s.get("metric_summaries", {})}
+                    ),
+                    "config_names": sorted({s["config_name"] for s in summaries}),
+                }
+            )
+        return out
+
+    def list_versions(self, experiment_id: str) -> list[dict[str, Any]]:
+        """Summaries of every version of one experiment, in version order.
+
+        Args:
+            experiment_id: The experiment.
+
+        Returns:
+            Each version's record without its points: ``metrics`` is replaced by
+            ``metric_summaries`` (name to ``last``, ``min``, ``max``, ``mean``,
+            ``count``, ``argmin_step``, ``argmax_step``). ``[]`` for an unknown id.
+
+        Raises:
+            InvalidExperimentIdError: The id is not a safe file name.
+            CorruptHistoryError: The history file cannot be parsed.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {}, {})
+            >>> manager.log_metrics({"loss": [0.5, 0.2, 0.4]})
+            >>> manager.list_versions("exp")[0]["metric_summaries"]["loss"]["min"]
+            0.2
+        """
+        return self._store.summaries(validate_experiment_id(experiment_id))
+
+    def get_version(self, experiment_id: str, version: int | None = None) -> dict[str, Any]:
+        """One version's full record, points included.
+
+        Args:
+            experiment_id: The experiment.
+            version: The version; the latest when None.
+
+        Returns:
+            The record, as an element of ``read_history``.
+
+        Raises:
+            InvalidExperimentIdError: The id is not a safe file name.
+            ExperimentNotFoundError: No such experiment or version.
+            CorruptHistoryError: The history file cannot be parsed.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {"lr": 0.1}, {})
+            >>> manager.get_version("exp")["hyperparameters"]
+            {'lr': 0.1}
+        """
+        history = self._store.read_history(validate_experiment_id(experiment_id))
+        if not history:
+            raise ExperimentNotFoundError(experiment_id, version)
+        if version is None:
+            return history[-1]
+        for record in history:
+            if record["version"] == version:
+                return record
+        raise ExperimentNotFoundError(experiment_id, version)
+
+    def search(
+        self,
+        query: str | None = None,
+        experiment_id: str | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Find versions with the filter language, over one experiment or all of them.
+
+        The language (see ``docs/query-language.md``): comparisons such as
+        ``hyperparameters.lr < 0.01``, ``metrics.val_loss.min <= 0.3`` or
+        ``status = 'finished'``, combined with ``and``, ``or``, ``not`` and
+        parentheses. Histories that cannot be parsed are skipped when searching
+        every experiment, and raise when named.
+
+        Args:
+            query: The filter; None matches every version.
+            experiment_id: Search this experiment only.
+            order_by: For example ``"metrics.val_loss.min"`` or
+                ``"metrics.acc.max desc, version"``.
+            limit: At most this many results.
+
+        Returns:
+            Matching version summaries (as :meth:`list_versions` gives them).
+
+        Raises:
+            QuerySyntaxError: The query or order does not parse; the error gives the
+                position of the offending character.
+            InvalidArgumentError: ``limit`` is negative.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> for lr in (0.1, 0.01):
+            ...     _ = manager.start_experiment("exp", {"lr": lr}, {})
+            >>> [r["version"] for r in manager.search("hyperparameters.lr < 0.05")]
+            [2]
+        """
+        from experiment_manager import query as _query
+
+        parsed = _query.parse_query(query) if query else None
+        if order_by:
+            _query.parse_order_by(order_by)
+        return _query.search_records(
+            self._candidates(experiment_id), parsed, order_by=order_by, limit=limit
+        )
+
+    def _candidates(self, experiment_id: str | None) -> Iterator[dict[str, Any]]:
+        if experiment_id is not None:
+            yield from self.list_versions(experiment_id)
+            return
+        for known in self._store.experiment_ids():
+            try:
+                yield from self._store.summaries(known)
+            except CorruptHistoryError:
+                continue
+
+    def best(
+        self, experiment_id: str, metric: str, mode: str = "min", agg: str | None = None
+    ) -> dict[str, Any] | None:
+        """The version with the best value of a metric.
+
+        Args:
+            experiment_id: The experiment.
+            metric: The metric's name.
+            mode: ``"min"`` or ``"max"``.
+            agg: Rank by this aggregate (``last``, ``min``, ``max``, ``mean``,
+                ``count``); by default the metric's min (mode min) or max (mode max).
+
+        Returns:
+            The winning version's summary, or None when no version has the metric.
+
+        Raises:
+            InvalidArgumentError: ``mode`` or ``agg`` is not valid.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> for losses in ([0.5, 0.4], [0.6, 0.2]):
+            ...     _ = manager.start_experiment("exp", {}, {})
+            ...     manager.log_metrics({"loss": losses})
+            >>> manager.best("exp", "loss")["version"]
+            2
+        """
+        from experiment_manager import query as _query
+
+        return _query.best_record(self.list_versions(experiment_id), metric, mode, agg)
+
+    def compare(self, experiment_id: str, versions: Sequence[int]) -> dict[str, Any]:
+        """What differs between versions, and a metric summary of each.
+
+        Args:
+            experiment_id: The experiment.
+            versions: Two or more version numbers.
+
+        Returns:
+            ``experiment_id``, ``versions``, ``hyperparameters``, ``metadata`` and
+            ``environment`` (dotted key to the list of each version's value, only
+            for keys whose values differ) and ``metrics`` (version to metric name to
+            ``last``, ``min``, ``max``, ``mean``, ``count``, ``argmin_step``,
+            ``argmax_step``).
+
+        Raises:
+            ExperimentNotFoundError: A version does not exist.
+            InvalidArgumentError: Fewer than two versions, or one given twice.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp(), capture_environment=False)
+            >>> for lr in (0.1, 0.01):
+            ...     _ = manager.start_experiment("exp", {"lr": lr, "bs": 32}, {})
+            >>> manager.compare("exp", [1, 2])["hyperparameters"]
+            {'lr': [0.1, 0.01]}
+        """
+        from experiment_manager import query as _query
+
+        history = {
+            r["version"]: r for r in self._store.read_history(validate_experiment_id(experiment_id))
+        }
+        missing = [v for v in versions if v not in history]
+        if missing:
+            raise ExperimentNotFoundError(experiment_id, missing[0])
+        return dict(_query.compare_records([history[v] for v in versions]))
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        fmt: str = "csv",
+        *,
+        experiment_id: str | None = None,
+        query: str | None = None,
+        shape: str = "wide",
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write versions to a CSV, JSON, JSON Lines or Parquet file.
+
+        Args:
+            path: The output file (replaced atomically for text formats).
+            fmt: ``csv``, ``json``, ``jsonl`` or ``parquet`` (needs pyarrow).
+            experiment_id: Export this experiment only (default: all).
+            query: Export only versions matching this filter.
+            shape: ``wide`` (one row per version, flattened columns) or ``long``
+                (one row per metric value, with step and timestamp).
+            progress: Called with the number of rows written, every 10,000 rows.
+
+        Returns:
+            The number of rows written.
+
+        Raises:
+            InvalidArgumentError: Unknown ``fmt`` or ``shape``, or parquet without
+                pyarrow.
+            QuerySyntaxError: The query does not parse.
+
+        Example:
+            >>> import tempfile, csv
+            >>> from pathlib import Path
+            >>> from experiment_manager import ExperimentManager
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> manager = ExperimentManager(folder)
+            >>> _ = manager.start_experiment("exp", {"lr": 0.1}, {})
+            >>> manager.log_metrics({"loss": [0.5, 0.25]})
+            >>> manager.export(folder / "runs.csv", "csv")
+            1
+            >>> next(csv.DictReader((folder / "runs.csv").open()))["metrics.loss.min"]
+            '0.25'
+        """
+        from experiment_manager import export as _export
+
+        rows = self._rows(experiment_id, query, shape)
+        return _export.write_rows(rows, Path(path), fmt, progress=progress)
+
+    def to_dataframe(
+        self,
+        experiment_id: str | None = None,
+        query: str | None = None,
+        shape: str = "wide",
+    ) -> Any:
+        """Versions as a pandas DataFrame (pandas is imported only by this call).
+
+        Args:
+            experiment_id: This experiment only (default: all).
+            query: Only versions matching this filter.
+            shape: ``wide`` or ``long``, as for :meth:`export`.
+
+        Returns:
+            A ``pandas.DataFrame``.
+
+        Raises:
+            InvalidArgumentError: pandas is not installed, or ``shape`` is unknown.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {"lr": 0.1}, {})
+            >>> manager.to_dataframe()["hyperparameters.lr"].tolist()  # doctest: +SKIP
+            [0.1]
+        """
+        from experiment_manager import export as _export
+
+        return _export.to_dataframe(list(self._rows(experiment_id, query, shape)))
+
+    def _rows(
+        self, experiment_id: str | None, query: str | None, shape: str
+    ) -> Iterator[dict[str, Any]]:
+        from experiment_manager import export as _export
+
+        if shape not in ("wide", "long"):
+            raise InvalidArgumentError("shape", shape, "must be 'wide' or 'long'")
+        selected = self.search(query, experiment_id=experiment_id)
+        if shape == "wide":
+            return iter(_export.wide_rows(selected))
+        return _export.long_rows(self._full_records(selected))
+
+    def _full_records(self, selected: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        wanted: dict[str, set[int]] = {}
+        for summary in selected:
+            wanted.setdefault(summary["experiment_id"], set()).add(summary["version"])
+        for experiment_id, versions in wanted.items():
+            for record in self._store.read_history(experiment_id):
+                if record["version"] in versions:
+                    yield record

@@ -1,0 +1,273 @@
+"""Records to rows and files: CSV, JSON, JSON Lines, Parquet, pandas; pure but for writing.
+
+Two shapes:
+
+* **wide**: one row per version. Columns ``experiment_id``, ``version``, ``status``,
+  ``config_name``, ``created_at``, ``ended_at``, ``duration``, then
+  ``hyperparameters.<key>`` and ``metadata.<key>`` (nested keys joined with ``.``,
+  lists kept as JSON text), then ``metrics.<name>.<agg>`` for ``last``, ``min``,
+  ``max``, ``mean`` and ``count``. Built from summaries or full records.
+* **long**: one row per metric value: ``experiment_id``, ``version``, ``metric``,
+  ``index`` (position in the metric's list), ``step``, ``timestamp``, ``value``.
+  Built from full records.
+
+JSON and JSON Lines output is strict (RFC 8259): NaN, Infinity and -Infinity are
+written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, as in history
+files. CSV writes them as ``nan``, ``inf`` and ``-inf``, which spreadsheet tools and
+pandas read back as numbers. pandas and pyarrow are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from experiment_manager import _serialize
+from experiment_manager.errors import InvalidArgumentError
+
+__all__ = [
+    "FORMATS",
+    "long_rows",
+    "to_dataframe",
+    "wide_rows",
+    "write_rows",
+]
+
+FORMATS = ("csv", "json", "jsonl", "parquet")
+AGGREGATES = ("last", "min", "max", "mean", "count")
+_LEADING = ("experiment_id", "version", "status", "config_name", "created_at", "ended_at")
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}", item, out)
+    elif isinstance(value, (list, tuple, Mapping)):
+        out[prefix] = _serialize.dumps(_strict(value)).decode()
+    else:
+        out[prefix] = value
+
+
+def _aggregates(record: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    summaries = record.get("metric_summaries")
+    if summaries is not None:
+        return dict(summaries)
+    from experiment_manager.query import metric_summary
+
+    steps = record.get("steps") or {}
+    return {
+        name: metric_summary(values, steps.get(name))
+        for name, values in (record.get("metrics") or {}).items()
+    }
+
+
+def wide_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per version, from summaries or full records.
+
+    Args:
+        records: Version summaries (``metric_summaries``) or full records
+            (``metrics``), as the manager returns them.
+
+    Returns:
+        Rows with the columns described in the module docstring; every row has
+        every column (None where a version lacks it), in a stable order.
+
+    Example:
+        >>> rows = wide_rows([{"experiment_id": "e", "version": 1,
+        ...                    "hyperparameters": {"opt": {"lr": 0.1}},
+        ...                    "metrics": {"loss": [0.5, 0.25]}}])
+        >>> rows[0]["hyperparameters.opt.lr"], rows[0]["metrics.loss.min"]
+        (0.1, 0.25)
+    """
+    flat: list[dict[str, Any]] = []
+    for record in records:
+        row: dict[str, Any] = {key: record.get(key) for key in _LEADING}
+        row["duration"] = record.get("duration")
+        for section in ("hyperparameters", "metadata"):
+            _flatten(section, record.get(section) or {}, row)
+        for name, summary in sorted(_aggregates(record).items()):
+            for agg in AGGREGATES:
+                row[f"metrics.{name}.{agg}"] = summary.get(agg)
+        flat.append(row)
+    columns: dict[str, None] = {}
+    for row in flat:
+        columns.update(dict.fromkeys(row))
+    return [{column: row.get(column) for column in columns} for row in flat]
+
+
+def long_rows(records: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One row per metric value, from full records (lazily, for big histories).
+
+    Args:
+        records: Full records as ``read_history`` returns them.
+
+    Yields:
+        ``experiment_id``, ``version``, ``metric``, ``index``, ``step``,
+        ``timestamp`` and ``value`` of each value.
+
+    Example:
+        >>> rows = list(long_rows([{"experiment_id": "e", "version": 2,
+        ...                         "metrics": {"loss": [0.5]}, "steps": {"loss": [7]}}]))
+        >>> rows[0]["step"], rows[0]["value"]
+        (7, 0.5)
+    """
+    for record in records:
+        steps = record.get("steps") or {}
+        times = record.get("timestamps") or {}
+        for name, values in (record.get("metrics") or {}).items():
+            metric_steps = steps.get(name) or []
+            metric_times = times.get(name) or []
+            for index, value in enumerate(values):
+                yield {
+                    "experiment_id": record.get("experiment_id"),
+                    "version": record.get("version"),
+                    "metric": name,
+                    "index": index,
+                    "step": metric_steps[index] if index < len(metric_steps) else None,
+                    "timestamp": metric_times[index] if index < len(metric_times) else None,
+                    "value": value,
+                }
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return _serialize.metric_values("value", value)[0]
+    if isinstance(value, Mapping):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
+
+
+def _write_csv(rows: Iterable[Mapping[str, Any]], handle: Any) -> int:
+    writer: Any = None
+    count = 0
+    for row in rows:
+        if writer is None:
+            writer = csv.DictWriter(handle, fieldnames=list(row), extrasaction="ignore")
+            writer.writeheader()
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        count += 1
+    return count
+
+
+def _write_text(rows: Iterable[Mapping[str, Any]], handle: Any, fmt: str) -> int:
+    if fmt == "csv":
+        return _write_csv(rows, handle)
+    count = 0
+    if fmt == "json":
+        handle.write("[")
+    for row in rows:
+        if fmt == "json" and count:
+            handle.write(",")
+        handle.write(_serialize.dumps(_strict(row)).decode())
+        if fmt == "jsonl":
+            handle.write("\n")
+        count += 1
+    if fmt == "json":
+        handle.write("]")
+    return count
+
+
+def _write_parquet(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError:
+        raise InvalidArgumentError(
+            "format",
+            "parquet",
+            'needs pyarrow: pip install "experiment-manager[parquet]"',
+        ) from None
+    materialized = list(rows)
+    columns: dict[str, None] = {}
+    for row in materialized:
+        columns.update(dict.fromkeys(row))
+    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in materialized])
+    pq.write_table(table, path)
+    return len(materialized)
+
+
+def write_rows(
+    rows: Iterable[Mapping[str, Any]],
+    path: str | Path,
+    fmt: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write rows to a file in one of :data:`FORMATS`, atomically where it is text.
+
+    Args:
+        rows: Rows from :func:`wide_rows` or :func:`long_rows`.
+        path: The output file; ``-`` is not accepted here (the CLI handles stdout).
+        fmt: ``csv``, ``json`` (one array), ``jsonl`` (one object per line) or
+            ``parquet`` (needs pyarrow).
+        progress: Called with the number of rows written so far, every 10,000 rows.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        InvalidArgumentError: Unknown format, or parquet without pyarrow.
+        OSError: The file cannot be written.
+
+    Example:
+        >>> import tempfile, json
+        >>> target = Path(tempfile.mkdtemp()) / "out.json"
+        >>> write_rows([{"a": float("nan")}], target, "json")
+        1
+        >>> json.loads(target.read_text())
+        [{'a': 'NaN'}]
+    """
+    if fmt not in FORMATS:
+        raise InvalidArgumentError("format", fmt, f"must be one of {', '.join(FORMATS)}")
+    target = Path(path)
+    counted = _counting(rows, progress)
+    if fmt == "parquet":
+        return _write_parquet(counted, target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            count = _write_text(counted, handle, fmt)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _counting(
+    rows: Iterable[Mapping[str, Any]], progress: Callable[[int], None] | None
+) -> Iterator[Mapping[str, Any]]:
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if progress is not None and count % 10_000 == 0:
+            progress(count)
+
+
+def to_dataframe(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Rows as a pandas DataFrame (pandas is imported only here).
+
+    Args:
+        rows: Rows from :func:`wide_rows` or :func:`long_rows`.
+
+    Returns:
+        A ``pandas.DataFrame`` with one column per key.
+
+    Raises:
+        InvalidArgumentError: pandas is not installed.
+
+    Example:
+        >>> frame = to_dataframe([{"version": 1, "metrics.loss.min": 0.2}])  # doctest: +SKIP
+        >>> list(frame.columns)  # doctest: +SKIP
+        ['version', 'metrics.loss.min']
+    """
+    try:
+        import pandas as pd
+    except ModuleNotFoundError:
+        raise InvalidArgumentError(
+            "to_dataframe", "pandas", 'needs pandas: pip install "experiment-manager[pandas]"'
+        ) from None
+    return pd.DataFrame(list(rows))
