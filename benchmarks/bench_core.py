@@ -64,7 +64,8 @@ def build(folder: Path, versions: int) -> ExperimentManager:
 
 def scaling(sizes: list[int]) -> None:
     print("history size (versions x 10 metrics x 100 values):")
-    print(f"  {'versions':>8}  {'file MiB':>8}  {'read_history ms':>15}  {'start_experiment ms':>19}")
+    header = ("versions", "file MiB", "read_history ms", "start_experiment ms")
+    print("  {:>8}  {:>8}  {:>15}  {:>19}".format(*header))
     for versions in sizes:
         with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
             folder = Path(tmp)
@@ -83,9 +84,8 @@ def scaling(sizes: list[int]) -> None:
             start_cost = time.perf_counter() - started
             fresh.end_experiment()
             del manager
-            print(
-                f"  {versions:>8}  {size:>8.1f}  {min(reads) * 1e3:>15.1f}  {start_cost * 1e3:>19.1f}"
-            )
+            read_ms, start_ms = min(reads) * 1e3, start_cost * 1e3
+            print(f"  {versions:>8}  {size:>8.1f}  {read_ms:>15.1f}  {start_ms:>19.1f}")
 
 
 def main() -> int:

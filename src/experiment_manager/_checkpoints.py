@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -86,20 +85,23 @@ def sha256_of(path: str) -> str | None:
     return digest.hexdigest()
 
 
-def describe(path: str, step: int | None, metrics: dict[str, Any] | None) -> dict[str, Any]:
+def describe(
+    path: str, step: int | None, metrics: dict[str, Any] | None, added_at: str
+) -> dict[str, Any]:
     """The details recorded beside a checkpoint path.
 
     Args:
         path: The path as the user gave it.
         step: The training step it was saved at, if known.
         metrics: A snapshot of metric values in stored form, if given.
+        added_at: When it was added (ISO 8601).
 
     Returns:
         ``path``, ``abspath``, ``step``, ``added_at``, ``exists``, ``size``,
         ``mtime``, ``sha256`` (None until hashed) and ``metrics``.
 
     Example:
-        >>> describe("/nonexistent/a.pt", 10, None)["exists"]
+        >>> describe("/nonexistent/a.pt", 10, None, "2026-01-01T00:00:00+00:00")["exists"]
         False
     """
     absolute = os.path.abspath(path)
@@ -107,7 +109,7 @@ def describe(path: str, step: int | None, metrics: dict[str, Any] | None) -> dic
         "path": path,
         "abspath": absolute,
         "step": step,
-        "added_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "added_at": added_at,
         **file_state(absolute),
         "sha256": None,
         "metrics": metrics,

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from experiment_manager.manager import ExperimentManager
 
-_lock = threading.Lock()
+# Re-entrant: the SIGTERM handler may run while this thread holds it in register().
+_lock = threading.RLock()
 _managers: list[ExperimentManager] = []
 _installed = False
+_pending_signal: int | None = None
 
 
 def register(manager: ExperimentManager) -> None:
@@ -78,9 +80,27 @@ def _at_exit() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _pending_signal  # noqa: PLW0603  # handed from the handler to run_deferred
     del frame
+    with _lock:
+        managers = list(_managers)
+    if any(manager._busy_here() for manager in managers):
+        _pending_signal = signum  # a history write is under way in this thread
+        return
+    _terminate(signum)
+
+
+def _terminate(signum: int) -> None:
     try:
         _end_all("killed", None)
     finally:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+
+
+def run_deferred() -> None:
+    """Act on a SIGTERM that arrived during a history write, now that it is done."""
+    global _pending_signal
+    signum, _pending_signal = _pending_signal, None
+    if signum is not None:
+        _terminate(signum)

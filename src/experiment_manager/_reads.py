@@ -26,7 +26,7 @@ __all__ = ["ReadsMixin"]
 
 
 def _last_activity(summary: dict[str, Any]) -> str | None:
-    moments = [summary.get("created_at"), summary.get("ended_at")]
+    moments = [summary.get("created_at"), summary.get("ended_at"), summary.get("last_logged_at")]
     moments += [entry.get("at") for entry in summary.get("resumed") or []]
     known = [m for m in moments if isinstance(m, str)]
     return max(known) if known else None
@@ -173,6 +173,7 @@ class ReadsMixin:
             QuerySyntaxError: The query or order does not parse; the error gives the
                 position of the offending character.
             InvalidArgumentError: ``limit`` is negative.
+            ExperimentNotFoundError: ``experiment_id`` names an experiment that never ran.
 
         Example:
             >>> import tempfile
@@ -188,13 +189,15 @@ class ReadsMixin:
         parsed = _query.parse_query(query) if query else None
         if order_by:
             _query.parse_order_by(order_by)
-        return _query.search_records(
-            self._candidates(experiment_id), parsed, order_by=order_by, limit=limit
-        )
+        candidates = list(self._candidates(experiment_id))
+        return _query.search_records(candidates, parsed, order_by=order_by, limit=limit)
 
     def _candidates(self, experiment_id: str | None) -> Iterator[dict[str, Any]]:
         if experiment_id is not None:
-            yield from self.list_versions(experiment_id)
+            versions = self.list_versions(experiment_id)
+            if not versions:
+                raise ExperimentNotFoundError(experiment_id)
+            yield from versions
             return
         for known in self._store.experiment_ids():
             try:
@@ -299,6 +302,7 @@ class ReadsMixin:
             InvalidArgumentError: Unknown ``fmt`` or ``shape``, or parquet without
                 pyarrow.
             QuerySyntaxError: The query does not parse.
+            ExperimentNotFoundError: ``experiment_id`` names an experiment that never ran.
 
         Example:
             >>> import tempfile, csv

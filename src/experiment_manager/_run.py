@@ -171,12 +171,13 @@ class ActiveRun:
         thread.start()
         self._hashers.append(thread)
 
-    def end(self, status: str, error: dict[str, str] | None = None) -> StoredVersion:
+    def end(self, status: str, error: dict[str, str] | None, ended_at: str) -> StoredVersion:
         """Finish the run: fold the journal, record the status, release the lock.
 
         Args:
             status: ``finished``, ``failed``, ``killed`` or ``crashed``.
             error: For ``failed``: the exception's ``type`` and ``message``.
+            ended_at: The end time (ISO 8601 with offset).
 
         Returns:
             The version as stored after ending.
@@ -185,7 +186,7 @@ class ActiveRun:
         for thread in self._hashers:
             thread.join()
         self._journal.close()
-        ended_at = datetime.now(timezone.utc)
+        ended = datetime.fromisoformat(ended_at)
 
         def finish(stored: StoredVersion) -> tuple[int, StoredVersion]:
             self.store.fold_journal(self.experiment_id, stored)
@@ -193,8 +194,8 @@ class ActiveRun:
             created = datetime.fromisoformat(stored["created_at"])
             stored.update(
                 status=status,
-                ended_at=ended_at.isoformat(timespec="microseconds"),
-                duration=round((ended_at - created).total_seconds(), 6),
+                ended_at=ended_at,
+                duration=round((ended - created).total_seconds(), 6),
                 error=error,
                 _journal_segment=segment + 1,
                 _journal_offset=0,

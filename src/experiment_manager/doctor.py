@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from experiment_manager._naming import unsafe_reason
-from experiment_manager.errors import CorruptHistoryError
+from experiment_manager.errors import CorruptHistoryError, InvalidArgumentError
 from experiment_manager.stores import _atomic
 from experiment_manager.stores.base import StoredVersion
 from experiment_manager.stores.files import HISTORY_SUFFIX, INTERNAL_DIR, FileStore
@@ -110,12 +110,17 @@ def doctor(
     Returns:
         The report.
 
+    Raises:
+        InvalidArgumentError: ``log_dir`` is not an existing folder.
+
     Example:
         >>> import tempfile
         >>> doctor(tempfile.mkdtemp()).healthy
         True
     """
     store = FileStore(Path(os.path.abspath(os.fspath(log_dir))))
+    if not store.log_dir.is_dir():
+        raise InvalidArgumentError("log_dir", str(store.log_dir), "is not a folder")
     report = DoctorReport(str(store.log_dir), dry_run)
     ids = store.experiment_ids()
     folded: dict[str, dict[int, int]] = {}
@@ -151,7 +156,16 @@ def _check_history(store: FileStore, experiment_id: str, report: DoctorReport) -
         versions = store.load(experiment_id)
     else:
         for version in crashed:
-            report.crashed.append({"experiment_id": experiment_id, "version": version})
+            stored = next(v for v in versions if v["version"] == version)
+            before = _point_count(stored)
+            store.fold_journal(experiment_id, stored)  # on the copy read: nothing written
+            report.crashed.append(
+                {
+                    "experiment_id": experiment_id,
+                    "version": version,
+                    "points": _point_count(stored) - before,
+                }
+            )
         if temp.exists():
             report.removed.append(str(temp))
     return {v["version"]: v.get("_journal_segment", 0) for v in versions}
@@ -166,9 +180,9 @@ def _fold_crashed(store: FileStore, experiment_id: str, version: int, report: Do
         def finish(stored: StoredVersion) -> tuple[int, int]:
             if stored.get("status") != "running":
                 return -1, 0
-            before = sum(len(v) for v in (stored.get("metrics") or {}).values())
+            before = _point_count(stored)
             store.fold_journal(experiment_id, stored)
-            after = sum(len(v) for v in (stored.get("metrics") or {}).values())
+            after = _point_count(stored)
             segment = stored.get("_journal_segment", 0)
             last = _last_time(stored)
             stored.update(
@@ -187,6 +201,10 @@ def _fold_crashed(store: FileStore, experiment_id: str, version: int, report: Do
             )
     finally:
         live.release()
+
+
+def _point_count(stored: StoredVersion) -> int:
+    return sum(len(values) for values in (stored.get("metrics") or {}).values())
 
 
 def _last_time(stored: StoredVersion) -> str | None:

@@ -187,7 +187,13 @@ def _write_parquet(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
     for row in materialized:
         columns.update(dict.fromkeys(row))
     table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in materialized])
-    pq.write_table(table, path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return len(materialized)
 
 

@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from experiment_manager._naming import slugify, validate_experiment_id
 from experiment_manager._reads import ReadsMixin
 from experiment_manager._run import ActiveRun, next_step_after, now_iso
 from experiment_manager.errors import (
+    ExperimentManagerError,
     ExperimentNotFoundError,
     InvalidArgumentError,
     NoActiveExperimentError,
@@ -50,14 +52,17 @@ def _require_mapping(argument: str, value: object) -> Mapping[Any, Any]:
     return value
 
 
+_MAX_STEP = 2**63 - 1  # steps are stored as JSON integers of 64 bits
+
+
 def _check_step(step: object) -> int | None:
-    if step is None or (type(step) is int and step >= 0):
+    if step is None or (type(step) is int and 0 <= step <= _MAX_STEP):
         return step
     if isinstance(step, bool) or not hasattr(step, "__index__"):
         raise InvalidArgumentError("step", step, "must be a non-negative int or None")
     number = int(step)
-    if number < 0:
-        raise InvalidArgumentError("step", step, "must be a non-negative int or None")
+    if not 0 <= number <= _MAX_STEP:
+        raise InvalidArgumentError("step", step, f"must be an int from 0 to {_MAX_STEP}")
     return number
 
 
@@ -120,7 +125,9 @@ class ExperimentManager(ReadsMixin):
         if not isinstance(path, str):
             raise InvalidArgumentError("log_dir", log_dir, "must be a str path, not bytes")
         self.log_dir = Path(os.path.abspath(path))
-        defaults = _require_mapping("default_metadata", default_metadata or {})
+        defaults = _require_mapping(
+            "default_metadata", {} if default_metadata is None else default_metadata
+        )
         self._default_metadata: dict[str, Any] = {
             **DEFAULT_METADATA,
             **_serialize.to_json(defaults, "default_metadata"),
@@ -133,6 +140,7 @@ class ExperimentManager(ReadsMixin):
         self._capture_environment = capture_environment
         self._fsync = fsync_every_log
         self._lock = threading.RLock()
+        self._busy_thread: int | None = None
         self._active: ExperimentRecord | None = None
         self._run: ActiveRun | None = None
 
@@ -235,25 +243,25 @@ class ExperimentManager(ReadsMixin):
             from experiment_manager._environment import capture_environment
 
             environment = capture_environment()
-        fields = {
-            "created_at": _now(),
-            "config_name": config_name,
-            "hyperparameters": hyper,
-            "metadata": meta,
-            "metrics": {},
-            "checkpoints": [],
-            "status": "running",
-            "ended_at": None,
-            "duration": None,
-            "error": None,
-            "environment": environment,
-            "resumed": [],
-            "steps": {},
-            "timestamps": {},
-            "checkpoint_details": [],
-        }
-        with self._lock:
-            self._end_active("finished", None)
+        with self._exclusive():
+            self._end_previous()
+            fields = {
+                "created_at": _now(),
+                "config_name": config_name,
+                "hyperparameters": hyper,
+                "metadata": meta,
+                "metrics": {},
+                "checkpoints": [],
+                "status": "running",
+                "ended_at": None,
+                "duration": None,
+                "error": None,
+                "environment": environment,
+                "resumed": [],
+                "steps": {},
+                "timestamps": {},
+                "checkpoint_details": [],
+            }
             held: list[LiveHandle] = []
 
             def take_live(version: int) -> None:
@@ -300,14 +308,12 @@ class ExperimentManager(ReadsMixin):
             >>> manager.active_experiment.metrics
             {'loss': [0.5, 0.4, 0.3], 'accuracy': [0.9]}
         """
-        if self._active is None:
-            raise NoActiveExperimentError("log_metrics")
-        converted = {
-            name: _serialize.metric_values(name, values)
-            for name, values in _require_mapping("metrics", metrics).items()
-        }
-        with self._lock:
+        with self._exclusive():
             record = self._current("log_metrics")
+            converted = {
+                name: _serialize.metric_values(name, values)
+                for name, values in _require_mapping("metrics", metrics).items()
+            }
             if converted:
                 self._store.append(record.experiment_id, record.version, metrics=converted)
             for name, values in converted.items():
@@ -350,8 +356,6 @@ class ExperimentManager(ReadsMixin):
             >>> manager.active_experiment.checkpoints
             ['checkpoints/model_epoch_5.npz']
         """
-        if self._active is None:
-            raise NoActiveExperimentError("add_checkpoint")
         if not isinstance(checkpoint_path, (str, os.PathLike)):
             raise InvalidArgumentError(
                 "checkpoint_path", checkpoint_path, "must be a str or os.PathLike"
@@ -364,8 +368,8 @@ class ExperimentManager(ReadsMixin):
         _serialize.to_json(path, "checkpoint_path")
         step = _check_step(step)
         snapshot = None if metrics is None else dict(_serialize.metric_point(metrics))
-        detail = _checkpoints.describe(path, step, snapshot)
-        with self._lock:
+        detail = _checkpoints.describe(path, step, snapshot, _now())
+        with self._exclusive():
             record = self._current("add_checkpoint")
             run = self._run
             assert run is not None
@@ -539,7 +543,7 @@ class ExperimentManager(ReadsMixin):
             details = {"type": "Error", "message": str(error)}
         else:
             details = None
-        with self._lock:
+        with self._exclusive():
             if self._run is None:
                 raise NoActiveExperimentError("end_experiment")
             ended = self._end_active(status, details)
@@ -626,8 +630,8 @@ class ExperimentManager(ReadsMixin):
         validate_experiment_id(experiment_id)
         if version is not None and (type(version) is not int or version < 1):
             raise InvalidArgumentError("version", version, "must be a positive int or None")
-        with self._lock:
-            self._end_active("finished", None)
+        with self._exclusive():
+            self._end_previous()
             held: list[LiveHandle] = []
 
             def reopen(versions: list[StoredVersion]) -> tuple[StoredVersion, int]:
@@ -744,6 +748,30 @@ class ExperimentManager(ReadsMixin):
 
     # -- internals ----------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the manager's lock around a call that may rewrite the history.
+
+        A SIGTERM arriving meanwhile must not write the history from inside the
+        interrupted write (it would wait for the lock its own frame holds); the
+        handler sees :meth:`_busy_here` and is run when the call has finished.
+        """
+        with self._lock:
+            outermost = self._busy_thread is None
+            if outermost:
+                self._busy_thread = threading.get_ident()
+            try:
+                yield
+            finally:
+                if outermost:
+                    self._busy_thread = None
+        if outermost:
+            _process_hooks.run_deferred()
+
+    def _busy_here(self) -> bool:
+        """Whether this thread is inside one of the manager's history-writing calls."""
+        return self._busy_thread == threading.get_ident()
+
     def _version_record(
         self, experiment_id: str | None, version: int | None, operation: str
     ) -> dict[str, Any]:
@@ -796,11 +824,22 @@ class ExperimentManager(ReadsMixin):
         self._run = None
         self._active = None
         _process_hooks.unregister(self)
-        stored = run.end(status, error)
+        stored = run.end(status, error, _now())
         ended = ExperimentRecord.from_dict(decode_version(stored))
         record.status, record.ended_at = ended.status, ended.ended_at
         record.duration, record.error = ended.duration, ended.error
         return ended
+
+    def _end_previous(self) -> None:
+        """End the active run before another starts; a failure there must not block it."""
+        try:
+            self._end_active("finished", None)
+        except ExperimentManagerError as error:
+            warnings.warn(
+                f"the previous run could not be ended and is left as it was: {error}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _end_if_current(
         self, record: ExperimentRecord, status: str, error: BaseException | None

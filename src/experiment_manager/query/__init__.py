@@ -45,8 +45,8 @@ Example:
 
 from __future__ import annotations
 
-# The ``X as X`` imports are not in __all__: they keep names that were reachable here
-# before the split (the errors are also caught by examples run via ``__test__``).
+# The ``X as X`` imports are not in __all__: they let the examples below, run from this
+# package through ``__test__``, name the errors and the literal type.
 from experiment_manager.errors import InvalidArgumentError as InvalidArgumentError
 from experiment_manager.errors import QuerySyntaxError as QuerySyntaxError
 from experiment_manager.query._ast import (

@@ -2,13 +2,15 @@
 
 A summary is a version's record with ``metrics`` replaced by ``metric_summaries``
 (metric name to ``last``, ``min``, ``max``, ``mean``, ``count``, ``argmin_step``,
-``argmax_step``). The file store keeps them in an index file beside each history so
-that ``expm ls``, ``expm history`` and ``search`` never parse millions of points;
-the index is derived data, rebuilt whenever it does not describe the current history.
+``argmax_step``) and ``last_logged_at`` (time of the newest streamed point, or None).
+The file store keeps them in an index file beside each history so that ``expm ls``,
+``expm history`` and ``search`` never parse millions of points; the index is derived
+data, rebuilt whenever it does not describe the current history.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from experiment_manager import _serialize
@@ -90,6 +92,12 @@ def summarize(stored: StoredVersion) -> dict[str, Any]:
                 result[key] = _serialize.metric_values(name, number)[0]
         summaries[name] = result
     summary["metric_summaries"] = summaries
+    times = [t for column in (stored.get("timestamps") or {}).values() for t in column if t]
+    summary["last_logged_at"] = (
+        datetime.fromtimestamp(max(times), timezone.utc).isoformat(timespec="microseconds")
+        if times
+        else None
+    )
     return summary
 
 

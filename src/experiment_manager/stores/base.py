@@ -42,6 +42,9 @@ END_STATUSES = ("finished", "failed", "killed", "crashed")
 #: Keys kept in the stored form for the library's own bookkeeping, not returned.
 PRIVATE_KEYS = ("_journal_offset", "_journal_segment")
 
+# A history rewritten on every attempt belongs to a live writer; the last read stands.
+_CONSISTENT_READ_ATTEMPTS = 10
+
 StoredVersion = dict[str, Any]
 T = TypeVar("T")
 
@@ -96,6 +99,29 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
+        """Return an experiment's versions in stored form and the identity of what was read.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            A list the caller may keep and modify (``[]`` for an unknown id), and a
+            value equal to :meth:`history_identity` for as long as the history is
+            not rewritten.
+        """
+
+    @abstractmethod
+    def history_identity(self, experiment_id: str) -> object:
+        """A value that changes whenever an experiment's history is rewritten.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            Any comparable value (None when there is no history).
+        """
+
     def load(self, experiment_id: str) -> list[StoredVersion]:
         """Return an experiment's versions in stored form, or ``[]`` for an unknown id.
 
@@ -105,6 +131,7 @@ class Store(ABC):
         Returns:
             A list the caller may keep and modify.
         """
+        return self.load_with_identity(experiment_id)[0]
 
     @abstractmethod
     def experiment_ids(self) -> list[str]:
@@ -352,11 +379,34 @@ class Store(ABC):
             >>> store.read_history("exp")[0]["metrics"]
             {'loss': [nan]}
         """
-        versions = self.load(experiment_id)
-        versions.sort(key=lambda v: v["version"])
-        for record in versions:
-            self.refresh_running(experiment_id, record)
-        return [decode_version(v) for v in versions]
+        return [decode_version(v) for v in self.current_versions(experiment_id)]
+
+    def current_versions(self, experiment_id: str) -> list[StoredVersion]:
+        """Versions in stored form with running ones brought up to date, consistently.
+
+        A running version is read from the history, its journal and its liveness
+        lock, which its owner changes in the opposite order when it ends (history
+        first, then journal, then lock). If the history was rewritten while they
+        were read, everything is read again, so a version that ends meanwhile is
+        never seen short of points or as crashed.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            Stored versions in version order, running ones refreshed.
+        """
+        for _ in range(_CONSISTENT_READ_ATTEMPTS):
+            versions, identity = self.load_with_identity(experiment_id)
+            versions.sort(key=lambda v: v["version"])
+            running = False
+            for record in versions:
+                if record.get("status") == "running":
+                    running = True
+                    self.refresh_running(experiment_id, record)
+            if not running or self.history_identity(experiment_id) == identity:
+                break
+        return versions
 
     def refresh_running(self, experiment_id: str, record: StoredVersion) -> None:
         """Bring a stored version read from disk up to date for a reader (in place).
@@ -387,13 +437,8 @@ class Store(ABC):
         """
         from experiment_manager.stores import _index
 
-        versions = self.load(experiment_id)
-        versions.sort(key=lambda v: v["version"])
-        out = []
-        for record in versions:
-            self.refresh_running(experiment_id, record)
-            out.append(decode_summary(_index.summarize(record)))
-        return out
+        versions = self.current_versions(experiment_id)
+        return [decode_summary(_index.summarize(record)) for record in versions]
 
 
 def _extend(

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from experiment_manager import _serialize
 from experiment_manager._naming import unsafe_reason
 from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
-from experiment_manager.stores import _atomic, _index
+from experiment_manager.stores import _atomic, _index, _liveness
 from experiment_manager.stores.base import (
     FORMAT_VERSION,
     JournalWriter,
@@ -34,7 +34,6 @@ from experiment_manager.stores.base import (
     Store,
     StoredVersion,
     decode_summary,
-    find_version,
 )
 
 __all__ = ["FileStore"]
@@ -129,14 +128,26 @@ class FileStore(Store):
                     self._written.popitem(last=False)
         return result
 
-    def load(self, experiment_id: str) -> list[StoredVersion]:
-        """Read an experiment's versions; see :meth:`Store.load`.
+    def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
+        """Read an experiment's versions; see :meth:`Store.load_with_identity`.
 
         Raises:
             CorruptHistoryError: The file cannot be parsed or has the wrong shape.
         """
-        document = self._read_document(self.history_path(experiment_id), experiment_id)
-        return [] if document is None else list(document["versions"])
+        path = self.history_path(experiment_id)
+        read = _atomic.read_with_stat(path)
+        if read is None:
+            return [], None
+        data, info = read
+        document = self._parse(path, data, experiment_id)
+        return list(document["versions"]), _atomic.file_identity(info)
+
+    def history_identity(self, experiment_id: str) -> object:
+        """Inode, size and times of the history file; see :meth:`Store.history_identity`."""
+        try:
+            return _atomic.file_identity(os.stat(self.history_path(experiment_id)))
+        except FileNotFoundError:
+            return None
 
     def experiment_ids(self) -> list[str]:
         """Return the ids of every history file in ``log_dir``, sorted.
@@ -178,7 +189,6 @@ class FileStore(Store):
         except FileNotFoundError:
             return []
         index = self._read_index(experiment_id)
-        document: dict[str, Any] | None = None
         if index is None or index.get("source") != _atomic.file_identity(info):
             read = _atomic.read_with_stat(path)
             if read is None:
@@ -186,17 +196,24 @@ class FileStore(Store):
             data, info = read
             document = self._parse(path, data, experiment_id)
             index = self._write_index(experiment_id, document, info, index)
-        out = []
-        for entry in index["versions"]:
-            summary = entry["summary"]
-            if summary.get("status") == "running":
-                if document is None:
-                    document = self._read_document(path, experiment_id) or {"versions": []}
-                stored = dict(find_version(document["versions"], experiment_id, summary["version"]))
-                self.refresh_running(experiment_id, stored)
-                summary = _index.summarize(stored)
-            out.append(decode_summary(_serialize.loads(_serialize.dumps(summary))))
-        return out
+        running = {
+            entry["summary"]["version"]
+            for entry in index["versions"]
+            if entry["summary"].get("status") == "running"
+        }
+        fresh = {}
+        if running:
+            for stored in self.current_versions(experiment_id):
+                if stored["version"] in running:
+                    fresh[stored["version"]] = _index.summarize(stored)
+        return [
+            decode_summary(
+                _serialize.loads(
+                    _serialize.dumps(fresh.get(entry["summary"]["version"], entry["summary"]))
+                )
+            )
+            for entry in index["versions"]
+        ]
 
     def _read_index(self, experiment_id: str) -> dict[str, Any] | None:
         data = _atomic.read_bytes(self.index_path(experiment_id))
@@ -281,18 +298,11 @@ class FileStore(Store):
 
     def hold_live(self, experiment_id: str, version: int) -> LiveHandle | None:
         """Take a version's liveness lock; see :meth:`Store.hold_live`."""
-        return _atomic.try_lock(self.live_path(experiment_id, version))
+        return _liveness.take_owner(self.live_path(experiment_id, version))
 
     def is_live(self, experiment_id: str, version: int) -> bool:
         """Whether a live process holds the liveness lock; see :meth:`Store.is_live`."""
-        path = self.live_path(experiment_id, version)
-        if not path.exists():
-            return False
-        probe = _atomic.try_lock(path)
-        if probe is None:
-            return True
-        probe.release()
-        return False
+        return _liveness.owner_alive(self.live_path(experiment_id, version))
 
     def _read_document(self, path: Path, experiment_id: str) -> dict[str, Any] | None:
         data = _atomic.read_bytes(path)
@@ -341,6 +351,28 @@ def check_document(path: Path, document: Any, experiment_id: str) -> None:
             and type(version.get("version")) is int
             and isinstance(version.get("metrics", {}), dict)
             and isinstance(version.get("checkpoints", []), list)
-            and all(isinstance(v, list) for v in version.get("metrics", {}).values())
         ):
             raise CorruptHistoryError(path, f"versions[{index}] is not a valid version record")
+        if not all(type(p) is str for p in version.get("checkpoints", [])):
+            raise CorruptHistoryError(path, f"versions[{index}].checkpoints holds a non-string")
+        for name, values in version.get("metrics", {}).items():
+            if not _valid_metric_list(values):
+                raise CorruptHistoryError(
+                    path, f"versions[{index}].metrics[{name!r}] is not a list of numbers"
+                )
+
+
+_NUMBER_TYPES = frozenset((int, float))
+_NONFINITE_NAMES = frozenset(("NaN", "Infinity", "-Infinity"))
+
+
+def _valid_metric_list(values: Any) -> bool:
+    """A stored metric list: numbers and the three non-finite names, nothing else."""
+    if type(values) is not list:
+        return False
+    kinds = set(map(type, values))
+    if kinds <= _NUMBER_TYPES:
+        return True
+    if kinds <= _NUMBER_TYPES | {str}:
+        return all(v in _NONFINITE_NAMES for v in values if type(v) is str)
+    return False

@@ -28,6 +28,7 @@ class MemoryStore(Store):
 
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
+        self._writes: dict[str, int] = {}
         self._journals: dict[tuple[str, int, int], bytearray] = {}
         self._live: set[tuple[str, int]] = set()
         self._lock = threading.RLock()
@@ -38,13 +39,20 @@ class MemoryStore(Store):
             versions = self.load(experiment_id)
             result = change(versions)
             self._data[experiment_id] = _serialize.dumps(versions)
+            self._writes[experiment_id] = self._writes.get(experiment_id, 0) + 1
         return result
 
-    def load(self, experiment_id: str) -> list[StoredVersion]:
-        """Return a fresh copy of an experiment's versions; see :meth:`Store.load`."""
+    def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
+        """Return a fresh copy of an experiment's versions; see :meth:`Store.load_with_identity`."""
         with self._lock:
             data = self._data.get(experiment_id)
-        return [] if data is None else list(_serialize.loads(data))
+            identity = self._writes.get(experiment_id)
+        return ([] if data is None else list(_serialize.loads(data))), identity
+
+    def history_identity(self, experiment_id: str) -> object:
+        """How many times the history was written; see :meth:`Store.history_identity`."""
+        with self._lock:
+            return self._writes.get(experiment_id)
 
     def experiment_ids(self) -> list[str]:
         """Return the ids stored so far, sorted; see :meth:`Store.experiment_ids`."""

@@ -1,0 +1,1 @@
+"""Tests of experiment_manager."""

@@ -1,0 +1,117 @@
+"""Helpers shared by the test modules: strict JSON, exact comparison, subprocesses."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+#: The eight fields of a record, as the specification lists them.
+SPEC_KEYS = (
+    "experiment_id",
+    "version",
+    "created_at",
+    "config_name",
+    "hyperparameters",
+    "metadata",
+    "metrics",
+    "checkpoints",
+)
+
+#: The four metadata keys the specification says are added when missing.
+DEFAULT_METADATA_KEYS = ("precision", "model_size", "dataset_version", "hardware_constraint_mode")
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {token!r} in a history file")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """Parse RFC 8259 JSON: NaN, Infinity and -Infinity tokens are errors."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def history_path(log_dir: Path, experiment_id: str) -> Path:
+    return log_dir / f"{experiment_id}.json"
+
+
+def load_history_file(log_dir: Path, experiment_id: str) -> Any:
+    """Read ``<log_dir>/<experiment_id>.json`` with the strict parser."""
+    return strict_loads(history_path(log_dir, experiment_id).read_text(encoding="utf-8"))
+
+
+def float_bits(value: float) -> bytes:
+    return struct.pack(">d", value)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Deep equality that is type-strict, NaN-aware and bit-exact for floats.
+
+    ``1 == 1.0 == True`` and ``0.0 == -0.0`` in Python; here they all differ. Any two NaNs
+    are the same value (history files store NaN without a payload).
+    """
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) or isinstance(b, float):
+        if type(a) is not float or type(b) is not float:
+            return False
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return float_bits(a) == float_bits(b)
+    if isinstance(a, int) or isinstance(b, int):
+        return type(a) is int and type(b) is int and a == b
+    if isinstance(a, dict) or isinstance(b, dict):
+        if type(a) is not dict or type(b) is not dict or a.keys() != b.keys():
+            return False
+        return all(same(a[key], b[key]) for key in a)
+    if isinstance(a, list) or isinstance(b, list):
+        if type(a) is not list or type(b) is not list or len(a) != len(b):
+            return False
+        return all(same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and bool(a == b)
+
+
+def assert_same(actual: Any, expected: Any) -> None:
+    assert same(actual, expected), f"\n actual:   {actual!r}\n expected: {expected!r}"
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every entry under ``root`` (relative posix path -> bytes, None for folders)."""
+    found: dict[str, bytes | None] = {}
+    if not root.exists():
+        return found
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        for name in dirs:
+            found[(base / name).relative_to(root).as_posix()] = None
+        for name in files:
+            found[(base / name).relative_to(root).as_posix()] = (base / name).read_bytes()
+    return found
+
+
+def write_script(folder: Path, name: str, code: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(code), encoding="utf-8")
+    return path
+
+
+def run_python(
+    args: list[str], cwd: Path, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python <args>`` in ``cwd`` with this interpreter and environment."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+        check=False,
+    )

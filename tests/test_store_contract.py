@@ -1,0 +1,181 @@
+"""One contract, every backend: FileStore and MemoryStore behave the same behind the manager."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiment_manager import ExperimentManager
+from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.stores import FileStore, MemoryStore
+from experiment_manager.stores.base import Store
+from tests._util import SPEC_KEYS, assert_same
+
+ManagerFactory = Callable[[], ExperimentManager]
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "file":
+        return FileStore(tmp_path / "logs", lock_timeout=10)
+    return MemoryStore()
+
+
+@pytest.fixture
+def backend(store: Store, tmp_path: Path) -> Iterator[ManagerFactory]:
+    """Yield a factory of managers that all share the data of one backend."""
+
+    def make() -> ExperimentManager:
+        if isinstance(store, FileStore):  # a new FileStore on the same folder, as a new
+            shared: Store = FileStore(store.log_dir, lock_timeout=10)  # process would do
+        else:
+            shared = store
+        return ExperimentManager(tmp_path / "unused_log_dir", store=shared)
+
+    yield make
+    # log_dir is not used for storage when a store is given.
+    assert not (tmp_path / "unused_log_dir").exists()
+    if isinstance(store, MemoryStore):
+        assert not (tmp_path / "logs").exists()  # the memory store never touches the disk
+
+
+@pytest.fixture
+def manager(backend: ManagerFactory) -> ExperimentManager:
+    return backend()
+
+
+def test_versions_start_at_one_and_increment_per_id(manager: ExperimentManager) -> None:
+    assert [manager.start_experiment("a", {"run": i}, {}).version for i in range(3)] == [1, 2, 3]
+    assert manager.start_experiment("b", {}, {}).version == 1
+    assert manager.start_experiment("a", {}, {}).version == 4
+    assert [e["version"] for e in manager.read_history("a")] == [1, 2, 3, 4]
+    assert [e["hyperparameters"].get("run") for e in manager.read_history("a")] == [0, 1, 2, None]
+    assert [e["version"] for e in manager.read_history("b")] == [1]
+
+
+def test_versions_are_shared_by_managers_on_the_same_backend(backend: ManagerFactory) -> None:
+    first, second = backend(), backend()
+    assert first.start_experiment("a", {}, {}).version == 1
+    assert second.start_experiment("a", {}, {}).version == 2
+    assert first.start_experiment("a", {}, {}).version == 3
+    # Each manager appends to its own active version.
+    first.log_metrics({"who": 1})
+    second.log_metrics({"who": 2})
+    history = backend().read_history("a")
+    assert [e["metrics"] for e in history] == [{}, {"who": [2]}, {"who": [1]}]
+
+
+def test_records_hold_the_spec_fields(manager: ExperimentManager) -> None:
+    record = manager.start_experiment("cfg", {"lr": 0.1}, {"precision": "fp16"}, "exp")
+    [entry] = manager.read_history("exp")
+    assert set(SPEC_KEYS) <= set(entry)
+    for key in SPEC_KEYS:
+        assert_same(entry[key], getattr(record, key))
+    assert entry["experiment_id"] == "exp"
+    assert entry["version"] == 1
+    assert entry["config_name"] == "cfg"
+    assert entry["hyperparameters"] == {"lr": 0.1}
+    assert entry["metadata"]["precision"] == "fp16"
+    assert entry["metadata"]["model_size"] == "unspecified"
+    assert entry["metrics"] == {}
+    assert entry["checkpoints"] == []
+
+
+def test_append_extends_only_the_active_version(manager: ExperimentManager) -> None:
+    manager.start_experiment("exp", {}, {})
+    manager.log_metrics({"loss": [0.5, 0.4]})
+    manager.add_checkpoint("v1_a.ckpt")
+    manager.start_experiment("exp", {}, {})
+    manager.log_metrics({"loss": 0.3})
+    manager.log_metrics({"loss": [0.2], "acc": [0.9, 0.95]})
+    manager.add_checkpoint("v2_a.ckpt")
+    manager.add_checkpoint(Path("v2_b.ckpt"))
+    [v1, v2] = manager.read_history("exp")
+    assert v1["metrics"] == {"loss": [0.5, 0.4]}
+    assert v1["checkpoints"] == ["v1_a.ckpt"]
+    assert v2["metrics"] == {"loss": [0.3, 0.2], "acc": [0.9, 0.95]}
+    assert v2["checkpoints"] == ["v2_a.ckpt", "v2_b.ckpt"]
+
+
+def test_non_finite_values_survive_the_backend(manager: ExperimentManager) -> None:
+    manager.start_experiment("exp", {"eps": math.inf, "x": math.nan}, {"t": -math.inf})
+    manager.log_metrics({"loss": [math.nan, math.inf, -math.inf, -0.0, 1]})
+    [entry] = manager.read_history("exp")
+    assert_same(entry["hyperparameters"], {"eps": math.inf, "x": math.nan})
+    assert entry["metadata"]["t"] == -math.inf
+    assert_same(entry["metrics"]["loss"], [math.nan, math.inf, -math.inf, -0.0, 1])
+
+
+def test_read_history_of_unknown_id_is_empty(manager: ExperimentManager) -> None:
+    assert manager.read_history("unknown") == []
+    manager.start_experiment("known", {}, {})
+    assert manager.read_history("unknown") == []
+
+
+def test_read_history_results_are_copies(manager: ExperimentManager) -> None:
+    manager.start_experiment("exp", {"a": [1]}, {})
+    manager.log_metrics({"loss": 1.0})
+    history = manager.read_history("exp")
+    history[0]["hyperparameters"]["a"].append(2)
+    history[0]["metrics"]["loss"].append(2.0)
+    history[0]["checkpoints"].append("x")
+    [entry] = manager.read_history("exp")
+    assert entry["hyperparameters"] == {"a": [1]}
+    assert entry["metrics"] == {"loss": [1.0]}
+    assert entry["checkpoints"] == []
+
+
+def test_experiment_ids_lists_every_id_sorted(manager: ExperimentManager, store: Store) -> None:
+    assert store.experiment_ids() == []
+    manager.start_experiment("zeta", {}, {})
+    manager.start_experiment("alpha", {}, {})
+    manager.start_experiment("alpha", {}, {})
+    manager.start_experiment("ResNet 50 / lr=0.1", {}, {})
+    manager.start_experiment("cfg", {}, {}, experiment_id="mid")
+    with pytest.raises(ValueError):
+        manager.start_experiment("bad", {}, {}, experiment_id="../bad")
+    manager.read_history("never")
+    assert store.experiment_ids() == ["ResNet-50-lr=0.1", "alpha", "mid", "zeta"]
+
+
+def test_store_create_version_and_append(store: Store) -> None:
+    first = store.create_version("raw", {"config_name": "raw", "hyperparameters": {}})
+    assert first["version"] == 1
+    assert first["experiment_id"] == "raw"
+    assert first["metrics"] == {}
+    assert first["checkpoints"] == []
+    first["metrics"]["x"] = [1]  # a copy: changing it changes nothing stored
+    assert store.create_version("raw", {})["version"] == 2
+    store.append("raw", 1, {"loss": [0.5, "NaN"]}, ["a.ckpt"])
+    store.append("raw", 1, {"loss": [0.25]}, [])
+    history = store.read_history("raw")
+    assert [v["version"] for v in history] == [1, 2]
+    assert_same(history[0]["metrics"], {"loss": [0.5, math.nan, 0.25]})
+    assert history[0]["checkpoints"] == ["a.ckpt"]
+    assert history[1]["metrics"] == {}
+    with pytest.raises(ExperimentNotFoundError) as caught:
+        store.append("raw", 3, {"loss": [1.0]})
+    assert isinstance(caught.value, LookupError)
+    with pytest.raises(ExperimentNotFoundError):
+        store.append("missing", 1, {"loss": [1.0]})
+    assert [v["version"] for v in store.read_history("raw")] == [1, 2]
+
+
+def test_failed_transaction_stores_nothing(manager: ExperimentManager, store: Store) -> None:
+    manager.start_experiment("exp", {}, {})
+    manager.log_metrics({"loss": 1.0})
+    before = store.read_history("exp")
+
+    def change(versions: list[dict[str, Any]]) -> None:
+        versions.append({"version": 2})
+        versions[0]["metrics"]["loss"].append(99.0)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        store.transact("exp", change)
+    assert store.read_history("exp") == before
+    assert manager.start_experiment("exp", {}, {}).version == 2
