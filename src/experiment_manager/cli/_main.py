@@ -2,29 +2,112 @@
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from typing import Any
 
 import click
 
-from experiment_manager.errors import ExperimentManagerError
+from experiment_manager.cli import _format
+from experiment_manager.cli._common import (
+    EXIT_CORRUPT,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    echo_error,
+)
+from experiment_manager.errors import (
+    CorruptHistoryError,
+    ExperimentManagerError,
+    QuerySyntaxError,
+)
 
 DEFAULT_LOG_DIR = "experiments/logs"
 LOG_DIR_ENV = "EXPM_LOG_DIR"
 
+#: The exit codes of every command, with their meaning (also in the group's help).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (EXIT_NOT_FOUND, "not found or no match: unknown experiment or version, empty result"),
+    (EXIT_USAGE, "usage error: bad option or argument, malformed query"),
+    (
+        EXIT_CORRUPT,
+        "corrupt data: a history file that cannot be parsed (doctor: also files it "
+        "could not place)",
+    ),
+)
+
+
+def query_error_text(error: QuerySyntaxError) -> str:
+    """Describe a query error in three lines: reason, the query, a caret under the spot.
+
+    Args:
+        error: The error.
+
+    Returns:
+        The text; the query is made safe and the caret accounts for escapes and wide
+        characters before the offending position.
+
+    Example:
+        >>> print(query_error_text(QuerySyntaxError("hp.lr <", 7, "expected a value")))
+        expected a value at position 7
+          hp.lr <
+                 ^
+    """
+    query = error.query if isinstance(error.query, str) else str(error.query)
+    position = max(0, min(error.position, len(query)))
+    column = _format.display_width(_format.safe_text(query[:position]))
+    reason = _format.safe_text(error.reason)
+    return f"{reason} at position {error.position}\n  {_format.safe_text(query)}\n  {' ' * column}^"
+
+
+def describe_error(error: Exception) -> tuple[str, int]:
+    """Return the message and exit code for an error a command raised.
+
+    Args:
+        error: The error.
+
+    Returns:
+        ``(message, exit_code)``.
+    """
+    if isinstance(error, QuerySyntaxError):
+        return query_error_text(error), EXIT_USAGE
+    if isinstance(error, CorruptHistoryError):
+        return f"{error} (run `expm doctor` to check the log folder)", EXIT_CORRUPT
+    if isinstance(error, ExperimentManagerError):
+        return str(error), EXIT_NOT_FOUND
+    if isinstance(error, OSError):
+        return str(error), EXIT_NOT_FOUND
+    name = type(error).__name__
+    return f"unexpected {name}: {error} (run with --debug for a traceback)", EXIT_NOT_FOUND
+
 
 class _Group(click.Group):
-    """Turns library errors into one line on stderr (a traceback only with --debug)."""
+    """Turns errors into one line on stderr and an exit code (a traceback only with --debug)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ExperimentManagerError as error:
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader of our output went away (`expm ls | head`): stop quietly.
+            _silence_stdout()
+            ctx.exit(EXIT_NOT_FOUND)
+        except Exception as error:
             if ctx.meta.get("expm.debug"):
                 raise
-            click.echo(f"error: {error}", err=True)
-            ctx.exit(1)
+            message, code = describe_error(error)
+            echo_error(message)
+            ctx.exit(code)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests)
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,61 +125,73 @@ class _Group(click.Group):
 def main(ctx: click.Context, log_dir: str, debug: bool) -> None:
     r"""Track machine-learning experiments in crash-safe, versioned JSON histories.
 
+    Every command reads the histories in --log-dir (or $EXPM_LOG_DIR). Listing
+    commands print aligned tables for people; --json (strict JSON, equal to the
+    library's result) and --csv are for scripts. Colours are used only on a
+    terminal and never when NO_COLOR is set.
+
+    \b
+    Exit codes:
+        0  success
+        1  not found or no match (unknown experiment or version, empty result)
+        2  usage error (bad option or argument, malformed query)
+        3  corrupt data (a history that cannot be parsed; doctor: also
+           files it could not place)
+
     \b
     Example:
         expm --log-dir runs demo
+        expm --log-dir runs ls
+        expm --log-dir runs show demo_logreg@2
     """
     ctx.ensure_object(dict)
     ctx.obj["log_dir"] = log_dir
     ctx.meta["expm.debug"] = debug
 
 
-@main.command()
-@click.option("--epochs", default=15, show_default=True, type=click.IntRange(1, 1000))
-@click.option(
-    "--checkpoint-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Where checkpoint files go [default: <log-dir>/checkpoints].",
-)
-@click.pass_context
-def demo(ctx: click.Context, epochs: int, checkpoint_dir: str | None) -> None:
-    r"""Train a small model under several settings, tracking each run as a version.
+def keep_blocks(command: click.Command) -> None:
+    r"""Make the ``\b`` lines of a raw docstring mark click's no-rewrap paragraphs.
 
-    A logistic-regression classifier is trained on a generated dataset with four
-    hyperparameter settings; every run becomes a version of the experiment
-    ``demo_logreg`` with per-epoch metrics and real checkpoint files. Needs numpy
-    (pip install "experiment-manager[demo]").
+    Help texts are raw docstrings (pydocstyle asks for raw strings around
+    backslashes), so their ``\b`` is two characters; click looks for ``\x08``.
 
-    \b
-    Example:
-        expm --log-dir runs demo --epochs 10
+    Args:
+        command: A command whose ``help`` came from a raw docstring.
     """
-    try:
-        import numpy  # noqa: F401  # checked here to give a useful message
+    if command.help:
+        command.help = "\n".join(
+            line.replace("\\b", "\b") if line.strip() == "\\b" else line
+            for line in command.help.splitlines()
+        )
 
-        from experiment_manager import _demo
-    except ModuleNotFoundError:
-        raise click.ClickException(
-            'the demo needs numpy: pip install "experiment-manager[demo]"'
-        ) from None
-    log_dir = ctx.obj["log_dir"]
-    click.echo(
-        f"Training {len(_demo.DEMO_SETTINGS)} runs of {_demo.DEMO_EXPERIMENT_ID!r} "
-        f"for {epochs} epochs each; history in {log_dir}"
-    )
-    started = time.perf_counter()
-    results = _demo.run_demo(
-        log_dir, checkpoint_dir=checkpoint_dir, epochs=epochs, progress=click.echo
-    )
-    click.echo()
-    click.echo(_demo.format_results(results))
-    click.echo()
-    click.echo(
-        f"Done in {time.perf_counter() - started:.1f} s. "
-        f"History: {log_dir}/{_demo.DEMO_EXPERIMENT_ID}.json"
+
+def _register() -> None:
+    from experiment_manager.cli import (
+        _commands_demo,
+        _commands_doctor,
+        _commands_export,
+        _commands_list,
+        _commands_plot,
+        _commands_show,
     )
 
+    for command in (
+        _commands_list.ls,
+        _commands_list.history,
+        _commands_show.show,
+        _commands_show.diff,
+        _commands_list.search,
+        _commands_export.export,
+        _commands_plot.plot,
+        _commands_doctor.doctor,
+        _commands_demo.demo,
+    ):
+        keep_blocks(command)
+        main.add_command(command)
+    keep_blocks(main)
+
+
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,154 @@
+"""``expm export``: versions or metric points to CSV, JSON, JSON Lines or Parquet."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from experiment_manager.cli import _format
+from experiment_manager.cli._common import (
+    EXIT_NOT_FOUND,
+    CliError,
+    Progress,
+    get_manager,
+    progress_option,
+)
+from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.export import FORMATS
+from experiment_manager.manager import ExperimentManager
+
+__all__ = ["export"]
+
+_SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_SUFFIXES.update({".parquet": "parquet", ".pq": "parquet"})
+
+
+@click.command()
+@click.argument("experiment_id", metavar="[ID]", required=False)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format [default: from the file's suffix, else csv].",
+)
+@click.option(
+    "-o",
+    "--output",
+    "target",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The file to write (replaced atomically); - for stdout.",
+)
+@click.option(
+    "--long",
+    "long_shape",
+    is_flag=True,
+    help="One row per metric value (metric, index, step, timestamp, value) instead of "
+    "one row per version.",
+)
+@click.option("-q", "--query", metavar="QUERY", help="Export only versions matching this filter.")
+@progress_option
+@click.pass_context
+def export(
+    ctx: click.Context,
+    *,
+    experiment_id: str | None,
+    fmt: str | None,
+    target: str,
+    long_shape: bool,
+    query: str | None,
+    progress: bool | None,
+) -> None:
+    r"""Export versions (all, or those of ID) to CSV, JSON, JSON Lines or Parquet.
+
+    Wide rows (the default) have one row per version: id, version, status, times,
+    every hyperparameter and metadata key, and metrics.<name>.<last|min|max|mean|
+    count>. --long writes one row per metric value instead. JSON output is strict
+    (NaN and infinities as "NaN", "Infinity", "-Infinity"). Parquet needs pyarrow
+    (pip install "experiment-manager[parquet]"). Exits with 1 when there is nothing
+    to export.
+
+    \b
+    Example:
+        expm export -o runs.csv
+        expm export demo_logreg --long -o points.parquet
+        expm export --query "status = 'finished'" -f jsonl -o - | head
+    """
+    manager = get_manager(ctx)
+    chosen = fmt or _SUFFIXES.get(Path(target).suffix.lower(), "csv")
+    if experiment_id is not None and not manager.list_versions(experiment_id):
+        raise ExperimentNotFoundError(experiment_id)
+    if target == "-" and chosen == "parquet" and click.get_binary_stream("stdout").isatty():
+        raise click.UsageError("refusing to write binary Parquet to a terminal; use -o FILE")
+    shape = "long" if long_shape else "wide"
+    total = None
+    if long_shape:
+        selected = manager.search(query, experiment_id=experiment_id)
+        total = sum(
+            int(stats.get("count") or 0)
+            for summary in selected
+            for stats in (summary.get("metric_summaries") or {}).values()
+        )
+    # Wide rows are one per version: quick; a bar is shown for them only when asked.
+    wanted = progress if progress is not None or long_shape else False
+    bar = Progress("Exporting rows", total, wanted)
+    try:
+        if target == "-":
+            count = _export_to_stdout(
+                manager,
+                fmt=chosen,
+                experiment_id=experiment_id,
+                query=query,
+                shape=shape,
+                progress=bar.update,
+            )
+            bar.update(count)
+        else:
+            count = manager.export(
+                target,
+                chosen,
+                experiment_id=experiment_id,
+                query=query,
+                shape=shape,
+                progress=bar.update,
+            )
+            bar.update(count)
+    finally:
+        bar.close()
+    if target != "-":
+        unit = "metric values" if long_shape else "versions"
+        click.echo(f"wrote {count} {unit} to {_format.safe_text(target)} ({chosen})", err=True)
+    if count == 0:
+        raise CliError("nothing to export: no version matches", EXIT_NOT_FOUND)
+
+
+def _export_to_stdout(
+    manager: ExperimentManager,
+    *,
+    fmt: str,
+    experiment_id: str | None,
+    query: str | None,
+    shape: str,
+    progress: Callable[[int], None],
+) -> int:
+    """Export to a temporary file, then copy its bytes to stdout."""
+    with tempfile.TemporaryDirectory(prefix="expm-export-") as folder:
+        path = Path(folder) / f"export.{fmt}"
+        count = manager.export(
+            path,
+            fmt,
+            experiment_id=experiment_id,
+            query=query,
+            shape=shape,
+            progress=progress,
+        )
+        stdout = click.get_binary_stream("stdout")
+        with path.open("rb") as handle:
+            shutil.copyfileobj(handle, stdout)
+        stdout.flush()
+    return count

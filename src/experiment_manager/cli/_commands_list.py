@@ -1,0 +1,288 @@
+"""``expm ls``, ``expm history`` and ``expm search``: versions in tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import click
+
+from experiment_manager.cli import _format
+from experiment_manager.cli._common import (
+    EXIT_CORRUPT,
+    EXIT_NOT_FOUND,
+    STATUS_STYLES,
+    CliError,
+    Output,
+    echo_error,
+    get_manager,
+    output_options,
+    status_cell,
+)
+from experiment_manager.errors import ExperimentNotFoundError
+
+__all__ = ["history", "ls", "search"]
+
+
+def _status_counts(counts: Mapping[str, int]) -> _format.Styled:
+    parts: list[tuple[str, Mapping[str, Any]]] = []
+    for status, number in sorted(counts.items(), key=lambda item: (-item[1], str(item[0]))):
+        if parts:
+            parts.append((", ", {}))
+        text = _format.safe_text(status)
+        parts.append((f"{number} {text}", STATUS_STYLES.get(text, {})))
+    return _format.Styled(tuple(parts))
+
+
+@click.command("ls")
+@output_options
+@click.pass_context
+def ls(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
+    r"""List experiments: versions, last activity, status counts and metrics.
+
+    One row per experiment id in the log folder, read from the per-version summaries
+    (no metric points are loaded). A history that cannot be parsed is listed as
+    corrupt, with a warning, and the exit code is 3.
+
+    \b
+    Example:
+        expm ls
+        expm --log-dir runs ls --json
+    """
+    output = Output(as_json, as_csv)
+    manager = get_manager(ctx)
+    experiments = manager.list_experiments()
+    if output.mode == "json":
+        output.json(experiments)
+    elif output.mode == "csv":
+        output.csv([_format.flatten("", entry, {}) for entry in experiments])
+    elif experiments:
+        rows: list[list[_format.Cell]] = []
+        for entry in experiments:
+            if "error" in entry:
+                rows.append(
+                    [
+                        _format.safe_text(entry["experiment_id"]),
+                        "?",
+                        "-",
+                        status_cell("corrupt"),
+                        _format.safe_text(entry["error"]),
+                    ]
+                )
+                continue
+            rows.append(
+                [
+                    _format.safe_text(entry["experiment_id"]),
+                    str(entry["versions"]),
+                    _format.format_time(entry.get("last_activity")),
+                    _status_counts(entry.get("status_counts") or {}),
+                    _format.safe_text(", ".join(entry.get("metric_names") or [])) or "-",
+                ]
+            )
+        headers = ["EXPERIMENT", "VERSIONS", "LAST ACTIVITY", "STATUS", "METRICS"]
+        click.echo(_format.render_table(headers, rows, right=[1], stylist=output.stylist))
+    else:
+        where = manager.log_dir
+        missing = "" if where.is_dir() else " (the folder does not exist)"
+        click.echo(f"no experiments in {_format.safe_text(where)}{missing}", err=True)
+    corrupt = [entry for entry in experiments if "error" in entry]
+    if corrupt:
+        echo_error(
+            f"{len(corrupt)} history file(s) cannot be read; run `expm doctor`",
+            prefix="warning",
+        )
+        ctx.exit(EXIT_CORRUPT)
+
+
+def _varying_keys(sections: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Flattened keys whose values differ between the sections (all keys if none do)."""
+    flats = [_format.flatten("", section or {}, {}) for section in sections]
+    keys = list(dict.fromkeys(key for flat in flats for key in flat))
+    varying = [
+        key
+        for key in keys
+        if len({_format.json_text(flat.get(key), indent=None) for flat in flats}) > 1
+    ]
+    return varying if varying and len(flats) > 1 else keys
+
+
+@click.command()
+@click.argument("experiment_id", metavar="ID")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY",
+    help="Hyperparameter column to show (repeatable; nested keys dotted, e.g. opt.lr) "
+    "[default: those that differ between versions].",
+)
+@click.option(
+    "-m",
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="NAME",
+    help="Metric column to show (repeatable) [default: every metric].",
+)
+@output_options
+@click.pass_context
+def history(
+    ctx: click.Context,
+    *,
+    experiment_id: str,
+    params: tuple[str, ...],
+    metrics: tuple[str, ...],
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    r"""List the versions of one experiment.
+
+    One row per version: status, start time, duration, the hyperparameters that
+    differ between versions and the last value of each metric. Read from the
+    per-version summaries; no metric points are loaded. --json prints the
+    library's list_versions(ID); --csv prints the same columns as `expm export ID`.
+
+    \b
+    Example:
+        expm history demo_logreg
+        expm history demo_logreg -p learning_rate -m val_accuracy
+        expm history demo_logreg --csv > versions.csv
+    """
+    output = Output(as_json, as_csv)
+    versions = get_manager(ctx).list_versions(experiment_id)
+    if not versions:
+        raise ExperimentNotFoundError(experiment_id)
+    if output.mode == "json":
+        output.json(versions)
+        return
+    if output.mode == "csv":
+        from experiment_manager.export import wide_rows
+
+        output.csv(wide_rows(versions))
+        return
+    hp_keys = list(params) or _varying_keys([v.get("hyperparameters") or {} for v in versions])
+    names = list(metrics) or sorted(
+        {name for v in versions for name in v.get("metric_summaries") or {}}
+    )
+    headers = ["VERSION", "STATUS", "CREATED", "DURATION"]
+    headers += [_format.safe_text(key) for key in hp_keys]
+    headers += [
+        _format.safe_text(f"metrics.{name}" if name in hp_keys else name) + " (last)"
+        for name in names
+    ]
+    rows: list[list[_format.Cell]] = []
+    for version in versions:
+        flat = _format.flatten("", version.get("hyperparameters") or {}, {})
+        summaries = version.get("metric_summaries") or {}
+        row: list[_format.Cell] = [
+            str(version["version"]),
+            status_cell(version.get("status")),
+            _format.format_time(version.get("created_at")),
+            _format.format_duration(version.get("duration")),
+        ]
+        row += [_format.format_value(flat.get(key)) for key in hp_keys]
+        row += [_format.format_value((summaries.get(name) or {}).get("last")) for name in names]
+        rows.append(row)
+    right = [0, *_format.numeric_columns(rows)]
+    click.echo(_format.render_table(headers, rows, right=right, stylist=output.stylist))
+
+
+def _fields(node: Any) -> Iterator[Any]:
+    """Every field a parsed query refers to, in order."""
+    from experiment_manager import query as _query
+
+    if isinstance(node, (_query.Comparison, _query.Membership)):
+        yield node.field
+    elif isinstance(node, _query.BoolOp):
+        for operand in node.operands:
+            yield from _fields(operand)
+    elif isinstance(node, _query.Not):
+        yield from _fields(node.operand)
+
+
+def _columns(query: str | None, order_by: str | None) -> list[Any]:
+    """The fields named in the query and the order, to show as extra columns."""
+    from experiment_manager import query as _query
+
+    refs: Iterable[Any] = []
+    if query:
+        refs = list(_fields(_query.parse_query(query).node))
+    if order_by:
+        refs = [*refs, *(ref for ref, _ in _query.parse_order_by(order_by))]
+    shown = {"experiment_id", "version", "status", "created_at"}
+    columns: dict[str, Any] = {}
+    for ref in refs:
+        if str(ref) not in shown:
+            columns.setdefault(str(ref), ref)
+    return list(columns.values())
+
+
+@click.command()
+@click.argument("query", required=False)
+@click.option(
+    "-e", "--experiment", "experiment_id", metavar="ID", help="Search this experiment only."
+)
+@click.option(
+    "--order-by",
+    metavar="FIELDS",
+    help="Sort, e.g. 'metrics.val_loss.min' or 'metrics.acc.max desc, version'.",
+)
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N versions.")
+@output_options
+@click.pass_context
+def search(
+    ctx: click.Context,
+    *,
+    query: str | None,
+    experiment_id: str | None,
+    order_by: str | None,
+    limit: int | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    r"""Find versions with the filter language (see docs/query-language.md).
+
+    QUERY compares fields such as hp.lr, metadata.precision, status, duration or
+    metrics.<name>.<last|min|max|mean|count>, combined with and, or, not and
+    parentheses; omit it to match every version. The fields it names are shown as
+    columns. Exits with 1 when nothing matches and 2 when the query does not parse
+    (the error points at the offending spot).
+
+    \b
+    Example:
+        expm search "hp.learning_rate >= 0.1 and metrics.val_accuracy.max > 0.8"
+        expm search "status in ('failed', 'crashed')" --json
+        expm search --order-by "metrics.loss.min" --limit 3 -e demo_logreg
+    """
+    output = Output(as_json, as_csv)
+    manager = get_manager(ctx)
+    if experiment_id is not None and not manager.list_versions(experiment_id):
+        raise ExperimentNotFoundError(experiment_id)
+    results = manager.search(query, experiment_id=experiment_id, order_by=order_by, limit=limit)
+    if output.mode == "json":
+        output.json(results)
+    elif output.mode == "csv":
+        from experiment_manager.export import wide_rows
+
+        output.csv(wide_rows(results))
+    elif results:
+        extra = _columns(query, order_by)
+        headers = ["EXPERIMENT", "VERSION", "STATUS", "CREATED"]
+        headers += [_format.safe_text(str(ref)) for ref in extra]
+        rows: list[list[_format.Cell]] = []
+        for record in results:
+            row: list[_format.Cell] = [
+                _format.safe_text(record.get("experiment_id")),
+                str(record.get("version")),
+                status_cell(record.get("status")),
+                _format.format_time(record.get("created_at")),
+            ]
+            for ref in extra:
+                found, value = ref.lookup(record)
+                row.append(_format.format_value(value) if found else "-")
+            rows.append(row)
+        right = [1, *_format.numeric_columns(rows)]
+        click.echo(_format.render_table(headers, rows, right=right, stylist=output.stylist))
+    if not results:
+        raise CliError("no version matches", EXIT_NOT_FOUND)

@@ -1,0 +1,203 @@
+"""``expm plot``: a metric's curve per version, as terminal sparklines or an image file."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from experiment_manager.cli import _format
+from experiment_manager.cli._common import (
+    EXIT_NOT_FOUND,
+    CliError,
+    Output,
+    get_manager,
+    parse_versions,
+)
+from experiment_manager.errors import ExperimentNotFoundError
+
+__all__ = ["plot", "render_sparklines"]
+
+_IMAGE_FORMATS = ("png", "svg", "pdf")
+
+
+@click.command()
+@click.argument("experiment_id", metavar="ID")
+@click.option("-m", "--metric", required=True, metavar="NAME", help="The metric to plot.")
+@click.option(
+    "--versions",
+    metavar="LIST",
+    help="Versions to plot, e.g. 1,2,5-7 [default: every version that logged the metric].",
+)
+@click.option(
+    "-o",
+    "--output",
+    "target",
+    type=click.Path(dir_okay=False),
+    help="Write an image (PNG; .svg and .pdf also work) instead of printing sparklines. "
+    'Needs matplotlib (pip install "experiment-manager[plot]").',
+)
+@click.option(
+    "-w",
+    "--width",
+    type=click.IntRange(min=8, max=2000),
+    help="Sparkline width in characters [default: fits the terminal].",
+)
+@click.pass_context
+def plot(
+    ctx: click.Context,
+    *,
+    experiment_id: str,
+    metric: str,
+    versions: str | None,
+    target: str | None,
+    width: int | None,
+) -> None:
+    r"""Plot one metric of an experiment, one curve per version.
+
+    Without -o, prints a sparkline per version with its min, max and last value.
+    Long series are resampled to the width by taking each column's minimum and
+    maximum, so a single spike stays visible; NaN and infinite values leave gaps
+    (and are counted). With -o, draws every point against its step with matplotlib.
+
+    \b
+    Example:
+        expm plot demo_logreg -m val_loss
+        expm plot demo_logreg -m val_loss --versions 1,3 -o val_loss.png
+    """
+    wanted = parse_versions(versions) if versions else None
+    records = get_manager(ctx).read_history(experiment_id)
+    if not records:
+        raise ExperimentNotFoundError(experiment_id)
+    by_version = {record["version"]: record for record in records}
+    if wanted is not None:
+        missing = [version for version in wanted if version not in by_version]
+        if missing:
+            raise ExperimentNotFoundError(experiment_id, missing[0])
+        chosen = [by_version[version] for version in wanted]
+    else:
+        chosen = [record for record in records if metric in (record.get("metrics") or {})]
+    if not any(metric in (record.get("metrics") or {}) for record in chosen):
+        known = sorted({name for record in records for name in record.get("metrics") or {}})
+        hint = f"; metrics logged: {', '.join(known)}" if known else "; no metrics were logged"
+        raise CliError(
+            f"no version of {experiment_id!r} logged metric {metric!r}{hint}", EXIT_NOT_FOUND
+        )
+    if target is not None:
+        written = _write_image(experiment_id, metric, chosen, Path(target))
+        click.echo(
+            f"wrote {len(chosen)} curve(s) of {_format.safe_text(metric)!s} to "
+            f"{_format.safe_text(target)} ({written})",
+            err=True,
+        )
+        return
+    if width is None:
+        width = max(16, min(200, shutil.get_terminal_size((100, 24)).columns - 60))
+    output = Output()
+    click.echo(
+        output.style(
+            f"{_format.safe_text(metric)} of {_format.safe_text(experiment_id)}", bold=True
+        )
+    )
+    click.echo(render_sparklines(chosen, metric, width))
+
+
+def _stats(values: Sequence[Any]) -> tuple[list[float], int]:
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return finite, len(values) - len(finite)
+
+
+def render_sparklines(records: Sequence[Mapping[str, Any]], metric: str, width: int) -> str:
+    """One line per version: label, sparkline (shared scale), count, min, max, last.
+
+    Args:
+        records: Full records (with ``metrics``).
+        metric: The metric's name.
+        width: The sparkline's width in characters.
+
+    Returns:
+        The lines, joined by newlines.
+
+    Example:
+        >>> records = [{"version": 1, "metrics": {"loss": [3, 2, 1, 9, 0]}}]
+        >>> print(render_sparklines(records, "loss", 10))
+        v1  ▃▃▂█▁  n=5  min 0  max 9  last 0
+    """
+    series = {record["version"]: (record.get("metrics") or {}).get(metric) for record in records}
+    finite_all = [v for values in series.values() for v in _stats(values or [])[0]]
+    low = min(finite_all) if finite_all else 0.0
+    high = max(finite_all) if finite_all else 0.0
+    labels = {version: f"v{version}" for version in series}
+    label_width = max(len(label) for label in labels.values())
+    points = {v: _format.resample_minmax(values or [], width) for v, values in series.items()}
+    line_width = max(len(p) for p in points.values())
+    rows: list[list[_format.Cell]] = []
+    for version, values in series.items():
+        if values is None:
+            rows.append([labels[version].ljust(label_width), " " * line_width, "(not logged)"])
+            continue
+        finite, other = _stats(values)
+        line = _format.sparkline(points[version], low, high).ljust(line_width)
+        stats = f"n={len(values)}"
+        if finite:
+            stats += (
+                f"  min {_format.format_number(min(finite))}"
+                f"  max {_format.format_number(max(finite))}"
+            )
+        stats += f"  last {_format.format_value(values[-1]) if values else '-'}"
+        if other:
+            stats += f"  ({other} non-finite)"
+        rows.append([labels[version].ljust(label_width), line, stats])
+    return "\n".join("  ".join(str(cell) for cell in row).rstrip() for row in rows)
+
+
+def _write_image(
+    experiment_id: str, metric: str, records: Sequence[Mapping[str, Any]], target: Path
+) -> str:
+    """Draw the curves with matplotlib into ``target``; return the format written."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise CliError(
+            'writing an image needs matplotlib: pip install "experiment-manager[plot]" '
+            "(or leave out -o for terminal sparklines)",
+            EXIT_NOT_FOUND,
+        ) from None
+    suffix = target.suffix.lower().lstrip(".")
+    fmt = suffix if suffix in _IMAGE_FORMATS else "png"
+    figure = Figure(figsize=(8, 4.5), dpi=100)
+    axes = figure.subplots()
+    for record in records:
+        values = (record.get("metrics") or {}).get(metric)
+        if not values:
+            continue
+        steps = (record.get("steps") or {}).get(metric) or []
+        if len(steps) == len(values) and all(step is not None for step in steps):
+            xs: list[Any] = list(steps)
+        else:
+            xs = list(range(len(values)))
+        ys = [float(v) if math.isfinite(v) else math.nan for v in values]
+        axes.plot(xs, ys, label=_mpl_text(f"v{record['version']}"), linewidth=1.2)
+    axes.set_title(_mpl_text(f"{experiment_id}: {metric}"))
+    axes.set_xlabel("step")
+    axes.set_ylabel(_mpl_text(metric))
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        figure.savefig(temporary, format=fmt)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return fmt
+
+
+def _mpl_text(text: str) -> str:
+    """Escape ``$`` so matplotlib does not read a name as math text."""
+    return _format.safe_text(text).replace("$", r"\$")

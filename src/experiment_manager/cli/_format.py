@@ -1,0 +1,593 @@
+"""Text for the terminal: safe text, values, aligned tables, sparklines, strict JSON, CSV.
+
+Pure functions (no click, no I/O), so every piece of output can be tested alone.
+Everything a user stored (ids, names, keys, values, paths, messages) reaches the
+terminal through :func:`safe_text`, which turns control characters, C1 codes and
+bidirectional overrides into visible escapes: a stored name cannot colour, move the
+cursor, retitle the window or reorder the text around it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+__all__ = [
+    "BLOCKS",
+    "Styled",
+    "csv_text",
+    "display_width",
+    "flatten",
+    "format_duration",
+    "format_number",
+    "format_time",
+    "format_value",
+    "json_text",
+    "numeric_columns",
+    "render_pairs",
+    "render_table",
+    "resample_minmax",
+    "safe_text",
+    "sparkline",
+    "to_jsonable",
+    "truncate",
+]
+
+#: The eight block characters of a sparkline, lowest first.
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+# C0 controls (ESC, BEL, BS, CR, LF, TAB, ...), DEL, C1 controls (CSI, OSC, ...), the
+# Arabic letter mark, LRM/RLM, line/paragraph separators, the bidi embeddings,
+# overrides and isolates, and lone surrogates (from undecodable command-line bytes).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+# In JSON text C0 controls are already escaped by the encoder; the rest is not.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_NONFINITE_NAMES = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(value: object) -> str:
+    r"""Return ``value`` as text that cannot drive a terminal.
+
+    Control characters (C0 including newline and tab, DEL, C1), bidirectional
+    formatting characters and lone surrogates are replaced by visible escapes such
+    as ``\x1b``, ``\n`` and ``\u202e``; everything else, accented and CJK text included, is
+    kept as it is.
+
+    Args:
+        value: A string, or anything with a ``str``.
+
+    Returns:
+        The neutralised text, always one line.
+
+    Example:
+        >>> safe_text("\x1b[31mred\u202e")
+        '\\x1b[31mred\\u202e'
+    """
+    text = value if isinstance(value, str) else str(value)
+    return _UNSAFE.sub(_escape, text)
+
+
+def display_width(text: str) -> int:
+    """Return how many terminal columns ``text`` takes (wide CJK = 2, combining = 0).
+
+    Args:
+        text: Text already passed through :func:`safe_text`.
+
+    Returns:
+        The number of columns.
+
+    Example:
+        >>> display_width("abc"), display_width("实验")
+        (3, 4)
+    """
+    if text.isascii():
+        return len(text)
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def truncate(text: str, width: int) -> str:
+    """Cut ``text`` to at most ``width`` columns, ending with ``…`` when cut.
+
+    Args:
+        text: Safe text.
+        width: The most columns allowed (at least 1).
+
+    Returns:
+        The text, shortened if needed.
+
+    Example:
+        >>> truncate("hyperparameter", 6)
+        'hyper…'
+    """
+    if display_width(text) <= width:
+        return text
+    out: list[str] = []
+    used = 0
+    for char in text:
+        size = display_width(char)
+        if used + size > width - 1:
+            break
+        out.append(char)
+        used += size
+    return "".join(out) + "…"
+
+
+def format_number(value: float | int, digits: int | None = 6) -> str:
+    """Format a number compactly: ints as they are, floats to ``digits`` significant digits.
+
+    Args:
+        value: An int or float (NaN and infinities included).
+        digits: Significant digits for floats; None for the shortest text that reads
+            back as the same float.
+
+    Returns:
+        ``"nan"``, ``"inf"`` and ``"-inf"`` for non-finite floats.
+
+    Example:
+        >>> format_number(0.123456789), format_number(3), format_number(float("nan"))
+        ('0.123457', '3', 'nan')
+        >>> format_number(0.1 + 0.2, digits=None)
+        '0.30000000000000004'
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(float(value)) if digits is None else f"{value:.{digits}g}"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Return ``value`` as strict JSON data, as the library's export module writes it.
+
+    Non-finite floats become the strings ``"NaN"``, ``"Infinity"`` and
+    ``"-Infinity"``; mapping keys become strings (``1`` -> ``"1"``); tuples become
+    lists.
+
+    Args:
+        value: Plain data from the library (dicts, lists, numbers, strings, None).
+
+    Returns:
+        A new structure that ``json.dumps(..., allow_nan=False)`` accepts.
+
+    Example:
+        >>> to_jsonable({1: [float("nan"), float("-inf"), 0.5]})
+        {'1': ['NaN', '-Infinity', 0.5]}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NONFINITE_NAMES[repr(value)]
+    if isinstance(value, Mapping):
+        return {_json_key(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    return value
+
+
+def _json_key(key: object) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool):
+        return json.dumps(key)
+    return str(key)
+
+
+def json_text(value: Any, *, indent: int | None = 2) -> str:
+    r"""Encode ``value`` as strict JSON (RFC 8259) that is also safe on a terminal.
+
+    See :func:`to_jsonable` for NaN and infinities. Characters that JSON allows raw
+    but a terminal would act on (DEL, C1 controls, bidi overrides) are written as
+    ``\uXXXX`` escapes, so the text parses to exactly the same data.
+
+    Args:
+        value: Plain data.
+        indent: Indentation, or None for one compact line (as the export module writes).
+
+    Returns:
+        The JSON text, without a trailing newline.
+
+    Example:
+        >>> json_text({"lr": float("inf"), "name": "a\u202eb"}, indent=None)
+        '{"lr":"Infinity","name":"a\\u202eb"}'
+    """
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(
+        to_jsonable(value),
+        ensure_ascii=False,
+        allow_nan=False,
+        indent=indent,
+        separators=separators,
+    )
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Flatten nested mappings into dotted keys, as the export module's wide rows do.
+
+    Lists and empty mappings are kept as one strict JSON text each.
+
+    Args:
+        prefix: The key of ``value`` (empty for the top level).
+        value: The value to flatten.
+        out: Where the flat keys go.
+
+    Returns:
+        ``out``.
+
+    Example:
+        >>> flatten("", {"opt": {"lr": 0.1, "betas": [0.9, 0.99]}}, {})
+        {'opt.lr': 0.1, 'opt.betas': '[0.9,0.99]'}
+    """
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    elif isinstance(value, (list, tuple, Mapping)):
+        out[prefix] = json_text(value, indent=None)
+    else:
+        out[prefix] = value
+    return out
+
+
+def format_value(value: Any, digits: int | None = 6) -> str:
+    """Format a stored value for a table cell, safely.
+
+    Args:
+        value: None, a bool, number, string, list or dict.
+        digits: Significant digits for floats (None: exact, see :func:`format_number`).
+
+    Returns:
+        ``-`` for None, ``true``/``false``, compact numbers, safe strings, and
+        compact JSON for lists and dicts.
+
+    Example:
+        >>> format_value(None), format_value(True), format_value([1, float("nan")])
+        ('-', 'true', '[1, NaN]')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, int, float)):
+        return format_number(value, digits)
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, (list, tuple, Mapping)):
+        return safe_text(json.dumps(value, ensure_ascii=False, allow_nan=True, default=str))
+    return safe_text(value)
+
+
+def format_time(value: Any) -> str:
+    """Format an ISO 8601 time as local ``YYYY-MM-DD HH:MM:SS``.
+
+    Args:
+        value: An ISO 8601 string with a UTC offset, or None.
+
+    Returns:
+        The local time; ``-`` for None; the safe text itself if it does not parse.
+
+    Example:
+        >>> format_time(None)
+        '-'
+    """
+    if not isinstance(value, str):
+        return "-" if value is None else safe_text(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return safe_text(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(seconds: Any) -> str:
+    """Format a duration in seconds: ``0.42s``, ``12.5s``, ``3m 07s``, ``2h 05m``.
+
+    Args:
+        seconds: A number of seconds, or None.
+
+    Returns:
+        The duration; ``-`` for None.
+
+    Example:
+        >>> format_duration(0.4231), format_duration(187), format_duration(7500)
+        ('0.423s', '3m 07s', '2h 05m')
+    """
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return "-"
+    if not math.isfinite(seconds):
+        return format_number(seconds)
+    if seconds < 60:
+        return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+class Styled(NamedTuple):
+    """A table cell made of parts, each with ``click.style`` keyword arguments.
+
+    Example:
+        >>> Styled((("failed", {"fg": "red"}), (" 2", {}))).plain
+        'failed 2'
+    """
+
+    parts: tuple[tuple[str, Mapping[str, Any]], ...]
+
+    @property
+    def plain(self) -> str:
+        """The cell's text without styles."""
+        return "".join(text for text, _ in self.parts)
+
+
+Cell = str | Styled
+Stylist = Callable[[str, Mapping[str, Any]], str]
+
+
+def _plain_style(text: str, style: Mapping[str, Any]) -> str:
+    return text
+
+
+def _render_cell(cell: Cell, stylist: Stylist) -> str:
+    if isinstance(cell, Styled):
+        return "".join(stylist(text, style) for text, style in cell.parts)
+    return cell
+
+
+def render_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    *,
+    right: Iterable[int] = (),
+    max_width: int = 48,
+    stylist: Stylist | None = None,
+    indent: int = 0,
+) -> str:
+    """Render an aligned table with a header line.
+
+    Args:
+        headers: Column titles (safe text).
+        rows: Cells, already safe text (see :func:`format_value`) or :class:`Styled`.
+        right: Indexes of columns to align right (numbers).
+        max_width: Plain cells longer than this many columns are cut with ``…``.
+        stylist: ``stylist(text, style)`` applies a style (``click.style``); None
+            leaves text plain. Headers are styled bold.
+        indent: Spaces before every line.
+
+    Returns:
+        The table, lines joined by newlines, no trailing newline or spaces.
+
+    Example:
+        >>> print(render_table(["id", "n"], [["a", "10"], ["bb", "2"]], right=[1]))
+        id   n
+        a   10
+        bb   2
+    """
+    style = stylist or _plain_style
+    aligned_right = set(right)
+    table = [
+        [truncate(cell, max_width) if isinstance(cell, str) else cell for cell in row]
+        for row in rows
+    ]
+    widths = [display_width(header) for header in headers]
+    for row in table:
+        for index, cell in enumerate(row):
+            text = cell.plain if isinstance(cell, Styled) else cell
+            widths[index] = max(widths[index], display_width(text))
+    pad = " " * indent
+
+    def line(cells: Sequence[Cell], is_header: bool) -> str:
+        out: list[str] = []
+        for index, cell in enumerate(cells):
+            text = cell.plain if isinstance(cell, Styled) else cell
+            gap = " " * (widths[index] - display_width(text))
+            shown = style(text, {"bold": True}) if is_header else _render_cell(cell, style)
+            out.append(gap + shown if index in aligned_right else shown + gap)
+        return (pad + "  ".join(out)).rstrip()
+
+    lines = [line(list(headers), True)]
+    lines.extend(line(row, False) for row in table)
+    return "\n".join(lines)
+
+
+_NUMBER = re.compile(r"-|[-+]?(?:nan|inf|\d[\d.]*(?:e[-+]?\d+)?[smh]?(?: \d+[sm])?)")
+
+
+def numeric_columns(rows: Sequence[Sequence[Cell]]) -> list[int]:
+    """Indexes of the columns whose every cell is a number (or ``-``), to align right.
+
+    Args:
+        rows: Table rows.
+
+    Returns:
+        The column indexes.
+
+    Example:
+        >>> numeric_columns([["a", "1.5", "x"], ["b", "-", "2"]])
+        [1]
+    """
+    if not rows:
+        return []
+    count = max(len(row) for row in rows)
+    return [
+        index
+        for index in range(count)
+        if all(
+            isinstance(row[index], str) and _NUMBER.fullmatch(str(row[index]))
+            for row in rows
+            if index < len(row)
+        )
+        and any(index < len(row) and row[index] != "-" for row in rows)
+    ]
+
+
+def render_pairs(pairs: Iterable[tuple[str, Cell]], *, indent: int = 2) -> str:
+    """Render ``key  value`` lines with the values aligned.
+
+    Args:
+        pairs: (key, value) pairs, both already safe text.
+        indent: Spaces before every line.
+
+    Returns:
+        The lines joined by newlines ("" for no pairs).
+
+    Example:
+        >>> print(render_pairs([("lr", "0.1"), ("batch", "32")], indent=0))
+        lr     0.1
+        batch  32
+    """
+    items = list(pairs)
+    if not items:
+        return ""
+    width = max(display_width(key) for key, _ in items)
+    out = []
+    for key, value in items:
+        text = value.plain if isinstance(value, Styled) else value
+        gap = " " * (width - display_width(key))
+        out.append(f"{' ' * indent}{key}{gap}  {text}".rstrip())
+    return "\n".join(out)
+
+
+def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    r"""Write rows as CSV text; stored strings go through :func:`safe_text`.
+
+    None becomes an empty cell; numbers are written as Python writes them (``nan``,
+    ``inf``), as in files from ``expm export``.
+
+    Args:
+        rows: Flat rows (see :func:`flatten`).
+        columns: The columns, in order; by default every key, in order of appearance.
+
+    Returns:
+        The CSV text with a header line, or "" when there are no rows and no columns.
+
+    Example:
+        >>> csv_text([{"id": "a\x1b", "x": float("nan")}]).splitlines()
+        ['id,x', 'a\\x1b,nan']
+    """
+    materialized = list(rows)
+    if columns is None:
+        found: dict[str, None] = {}
+        for row in materialized:
+            found.update(dict.fromkeys(row))
+        columns = list(found)
+    if not columns:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_text(column) for column in columns])
+    for row in materialized:
+        writer.writerow([_csv_cell(row.get(column)) for column in columns])
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, Mapping)):
+        return safe_text(json_text(value, indent=None))
+    return safe_text(value)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def resample_minmax(values: Sequence[Any], width: int) -> list[float | None]:
+    """Reduce a series to at most ``width`` points, keeping every spike visible.
+
+    When there are more values than ``width``, the series is cut into ``width // 2``
+    buckets and each bucket gives its minimum and its maximum, in the order they
+    occur, so a one-point spike (up or down) survives any amount of down-sampling.
+    Non-finite values (NaN, infinities) are left out; a bucket with no finite
+    value gives None twice (a gap).
+
+    Args:
+        values: The series, in logging order.
+        width: The most points wanted (at least 2).
+
+    Returns:
+        Finite floats, and None for gaps.
+
+    Example:
+        >>> resample_minmax([0, 0, 0, 9, 0, 0, 0, 0], 4)
+        [0.0, 9.0, 0.0, 0.0]
+    """
+    width = max(2, width)
+    if len(values) <= width:
+        return [float(v) if _finite(v) else None for v in values]
+    buckets = width // 2
+    out: list[float | None] = []
+    total = len(values)
+    for bucket in range(buckets):
+        start, stop = bucket * total // buckets, (bucket + 1) * total // buckets
+        low_at = high_at = -1
+        for index in range(start, stop):
+            value = values[index]
+            if not _finite(value):
+                continue
+            if low_at < 0 or value < values[low_at]:
+                low_at = index
+            if high_at < 0 or value > values[high_at]:
+                high_at = index
+        if low_at < 0:
+            out.extend((None, None))
+            continue
+        first, second = sorted((low_at, high_at))
+        out.extend((float(values[first]), float(values[second])))
+    return out
+
+
+def sparkline(points: Sequence[float | None], low: float, high: float) -> str:
+    """Draw points as block characters scaled to ``[low, high]``; None is a blank.
+
+    Args:
+        points: Values (see :func:`resample_minmax`).
+        low: The value drawn as the lowest block.
+        high: The value drawn as the highest block.
+
+    Returns:
+        One character per point.
+
+    Example:
+        >>> sparkline([0.0, 0.5, 1.0, None], 0.0, 1.0)
+        '▁▅█ '
+    """
+    half_span = high / 2 - low / 2  # halves: no overflow for spans beyond float max
+    top = len(BLOCKS) - 1
+    chars = []
+    for point in points:
+        if point is None:
+            chars.append(" ")
+        elif half_span <= 0:
+            chars.append(BLOCKS[top // 2])
+        else:
+            level = round((point / 2 - low / 2) / half_span * top)
+            chars.append(BLOCKS[min(top, max(0, level))])
+    return "".join(chars)

@@ -1,0 +1,840 @@
+"""The ``expm`` command line, run in-process (CliRunner) and as real subprocesses."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from experiment_manager import ExperimentManager
+from experiment_manager.cli import _common, main
+from experiment_manager.doctor import doctor
+from experiment_manager.export import wide_rows
+from experiment_manager.query import metric_summary
+from tests._util import assert_same, run_python, strict_loads, tree, write_script
+
+EVIL = "\x1b[31mred\u202eevil"
+EVIL_SHOWN = "\\x1b[31mred\\u202eevil"
+NAN = float("nan")
+INF = float("inf")
+
+CRASHING_WRITER = """\
+import sys
+import time
+
+from experiment_manager import ExperimentManager
+
+manager = ExperimentManager(sys.argv[1])
+manager.start_experiment("crashy", {"lr": 0.3}, {})
+for i in range(25):
+    manager.log({"loss": 1.0 / (i + 1)}, step=i)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def make_crashed_run(log_dir: Path, scripts: Path) -> None:
+    """Start a writer subprocess, let it log, and SIGKILL it."""
+    script = write_script(scripts, "crashing_writer.py", CRASHING_WRITER)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(log_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+    finally:
+        process.kill()  # SIGKILL on POSIX
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def build_logs(root: Path) -> Path:
+    """A log folder with finished, failed and crashed runs, NaN values and hostile text."""
+    log_dir = root / "logs"
+    manager = ExperimentManager(log_dir)
+    checkpoint = root / "model.pt"
+    checkpoint.write_bytes(b"weights")
+    hyper = {"lr": 0.1, "opt": {"name": "adam", "betas": [0.9, 0.99]}, "eps": NAN}
+    with manager.experiment("mnist", hyper, {"precision": "fp32"}):
+        for i in range(30):
+            acc = NAN if i == 5 else i / 30
+            manager.log({"loss": 1.0 / (i + 1), "acc": acc}, step=i * 10)
+        manager.add_checkpoint(checkpoint, step=290, metrics={"loss": 0.1})
+    with (
+        contextlib.suppress(RuntimeError),
+        manager.experiment("mnist", {"lr": 0.01, "opt": {"name": "sgd"}}, {}),
+    ):
+        manager.log_metrics({"loss": [0.5, INF, 0.3]})
+        raise RuntimeError("diverged")
+    with manager.experiment("mnist", {"lr": 0.05, "opt": {"name": "adam"}}, {}):
+        manager.log_metrics({"loss": [0.4, 0.2], "acc": [0.7, 0.8]})
+    with manager.experiment(EVIL, {EVIL: 1, "note": EVIL}, {EVIL: EVIL}, experiment_id="evil"):
+        manager.log_metrics({EVIL: [1.0, 2.0], "ok": [3.0]})
+    make_crashed_run(log_dir, root / "scripts")
+    return log_dir
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_logs(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture(scope="module")
+def manager(logs: Path) -> ExperimentManager:
+    return ExperimentManager(logs)
+
+
+def run(logs: Path | None, *args: str, **kwargs: Any) -> Result:
+    prefix = ["--log-dir", str(logs)] if logs is not None else []
+    return CliRunner().invoke(main, [*prefix, *args], **kwargs)
+
+
+def plain(value: Any) -> Any:
+    """The library's value as strict JSON data (written independently of the CLI)."""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def parsed_json(result: Result) -> Any:
+    return strict_loads(result.stdout)
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def assert_no_raw_escapes(text: str) -> None:
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+
+
+# -- ls -------------------------------------------------------------------------------
+
+
+def test_ls_table_lists_every_experiment(logs: Path) -> None:
+    result = run(logs, "ls")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["EXPERIMENT", "VERSIONS", "LAST", "ACTIVITY", "STATUS", "METRICS"]
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert set(by_id) == {"crashy", "evil", "mnist"}
+    assert "1 failed" in by_id["mnist"]
+    assert "2 finished" in by_id["mnist"]
+    assert "1 crashed" in by_id["crashy"]
+    assert "acc, loss" in by_id["mnist"]
+    assert by_id["mnist"].split()[1] == "3"
+
+
+def test_ls_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
+    result = run(logs, "ls", "--json")
+    assert result.exit_code == 0
+    assert_same(parsed_json(result), plain(manager.list_experiments()))
+
+
+def test_ls_csv(logs: Path) -> None:
+    result = run(logs, "ls", "--csv")
+    assert result.exit_code == 0
+    rows = {row["experiment_id"]: row for row in csv_rows(result.stdout)}
+    assert rows["mnist"]["versions"] == "3"
+    assert rows["mnist"]["status_counts.failed"] == "1"
+    assert json.loads(rows["mnist"]["metric_names"]) == ["acc", "loss"]
+
+
+def test_json_and_csv_together_is_a_usage_error(logs: Path) -> None:
+    result = run(logs, "ls", "--json", "--csv")
+    assert result.exit_code == 2
+    assert "cannot be used together" in result.stderr
+
+
+def test_ls_of_a_missing_folder_says_so(tmp_path: Path) -> None:
+    result = run(tmp_path / "nothing", "ls")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "no experiments" in result.stderr
+    assert "does not exist" in result.stderr
+
+
+# -- history --------------------------------------------------------------------------
+
+
+def test_history_table(logs: Path) -> None:
+    result = run(logs, "history", "mnist")
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()
+    for title in ("VERSION", "STATUS", "CREATED", "DURATION", "lr", "opt.name", "eps"):
+        assert title in header
+    assert "loss (last)" in header
+    assert "acc (last)" in header
+    assert [row.split()[0] for row in rows] == ["1", "2", "3"]
+    assert rows[0].split()[1] == "finished"
+    assert rows[1].split()[1] == "failed"
+    assert "nan" in rows[0].split()  # eps
+    assert "0.01" in rows[1].split()
+    assert rows[1].split()[-1] == "0.3"  # last loss of the failed run
+
+
+def test_history_columns_can_be_chosen(logs: Path) -> None:
+    result = run(logs, "history", "mnist", "-p", "opt.betas", "-m", "loss")
+    header = result.stdout.splitlines()[0]
+    assert "opt.betas" in header
+    assert "lr" not in header.split()
+    assert "acc (last)" not in header
+
+
+def test_history_json_equals_list_versions(logs: Path, manager: ExperimentManager) -> None:
+    result = run(logs, "history", "mnist", "--json")
+    assert result.exit_code == 0
+    assert_same(parsed_json(result), plain(manager.list_versions("mnist")))
+
+
+def test_history_csv_has_the_export_columns(logs: Path, manager: ExperimentManager) -> None:
+    result = run(logs, "history", "mnist", "--csv")
+    rows = csv_rows(result.stdout)
+    expected = wide_rows(manager.list_versions("mnist"))
+    assert list(rows[0]) == list(expected[0])
+    assert [row["version"] for row in rows] == ["1", "2", "3"]
+    assert rows[0]["hyperparameters.eps"] == "nan"
+    assert rows[1]["metrics.loss.max"] == "inf"
+
+
+def test_history_never_loads_points(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from experiment_manager._reads import ReadsMixin
+    from experiment_manager.stores.base import Store
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("points were loaded")
+
+    monkeypatch.setattr(Store, "read_history", forbidden)
+    monkeypatch.setattr(ReadsMixin, "get_version", forbidden)
+    for args in (["history", "mnist"], ["history", "crashy", "--json"], ["ls"]):
+        result = run(logs, *args)
+        assert result.exit_code == 0, result.output
+
+
+def test_history_of_an_unknown_id_exits_1(logs: Path) -> None:
+    result = run(logs, "history", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == "error: no experiment 'nope'\n"
+    assert result.stdout == ""
+
+
+# -- show -----------------------------------------------------------------------------
+
+
+def test_show_defaults_to_the_latest_version(logs: Path) -> None:
+    result = run(logs, "show", "mnist")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].split()[:4] == ["mnist", "@", "version", "3"]
+
+
+def test_show_a_version_in_full(logs: Path, tmp_path: Path) -> None:
+    result = run(logs, "show", "mnist@1")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for section in ("Hyperparameters", "Metadata", "Metrics", "Checkpoints", "Environment"):
+        assert f"\n{section}\n" in out
+    assert "opt.betas" in out
+    assert "[0.9,0.99]" in out
+    assert "precision" in out
+    assert "fp32" in out
+    metrics = out.split("\nMetrics\n")[1].split("\n\n")[0].splitlines()
+    assert metrics[0].split() == ["NAME", "COUNT", "LAST", "MIN", "MAX", "MEAN"]
+    loss = next(line.split() for line in metrics if line.split()[0] == "loss")
+    assert loss[1:5] == ["30", "0.0333333", "0.0333333", "1"]
+    assert "model.pt" in out
+    assert " ok " in out.split("\nCheckpoints\n")[1]
+    environment = out.split("\nEnvironment\n")[1]
+    assert "implementation  CPython" in environment or "implementation" in environment
+    assert "argv" in environment
+    assert "Points of" not in out  # summaries, not every point
+
+
+def test_show_points(logs: Path) -> None:
+    result = run(logs, "show", "mnist@1", "--points")
+    assert result.exit_code == 0
+    points = result.stdout.split("Points of loss")[1].split("\n\n")[0].splitlines()
+    assert points[1].split() == ["INDEX", "STEP", "VALUE", "TIMESTAMP"]
+    assert len(points) == 2 + 30
+    assert points[-1].split()[:3] == ["29", "290", repr(1.0 / 30)]
+    acc = result.stdout.split("Points of acc")[1].splitlines()
+    assert acc[7].split()[:3] == ["5", "50", "nan"]
+
+
+def test_show_failed_run_shows_its_error(logs: Path) -> None:
+    result = run(logs, "show", "mnist", "--version", "2")
+    assert result.exit_code == 0
+    assert "RuntimeError: diverged" in result.stdout
+    assert "failed" in result.stdout.splitlines()[0]
+
+
+def test_show_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
+    record = manager.get_version("mnist", 1)
+    with_points = run(logs, "show", "mnist@1", "--json", "--points")
+    assert with_points.exit_code == 0
+    assert_same(parsed_json(with_points), plain(record))
+
+    summary = run(logs, "show", "mnist@1", "--json")
+    expected = {k: v for k, v in record.items() if k not in ("metrics", "steps", "timestamps")}
+    expected["metric_summaries"] = {
+        name: dict(metric_summary(values, record["steps"].get(name)))
+        for name, values in record["metrics"].items()
+    }
+    assert_same(parsed_json(summary), plain(expected))
+    # the same summaries list_versions gives
+    assert_same(
+        parsed_json(summary)["metric_summaries"],
+        plain(manager.list_versions("mnist")[0]["metric_summaries"]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("nope", "error: no experiment 'nope'"),
+        ("mnist@9", "error: no experiment 'mnist' version 9"),
+    ],
+)
+def test_show_unknown_exits_1(logs: Path, ref: str, message: str) -> None:
+    result = run(logs, "show", ref)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == message
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_exception(logs: Path) -> None:
+    from experiment_manager.errors import ExperimentNotFoundError
+
+    result = run(logs, "--debug", "show", "nope")
+    assert isinstance(result.exception, ExperimentNotFoundError)
+
+
+# -- diff -----------------------------------------------------------------------------
+
+
+def test_diff_table(logs: Path) -> None:
+    result = run(logs, "diff", "mnist", "1", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["HYPERPARAMETERS", "v1", "v2"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:5]}
+    assert rows["lr"] == ["0.1", "0.01"]
+    assert rows["opt.name"] == ["adam", "sgd"]
+    assert rows["eps"] == ["nan", "-"]
+    assert "precision" in result.stdout
+    metrics = result.stdout.split("METRICS")[1].splitlines()
+    assert metrics[1].split() == ["loss", "count", "30", "3"]
+    assert ["max", "1", "inf"] in [line.split() for line in metrics]
+
+
+def test_diff_json_equals_compare(logs: Path, manager: ExperimentManager) -> None:
+    result = run(logs, "diff", "mnist", "1", "2", "3", "--json")
+    assert result.exit_code == 0
+    assert_same(parsed_json(result), plain(manager.compare("mnist", [1, 2, 3])))
+
+
+def test_diff_csv(logs: Path) -> None:
+    result = run(logs, "diff", "mnist", "1", "2", "--csv")
+    rows = csv_rows(result.stdout)
+    assert list(rows[0]) == ["section", "key", "v1", "v2"]
+    lr = next(row for row in rows if row["key"] == "lr")
+    assert (lr["section"], lr["v1"], lr["v2"]) == ("hyperparameters", "0.1", "0.01")
+    assert {"section": "metrics", "key": "loss.max", "v1": "1.0", "v2": "inf"} in rows
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["mnist", "1"], 2), (["mnist", "1", "1"], 2), (["mnist", "1", "7"], 1), (["x", "1", "2"], 1)],
+)
+def test_diff_errors(logs: Path, args: list[str], code: int) -> None:
+    result = run(logs, "diff", *args)
+    assert result.exit_code == code, result.output
+
+
+# -- search ---------------------------------------------------------------------------
+
+
+def test_search_table_shows_the_fields_of_the_query(logs: Path) -> None:
+    result = run(
+        logs, "search", "hp.lr < 0.2 and metrics.loss.min < 1", "--order-by", "metrics.loss.min"
+    )
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()
+    assert "hyperparameters.lr" in header
+    assert "metrics.loss.min" in header
+    assert [(row.split()[0], row.split()[1]) for row in rows] == [
+        ("mnist", "1"),
+        ("mnist", "3"),
+        ("mnist", "2"),
+    ]
+
+
+def test_search_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
+    query, order = "status in ('finished', 'crashed')", "-metrics.loss.last"
+    result = run(logs, "search", query, "--order-by", order, "--limit", "3", "--json")
+    assert result.exit_code == 0
+    expected = manager.search(query, order_by=order, limit=3)
+    assert len(expected) == 3
+    assert_same(parsed_json(result), plain(expected))
+
+
+def test_search_one_experiment_csv(logs: Path) -> None:
+    result = run(logs, "search", "status = 'failed'", "-e", "mnist", "--csv")
+    assert result.exit_code == 0
+    rows = csv_rows(result.stdout)
+    assert [(row["experiment_id"], row["version"]) for row in rows] == [("mnist", "2")]
+
+
+def test_search_without_matches_exits_1(logs: Path) -> None:
+    result = run(logs, "search", "hp.lr > 100")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == "error: no version matches\n"
+    as_json = run(logs, "search", "hp.lr > 100", "--json")
+    assert as_json.exit_code == 1
+    assert strict_loads(as_json.stdout) == []
+
+
+def test_search_unknown_experiment_exits_1(logs: Path) -> None:
+    result = run(logs, "search", "-e", "nope")
+    assert result.exit_code == 1
+    assert "no experiment 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("query", "position"),
+    [("hp.lr <", 7), ("metrics.loss.median < 1", 0), ("hp.lr > 0.1 and (status = 'x'", 16)],
+)
+def test_malformed_query_shows_the_position(logs: Path, query: str, position: int) -> None:
+    result = run(logs, "search", query)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: ")
+    assert lines[0].endswith(f"at position {position}")
+    assert lines[1] == f"  {query}"
+    assert lines[2] == "  " + " " * position + "^"
+    assert "Traceback" not in result.output
+
+
+def test_malformed_order_by_exits_2(logs: Path) -> None:
+    result = run(logs, "search", "--order-by", "metrics.loss")
+    assert result.exit_code == 2
+    assert "^" in result.stderr
+
+
+# -- export ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
+def test_export_formats(logs: Path, tmp_path: Path, fmt: str) -> None:
+    target = tmp_path / f"runs.{fmt}"
+    result = run(logs, "export", "mnist", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert f"wrote 3 versions to {target} ({fmt})" in result.stderr
+    if fmt == "csv":
+        rows = csv_rows(target.read_text(encoding="utf-8"))
+        assert [row["version"] for row in rows] == ["1", "2", "3"]
+    elif fmt == "json":
+        rows = strict_loads(target.read_text(encoding="utf-8"))
+        assert rows[0]["hyperparameters.eps"] == "NaN"
+        assert rows[1]["metrics.loss.max"] == "Infinity"
+    elif fmt == "jsonl":
+        lines = target.read_text(encoding="utf-8").splitlines()
+        assert [strict_loads(line)["version"] for line in lines] == [1, 2, 3]
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(target).column("version").to_pylist() == [1, 2, 3]
+
+
+def test_export_long_with_query_to_stdout(logs: Path, manager: ExperimentManager) -> None:
+    result = run(logs, "export", "--long", "-q", "status = 'failed'", "-f", "jsonl", "-o", "-")
+    assert result.exit_code == 0, result.output
+    rows = [strict_loads(line) for line in result.stdout.splitlines()]
+    assert [row["value"] for row in rows] == [0.5, "Infinity", 0.3]
+    assert {row["version"] for row in rows} == {2}
+
+
+def test_export_progress_when_asked(logs: Path, tmp_path: Path) -> None:
+    target = tmp_path / "points.csv"
+    result = run(logs, "export", "--long", "-o", str(target), "--progress")
+    assert result.exit_code == 0, result.output
+    total = 30 + 30 + 3 + 2 + 2 + 2 + 1 + 25
+    assert f"Exporting rows: {total}/{total}" in result.stderr
+    assert len(csv_rows(target.read_text(encoding="utf-8"))) == total
+    quiet = run(logs, "export", "--long", "-o", str(target))
+    assert "Exporting rows" not in quiet.stderr
+
+
+def test_export_nothing_exits_1(logs: Path, tmp_path: Path) -> None:
+    assert run(logs, "export", "nope", "-o", str(tmp_path / "a.csv")).exit_code == 1
+    assert not (tmp_path / "a.csv").exists()
+    result = run(logs, "export", "-q", "hp.lr > 100", "-o", str(tmp_path / "b.csv"))
+    assert result.exit_code == 1
+    assert "nothing to export" in result.stderr
+
+
+def test_export_needs_an_output(logs: Path) -> None:
+    assert run(logs, "export").exit_code == 2
+
+
+# -- plot -----------------------------------------------------------------------------
+
+
+def test_plot_writes_a_png(logs: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "loss.png"
+    result = run(logs, "plot", "mnist", "-m", "loss", "--versions", "1-3", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert target.stat().st_size > 1000
+    assert "wrote 3 curve(s)" in result.stderr
+
+
+def block_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+
+
+def test_plot_sparklines_need_no_matplotlib(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    block_matplotlib(monkeypatch)
+    result = run(logs, "plot", "mnist", "-m", "loss", "--width", "20")
+    assert result.exit_code == 0, result.output
+    title, *lines = result.stdout.splitlines()
+    assert title == "loss of mnist"
+    assert [line.split()[0] for line in lines] == ["v1", "v2", "v3"]
+    first = lines[0].split()
+    assert len(first[1]) == 20
+    assert set(first[1]) <= set("▁▂▃▄▅▆▇█")
+    assert first[1][0] == "█"  # loss starts at its maximum, 1.0
+    assert first[2:] == ["n=30", "min", "0.0333333", "max", "1", "last", "0.0333333"]
+    assert "(1 non-finite)" in lines[1]
+    assert "n=3" in lines[1]
+
+
+def test_plot_image_without_matplotlib_is_a_clear_error(
+    logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block_matplotlib(monkeypatch)
+    result = run(logs, "plot", "mnist", "-m", "loss", "-o", str(tmp_path / "x.png"))
+    assert result.exit_code == 1
+    assert 'pip install "experiment-manager[plot]"' in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["mnist", "-m", "nope"], 1, "metrics logged: acc, loss"),
+        (["mnist", "-m", "loss", "--versions", "1,9"], 1, "version 9"),
+        (["mnist", "-m", "loss", "--versions", "x"], 2, "not a version number"),
+        (["nope", "-m", "loss"], 1, "no experiment 'nope'"),
+    ],
+)
+def test_plot_errors(logs: Path, args: list[str], code: int, message: str) -> None:
+    result = run(logs, "plot", *args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+
+
+# -- doctor ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mess(tmp_path: Path) -> tuple[Path, bytes]:
+    """A log folder with a crashed run, a corrupt history, an orphan journal, a stale temp."""
+    log_dir = tmp_path / "logs"
+    with ExperimentManager(log_dir).experiment("good", {"lr": 0.1}) as _:
+        pass
+    make_crashed_run(log_dir, tmp_path / "scripts")
+    corrupt = b'{"format": 1, "experiment_id": "broken", "versions": ['
+    (log_dir / "broken.json").write_bytes(corrupt)
+    orphan = log_dir / ".expm" / "journals" / "ghost"
+    orphan.mkdir(parents=True)
+    (orphan / "1.0.jsonl").write_text('{"s": 0, "m": {"loss": 1.0}}\n', encoding="utf-8")
+    (log_dir / ".good.json.tmp").write_bytes(b"half a histo")
+    return log_dir, corrupt
+
+
+def test_doctor_dry_run_changes_nothing(mess: tuple[Path, bytes]) -> None:
+    log_dir, _ = mess
+    before = tree(log_dir)
+    result = run(log_dir, "doctor", "--dry-run")
+    assert result.exit_code == 3, result.output
+    assert "dry run" in result.stdout
+    assert "crashy v1" in result.stdout
+    assert tree(log_dir) == before
+
+
+def test_doctor_repairs_what_is_safe_and_reports_the_rest(mess: tuple[Path, bytes]) -> None:
+    log_dir, corrupt = mess
+    result = run(log_dir, "doctor")
+    assert result.exit_code == 3, result.output
+    out = result.stdout
+    assert "Checked 3 history file(s)" in out
+    assert f"{log_dir / 'broken.json'}: not valid JSON" in out
+    assert "crashy v1 (25 streamed point(s) folded in)" in out
+    assert str(log_dir / ".good.json.tmp") in out
+    assert f"{log_dir / '.expm' / 'journals' / 'ghost' / '1.0.jsonl'}: orphan journal" in out
+    assert "Not healthy: 1 corrupt history file(s), 1 file(s) kept for a look." in out
+    assert (log_dir / "broken.json").read_bytes() == corrupt
+    assert not (log_dir / ".good.json.tmp").exists()
+    assert (log_dir / ".expm" / "journals" / "ghost" / "1.0.jsonl").exists()
+    history = strict_loads((log_dir / "crashy.json").read_text(encoding="utf-8"))
+    assert history["versions"][0]["status"] == "crashed"
+    assert len(history["versions"][0]["metrics"]["loss"]) == 25
+    again = run(log_dir, "doctor")
+    assert again.exit_code == 3
+    assert "Crashed runs" not in again.stdout
+    assert (log_dir / "broken.json").read_bytes() == corrupt
+
+
+def test_doctor_json_equals_the_library(mess: tuple[Path, bytes]) -> None:
+    log_dir, _ = mess
+    result = run(log_dir, "doctor", "--dry-run", "--json")
+    assert result.exit_code == 3
+    assert_same(parsed_json(result), plain(doctor(log_dir, dry_run=True).to_dict()))
+
+
+def test_doctor_progress_when_asked(mess: tuple[Path, bytes]) -> None:
+    log_dir, _ = mess
+    result = run(log_dir, "doctor", "--dry-run", "--progress")
+    assert "Checking histories: 3/3" in result.stderr
+
+
+def test_doctor_healthy_folder_exits_0(tmp_path: Path) -> None:
+    with ExperimentManager(tmp_path).experiment("good", {"lr": 0.1}):
+        pass
+    result = run(tmp_path, "doctor")
+    assert result.exit_code == 0
+    assert "Healthy." in result.stdout
+
+
+# -- corrupt data ---------------------------------------------------------------------
+
+
+def test_corrupt_history_exits_3(mess: tuple[Path, bytes]) -> None:
+    log_dir, corrupt = mess
+    shown = run(log_dir, "show", "broken")
+    assert shown.exit_code == 3
+    assert shown.stderr.startswith("error: corrupt history file")
+    assert len(shown.stderr.splitlines()) == 1
+    listed = run(log_dir, "ls")
+    assert listed.exit_code == 3
+    assert "corrupt" in listed.stdout
+    assert "good" in listed.stdout
+    assert "warning: 1 history file(s) cannot be read" in listed.stderr
+    assert (log_dir / "broken.json").read_bytes() == corrupt
+
+
+# -- hostile stored text --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls"],
+        ["ls", "--csv"],
+        ["history", "evil"],
+        ["history", "evil", "--csv"],
+        ["show", "evil"],
+        ["show", "evil", "--points"],
+        ["search", "hp.note contains 'red'"],
+        ["search", "-e", "evil", "--csv"],
+        ["plot", "evil", "-m", EVIL, "--width", "10"],
+    ],
+)
+def test_stored_escape_sequences_are_neutralised(logs: Path, args: list[str]) -> None:
+    result = run(logs, *args)
+    assert result.exit_code == 0, result.output
+    assert_no_raw_escapes(result.output)
+    # shown escaped: as \x1b in text, as \u001b where a list is shown as JSON text
+    assert EVIL_SHOWN in result.stdout or "\\u001b[31mred\\u202eevil" in result.stdout
+
+
+def test_hostile_text_in_json_is_escaped_and_exact(logs: Path, manager: ExperimentManager) -> None:
+    for args in (["history", "evil", "--json"], ["show", "evil", "--json", "--points"]):
+        result = run(logs, *args)
+        assert_no_raw_escapes(result.stdout)
+        assert "\\u001b[31mred\\u202eevil" in result.stdout
+    record = parsed_json(result)
+    assert record["config_name"] == EVIL
+    assert record["hyperparameters"] == {EVIL: 1, "note": EVIL}
+    assert_same(record, plain(manager.get_version("evil")))
+
+
+def test_diff_of_hostile_text(logs: Path, tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    other = ExperimentManager(log_dir, capture_environment=False)
+    other.start_experiment("x", {"k": "plain"}, {})
+    other.start_experiment("x", {"k": EVIL, EVIL: 2}, {})
+    other.end_experiment()
+    for args in (["diff", "x", "1", "2"], ["diff", "x", "1", "2", "--csv"]):
+        result = run(log_dir, *args)
+        assert result.exit_code == 0
+        assert_no_raw_escapes(result.output)
+        assert EVIL_SHOWN in result.stdout
+
+
+def test_typed_hostile_id_is_neutralised_in_errors(logs: Path) -> None:
+    for ref in ("\x1b[31mx", "a\u202eb", "a\x9bb"):
+        result = run(logs, "show", ref)
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: invalid experiment id")
+        assert_no_raw_escapes(result.stderr)
+        assert "\x9b" not in result.stderr
+    query = run(logs, "search", "hp.\x1b[2J = ")
+    assert query.exit_code == 2
+    assert_no_raw_escapes(query.stderr)
+
+
+def test_colours_only_where_wanted(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain_run = run(logs, "ls")
+    assert "\x1b" not in plain_run.output
+    monkeypatch.setattr(_common, "should_color", lambda stream=None: True)
+    coloured = run(logs, "ls", color=True)
+    assert "\x1b[32m2 finished\x1b[0m" in coloured.stdout
+    assert "\x1b[31mred" not in coloured.stdout  # stored text still neutralised
+    assert "\u202e" not in coloured.stdout
+    assert EVIL_SHOWN in coloured.stdout
+    assert "\x1b[" not in run(logs, "ls", "--json").stdout  # never in JSON
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_should_color_respects_no_color_and_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
+    assert _common.should_color(FakeTTY())
+    assert not _common.should_color(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not _common.should_color(FakeTTY())
+    monkeypatch.setenv("NO_COLOR", "")
+    assert _common.should_color(FakeTTY())
+    monkeypatch.setenv("TERM", "dumb")
+    assert not _common.should_color(FakeTTY())
+
+
+# -- help and the demo ----------------------------------------------------------------
+
+
+COMMANDS = ["ls", "history", "show", "diff", "search", "export", "plot", "doctor", "demo"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_an_example_in_its_help(command: str) -> None:
+    result = run(None, command, "--help")
+    assert result.exit_code == 0
+    example = result.stdout.split("Example:\n")[1].split("\n\n")[0].splitlines()
+    assert example
+    assert all(line.startswith("      expm ") for line in example), example
+
+
+def test_group_help_documents_the_exit_codes() -> None:
+    result = run(None, "-h")
+    assert result.exit_code == 0
+    assert "Exit codes:\n" in result.stdout
+    for code in range(4):
+        assert f"\n      {code}  " in result.stdout
+    assert "EXPM_LOG_DIR" in result.stdout
+    assert set(COMMANDS) <= set(main.commands)
+
+
+def test_demo_still_works(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    result = run(tmp_path / "logs", "demo", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "Done in" in result.stdout
+    assert len(ExperimentManager(tmp_path / "logs").list_versions("demo_logreg")) == 4
+
+
+# -- real subprocesses ----------------------------------------------------------------
+
+
+def expm(
+    logs: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, **(env or {})}
+    environment.pop("NO_COLOR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "experiment_manager", "--log-dir", str(logs), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+
+
+def test_subprocess_ls_reads_expm_log_dir(logs: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "experiment_manager", "ls", "--json"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env={**os.environ, "EXPM_LOG_DIR": str(logs)},
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [e["experiment_id"] for e in strict_loads(result.stdout)] == ["crashy", "evil", "mnist"]
+
+
+def test_subprocess_commands(logs: Path, tmp_path: Path) -> None:
+    """Each command once as a real process: exit codes, output, no escapes, no colour."""
+    checks: list[tuple[list[str], int, str]] = [
+        (["history", "mnist"], 0, "finished"),
+        (["show", "evil@1"], 0, EVIL_SHOWN),
+        (["diff", "mnist", "1", "3"], 0, "HYPERPARAMETERS"),
+        (["search", "status = 'crashed'", "--json"], 0, '"crashy"'),
+        (["search", "hp.lr <"], 2, "^"),
+        (["show", "nope"], 1, "error: no experiment 'nope'"),
+        (["export", "-o", str(tmp_path / "all.json")], 0, "wrote 5 versions"),
+        (["plot", "mnist", "-m", "acc", "--width", "12"], 0, "acc of mnist"),
+        (["doctor", "--dry-run"], 0, "Healthy."),
+    ]
+    for args, code, needle in checks:
+        result = expm(logs, *args)
+        assert result.returncode == code, (args, result.stderr)
+        assert needle in result.stdout + result.stderr, (args, result.stdout, result.stderr)
+        assert_no_raw_escapes(result.stdout + result.stderr)
+        assert "Traceback" not in result.stderr
+    assert len(strict_loads((tmp_path / "all.json").read_text(encoding="utf-8"))) == 5
+
+
+def test_subprocess_corrupt_exit_3_and_demo(mess: tuple[Path, bytes], tmp_path: Path) -> None:
+    log_dir, _ = mess
+    assert expm(log_dir, "show", "broken").returncode == 3
+    assert expm(log_dir, "doctor").returncode == 3
+    pytest.importorskip("numpy")
+    demo = run_python(
+        ["-m", "experiment_manager", "--log-dir", str(tmp_path / "demo"), "demo", "--epochs", "1"],
+        cwd=tmp_path,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert (tmp_path / "demo" / "demo_logreg.json").exists()
