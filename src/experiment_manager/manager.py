@@ -287,7 +287,8 @@ class ExperimentManager(ReadsMixin):
         or one-dimensional array adds each of its values. Every value is checked
         before anything is written, so a bad value leaves the history unchanged. The
         history file holds the values when this returns. Values logged this way have
-        no step (``None`` in ``steps``) and the call's time in ``timestamps``.
+        no step or time of their own: where the metric also has streamed points,
+        ``steps`` and ``timestamps`` hold ``None`` for them.
 
         Args:
             metrics: Metric name to a number or a flat sequence of numbers (Python or
