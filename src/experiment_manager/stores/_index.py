@@ -16,9 +16,12 @@ from typing import Any
 from experiment_manager import _serialize
 from experiment_manager.stores.base import StoredVersion
 
-__all__ = ["INDEX_FORMAT", "fingerprint", "summarize", "summarize_all"]
+__all__ = ["INDEX_FORMAT", "fingerprint", "summarize", "summarize_all", "unpack"]
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
+
+#: The aggregates of a metric summary; index files store them as a list in this order.
+AGGREGATE_KEYS = ("last", "min", "max", "mean", "count", "argmin_step", "argmax_step")
 
 #: Keys copied from a stored version into its summary unchanged.
 _COPIED = (
@@ -42,7 +45,7 @@ def fingerprint(stored: StoredVersion) -> list[Any]:
     """What changes in a version when its summary must be recomputed.
 
     Metric lists only grow and other fields change only with the status, so the
-    lengths of the lists and the status fields identify a version's state.
+    number of values and the status fields identify a version's state.
 
     Args:
         stored: A version in stored form.
@@ -52,7 +55,7 @@ def fingerprint(stored: StoredVersion) -> list[Any]:
 
     Example:
         >>> fingerprint({"version": 1, "status": "running", "metrics": {"loss": [1, 2]}})
-        [1, 'running', None, 0, 0, {'loss': 2}]
+        [1, 'running', None, 0, 0, 2]
     """
     return [
         stored.get("version"),
@@ -60,7 +63,7 @@ def fingerprint(stored: StoredVersion) -> list[Any]:
         stored.get("ended_at"),
         len(stored.get("checkpoints") or []),
         len(stored.get("resumed") or []),
-        {name: len(values) for name, values in (stored.get("metrics") or {}).items()},
+        sum(len(values) for values in (stored.get("metrics") or {}).values()),
     ]
 
 
@@ -111,7 +114,8 @@ def summarize_all(
         previous: The index built last time, if any.
 
     Returns:
-        One ``{"fingerprint": ..., "summary": ...}`` per version, in version order.
+        One ``{"fingerprint": ..., "summary": ...}`` per version, in version order,
+        each summary's aggregates packed as lists (see :func:`unpack`).
 
     Example:
         >>> entries = summarize_all([{"version": 1, "metrics": {}}], None)
@@ -128,5 +132,34 @@ def summarize_all(
         if old is not None and old.get("fingerprint") == mark:
             entries.append(old)
         else:
-            entries.append({"fingerprint": mark, "summary": summarize(stored)})
+            entries.append({"fingerprint": mark, "summary": _pack(summarize(stored))})
     return entries
+
+
+def _pack(summary: dict[str, Any]) -> dict[str, Any]:
+    summary["metric_summaries"] = {
+        name: [aggregates[key] for key in AGGREGATE_KEYS]
+        for name, aggregates in summary["metric_summaries"].items()
+    }
+    return summary
+
+
+def unpack(summary: dict[str, Any]) -> dict[str, Any]:
+    """Turn an index entry's packed aggregates back into dicts (in place).
+
+    Args:
+        summary: A summary as stored in an index file.
+
+    Returns:
+        The same dict, ``metric_summaries`` as name to aggregate name to value.
+
+    Example:
+        >>> unpack({"metric_summaries": {"loss": [0.1, 0.1, 0.5, 0.3, 2, 1, 0]}})
+        {'metric_summaries': {'loss': {'last': 0.1, 'min': 0.1, 'max': 0.5, 'mean': 0.3, \
+'count': 2, 'argmin_step': 1, 'argmax_step': 0}}}
+    """
+    summary["metric_summaries"] = {
+        name: dict(zip(AGGREGATE_KEYS, packed, strict=True))
+        for name, packed in summary["metric_summaries"].items()
+    }
+    return summary

@@ -17,6 +17,7 @@ loses another's update. A file that cannot be parsed raises
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -45,6 +46,8 @@ INTERNAL_DIR = ".expm"
 # Histories this store wrote last, kept parsed: when the file still holds exactly the
 # bytes we wrote, the next write skips parsing it again.
 _CACHED_DOCUMENTS = 4
+# Stored text that may hold a non-finite tag or name, which decoding turns into floats.
+_MAY_NEED_DECODING = re.compile(rb'"(?:\$float|NaN|Infinity|-Infinity)"')
 
 
 class FileStore(Store):
@@ -188,7 +191,7 @@ class FileStore(Store):
             info = os.stat(path)
         except FileNotFoundError:
             return []
-        index = self._read_index(experiment_id)
+        index, raw = self._read_index(experiment_id)
         if index is None or index.get("source") != _atomic.file_identity(info):
             read = _atomic.read_with_stat(path)
             if read is None:
@@ -196,6 +199,7 @@ class FileStore(Store):
             data, info = read
             document = self._parse(path, data, experiment_id)
             index = self._write_index(experiment_id, document, info, index)
+            raw = None
         running = {
             entry["summary"]["version"]
             for entry in index["versions"]
@@ -206,26 +210,30 @@ class FileStore(Store):
             for stored in self.current_versions(experiment_id):
                 if stored["version"] in running:
                     fresh[stored["version"]] = _index.summarize(stored)
-        return [
-            decode_summary(
-                _serialize.loads(
-                    _serialize.dumps(fresh.get(entry["summary"]["version"], entry["summary"]))
-                )
-            )
-            for entry in index["versions"]
-        ]
+        # The index was parsed (or built) for this call alone, so its summaries are
+        # decoded in place; text without tags or non-finite names needs no decoding.
+        plain = raw is not None and not _MAY_NEED_DECODING.search(raw)
+        out = []
+        for entry in index["versions"]:
+            version = entry["summary"]["version"]
+            if version in fresh:
+                out.append(decode_summary(fresh[version]))
+                continue
+            summary = _index.unpack(entry["summary"])
+            out.append(summary if plain else decode_summary(summary))
+        return out
 
-    def _read_index(self, experiment_id: str) -> dict[str, Any] | None:
+    def _read_index(self, experiment_id: str) -> tuple[dict[str, Any] | None, bytes | None]:
         data = _atomic.read_bytes(self.index_path(experiment_id))
         if data is None:
-            return None
+            return None, None
         try:
             index = _serialize.loads(data)
         except ValueError:
-            return None  # derived data: an unreadable index is simply rebuilt
+            return None, None  # derived data: an unreadable index is simply rebuilt
         if not isinstance(index, dict) or index.get("format") != _index.INDEX_FORMAT:
-            return None
-        return index
+            return None, None
+        return index, data
 
     def _write_index(
         self,
