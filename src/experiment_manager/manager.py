@@ -782,15 +782,7 @@ class ExperimentManager(ReadsMixin):
                 raise NoActiveExperimentError(operation)
             experiment_id = active.experiment_id
             version = active.version if version is None else version
-        history = self.read_history(experiment_id)
-        if not history:
-            raise ExperimentNotFoundError(experiment_id, version)
-        if version is None:
-            return history[-1]
-        for record in history:
-            if record["version"] == version:
-                return record
-        raise ExperimentNotFoundError(experiment_id, version)
+        return self.get_version(experiment_id, version)
 
     def _activate(self, stored: StoredVersion, live: LiveHandle, next_step: int) -> None:
         segment = stored.get("_journal_segment", 0)

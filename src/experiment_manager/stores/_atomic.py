@@ -194,12 +194,8 @@ def read_bytes(path: Path) -> bytes | None:
         >>> read_bytes(Path("/nonexistent/file")) is None
         True
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+    read = read_with_stat(path)
+    return None if read is None else read[0]
 
 
 def read_from(path: Path, offset: int) -> bytes:
