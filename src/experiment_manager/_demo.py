@@ -145,7 +145,8 @@ def run_demo(
             if epoch % 5 == 0 or epoch == epochs:
                 path = run_dir / f"model_epoch_{epoch}.npz"
                 np.savez(path, weights=weights, bias=np.array(bias))
-                manager.add_checkpoint(path)
+                manager.add_checkpoint(path, step=epoch, metrics={"val_loss": val_loss})
+        manager.end_experiment()
         results.append(
             DemoResult(
                 version=record.version,
