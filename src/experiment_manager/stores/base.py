@@ -18,7 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from experiment_manager import _serialize
-from experiment_manager.errors import CorruptHistoryError, ExperimentNotFoundError
+from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.stores._codec import decode_summary, decode_version
+from experiment_manager.stores._journal import apply_journal, extend
 
 __all__ = [
     "FORMAT_VERSION",
@@ -38,9 +40,6 @@ FORMAT_VERSION = 1
 #: stored by a writer: readers report it for a ``running`` version whose process is gone.
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
 END_STATUSES = ("finished", "failed", "killed", "crashed")
-
-#: Keys kept in the stored form for the library's own bookkeeping, not returned.
-PRIVATE_KEYS = ("_journal_offset", "_journal_segment")
 
 # A history rewritten on every attempt belongs to a live writer; the last read stands.
 _CONSISTENT_READ_ATTEMPTS = 10
@@ -294,7 +293,7 @@ class Store(ABC):
         def change(versions: list[StoredVersion]) -> None:
             record = find_version(versions, experiment_id, version)
             self.fold_journal(experiment_id, record)
-            _extend(record, metrics or {}, steps or {}, timestamps or {})
+            extend(record, metrics or {}, steps or {}, timestamps or {})
             record.setdefault("checkpoints", []).extend(checkpoints)
             if checkpoint_details:
                 record.setdefault("checkpoint_details", []).extend(
@@ -441,66 +440,6 @@ class Store(ABC):
         return [decode_summary(_index.summarize(record)) for record in versions]
 
 
-def _extend(
-    record: StoredVersion,
-    metrics: Mapping[str, Sequence[Any]],
-    steps: Mapping[str, Sequence[Any]],
-    timestamps: Mapping[str, Sequence[float]],
-) -> None:
-    """Extend metric lists; ``steps``/``timestamps`` stay parallel where they exist."""
-    stored_metrics = record.setdefault("metrics", {})
-    for name, values in metrics.items():
-        column = stored_metrics.setdefault(name, [])
-        if name in steps or name in record.get("steps", {}):
-            _align(record, name, len(column))
-            record["steps"][name].extend(steps.get(name, [None] * len(values)))
-            record["timestamps"][name].extend(timestamps.get(name, [None] * len(values)))
-        column.extend(values)
-
-
-def _align(record: StoredVersion, name: str, length: int) -> None:
-    """Give metric ``name`` step and time lists as long as its ``length`` values."""
-    for key in ("steps", "timestamps"):
-        column = record.setdefault(key, {}).setdefault(name, [])
-        if len(column) < length:
-            column.extend([None] * (length - len(column)))
-
-
-def apply_journal(record: StoredVersion, data: bytes, source: str) -> None:
-    """Append the points of complete journal lines to a stored version (in place).
-
-    Each line is ``{"m": {name: value, ...}, "s": step, "t": wall_time}`` with values
-    in stored form.
-
-    Args:
-        record: The version's stored dict.
-        data: Complete lines (ending with a newline).
-        source: Names the journal in error messages.
-
-    Raises:
-        CorruptHistoryError: A line cannot be parsed.
-    """
-    metrics = record.setdefault("metrics", {})
-    steps = record.setdefault("steps", {})
-    times = record.setdefault("timestamps", {})
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            point = _serialize.loads(line)
-            step, wall, values = point["s"], point["t"], point["m"]
-            items = values.items()
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise CorruptHistoryError(source, f"line {number} is not a journal point") from None
-        for name, value in items:
-            column = metrics.setdefault(name, [])
-            if name not in steps:
-                _align(record, name, len(column))
-            column.append(value)
-            steps[name].append(step)
-            times[name].append(wall)
-
-
 def find_version(versions: list[StoredVersion], experiment_id: str, version: int) -> StoredVersion:
     """Return the stored version numbered ``version``.
 
@@ -523,62 +462,3 @@ def find_version(versions: list[StoredVersion], experiment_id: str, version: int
         if record.get("version") == version:
             return record
     raise ExperimentNotFoundError(experiment_id, version)
-
-
-def decode_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Turn a stored summary into the decoded form readers get (in place).
-
-    Args:
-        summary: A summary as :func:`.stores._index.summarize` made it.
-
-    Returns:
-        The same dict, aggregates as numbers and tags decoded.
-
-    Example:
-        >>> decode_summary({"metric_summaries": {"loss": {"last": "NaN", "min": 1}}})
-        {'metric_summaries': {'loss': {'last': nan, 'min': 1}}}
-    """
-    for key in ("hyperparameters", "metadata"):
-        if key in summary:
-            summary[key] = _serialize.from_json(summary[key])
-    for aggregates in (summary.get("metric_summaries") or {}).values():
-        for key in ("last", "min", "max", "mean"):
-            if isinstance(aggregates.get(key), str):
-                aggregates[key] = float(aggregates[key])
-    return summary
-
-
-def decode_version(stored: StoredVersion) -> dict[str, Any]:
-    """Turn one stored version into the dict ``read_history`` returns.
-
-    Args:
-        stored: A version in stored form; it is modified and returned.
-
-    Returns:
-        The version with metric values as numbers, non-finite tags in
-        hyperparameters and metadata turned back into floats, and private
-        bookkeeping keys removed.
-
-    Example:
-        >>> decode_version({"metrics": {"acc": [1, "-Infinity"]}, "hyperparameters": {}})
-        {'metrics': {'acc': [1, -inf]}, 'hyperparameters': {}}
-    """
-    for key in PRIVATE_KEYS:
-        stored.pop(key, None)
-    for key in ("hyperparameters", "metadata"):
-        if key in stored:
-            stored[key] = _serialize.from_json(stored[key])
-    metrics = stored.get("metrics")
-    if metrics:
-        stored["metrics"] = {
-            name: _serialize.decode_metric_values(values) for name, values in metrics.items()
-        }
-    details = stored.get("checkpoint_details")
-    if details:
-        for detail in details:
-            if detail.get("metrics"):
-                detail["metrics"] = {
-                    name: _serialize.decode_metric_values([value])[0]
-                    for name, value in detail["metrics"].items()
-                }
-    return stored
