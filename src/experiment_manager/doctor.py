@@ -10,9 +10,9 @@ What :func:`doctor` does, in this order, for a file-store ``log_dir``:
 3. Deletes journal files that were already folded (a writer killed between folding
    and deleting leaves one behind). Journals it cannot place (no such experiment or
    version, or a name it does not recognise) are reported and kept.
-4. Deletes stale temp files: the fixed ``.<id>.json.tmp`` of a history (taken only
-   under that history's lock, so never one being written) and index temp files older
-   than a minute.
+4. Deletes stale temp files: the fixed ``.<id>.json.tmp`` of a history, also of one
+   whose first write was interrupted (taken only under that history's lock, so never
+   one being written), and index temp files older than a minute.
 
 With ``dry_run=True`` nothing is changed; the report says what would be done.
 """
@@ -132,9 +132,24 @@ def doctor(
             report.corrupt.append({"path": str(error.path), "reason": error.reason})
         if progress is not None:
             progress(done, len(ids))
+    _remove_orphan_temps(store, set(ids), report)
     _check_journals(store, folded, report)
     _remove_index_temps(store, report)
     return report
+
+
+def _remove_orphan_temps(store: FileStore, known: set[str], report: DoctorReport) -> None:
+    """Temp files of histories that do not exist (a writer killed on its first write)."""
+    for temp in sorted(store.log_dir.glob(f".*{HISTORY_SUFFIX}.tmp")):
+        experiment_id = temp.name[1 : -len(f"{HISTORY_SUFFIX}.tmp")]
+        if experiment_id in known or unsafe_reason(experiment_id) is not None:
+            continue  # handled with its history, or not a name this library writes
+        if not report.dry_run:
+            with _atomic.locked(store.lock_path(experiment_id), store.lock_timeout):
+                if store.history_path(experiment_id).exists() or not temp.exists():
+                    continue
+                temp.unlink()
+        report.removed.append(str(temp))
 
 
 def _check_history(store: FileStore, experiment_id: str, report: DoctorReport) -> dict[int, int]:

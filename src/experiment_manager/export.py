@@ -7,6 +7,8 @@ Two shapes:
   ``hyperparameters.<key>`` and ``metadata.<key>`` (nested keys joined with ``.``,
   lists kept as JSON text), then ``metrics.<name>.<agg>`` for ``last``, ``min``,
   ``max``, ``mean`` and ``count``. Built from summaries or full records.
+  In Parquet, a column whose values mix kinds (a number in one version, a string in
+  another) is written as text, since a Parquet column has one type.
 * **long**: one row per metric value: ``experiment_id``, ``version``, ``metric``,
   ``index`` (position in the metric's list), ``step``, ``timestamp``, ``value``.
   Built from full records.
@@ -186,7 +188,11 @@ def _write_parquet(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
     columns: dict[str, None] = {}
     for row in materialized:
         columns.update(dict.fromkeys(row))
-    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in materialized])
+    records = [{c: row.get(c) for c in columns} for row in materialized]
+    try:
+        table = pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        table = pa.Table.from_pylist(_one_type_per_column(records, list(columns)))
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         pq.write_table(table, tmp)
@@ -195,6 +201,32 @@ def _write_parquet(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return len(materialized)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def _one_type_per_column(records: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+    """Write columns whose values mix kinds (``0.1`` here, ``"auto"`` there) as JSON text.
+
+    Parquet columns have one type; CSV and JSON keep such values as they are.
+    """
+    mixed = [
+        column
+        for column in columns
+        if len({_kind(r[column]) for r in records if r[column] is not None}) > 1
+    ]
+    for record in records:
+        for column in mixed:
+            value = record[column]
+            if value is not None and not isinstance(value, str):
+                record[column] = _serialize.dumps(_strict(value)).decode()
+    return records
 
 
 def write_rows(

@@ -106,21 +106,25 @@ class FileStore(Store):
         path = self.history_path(experiment_id)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
-            data = _atomic.read_bytes(path)
+            read = _atomic.read_with_stat(path)
+            data = None if read is None else read[0]
             with self._written_lock:
                 cached = self._written.pop(experiment_id, None)
             previous_index = None
             if cached is not None and cached[0] == data:
                 document = cached[1]  # the file holds exactly what we last wrote
                 previous_index = cached[2]
-            elif data is None:
+            elif read is None:
                 document = {
                     "format": FORMAT_VERSION,
                     "experiment_id": experiment_id,
                     "versions": [],
                 }
             else:
-                document = self._parse(path, data, experiment_id)
+                document = self._parse(path, read[0], experiment_id)
+                # Summaries of versions this change leaves alone can be reused only
+                # from an index that described exactly the history just read.
+                previous_index = self._index_describing(experiment_id, read[1])
             result = change(document["versions"])
             encoded = _serialize.dumps(document)
             _atomic.write_atomic(path, encoded)
@@ -192,14 +196,23 @@ class FileStore(Store):
         except FileNotFoundError:
             return []
         index, raw = self._read_index(experiment_id)
-        if index is None or index.get("source") != _atomic.file_identity(info):
-            read = _atomic.read_with_stat(path)
-            if read is None:
-                return []
-            data, info = read
-            document = self._parse(path, data, experiment_id)
-            index = self._write_index(experiment_id, document, info, index)
-            raw = None
+        if index is not None and index.get("source") == _atomic.file_identity(info):
+            try:
+                return self._summaries_from(experiment_id, index, raw)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # a damaged index: derived data, rebuilt below
+        read = _atomic.read_with_stat(path)
+        if read is None:
+            return []
+        data, info = read
+        document = self._parse(path, data, experiment_id)
+        return self._summaries_from(
+            experiment_id, self._write_index(experiment_id, document, info, None), None
+        )
+
+    def _summaries_from(
+        self, experiment_id: str, index: dict[str, Any], raw: bytes | None
+    ) -> list[dict[str, Any]]:
         running = {
             entry["summary"]["version"]
             for entry in index["versions"]
@@ -223,6 +236,12 @@ class FileStore(Store):
             out.append(summary if plain else decode_summary(summary))
         return out
 
+    def _index_describing(self, experiment_id: str, info: os.stat_result) -> dict[str, Any] | None:
+        index, _ = self._read_index(experiment_id)
+        if index is None or index.get("source") != _atomic.file_identity(info):
+            return None
+        return index
+
     def _read_index(self, experiment_id: str) -> tuple[dict[str, Any] | None, bytes | None]:
         data = _atomic.read_bytes(self.index_path(experiment_id))
         if data is None:
@@ -231,7 +250,11 @@ class FileStore(Store):
             index = _serialize.loads(data)
         except ValueError:
             return None, None  # derived data: an unreadable index is simply rebuilt
-        if not isinstance(index, dict) or index.get("format") != _index.INDEX_FORMAT:
+        if (
+            not isinstance(index, dict)
+            or index.get("format") != _index.INDEX_FORMAT
+            or not isinstance(index.get("versions"), list)
+        ):
             return None, None
         return index, data
 

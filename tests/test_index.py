@@ -1,0 +1,633 @@
+"""The per-experiment summary index under ``<log_dir>/.expm/index/<id>.json``.
+
+The index is derived data: readers use it only when it describes the current history
+file, and otherwise rebuild it. Every test here compares ``list_versions`` with an
+oracle that never touches the index: the summaries the base :class:`Store` computes
+from the history and journals, checked in turn against aggregates computed here from
+``read_history``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiment_manager import ExperimentManager
+from experiment_manager.stores.base import Store
+from tests._util import assert_same, load_history_file, strict_loads, write_script
+
+NAN = math.nan
+INF = math.inf
+EXPERIMENT = "exp"
+AGGREGATE_KEYS = ("last", "min", "max", "mean", "count", "argmin_step", "argmax_step")
+
+# A process that runs `rounds` versions one after another; each streams `points` points,
+# says "ready <v>", waits for a line "end" on stdin, ends cleanly and says "ended <v>".
+RUNNER = """\
+import sys
+
+from experiment_manager import ExperimentManager
+
+log_dir, experiment_id = sys.argv[1], sys.argv[2]
+points, rounds = int(sys.argv[3]), int(sys.argv[4])
+manager = ExperimentManager(log_dir, capture_environment=False)
+for round_number in range(rounds):
+    record = manager.start_experiment(
+        "runner", {"round": round_number}, {}, experiment_id=experiment_id
+    )
+    for i in range(points):
+        manager.log({"loss": 1.0 / (i + 1), "acc": (i % 7) / 7}, step=i)
+    print(f"ready {record.version}", flush=True)
+    if sys.stdin.readline().strip() != "end":
+        break
+    manager.end_experiment()
+    print(f"ended {record.version}", flush=True)
+"""
+
+# Rewrites a history file the way another tool would: plain json, os.replace, no index.
+REWRITER = """\
+import json
+import os
+import sys
+
+path, keep = sys.argv[1], int(sys.argv[2])
+with open(path, encoding="utf-8") as handle:
+    document = json.load(handle)
+document["versions"] = document["versions"][:keep]
+with open(path + ".other", "w", encoding="utf-8") as handle:
+    json.dump(document, handle)
+os.replace(path + ".other", path)
+"""
+
+
+class Runner:
+    def __init__(self, script: Path, log_dir: Path, points: int, rounds: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), str(log_dir), EXPERIMENT, str(points), str(rounds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def expect(self, word: str) -> int:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith(word):
+            self.process.kill()
+            _, err = self.process.communicate(timeout=30)
+            raise AssertionError(f"runner said {line!r}, expected {word!r}; stderr:\n{err}")
+        return int(line.split()[1])
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def runners(tmp_path: Path) -> Iterator[Callable[[Path, int, int], Runner]]:
+    started: list[Runner] = []
+    script = write_script(tmp_path / "scripts", "runner.py", RUNNER)
+
+    def start(log_dir: Path, points: int, rounds: int) -> Runner:
+        runner = Runner(script, log_dir, points, rounds)
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        runner.close()
+
+
+def new_manager(log_dir: Path) -> ExperimentManager:
+    return ExperimentManager(log_dir, capture_environment=False)
+
+
+def index_path(log_dir: Path, experiment_id: str = EXPERIMENT) -> Path:
+    return log_dir / ".expm" / "index" / f"{experiment_id}.json"
+
+
+def identity(path: Path) -> list[int]:
+    info = os.stat(path)
+    return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def expected_summary(values: list[Any], steps: list[Any] | None) -> dict[str, Any]:
+    usable = [v for v in values if not _is_nan(v)]
+    low, high = (min(usable), max(usable)) if usable else (None, None)
+
+    def step_of(best: Any) -> Any:
+        if best is None:
+            return None
+        index = next(i for i, v in enumerate(values) if v == best)
+        return steps[index] if steps is not None and steps[index] is not None else index
+
+    return {
+        "last": values[-1] if values else None,
+        "min": low,
+        "max": high,
+        "mean": math.fsum(usable) / len(usable) if usable else None,
+        "count": len(values),
+        "argmin_step": step_of(low),
+        "argmax_step": step_of(high),
+    }
+
+
+def oracle(manager: ExperimentManager, experiment_id: str = EXPERIMENT) -> list[dict[str, Any]]:
+    """Summaries computed without the index, checked against the points."""
+    reference = Store.summaries(manager.store, experiment_id)
+    history = manager.read_history(experiment_id)
+    assert [s["version"] for s in reference] == [r["version"] for r in history]
+    for summary, record in zip(reference, history, strict=True):
+        steps = record.get("steps") or {}
+        assert_same(
+            summary["metric_summaries"],
+            {n: expected_summary(v, steps.get(n)) for n, v in record["metrics"].items()},
+        )
+        assert summary["status"] == record["status"]
+        assert_same(summary["hyperparameters"], record["hyperparameters"])
+    return reference
+
+
+def assert_index_current(log_dir: Path, experiment_id: str = EXPERIMENT) -> dict[str, Any]:
+    """The index file is strict JSON of format 2 that describes the history file."""
+    index = strict_loads(index_path(log_dir, experiment_id).read_bytes())
+    assert index["format"] == 2
+    assert index["source"] == identity(log_dir / f"{experiment_id}.json")
+    return dict(index)
+
+
+@pytest.fixture
+def populated(tmp_path: Path) -> tuple[ExperimentManager, Path]:
+    log_dir = tmp_path / "logs"
+    manager = new_manager(log_dir)
+    manager.start_experiment("cfg", {"lr": 0.1, "opt": {"name": "sgd"}}, {}, EXPERIMENT)
+    manager.log_metrics({"loss": [0.5, NAN, 0.2], "inf": [INF, -1.0]})
+    manager.log({"acc": 0.4}, step=3)
+    manager.log({"acc": 0.8}, step=9)
+    manager.add_checkpoint("a.pt")
+    manager.end_experiment()
+    manager.start_experiment("cfg", {"lr": 0.01, "eps": NAN}, {}, EXPERIMENT)
+    manager.log_metrics({"loss": [0.3, 0.1]})
+    manager.end_experiment("failed")
+    manager.start_experiment("other", {"lr": 0.001}, {}, EXPERIMENT)
+    manager.log({"loss": NAN})
+    manager.end_experiment()
+    return manager, log_dir
+
+
+# -- written beside the history -------------------------------------------------------
+
+
+def test_the_index_is_written_after_each_write(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    manager = new_manager(log_dir)
+    manager.start_experiment("cfg", {"lr": 0.1}, {}, EXPERIMENT)
+    index = assert_index_current(log_dir)
+    assert [e["summary"]["status"] for e in index["versions"]] == ["running"]
+    assert index["versions"][0]["summary"]["metric_summaries"] == {}
+
+    manager.log_metrics({"loss": [0.5, NAN, 0.25]})
+    index = assert_index_current(log_dir)
+    packed = index["versions"][0]["summary"]["metric_summaries"]["loss"]
+    # Stored form: a list in the documented order, non-finite values by name.
+    assert packed == [0.25, 0.25, 0.5, 0.375, 3, 2, 0]
+    assert "metrics" not in index["versions"][0]["summary"]
+
+    manager.log_metrics({"loss": [NAN]})
+    packed = assert_index_current(log_dir)["versions"][0]["summary"]["metric_summaries"]["loss"]
+    assert packed == ["NaN", 0.25, 0.5, 0.375, 4, 2, 0]
+
+    manager.add_checkpoint("model.pt")
+    summary = assert_index_current(log_dir)["versions"][0]["summary"]
+    assert summary["checkpoints"] == ["model.pt"]
+
+    before = index_path(log_dir).read_bytes()
+    manager.log({"acc": 0.5})  # streamed: the history and so the index are not rewritten
+    assert index_path(log_dir).read_bytes() == before
+    assert manager.list_versions(EXPERIMENT)[0]["metric_summaries"]["acc"]["count"] == 1
+
+    manager.end_experiment()
+    summary = assert_index_current(log_dir)["versions"][0]["summary"]
+    assert summary["status"] == "finished"
+    assert summary["metric_summaries"]["acc"] == [0.5, 0.5, 0.5, 0.5, 1, 0, 0]
+
+    manager.start_experiment("cfg", {"lr": 0.2}, {}, EXPERIMENT)
+    index = assert_index_current(log_dir)
+    assert [e["summary"]["version"] for e in index["versions"]] == [1, 2]
+    manager.end_experiment()
+    assert_index_current(log_dir)
+    assert sorted(os.listdir(index_path(log_dir).parent)) == [f"{EXPERIMENT}.json"]
+
+
+def test_a_current_index_is_what_is_read(populated: tuple[ExperimentManager, Path]) -> None:
+    # Proof that the index is used at all (so the rebuild tests below mean something):
+    # a summary planted in a current index is served as it is.
+    manager, log_dir = populated
+    index = assert_index_current(log_dir)
+    index["versions"][0]["summary"]["config_name"] = "planted"
+    index_path(log_dir).write_text(json.dumps(index), encoding="utf-8")
+    assert manager.list_versions(EXPERIMENT)[0]["config_name"] == "planted"
+    assert manager.read_history(EXPERIMENT)[0]["config_name"] == "cfg"
+
+
+# -- missing, corrupt, stale or foreign indexes are rebuilt ---------------------------
+
+
+def _delete(path: Path, log_dir: Path) -> None:
+    path.unlink()
+
+
+def _delete_folder(path: Path, log_dir: Path) -> None:
+    shutil.rmtree(path.parent)
+
+
+def _garbage(path: Path, log_dir: Path) -> None:
+    path.write_bytes(b"\x00\xff\xfe garbage \x80\x81 {[")
+
+
+def _empty(path: Path, log_dir: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _truncated(path: Path, log_dir: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _older_format(path: Path, log_dir: Path) -> None:
+    index = json.loads(path.read_bytes())
+    index["format"] = 1
+    for entry in index["versions"]:
+        entry["summary"]["config_name"] = "from an old format"
+    path.write_text(json.dumps(index), encoding="utf-8")
+
+
+def _newer_format(path: Path, log_dir: Path) -> None:
+    index = json.loads(path.read_bytes())
+    path.write_text(json.dumps({"format": 3, "source": index["source"], "x": []}))
+
+
+def _not_an_object(path: Path, log_dir: Path) -> None:
+    path.write_text("[1, 2, 3]", encoding="utf-8")
+
+
+def _stale_source(path: Path, log_dir: Path) -> None:
+    index = json.loads(path.read_bytes())
+    index["source"][1] += 1  # describes another file
+    for entry in index["versions"]:
+        entry["fingerprint"] = None  # and its entries may not be reused either
+        entry["summary"]["config_name"] = "stale"
+    path.write_text(json.dumps(index), encoding="utf-8")
+
+
+def _index_of_another_experiment(path: Path, log_dir: Path) -> None:
+    manager = new_manager(log_dir)
+    manager.start_experiment("intruder", {}, {}, "intruder")
+    manager.end_experiment()
+    shutil.copyfile(index_path(log_dir, "intruder"), path)
+
+
+DAMAGE = [
+    _delete,
+    _delete_folder,
+    _garbage,
+    _empty,
+    _truncated,
+    _older_format,
+    _newer_format,
+    _not_an_object,
+    _stale_source,
+    _index_of_another_experiment,
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__.strip("_") for d in DAMAGE])
+def test_list_versions_is_the_same_whatever_happened_to_the_index(
+    populated: tuple[ExperimentManager, Path], damage: Callable[[Path, Path], None]
+) -> None:
+    manager, log_dir = populated
+    before = manager.list_versions(EXPERIMENT)
+    assert_same(before, oracle(manager))
+    damage(index_path(log_dir), log_dir)
+    assert_same(manager.list_versions(EXPERIMENT), before)
+    assert_index_current(log_dir)  # rebuilt
+    assert_same(manager.list_versions(EXPERIMENT), before)  # and the rebuilt one is right
+    assert_same(new_manager(log_dir).list_versions(EXPERIMENT), before)
+    entry = next(e for e in manager.list_experiments() if e["experiment_id"] == EXPERIMENT)
+    assert entry["versions"] == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {
+            "versions": [
+                {"fingerprint": [], "summary": {"version": 1, "metric_summaries": {"x": [1]}}}
+            ]
+        },
+    ],
+    ids=["no-versions", "short-aggregates"],
+)
+def test_a_mangled_index_that_names_the_current_history_is_rebuilt(
+    populated: tuple[ExperimentManager, Path], body: dict[str, Any]
+) -> None:
+    # The index is derived data ("deleting it is always safe"): one that parses and
+    # names the current history but has the wrong shape must be rebuilt, not crash.
+    manager, log_dir = populated
+    before = manager.list_versions(EXPERIMENT)
+    source = assert_index_current(log_dir)["source"]
+    index_path(log_dir).write_text(json.dumps({"format": 2, "source": source, **body}))
+    assert_same(manager.list_versions(EXPERIMENT), before)
+
+
+def test_another_process_rewrites_the_history_with_fewer_versions(
+    populated: tuple[ExperimentManager, Path], tmp_path: Path
+) -> None:
+    manager, log_dir = populated
+    manager.list_versions(EXPERIMENT)
+    script = write_script(tmp_path / "scripts", "rewrite.py", REWRITER)
+    result = subprocess.run(
+        [sys.executable, str(script), str(log_dir / f"{EXPERIMENT}.json"), "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = manager.list_versions(EXPERIMENT)
+    assert [s["version"] for s in found] == [1, 2]
+    assert_same(found, oracle(manager))
+    assert_index_current(log_dir)
+    assert manager.list_experiments()[0]["versions"] == 2
+
+
+def test_another_process_adds_a_version(
+    populated: tuple[ExperimentManager, Path], runners: Callable[[Path, int, int], Runner]
+) -> None:
+    manager, log_dir = populated
+    manager.list_versions(EXPERIMENT)
+    runner = runners(log_dir, 4, 1)
+    assert runner.expect("ready") == 4
+    runner.send("end")
+    assert runner.expect("ended") == 4
+    found = manager.list_versions(EXPERIMENT)
+    assert [s["version"] for s in found] == [1, 2, 3, 4]
+    assert found[3]["status"] == "finished"
+    assert found[3]["metric_summaries"]["loss"]["count"] == 4
+    assert_same(found, oracle(manager))
+
+
+def test_a_history_edited_by_hand_with_another_version_count(
+    populated: tuple[ExperimentManager, Path],
+) -> None:
+    manager, log_dir = populated
+    manager.list_versions(EXPERIMENT)
+    path = log_dir / f"{EXPERIMENT}.json"
+    document = json.loads(path.read_bytes())
+    added = json.loads(json.dumps(document["versions"][0]))
+    added.update(version=4, config_name="by hand", hyperparameters={"lr": 9.0})
+    added["metrics"] = {"loss": [7.0, 3.0]}
+    added.pop("steps", None)
+    added.pop("timestamps", None)
+    document["versions"].append(added)
+    with path.open("w", encoding="utf-8") as handle:  # in place: the same inode
+        json.dump(document, handle)
+    found = manager.list_versions(EXPERIMENT)
+    assert [s["version"] for s in found] == [1, 2, 3, 4]
+    assert found[3]["config_name"] == "by hand"
+    assert found[3]["metric_summaries"]["loss"]["min"] == 3.0
+    assert_same(found, oracle(manager))
+    assert [r["version"] for r in manager.search("hp.lr > 1")] == [4]
+
+
+def test_a_history_edited_by_hand_with_the_same_version_count(
+    populated: tuple[ExperimentManager, Path],
+) -> None:
+    # Fix a typo in a config name, a hyperparameter and a metric value by hand: the
+    # version count, statuses and number of points stay the same.
+    manager, log_dir = populated
+    manager.list_versions(EXPERIMENT)
+    path = log_dir / f"{EXPERIMENT}.json"
+    document = json.loads(path.read_bytes())
+    first = document["versions"][0]
+    first["config_name"] = "fixed"
+    first["hyperparameters"]["lr"] = 0.3
+    first["metrics"]["loss"] = [0.5, "NaN", 0.05]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    found = manager.list_versions(EXPERIMENT)
+    assert_same(found, oracle(manager))
+    assert found[0]["config_name"] == "fixed"
+    assert found[0]["hyperparameters"]["lr"] == 0.3
+    assert found[0]["metric_summaries"]["loss"]["min"] == 0.05
+
+
+# -- running versions -----------------------------------------------------------------
+
+
+def test_running_summaries_include_journal_points_not_yet_folded(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    manager = new_manager(log_dir)
+    manager.start_experiment("cfg", {}, {}, EXPERIMENT)
+    manager.log_metrics({"loss": [0.9]})
+    for step, value in enumerate([0.7, NAN, 0.2, 0.6], start=1):
+        manager.log({"loss": value, "acc": step / 10}, step=step * 100)
+    on_disk = load_history_file(log_dir, EXPERIMENT)["versions"][0]
+    assert on_disk["metrics"] == {"loss": [0.9]}  # the points are only in the journal
+    assert_index_current(log_dir)  # and the index is current for that history
+    summaries = manager.list_versions(EXPERIMENT)
+    assert summaries[0]["status"] == "running"
+    assert_same(summaries, oracle(manager))
+    loss = summaries[0]["metric_summaries"]["loss"]
+    assert (loss["count"], loss["min"], loss["argmin_step"], loss["last"]) == (5, 0.2, 300, 0.6)
+    assert summaries[0]["metric_summaries"]["acc"]["count"] == 4
+    assert manager.list_experiments()[0]["metric_names"] == ["acc", "loss"]
+    assert [r["version"] for r in manager.search("metrics.loss.min < 0.3")] == [1]
+    manager.end_experiment()
+    assert_same(
+        manager.list_versions(EXPERIMENT)[0]["metric_summaries"], summaries[0]["metric_summaries"]
+    )
+
+
+@pytest.mark.timeout(120)
+def test_summaries_of_a_run_in_another_process(
+    tmp_path: Path, runners: Callable[[Path, int, int], Runner]
+) -> None:
+    log_dir = tmp_path / "logs"
+    runner = runners(log_dir, 25, 1)
+    assert runner.expect("ready") == 1
+    manager = new_manager(log_dir)
+    summaries = manager.list_versions(EXPERIMENT)
+    assert summaries[0]["status"] == "running"
+    assert summaries[0]["metric_summaries"]["loss"]["count"] == 25
+    assert summaries[0]["metric_summaries"]["loss"]["argmin_step"] == 24
+    assert_same(summaries, oracle(manager))
+    runner.process.send_signal(signal.SIGKILL)
+    runner.process.wait(timeout=30)
+    crashed = manager.list_versions(EXPERIMENT)
+    assert crashed[0]["status"] == "crashed"
+    assert crashed[0]["metric_summaries"]["loss"]["count"] == 25
+
+
+@pytest.mark.timeout(180)
+def test_a_version_that_ends_while_being_read_is_seen_consistently(
+    tmp_path: Path, runners: Callable[[Path, int, int], Runner]
+) -> None:
+    log_dir = tmp_path / "logs"
+    points, rounds = 400, 6
+    runner = runners(log_dir, points, rounds)
+    manager = new_manager(log_dir)
+    statuses_seen: set[str] = set()
+    for _ in range(rounds):
+        version = runner.expect("ready")
+        seen: list[tuple[str, str, int, int]] = []
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def read(
+            version: int = version,
+            seen: Any = seen,
+            errors: Any = errors,
+            stop: threading.Event = stop,
+        ) -> None:
+            try:
+                while not stop.is_set():
+                    summary = manager.list_versions(EXPERIMENT)[version - 1]
+                    counts = manager.list_experiments()[0]["status_counts"]
+                    record = manager.read_history(EXPERIMENT)[version - 1]
+                    seen.append(
+                        (
+                            summary["status"],
+                            record["status"],
+                            summary["metric_summaries"]["loss"]["count"],
+                            len(record["metrics"]["loss"]),
+                        )
+                    )
+                    assert "crashed" not in counts, counts
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for reader in readers:
+            reader.start()
+        time.sleep(0.05)
+        runner.send("end")
+        assert runner.expect("ended") == version
+        time.sleep(0.05)
+        stop.set()
+        for reader in readers:
+            reader.join(timeout=60)
+        assert not errors, errors
+        assert seen
+        statuses_seen.update(status for status, _, _, _ in seen)
+        for summary_status, record_status, summary_count, record_count in seen:
+            assert summary_status in ("running", "finished"), seen
+            assert record_status in ("running", "finished"), seen
+            assert summary_count == points
+            assert record_count == points
+        final = manager.list_versions(EXPERIMENT)[version - 1]
+        assert final["status"] == "finished"
+        assert final["metric_summaries"]["loss"]["count"] == points
+    runner.process.wait(timeout=30)
+    assert runner.process.returncode == 0
+    assert statuses_seen == {"running", "finished"}  # the reads did straddle the ends
+    assert_same(manager.list_versions(EXPERIMENT), oracle(manager))
+
+
+# -- read-only log folders ------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def read_only(folders: list[Path]) -> Iterator[None]:
+    """Make folders unwritable: chmod 0o555, or for root (which chmod does not stop)
+    the immutable attribute, skipping the test when neither is possible."""
+    if os.geteuid() != 0:
+        for folder in folders:
+            folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            for folder in folders:
+                folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("running as root, and no chattr to make a folder read-only")
+    done: list[Path] = []
+    try:
+        for folder in folders:
+            result = subprocess.run([chattr, "+i", str(folder)], capture_output=True, check=False)
+            if result.returncode != 0:
+                pytest.skip(f"running as root, and chattr +i fails: {result.stderr!r}")
+            done.append(folder)
+        probe = folders[-1] / ".probe"
+        try:
+            probe.write_bytes(b"")
+        except PermissionError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("running as root, and the folder is still writable")
+        yield
+    finally:
+        for folder in done:
+            subprocess.run([chattr, "-i", str(folder)], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("index_state", ["deleted", "no-folder", "stale"])
+def test_a_read_only_log_dir_still_lists(
+    populated: tuple[ExperimentManager, Path], index_state: str
+) -> None:
+    manager, log_dir = populated
+    expected = manager.list_versions(EXPERIMENT)
+    listed = manager.list_experiments()
+    index_folder = index_path(log_dir).parent
+    if index_state == "deleted":
+        index_path(log_dir).unlink()
+    elif index_state == "no-folder":
+        shutil.rmtree(index_folder)
+    else:
+        _stale_source(index_path(log_dir), log_dir)
+    stale_bytes = index_path(log_dir).read_bytes() if index_state == "stale" else None
+    folders = [log_dir, log_dir / ".expm"]
+    if index_folder.exists():
+        folders.append(index_folder)
+    with read_only(folders):
+        for _ in range(2):
+            reader = new_manager(log_dir)
+            assert_same(reader.list_versions(EXPERIMENT), expected)
+            assert_same(reader.list_experiments(), listed)
+            assert [r["version"] for r in reader.search("hp.lr < 0.05")] == [2, 3]
+            assert reader.best(EXPERIMENT, "loss")["version"] == 2  # type: ignore[index]
+        if index_state == "stale":
+            assert index_path(log_dir).read_bytes() == stale_bytes
+        else:
+            assert not index_path(log_dir).exists()
+        assert not [name for name in os.listdir(log_dir) if name.endswith(".tmp")]
