@@ -43,7 +43,9 @@ def template(folder: Path) -> dict[str, Any]:
     return FileStore(folder / "template").load("template")[-1]
 
 
-def versions_like(base: dict[str, Any], experiment_id: str, count: int, rng: random.Random) -> list:
+def versions_like(
+    base: dict[str, Any], experiment_id: str, count: int, rng: random.Random
+) -> list[dict[str, Any]]:
     out = []
     for number in range(1, count + 1):
         version = copy.deepcopy(base)
@@ -68,7 +70,8 @@ def build(cache: Path) -> tuple[Path, Path]:
         store = FileStore(many)
         for index in range(1000):
             name = f"exp-{index:04d}"
-            store.transact(name, lambda v, n=name: v.extend(versions_like(base, n, 10, rng)))
+            batch = versions_like(base, name, 10, rng)
+            store.transact(name, lambda v, batch=batch: v.extend(batch))
             if (index + 1) % 200 == 0:
                 print(f"building many: {index + 1}/1000 experiments", file=sys.stderr)
     return many, big
