@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import random
 import statistics
 import subprocess
@@ -58,20 +59,25 @@ def versions_like(
     return out
 
 
+def _extend(batch: list[dict[str, Any]], versions: list[dict[str, Any]]) -> None:
+    versions.extend(batch)
+
+
 def build(cache: Path) -> tuple[Path, Path]:
     many, big = cache / "many", cache / "big"
     rng = random.Random(0)
     if not (big / "big.json").exists():
         base = template(cache)
         print("building big: 10,000 versions ...", file=sys.stderr)
-        FileStore(big).transact("big", lambda v: v.extend(versions_like(base, "big", 10_000, rng)))
+        FileStore(big).transact(
+            "big", functools.partial(_extend, versions_like(base, "big", 10_000, rng))
+        )
     if not (many / "exp-0999.json").exists():
         base = template(cache)
         store = FileStore(many)
         for index in range(1000):
             name = f"exp-{index:04d}"
-            batch = versions_like(base, name, 10, rng)
-            store.transact(name, lambda v, batch=batch: v.extend(batch))
+            store.transact(name, functools.partial(_extend, versions_like(base, name, 10, rng)))
             if (index + 1) % 200 == 0:
                 print(f"building many: {index + 1}/1000 experiments", file=sys.stderr)
     return many, big
