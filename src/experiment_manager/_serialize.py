@@ -24,7 +24,7 @@ import enum
 import math
 import numbers
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from experiment_manager.errors import InvalidArgumentError, InvalidMetricError, SerializationError
@@ -186,6 +186,19 @@ def _metric_number(name: str, value: object) -> int | float | str:
     raise InvalidMetricError(name, value, "metric values must be real numbers")
 
 
+_PLAIN_NUMBERS = frozenset((int, float))
+
+
+def _plain_and_in_range(items: Sequence[Any], kinds: set[type]) -> bool:
+    """Whether plain ints and floats need no conversion: all finite, all within 64 bits."""
+    if float in kinds and not all(map(math.isfinite, items)):
+        return False
+    if int in kinds:
+        ints = [item for item in items if type(item) is int]
+        return min(ints) >= _INT_MIN and max(ints) <= _INT_MAX
+    return True
+
+
 def metric_values(name: object, value: object) -> list[int | float | str]:
     """Validate one metric's value(s) and return them in stored form.
 
@@ -213,6 +226,9 @@ def metric_values(name: object, value: object) -> list[int | float | str]:
     if _array_like(value):
         items = value.tolist()  # type: ignore[attr-defined]
     if isinstance(items, (list, tuple, range)):
+        kinds = set(map(type, items))
+        if kinds <= _PLAIN_NUMBERS and _plain_and_in_range(items, kinds):
+            return list(items)  # checked in C-level passes: finite floats, 64-bit ints
         out: list[int | float | str] = []
         for item in items:
             if isinstance(item, (list, tuple, Mapping)) or (
@@ -293,7 +309,7 @@ def decode_metric_values(values: list[Any]) -> list[int | float]:
         >>> decode_metric_values([1.0, "Infinity"])
         [1.0, inf]
     """
-    if any(type(item) is str for item in values):
+    if str in set(map(type, values)):
         return [float(item) if type(item) is str else item for item in values]
     return values
 

@@ -55,6 +55,8 @@ def metric_summary(values: Sequence[Any], steps: Sequence[Any] | None = None) ->
     def index_of(best: Any) -> int | None:
         if best is None:
             return None
+        if numbers is values:  # plain numbers: index() finds the first equal one in C
+            return values.index(best)
         return next(i for i, v in enumerate(values) if v == best and not isinstance(v, bool))
 
     def step_of(index: int | None) -> Any:

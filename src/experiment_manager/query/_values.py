@@ -46,11 +46,19 @@ def _mean(numbers: Sequence[float]) -> float:
         return total / len(numbers)
 
 
-def _usable(values: Sequence[Any]) -> list[Any]:
-    """Return the numbers among ``values``, NaN left out (fast path for plain floats)."""
-    fast = [v for v in values if (type(v) is float and not math.isnan(v)) or type(v) is int]
-    if len(fast) == len(values):
-        return fast
+_PLAIN_NUMBERS: Final = frozenset((int, float))
+
+
+def _usable(values: Sequence[Any]) -> Sequence[Any]:
+    """Return the numbers among ``values``, NaN left out.
+
+    The common case, plain ints and floats without NaN, is checked in C-level passes
+    and returns ``values`` itself, without copying a long metric.
+    """
+    if set(map(type, values)) <= _PLAIN_NUMBERS:
+        if not any(map(math.isnan, values)):
+            return values
+        return [v for v in values if not math.isnan(v)]
     return [v for v in values if _is_number(v) and not _is_nan(v)]
 
 

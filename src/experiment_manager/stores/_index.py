@@ -67,11 +67,14 @@ def fingerprint(stored: StoredVersion) -> list[Any]:
     ]
 
 
-def summarize(stored: StoredVersion) -> dict[str, Any]:
+def summarize(stored: StoredVersion, *, aggregates: bool = True) -> dict[str, Any]:
     """Summarise one version (stored form in, stored form out).
 
     Args:
         stored: A version in stored form (non-finite values as strings).
+        aggregates: Compute the metric aggregates. Index entries of running versions
+            skip them: readers always summarise a running version afresh from its
+            history and journal, and skipping keeps each write of a long run cheap.
 
     Returns:
         The summary, with non-finite aggregate values encoded as in stored metrics.
@@ -86,7 +89,7 @@ def summarize(stored: StoredVersion) -> dict[str, Any]:
     summary = {key: stored[key] for key in _COPIED if key in stored}
     steps = stored.get("steps") or {}
     summaries = {}
-    for name, values in (stored.get("metrics") or {}).items():
+    for name, values in (stored.get("metrics") or {}).items() if aggregates else ():
         decoded = _serialize.decode_metric_values(values)
         result = dict(metric_summary(decoded, steps.get(name)))
         for key in ("last", "min", "max", "mean"):
@@ -95,10 +98,16 @@ def summarize(stored: StoredVersion) -> dict[str, Any]:
                 result[key] = _serialize.metric_values(name, number)[0]
         summaries[name] = result
     summary["metric_summaries"] = summaries
-    times = [t for column in (stored.get("timestamps") or {}).values() for t in column if t]
+    newest = max(
+        (
+            max(filter(None, column), default=0)
+            for column in (stored.get("timestamps") or {}).values()
+        ),
+        default=0,
+    )
     summary["last_logged_at"] = (
-        datetime.fromtimestamp(max(times), timezone.utc).isoformat(timespec="microseconds")
-        if times
+        datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="microseconds")
+        if newest
         else None
     )
     return summary
@@ -132,7 +141,10 @@ def summarize_all(
         if old is not None and old.get("fingerprint") == mark:
             entries.append(old)
         else:
-            entries.append({"fingerprint": mark, "summary": _pack(summarize(stored))})
+            complete = stored.get("status") != "running"
+            entries.append(
+                {"fingerprint": mark, "summary": _pack(summarize(stored, aggregates=complete))}
+            )
     return entries
 
 
