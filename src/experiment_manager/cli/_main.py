@@ -173,6 +173,7 @@ def _register() -> None:
         _commands_list,
         _commands_plot,
         _commands_show,
+        _commands_ui,
     )
 
     for command in (
@@ -185,6 +186,7 @@ def _register() -> None:
         _commands_plot.plot,
         _commands_doctor.doctor,
         _commands_demo.demo,
+        _commands_ui.ui,
     ):
         keep_blocks(command)
         main.add_command(command)

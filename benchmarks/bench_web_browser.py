@@ -1,0 +1,346 @@
+"""Dashboard speed as a user sees it: the real server and pages in headless Chromium.
+
+1. **Experiments page** over ``--experiments`` x ``--runs`` versions (default 1,000 x 10
+   = 10,000): from navigation start to the table rendered (and to the next paint).
+   Target: under 1 s.
+2. **Overlay** of ``--versions`` versions x ``--points`` points (default 20 x 100,000):
+   from navigation start to the chart drawn, and from a click on "select all" on a
+   loaded page to the chart drawn. Target: under 1 s.
+3. **Zoom**: from ``Plotly.relayout`` of a new x-range (what a drag does) to the
+   refetched curves drawn. Target: under 300 ms.
+
+"cold" is a fresh browser context (nothing cached: plotly.js, ~5 MB, is fetched and
+compiled); "warm" is the same context after one visit, as for a returning user whose
+browser keeps plotly.js (served with ``max-age``) and its compiled code. Warm figures
+are the median of ``--repeat`` runs; the cold figure is one run. The server runs
+in-process (uvicorn in a thread over a socket, as ``expm ui`` does); its history
+cache is warmed once before the warm runs.
+
+The log folders are built with the library's own calls the first time and kept under
+the cache folder given on the command line (building takes minutes: each write is
+fsynced). Chromium is Debian's ``/usr/bin/chromium``.
+
+Run: ``python benchmarks/bench_web_browser.py CACHE_DIR [--experiments 1000] [--runs 10]
+[--versions 20] [--points 100000] [--repeat 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import socket
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from experiment_manager import ExperimentManager
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TARGETS_MS = {"experiments": 1000.0, "overlay": 1000.0, "zoom": 300.0}
+DONE = ".complete"
+
+
+# ---- Log folders -----------------------------------------------------------------
+
+
+def build_experiment(folder: Path, number: int, runs: int) -> None:
+    manager = ExperimentManager(folder, capture_environment=False)
+    rng = random.Random(number)
+    for run in range(runs):
+        manager.start_experiment(
+            f"config-{number % 17}",
+            {"lr": 10.0 ** -rng.randint(1, 5), "batch": 2 ** rng.randint(4, 9), "seed": run},
+            {"dataset_version": f"v{number % 3}"},
+            experiment_id=f"exp{number:04d}",
+        )
+        losses = [math.exp(-i / 10) + rng.random() * 0.05 for i in range(20)]
+        manager.log_metrics({"loss": losses, "acc": [1 - x for x in losses]})
+        status = "failed" if rng.random() < 0.05 else "finished"
+        manager.end_experiment(status, "diverged" if status == "failed" else None)
+
+
+def build_many(folder: Path, experiments: int, runs: int) -> Path:
+    target = folder / f"many-{experiments}x{runs}"
+    if (target / DONE).exists():
+        return target
+    print(f"building {experiments} x {runs} versions in {target} (once) ...", flush=True)
+    started = time.perf_counter()
+    target.mkdir(parents=True, exist_ok=True)
+    # Each write is atomic and fsynced; threads let those waits overlap.
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda n: build_experiment(target, n, runs), range(experiments)))
+    (target / DONE).write_text("", encoding="utf-8")
+    print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
+    return target
+
+
+def build_curves(folder: Path, versions: int, points: int) -> Path:
+    target = folder / f"curves-{versions}x{points}"
+    if (target / DONE).exists():
+        return target
+    print(f"building {versions} versions x {points} points in {target} (once) ...", flush=True)
+    started = time.perf_counter()
+    target.mkdir(parents=True, exist_ok=True)
+    manager = ExperimentManager(target, capture_environment=False)
+    rng = random.Random(0)
+    for version in range(versions):
+        manager.start_experiment("curves", {"lr": 10.0**-version}, {}, experiment_id="curves")
+        log = manager.log
+        spike = rng.randrange(points)
+        rate = 1 + version / 4
+        for step in range(points):
+            loss = math.exp(-rate * step / points) + rng.random() * 0.02
+            log({"loss": 5.0 if step == spike else loss}, step)
+        manager.end_experiment()
+    (target / DONE).write_text("", encoding="utf-8")
+    print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
+    return target
+
+
+# ---- Server ------------------------------------------------------------------------
+
+
+class LiveServer:
+    """The dashboard app under uvicorn in a daemon thread, on a free port of 127.0.0.1."""
+
+    def __init__(self, log_dir: Path) -> None:
+        import uvicorn
+
+        from experiment_manager.web import create_app
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(create_app(log_dir), log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the dashboard server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+# ---- Measurements --------------------------------------------------------------------
+
+
+def open_page(browser: Any) -> tuple[Any, Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.on("pageerror", lambda error: print(f"  page error: {error}"))
+    return context, page
+
+
+def experiments_page(page: Any, server: LiveServer, experiments: int) -> tuple[float, float]:
+    """(table rendered, painted) in ms after navigation start."""
+    page.goto(server.url("/"), wait_until="commit")
+    page.wait_for_function("() => document.body && document.body.dataset.readyPainted")
+    rows = page.locator("#experiments tbody tr").count()
+    assert rows == min(experiments, 250), rows  # the first 250; the rest on demand
+    count = page.locator("#exp-count").inner_text()
+    assert count.startswith(f"{experiments} experiments"), count
+    ready, painted = page.evaluate(
+        "() => [Number(document.body.dataset.ready), Number(document.body.dataset.readyPainted)]"
+    )
+    return float(ready), float(painted)
+
+
+def overlay_page(page: Any, server: LiveServer, versions: int) -> float:
+    """Chart of every version drawn, in ms after navigation start."""
+    selection = ",".join(str(v) for v in range(1, versions + 1))
+    page.goto(
+        server.url(f"/experiments/curves?versions={selection}&metric=loss"), wait_until="commit"
+    )
+    page.wait_for_function(
+        "() => { const c = document.getElementById('chart'); return c && c.dataset.drawnAt; }"
+    )
+    traces = page.evaluate("() => document.getElementById('chart').data.length")
+    assert traces == versions, traces
+    return float(page.evaluate("() => Number(document.getElementById('chart').dataset.drawnAt)"))
+
+
+def overlay_click(page: Any, versions: int) -> float:
+    """On a loaded page: clear the selection, click "select all", until drawn (ms)."""
+    page.click("#select-none")
+    page.wait_for_function("() => document.querySelector('#chart .chart-empty') !== null")
+    elapsed: float = page.evaluate(
+        """(versions) => new Promise((resolve) => {
+            const chart = document.getElementById('chart');
+            const before = Number(chart.dataset.draws || 0);
+            const started = performance.now();
+            document.querySelector('#versions thead input[type=checkbox]').click();
+            const check = () => {
+                if (Number(chart.dataset.draws || 0) > before && chart.data
+                        && chart.data.length === versions) {
+                    requestAnimationFrame(() => resolve(performance.now() - started));
+                } else {
+                    requestAnimationFrame(check);
+                }
+            };
+            check();
+        })""",
+        versions,
+    )
+    return elapsed
+
+
+def zoom(page: Any, x_range: tuple[float, float] | None) -> tuple[float, int, list[float]]:
+    """Relayout to a new x-range (None: autorange, as a double click does) until the
+    refetched curves are drawn: (ms, points drawn, [ms at which the page sent the
+    request, had the answer parsed, started drawing])."""
+    result: list[Any] = page.evaluate(
+        """(range) => new Promise((resolve) => {
+            const chart = document.getElementById('chart');
+            const before = Number(chart.dataset.draws || 0);
+            performance.clearMarks();
+            const started = performance.now();
+            Plotly.relayout(chart, range ? {'xaxis.range': range} : {'xaxis.autorange': true});
+            const check = () => {
+                const drawn = Number(chart.dataset.draws || 0) > before;
+                if (drawn && !chart.classList.contains('loading')) {
+                    const points = chart.data.reduce((n, t) => n + t.x.length, 0);
+                    const mark = (name) => {
+                        const found = performance.getEntriesByName('expm:' + name);
+                        return found.length ? found[found.length - 1].startTime - started : NaN;
+                    };
+                    const phases = ['series-request', 'series-parsed', 'draw-start'].map(mark);
+                    const done = () => resolve([performance.now() - started, points, phases]);
+                    requestAnimationFrame(done);
+                } else {
+                    requestAnimationFrame(check);
+                }
+            };
+            check();
+        })""",
+        list(x_range) if x_range else None,
+    )
+    return float(result[0]), int(result[1]), [float(v) for v in result[2]]
+
+
+def phases_text(phases: list[list[float]]) -> str:
+    request, parsed, draw = (statistics.median(p[i] for p in phases) for i in range(3))
+    return (
+        f"{'':<12} median phases: Plotly's own redraw until {request:.0f} ms, request and "
+        f"answer until {parsed:.0f} ms, drawing from {draw:.0f} ms"
+    )
+
+
+def report(name: str, what: str, cold: float | None, warm: list[float], target: float) -> None:
+    median = statistics.median(warm)
+    verdict = "ok" if median < target else "SLOWER THAN TARGET"
+    cold_text = f"cold {cold:7.0f} ms   " if cold is not None else " " * 20
+    print(
+        f"{name:<12} {what:<44} {cold_text}warm {median:6.0f} ms "
+        f"(min {min(warm):.0f}, max {max(warm):.0f})   target < {target:.0f} ms: {verdict}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cache", type=Path, help="folder keeping the built log folders")
+    parser.add_argument("--experiments", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--versions", type=int, default=20)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    many = build_many(args.cache, args.experiments, args.runs)
+    curves = build_curves(args.cache, args.versions, args.points)
+
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    print(f"\nChromium {browser.version}, viewport 1400x1000, repeat {args.repeat}\n")
+    try:
+        with LiveServer(many) as server:
+            context, page = open_page(browser)
+            cold_ready, cold_painted = experiments_page(page, server, args.experiments)
+            warm = [experiments_page(page, server, args.experiments) for _ in range(args.repeat)]
+            context.close()
+            versions = args.experiments * args.runs
+            report(
+                "experiments",
+                f"{versions:,} versions: first 250 rows",
+                cold_ready,
+                [w[0] for w in warm],
+                TARGETS_MS["experiments"],
+            )
+            report(
+                "", "... and painted", cold_painted, [w[1] for w in warm], TARGETS_MS["experiments"]
+            )
+
+        with LiveServer(curves) as server:
+            context, page = open_page(browser)
+            cold = overlay_page(page, server, args.versions)
+            warm_load = [overlay_page(page, server, args.versions) for _ in range(args.repeat)]
+            clicks = [overlay_click(page, args.versions) for _ in range(args.repeat)]
+            shown = page.evaluate(
+                "() => document.getElementById('chart').data.reduce((n, t) => n + t.x.length, 0)"
+            )
+            what = f"{args.versions} x {args.points:,} points"
+            report("overlay", f"{what}: page load to chart", cold, warm_load, TARGETS_MS["overlay"])
+            report("", "select all (click) to chart", None, clicks, TARGETS_MS["overlay"])
+            print(f"{'':<12} ({shown:,} points drawn for {args.versions * args.points:,} logged)")
+
+            rng = random.Random(1)
+            wide: list[float] = []
+            narrow: list[float] = []
+            resets: list[float] = []
+            wide_phases: list[list[float]] = []
+            narrow_phases: list[list[float]] = []
+            wide_points = narrow_points = 0
+            for _ in range(args.repeat):
+                start = rng.uniform(0, args.points * 0.8)
+                elapsed, wide_points, phases = zoom(page, (start, start + args.points / 10))
+                wide.append(elapsed)
+                wide_phases.append(phases)
+                start = rng.uniform(0, args.points * 0.99)
+                elapsed, narrow_points, phases = zoom(page, (start, start + args.points / 500))
+                narrow.append(elapsed)
+                narrow_phases.append(phases)
+                resets.append(zoom(page, None)[0])
+            what = f"to 1/10 of x ({wide_points:,} points drawn)"
+            report("zoom", what, None, wide, TARGETS_MS["zoom"])
+            print(phases_text(wide_phases))
+            what = f"to 1/500 of x ({narrow_points:,} points, full res.)"
+            report("", what, None, narrow, TARGETS_MS["zoom"])
+            print(phases_text(narrow_phases))
+            report("", "reset (double click)", None, resets, TARGETS_MS["zoom"])
+            context.close()
+    finally:
+        browser.close()
+        playwright.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""``expm ui``: serve the local web dashboard with uvicorn."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from experiment_manager.cli import _format
+from experiment_manager.cli._common import EXIT_NOT_FOUND, EXIT_USAGE, CliError, echo_error
+
+__all__ = ["MISSING_EXTRA", "is_loopback", "ui"]
+
+#: The one line printed when the ``ui`` extra is not installed.
+MISSING_EXTRA = 'the dashboard needs the "ui" extra: pip install "experiment-manager[ui]"'
+
+_NEEDED = ("starlette", "uvicorn", "plotly")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server reachable from this machine only.
+
+    Args:
+        host: A host name or IP address.
+
+    Returns:
+        True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1).
+
+    Example:
+        >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+        (True, True, False)
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _allowed_hosts(host: str, port: int, extra: tuple[str, ...]) -> list[str]:
+    names = ["127.0.0.1", "localhost", "[::1]", _url_host(host)]
+    return [f"{name}:{port}" for name in dict.fromkeys(names)] + list(extra)
+
+
+def _missing_modules() -> list[str]:
+    missing = []
+    for name in _NEEDED:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def _serve(app: Any, host: str, port: int, open_url: str | None) -> None:
+    """Run uvicorn until interrupted; open a browser tab once it listens."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    if open_url is not None:
+        import webbrowser
+
+        def open_when_started() -> None:
+            for _ in range(200):
+                if server.started:
+                    webbrowser.open(open_url)
+                    return
+                time.sleep(0.05)
+
+        threading.Thread(target=open_when_started, daemon=True).start()
+    server.run()
+
+
+@click.command()
+@click.option(
+    "--log-dir",
+    "log_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of the experiment histories [default: expm's --log-dir].",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but a loopback address makes the dashboard "
+    "reachable from the network (it has no login).",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="Port."
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME[:PORT]",
+    help="Also accept requests for this host name (repeatable; e.g. the machine's "
+    "name when --host 0.0.0.0). Other Host headers answer 400.",
+)
+@click.pass_context
+def ui(
+    ctx: click.Context,
+    *,
+    log_dir: str | None,
+    host: str,
+    port: int,
+    open_browser: bool,
+    allow_hosts: tuple[str, ...],
+) -> None:
+    r"""Serve the web dashboard: experiments, curves, comparisons, live runs.
+
+    A read-only local web app over the histories in the log folder, at
+    http://127.0.0.1:8765/ by default. Curves are served at full resolution or
+    min/max-downsampled so that no spike is hidden; running versions update live.
+    Every page has a JSON twin under /api (described at /api/openapi.json).
+    Requests naming another host than the one served are refused (DNS-rebinding
+    defence), only GET and HEAD are accepted, and the pages load nothing from the
+    internet. Needs the "ui" extra: pip install "experiment-manager[ui]".
+
+    \b
+    Example:
+        expm ui
+        expm ui --log-dir runs --port 9000 --open
+    """
+    missing = _missing_modules()
+    if missing:
+        raise CliError(MISSING_EXTRA, EXIT_NOT_FOUND)
+    from experiment_manager.web import create_app
+
+    folder = log_dir if log_dir is not None else ctx.find_root().obj["log_dir"]
+    if not is_loopback(host):
+        echo_error(
+            f"--host {_format.safe_text(host)} is not a loopback address: the dashboard "
+            "becomes reachable from the network, without any login",
+            prefix="warning",
+        )
+    try:
+        app = create_app(folder, allowed_hosts=_allowed_hosts(host, port, allow_hosts))
+    except ValueError as error:
+        raise CliError(f"--allow-host: {error}", EXIT_USAGE) from None
+    url = f"http://{_url_host(host)}:{port}/"
+    if not Path(folder).is_dir():
+        click.echo(
+            f"note: {_format.safe_text(folder)} does not exist yet; it is shown once "
+            "runs are logged there",
+            err=True,
+        )
+    click.echo(f"Serving {_format.safe_text(folder)} at {url}  (Ctrl+C to stop)", err=True)
+    _serve(app, host, port, url if open_browser else None)

@@ -1,0 +1,56 @@
+"""The local web dashboard (``expm ui``): a read-only JSON API and the pages using it.
+
+Needs the ``ui`` extra (``pip install "experiment-manager[ui]"``: starlette, uvicorn,
+plotly); nothing here is imported by ``import experiment_manager``.
+
+Modules, one job each: ``_app`` (the factory and routes), ``_security`` (Host check,
+read-only methods, security headers), ``_api`` (JSON endpoints), ``_pages`` (HTML
+shells, static files, plotly.js), ``_params`` (query parameters), ``_responses``
+(strict JSON, the error shape), ``_cache`` (parsed histories), ``_series`` (a metric as
+x/y points), ``_downsample`` (min/max per x bucket) and ``_openapi`` (the API's
+description). See ``docs/dashboard.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from experiment_manager.web._app import Dashboard
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    log_dir: str | os.PathLike[str], *, allowed_hosts: Sequence[str] | None = None
+) -> Dashboard:
+    """Build the dashboard's ASGI app over a log folder.
+
+    Args:
+        log_dir: The folder of the experiment histories (it need not exist yet).
+        allowed_hosts: The host names requests may carry in their ``Host`` header,
+            each ``name`` (any port) or ``name:port``; by default the loopback names
+            ``127.0.0.1``, ``localhost`` and ``[::1]`` on any port. Anything else
+            answers 400 (DNS-rebinding defence). Give ``["testserver"]`` to use
+            Starlette's ``TestClient``.
+
+    Returns:
+        A Starlette application; serve it with uvicorn or call it in-process.
+
+    Raises:
+        ModuleNotFoundError: starlette is not installed.
+        ValueError: An allowed host is not a host name with an optional port.
+
+    Example:
+        >>> import tempfile
+        >>> app = create_app(tempfile.mkdtemp())
+        >>> [route.path for route in app.routes][-3:]  # doctest: +NORMALIZE_WHITESPACE
+        ['/api/experiments/{experiment_id}/series',
+         '/api/experiments/{experiment_id}/versions/{version}',
+         '/api/experiments/{experiment_id}/versions/{version}/points']
+    """
+    from experiment_manager.web._app import create_app as build
+
+    return build(log_dir, allowed_hosts=allowed_hosts)

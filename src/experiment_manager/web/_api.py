@@ -1,0 +1,225 @@
+"""The JSON endpoints: parse the request, call the library, answer strict JSON.
+
+Each endpoint is a thin wrapper over one of the manager's read calls
+(``list_experiments``, ``search``, ``list_versions``, ``get_version``, ``compare``)
+or, for curves, over the cached full history (:mod:`._cache`), the series builder
+(:mod:`._series`) and the downsampler (:mod:`._downsample`). Endpoints are plain
+functions; Starlette runs them in its thread pool. See ``docs/dashboard.md`` and
+``/api/openapi.json`` for what each one takes and returns.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from experiment_manager._naming import validate_experiment_id
+from experiment_manager.errors import (
+    ExperimentManagerError,
+    ExperimentNotFoundError,
+    InvalidArgumentError,
+)
+from experiment_manager.web import _params
+from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS, downsample
+from experiment_manager.web._openapi import document as openapi_document
+from experiment_manager.web._responses import (
+    RequestError,
+    StrictJSONResponse,
+    error_response,
+    prepared_json,
+    status_for,
+    strict_numbers,
+)
+from experiment_manager.web._series import X_AXES, Series, points_after, prepare
+
+if TYPE_CHECKING:
+    from experiment_manager.manager import ExperimentManager
+    from experiment_manager.web._cache import HistoryCache
+
+__all__ = [
+    "compare",
+    "experiment",
+    "experiments",
+    "openapi",
+    "points",
+    "search",
+    "series",
+    "version",
+]
+
+Endpoint = Callable[[Request], Response]
+_NO_STORE = {"Cache-Control": "no-store"}
+_TRUE = ("1", "true", "yes")
+_FALSE = ("", "0", "false", "no")
+
+
+def _endpoint(function: Callable[[Request], Any]) -> Endpoint:
+    """Turn a function returning plain data into an endpoint with the API's errors."""
+
+    @functools.wraps(function)
+    def endpoint(request: Request) -> Response:
+        try:
+            result = function(request)
+        except RequestError as refusal:
+            return error_response(refusal)
+        except ExperimentManagerError as error:
+            if status_for(error) is None:
+                raise
+            return error_response(error)
+        if isinstance(result, Response):
+            return result
+        return StrictJSONResponse(result, headers=_NO_STORE)
+
+    return endpoint
+
+
+def _manager(request: Request) -> ExperimentManager:
+    manager: ExperimentManager = request.app.state.manager
+    return manager
+
+
+def _cache(request: Request) -> HistoryCache:
+    cache: HistoryCache = request.app.state.cache
+    return cache
+
+
+def _experiment_id(request: Request) -> str:
+    return validate_experiment_id(request.path_params["experiment_id"])
+
+
+def _version(request: Request, experiment_id: str) -> int:
+    return _params.version_number(experiment_id, request.path_params["version"])
+
+
+@_endpoint
+def experiments(request: Request) -> Any:
+    """``GET /api/experiments``: one summary per experiment (corrupt ones with ``error``)."""
+    return {"experiments": _manager(request).list_experiments()}
+
+
+@_endpoint
+def search(request: Request) -> Any:
+    """``GET /api/search``: versions matching a filter, over one experiment or all."""
+    query = request.query_params
+    limit_text = query.get("limit")
+    results = _manager(request).search(
+        query.get("q") or None,
+        experiment_id=query.get("experiment") or None,
+        order_by=query.get("order_by") or None,
+        limit=None if not limit_text else _params.integer("limit", limit_text, 0, 0),
+    )
+    return {"results": results, "count": len(results)}
+
+
+@_endpoint
+def experiment(request: Request) -> Any:
+    """``GET /api/experiments/{id}``: every version's summary."""
+    experiment_id = _experiment_id(request)
+    versions = _manager(request).list_versions(experiment_id)
+    if not versions:
+        raise ExperimentNotFoundError(experiment_id)
+    return {"experiment_id": experiment_id, "versions": versions}
+
+
+@_endpoint
+def version(request: Request) -> Any:
+    """``GET /api/experiments/{id}/versions/{v}``: the full record (``?download=1``)."""
+    experiment_id = _experiment_id(request)
+    number = _version(request, experiment_id)
+    download = (request.query_params.get("download") or "").lower()
+    if download not in _TRUE + _FALSE:
+        raise InvalidArgumentError("download", download, "must be 1 or 0")
+    record = _cache(request).get(experiment_id).record(number)
+    headers = dict(_NO_STORE)
+    if download in _TRUE:
+        name = f"{experiment_id}-v{number}.json"
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return StrictJSONResponse(record, headers=headers)
+
+
+@_endpoint
+def compare(request: Request) -> Any:
+    """``GET /api/experiments/{id}/compare?versions=1,2``: what differs between versions."""
+    experiment_id = _experiment_id(request)
+    versions = _params.version_list("versions", request.query_params.get("versions"))
+    if versions is None:
+        raise InvalidArgumentError("versions", None, "is required (such as versions=1,2)")
+    return _manager(request).compare(experiment_id, versions)
+
+
+def _series_entry(
+    record: dict[str, Any],
+    prepared: Series,
+    bounds: tuple[float | None, float | None],
+    buckets: int,
+) -> dict[str, Any]:
+    lo, hi = prepared.select(*bounds)
+    xs, ys, exact = downsample(prepared.xs, prepared.ys, buckets, lo=lo, hi=hi, nans=prepared.nans)
+    return {
+        "version": record["version"],
+        "status": record.get("status"),
+        "total": prepared.total,
+        "in_range": hi - lo,
+        "exact": exact,
+        "x": strict_numbers(xs),
+        "y": strict_numbers(ys),
+    }
+
+
+@_endpoint
+def series(request: Request) -> Any:
+    """``GET /api/experiments/{id}/series``: one metric of several versions, downsampled."""
+    experiment_id = _experiment_id(request)
+    query = request.query_params
+    metric = _params.required("metric", query.get("metric"))
+    x = _params.choice("x", query.get("x"), X_AXES)
+    start = _params.number("start", query.get("start"))
+    end = _params.number("end", query.get("end"))
+    if start is not None and end is not None and start > end:
+        raise InvalidArgumentError("start", query.get("start"), "must not be greater than end")
+    buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
+    wanted = _params.version_list("versions", query.get("versions"))
+    history = _cache(request).get(experiment_id)
+    records = history.records if wanted is None else [history.record(v) for v in wanted]
+    out = []
+    for record in records:
+        key = (record["version"], metric, x)
+        prepared = history.memo(("series", *key), functools.partial(prepare, record, metric, x))
+        entry = functools.partial(_series_entry, record, prepared, (start, end), buckets)
+        # The unzoomed, reduced view is asked for again and again: keep it. Zooms and
+        # full-resolution copies are computed each time.
+        keep = start is None and end is None and buckets > 0
+        out.append(history.memo(("view", *key, buckets), entry) if keep else entry())
+    return prepared_json({"metric": metric, "x": x, "series": out}, _NO_STORE)
+
+
+@_endpoint
+def points(request: Request) -> Any:
+    """``GET /api/experiments/{id}/versions/{v}/points``: the points from index ``after`` on."""
+    experiment_id = _experiment_id(request)
+    number = _version(request, experiment_id)
+    query = request.query_params
+    metric = _params.required("metric", query.get("metric"))
+    x = _params.choice("x", query.get("x"), X_AXES)
+    after = _params.integer("after", query.get("after"), 0, 0)
+    record = _cache(request).get(experiment_id).record(number)
+    xs, ys = points_after(record, metric, x, after)
+    total = len((record.get("metrics") or {}).get(metric) or [])
+    body = {
+        "version": number,
+        "status": record.get("status"),
+        "total": total,
+        "x": strict_numbers(xs),
+        "y": strict_numbers(ys),
+    }
+    return prepared_json(body, _NO_STORE)
+
+
+@_endpoint
+def openapi(request: Request) -> Any:
+    """``GET /api/openapi.json``: the OpenAPI 3.1 description of every route."""
+    return openapi_document()

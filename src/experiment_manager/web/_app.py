@@ -1,0 +1,98 @@
+"""The app factory: routes, error handlers and the security layer around them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from experiment_manager.web import _api, _pages
+from experiment_manager.web._cache import HistoryCache
+from experiment_manager.web._responses import StrictJSONResponse, error_body
+from experiment_manager.web._security import SecurityMiddleware
+
+__all__ = ["ROUTES", "Dashboard", "create_app"]
+
+#: Every route: path, endpoint. All answer GET and HEAD only.
+ROUTES: tuple[Route, ...] = tuple(
+    Route(path, endpoint, methods=["GET"])
+    for path, endpoint in (
+        ("/", _pages.index_page),
+        ("/experiments/{experiment_id}", _pages.experiment_page),
+        ("/experiments/{experiment_id}/versions/{version}", _pages.version_page),
+        ("/static/vendor/plotly.min.js", _pages.plotly_js),
+        ("/static/{name}", _pages.static_file),
+        ("/api/experiments", _api.experiments),
+        ("/api/search", _api.search),
+        ("/api/openapi.json", _api.openapi),
+        ("/api/experiments/{experiment_id}", _api.experiment),
+        ("/api/experiments/{experiment_id}/compare", _api.compare),
+        ("/api/experiments/{experiment_id}/series", _api.series),
+        ("/api/experiments/{experiment_id}/versions/{version}", _api.version),
+        ("/api/experiments/{experiment_id}/versions/{version}/points", _api.points),
+    )
+)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path == "/api" or request.url.path.startswith("/api/")
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "NotFound" if exc.status_code == 404 else "HTTPError"
+    message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+    if _is_api(request):
+        return StrictJSONResponse(error_body(kind, message), exc.status_code)
+    return PlainTextResponse(f"{exc.status_code} {exc.detail}", exc.status_code)
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    body = error_body("InternalError", "the server failed; see its console for details")
+    return StrictJSONResponse(body, 500)
+
+
+class Dashboard(Starlette):
+    """The Starlette app with :class:`SecurityMiddleware` outside everything else.
+
+    Starlette puts its own error middleware outermost; wrapping the whole stack
+    instead means even a 500 answer carries the security headers.
+
+    Args:
+        allowed_hosts: Passed to :class:`SecurityMiddleware`.
+        **kwargs: Passed to :class:`starlette.applications.Starlette`.
+    """
+
+    def __init__(self, allowed_hosts: Sequence[str] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allowed_hosts = allowed_hosts
+        SecurityMiddleware(self.router, allowed_hosts)  # reject bad names at creation
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack, wrapped in the security layer."""
+        return SecurityMiddleware(super().build_middleware_stack(), self.allowed_hosts)
+
+
+def create_app(
+    log_dir: str | os.PathLike[str], *, allowed_hosts: Sequence[str] | None = None
+) -> Dashboard:
+    """Build the dashboard app over a log folder (see :func:`experiment_manager.web.create_app`)."""
+    from experiment_manager.manager import ExperimentManager
+
+    app = Dashboard(
+        allowed_hosts,
+        routes=list(ROUTES),
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.router.redirect_slashes = False  # a URL names one thing; no redirects to guess with
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    app.state.manager = manager
+    app.state.cache = HistoryCache(manager)
+    return app

@@ -1,0 +1,445 @@
+"""The OpenAPI 3.1 description of every route of the dashboard, written by hand.
+
+A test checks that the app's routes and these paths are the same set, so this
+document cannot drift from the server. Served at ``/api/openapi.json``.
+
+Example:
+    >>> doc = document()
+    >>> doc["openapi"], "/api/experiments/{experiment_id}/series" in doc["paths"]
+    ('3.1.0', True)
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["document"]
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _param(name: str, where: str, description: str, schema: dict[str, Any], **more: Any) -> Any:
+    return {"name": name, "in": where, "description": description, "schema": schema, **more}
+
+
+_EXPERIMENT_ID = _param(
+    "experiment_id",
+    "path",
+    "The experiment id: 1 to 128 characters of A-Z a-z 0-9 _ - . + = @, not starting "
+    "with . - + = @ and not ending with '.'. Any other id answers 404.",
+    {"type": "string", "maxLength": 128},
+    required=True,
+)
+_VERSION = _param(
+    "version",
+    "path",
+    "The version number (a positive integer without leading zeros).",
+    {"type": "string", "pattern": "^[1-9][0-9]*$"},
+    required=True,
+)
+_METRIC = _param("metric", "query", "The metric's name.", {"type": "string"}, required=True)
+_X = _param(
+    "x",
+    "query",
+    "The x axis: step (the logged step; the value's index when it has none), time "
+    "(Unix seconds; values without a time are left out) or index (position).",
+    {"type": "string", "enum": ["step", "time", "index"], "default": "step"},
+)
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    meaning = {
+        400: "A query parameter is missing or invalid, or the query does not parse.",
+        404: "Unknown or unsafe experiment id, or unknown version.",
+        422: "The experiment's history file cannot be parsed (CorruptHistoryError).",
+    }
+    return {str(s): _json(_ref("Error"), meaning[s]) for s in statuses}
+
+
+def _get(
+    summary: str,
+    parameters: list[Any],
+    ok: dict[str, Any],
+    *errors: int,
+    tag: str = "api",
+) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "tags": [tag],
+            "parameters": parameters,
+            "responses": {"200": ok, **_errors(*errors)},
+        }
+    }
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+_NUMBER = {
+    "description": "A number; NaN and infinities as the strings NaN, Infinity, -Infinity.",
+    "oneOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}],
+}
+_STATUS = {
+    "type": "string",
+    "enum": ["running", "finished", "failed", "killed", "crashed"],
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Number": _NUMBER,
+    "Status": _STATUS,
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {
+                    "type": {"type": "string", "description": "The error's class name."},
+                    "message": {"type": "string"},
+                    "position": {
+                        "type": "integer",
+                        "description": "QuerySyntaxError only: 0-based offending character.",
+                    },
+                },
+            }
+        },
+    },
+    "MetricSummary": {
+        "type": "object",
+        "properties": {
+            "last": _ref("Number"),
+            "min": _ref("Number"),
+            "max": _ref("Number"),
+            "mean": _ref("Number"),
+            "count": {"type": "integer"},
+            "argmin_step": {"type": ["integer", "null"]},
+            "argmax_step": {"type": ["integer", "null"]},
+        },
+    },
+    "ExperimentSummary": {
+        "type": "object",
+        "required": ["experiment_id"],
+        "description": "list_experiments(); a corrupt history has only experiment_id and error.",
+        "properties": {
+            "experiment_id": {"type": "string"},
+            "versions": {"type": "integer"},
+            "latest_version": {"type": "integer"},
+            "first_created": {"type": ["string", "null"]},
+            "last_activity": {"type": ["string", "null"]},
+            "status_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "metric_names": {"type": "array", "items": {"type": "string"}},
+            "config_names": {"type": "array", "items": {"type": "string"}},
+            "error": {"type": "string"},
+        },
+    },
+    "VersionSummary": {
+        "type": "object",
+        "description": "A version's record without its points (list_versions, search).",
+        "required": ["experiment_id", "version"],
+        "properties": {
+            "experiment_id": {"type": "string"},
+            "version": {"type": "integer"},
+            "status": _ref("Status"),
+            "config_name": {"type": "string"},
+            "created_at": {"type": ["string", "null"]},
+            "ended_at": {"type": ["string", "null"]},
+            "hyperparameters": {"type": "object"},
+            "metadata": {"type": "object"},
+            "metric_summaries": {
+                "type": "object",
+                "additionalProperties": _ref("MetricSummary"),
+            },
+            "checkpoints": {"type": "array", "items": {"type": "string"}},
+        },
+        "additionalProperties": True,
+    },
+    "Record": {
+        "type": "object",
+        "description": "get_version(): the full record, as an element of read_history. "
+        "Checkpoint paths are data: the server never opens them.",
+        "required": ["experiment_id", "version", "metrics"],
+        "properties": {
+            "experiment_id": {"type": "string"},
+            "version": {"type": "integer"},
+            "status": _ref("Status"),
+            "created_at": {"type": ["string", "null"]},
+            "config_name": {"type": "string"},
+            "hyperparameters": {"type": "object"},
+            "metadata": {"type": "object"},
+            "metrics": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": _ref("Number")},
+            },
+            "steps": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": ["integer", "null"]}},
+            },
+            "timestamps": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": ["number", "null"]}},
+            },
+            "checkpoints": {"type": "array", "items": {"type": "string"}},
+        },
+        "additionalProperties": True,
+    },
+    "Comparison": {
+        "type": "object",
+        "description": "compare(): values that differ (dotted key to one value per "
+        "version) and each version's metric summaries.",
+        "properties": {
+            "experiment_id": {"type": "string"},
+            "versions": {"type": "array", "items": {"type": "integer"}},
+            "hyperparameters": {"type": "object", "additionalProperties": {"type": "array"}},
+            "metadata": {"type": "object", "additionalProperties": {"type": "array"}},
+            "environment": {"type": "object", "additionalProperties": {"type": "array"}},
+            "metrics": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": _ref("MetricSummary"),
+                },
+            },
+        },
+    },
+    "Series": {
+        "type": "object",
+        "required": ["version", "status", "total", "in_range", "exact", "x", "y"],
+        "properties": {
+            "version": {"type": "integer"},
+            "status": _ref("Status"),
+            "total": {"type": "integer", "description": "Values of the metric in the version."},
+            "in_range": {"type": "integer", "description": "Points with start <= x <= end."},
+            "exact": {"type": "boolean", "description": "True when nothing was reduced."},
+            "x": {"type": "array", "items": {"type": "number"}},
+            "y": {"type": "array", "items": _ref("Number")},
+        },
+    },
+    "SeriesResponse": {
+        "type": "object",
+        "required": ["metric", "x", "series"],
+        "properties": {
+            "metric": {"type": "string"},
+            "x": {"type": "string", "enum": ["step", "time", "index"]},
+            "series": {"type": "array", "items": _ref("Series")},
+        },
+    },
+    "Points": {
+        "type": "object",
+        "required": ["version", "status", "total", "x", "y"],
+        "properties": {
+            "version": {"type": "integer"},
+            "status": _ref("Status"),
+            "total": {"type": "integer", "description": "Values of the metric so far."},
+            "x": {"type": "array", "items": {"type": "number"}},
+            "y": {"type": "array", "items": _ref("Number")},
+        },
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/": _get("The experiments page (HTML shell).", [], _html("The page."), tag="pages"),
+    "/experiments/{experiment_id}": _get(
+        "An experiment's page (HTML shell).",
+        [_EXPERIMENT_ID],
+        _html("The page."),
+        404,
+        tag="pages",
+    ),
+    "/experiments/{experiment_id}/versions/{version}": _get(
+        "A version's page (HTML shell).",
+        [_EXPERIMENT_ID, _VERSION],
+        _html("The page."),
+        404,
+        tag="pages",
+    ),
+    "/static/{name}": _get(
+        "A file of the dashboard's static folder, by exact name.",
+        [_param("name", "path", "The file name.", {"type": "string"}, required=True)],
+        {"description": "The file."},
+        404,
+        tag="pages",
+    ),
+    "/static/vendor/plotly.min.js": _get(
+        "plotly.js, from the installed plotly package.",
+        [],
+        {
+            "description": "The script.",
+            "content": {"text/javascript": {"schema": {"type": "string"}}},
+        },
+        404,
+        tag="pages",
+    ),
+    "/api/experiments": _get(
+        "Every experiment's summary (list_experiments).",
+        [],
+        _json(
+            {
+                "type": "object",
+                "required": ["experiments"],
+                "properties": {
+                    "experiments": {"type": "array", "items": _ref("ExperimentSummary")}
+                },
+            },
+            "The summaries, sorted by id.",
+        ),
+    ),
+    "/api/search": _get(
+        "Versions matching a filter (search); see docs/query-language.md.",
+        [
+            _param("q", "query", "The filter, such as metrics.loss.min < 0.3.", {"type": "string"}),
+            _param("experiment", "query", "Search this experiment only.", {"type": "string"}),
+            _param("order_by", "query", "Such as metrics.acc.max desc.", {"type": "string"}),
+            _param("limit", "query", "At most this many results.", {"type": "integer"}),
+        ],
+        _json(
+            {
+                "type": "object",
+                "required": ["results", "count"],
+                "properties": {
+                    "results": {"type": "array", "items": _ref("VersionSummary")},
+                    "count": {"type": "integer"},
+                },
+            },
+            "The matching version summaries.",
+        ),
+        400,
+        404,
+        422,
+    ),
+    "/api/experiments/{experiment_id}": _get(
+        "Every version's summary (list_versions).",
+        [_EXPERIMENT_ID],
+        _json(
+            {
+                "type": "object",
+                "required": ["experiment_id", "versions"],
+                "properties": {
+                    "experiment_id": {"type": "string"},
+                    "versions": {"type": "array", "items": _ref("VersionSummary")},
+                },
+            },
+            "The experiment's versions.",
+        ),
+        404,
+        422,
+    ),
+    "/api/experiments/{experiment_id}/versions/{version}": _get(
+        "One version's full record (get_version).",
+        [
+            _EXPERIMENT_ID,
+            _VERSION,
+            _param(
+                "download",
+                "query",
+                "1 to send it as an attachment named <id>-v<version>.json.",
+                {"type": "string", "enum": ["0", "1"]},
+            ),
+        ],
+        _json(_ref("Record"), "The record."),
+        400,
+        404,
+        422,
+    ),
+    "/api/experiments/{experiment_id}/compare": _get(
+        "What differs between versions (compare).",
+        [
+            _EXPERIMENT_ID,
+            _param(
+                "versions",
+                "query",
+                "Two or more comma-separated versions.",
+                {"type": "string"},
+                required=True,
+            ),
+        ],
+        _json(_ref("Comparison"), "The comparison."),
+        400,
+        404,
+        422,
+    ),
+    "/api/experiments/{experiment_id}/series": _get(
+        "One metric of several versions, min/max downsampled to x buckets.",
+        [
+            _EXPERIMENT_ID,
+            _METRIC,
+            _param(
+                "versions",
+                "query",
+                "Comma-separated versions (default: all).",
+                {"type": "string"},
+            ),
+            _X,
+            _param("start", "query", "Smallest x wanted.", {"type": "number"}),
+            _param("end", "query", "Largest x wanted.", {"type": "number"}),
+            _param(
+                "buckets",
+                "query",
+                "Equal-width x buckets; a series with more than 2*buckets points in "
+                "range keeps each bucket's min and max point. 0: full resolution.",
+                {"type": "integer", "minimum": 0, "maximum": 10000, "default": 1000},
+            ),
+        ],
+        _json(_ref("SeriesResponse"), "One series per version."),
+        400,
+        404,
+        422,
+    ),
+    "/api/experiments/{experiment_id}/versions/{version}/points": _get(
+        "A metric's points from index `after` on, for live updates.",
+        [
+            _EXPERIMENT_ID,
+            _VERSION,
+            _METRIC,
+            _param(
+                "after",
+                "query",
+                "The first index wanted (the total already received).",
+                {"type": "integer", "minimum": 0, "default": 0},
+            ),
+            _X,
+        ],
+        _json(_ref("Points"), "The new points, in logging order."),
+        400,
+        404,
+        422,
+    ),
+    "/api/openapi.json": _get(
+        "This document.",
+        [],
+        _json({"type": "object"}, "The OpenAPI 3.1 document."),
+    ),
+}
+
+_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "experiment_manager dashboard",
+        "version": "1",
+        "description": "Read-only JSON API of `expm ui`. Every body is strict JSON "
+        '(NaN and infinities as the strings "NaN", "Infinity", "-Infinity"); errors '
+        'are {"error": {"type", "message"}}. Only GET and HEAD are accepted.',
+    },
+    "paths": _PATHS,
+    "components": {"schemas": _SCHEMAS},
+}
+
+
+def document() -> dict[str, Any]:
+    """Return a fresh copy of the OpenAPI document.
+
+    Returns:
+        The document as plain data.
+    """
+    return copy.deepcopy(_DOCUMENT)

@@ -1,0 +1,146 @@
+"""The browser pages: static HTML shells, their assets, and plotly.js from its package.
+
+Pages hold no data: each is a fixed file of ``web/static/`` whose script fetches the
+JSON API. A page URL's experiment id is checked like the library checks ids, and its
+version must be a positive integer, so an unsafe URL answers 404 before any file is
+touched. ``/static/{name}`` serves only names that are regular files directly in
+``web/static/`` (compared with the folder's listing, never joined blindly), so no
+encoding of ``..``, separators or NUL can reach another file. plotly.js is served
+from the installed ``plotly`` package (``plotly/package_data/plotly.min.js``); it is
+never copied into this repository and nothing is loaded from the internet.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+from experiment_manager._naming import unsafe_reason
+from experiment_manager.web._params import is_version
+
+__all__ = [
+    "CONTENT_TYPES",
+    "STATIC_DIR",
+    "experiment_page",
+    "index_page",
+    "plotly_js",
+    "plotly_path",
+    "static_file",
+    "static_names",
+    "version_page",
+]
+
+#: The folder of the pages and their assets.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Content types by file suffix; anything else is served as bytes.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+    ".woff2": "font/woff2",
+}
+_CACHE = {"Cache-Control": "no-cache"}
+
+
+def _not_found(what: str) -> Response:
+    return PlainTextResponse(f"Not Found: {what}", status_code=404)
+
+
+def _file(path: Path) -> Response:
+    if not path.is_file():
+        return _not_found("this page is not installed")
+    media = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return FileResponse(path, media_type=media, headers=_CACHE)
+
+
+def static_names(folder: Path = STATIC_DIR) -> frozenset[str]:
+    """The names ``/static/{name}`` may serve: regular, non-hidden files of ``folder``.
+
+    Args:
+        folder: The static folder.
+
+    Returns:
+        The file names (symbolic links and sub-folders excluded).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "app.js").write_text("")
+        >>> _ = (folder / ".swp").write_text("")
+        >>> sorted(static_names(folder))
+        ['app.js']
+    """
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset(
+                entry.name
+                for entry in entries
+                if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)
+            )
+    except OSError:
+        return frozenset()
+
+
+def plotly_path() -> Path | None:
+    """The ``plotly.min.js`` of the installed plotly package, or None without plotly.
+
+    Returns:
+        A file path inside the installed package.
+    """
+    try:
+        resource = resources.files("plotly") / "package_data" / "plotly.min.js"
+    except ModuleNotFoundError:
+        return None
+    path = Path(str(resource))
+    return path if path.is_file() else None
+
+
+def index_page(request: Request) -> Response:
+    """``GET /``: the list of experiments."""
+    return _file(STATIC_DIR / "index.html")
+
+
+def experiment_page(request: Request) -> Response:
+    """``GET /experiments/{experiment_id}``: one experiment's versions and curves."""
+    if unsafe_reason(request.path_params["experiment_id"]) is not None:
+        return _not_found("no such experiment")
+    return _file(STATIC_DIR / "experiment.html")
+
+
+def version_page(request: Request) -> Response:
+    """``GET /experiments/{experiment_id}/versions/{version}``: one version's record."""
+    if unsafe_reason(request.path_params["experiment_id"]) is not None or not is_version(
+        request.path_params["version"]
+    ):
+        return _not_found("no such version")
+    return _file(STATIC_DIR / "version.html")
+
+
+def static_file(request: Request) -> Response:
+    """``GET /static/{name}``: a file of ``web/static/``, by exact name only."""
+    name = request.path_params["name"]
+    if name not in static_names(STATIC_DIR):
+        return _not_found("no such file")
+    return _file(STATIC_DIR / name)
+
+
+def plotly_js(request: Request) -> Response:
+    """``GET /static/vendor/plotly.min.js``: plotly.js from the installed package."""
+    path = plotly_path()
+    if path is None:
+        return _not_found('plotly is not installed: pip install "experiment-manager[ui]"')
+    return FileResponse(
+        path, media_type=CONTENT_TYPES[".js"], headers={"Cache-Control": "max-age=86400"}
+    )

@@ -1,0 +1,680 @@
+// The experiment page: its versions (sortable, filterable, chosen columns), curves of the
+// selected versions, what differs between them, and their checkpoints. The selection, the
+// metric and the chart options live in the URL query so a view can be shared.
+"use strict";
+
+(() => {
+  const { el, clear, api } = EXPM;
+  const AGGREGATES = ["last", "min", "max", "mean", "count"];
+  const ROW_LIMIT = 250; // more rows on demand: laying out thousands takes seconds
+  const REFRESH_MS = 5000;
+
+  const experimentId = EXPM.pathParts()[1] || "";
+  const params = new URLSearchParams(window.location.search);
+
+  const state = {
+    versions: [], // summaries, in version order
+    byVersion: new Map(),
+    selected: new Set(),
+    metric: params.get("metric") || "",
+    x: ["step", "time", "index"].includes(params.get("x")) ? params.get("x") : "step",
+    logY: params.get("log") === "1",
+    smoothing: clampSmoothing(params.get("smooth")),
+    filter: params.get("filter") || "",
+    sort: { sortKey: "version", sortDir: -1 },
+    columns: [],
+    visible: new Set(),
+    showAll: false,
+    rawSignature: "",
+  };
+  let table = null;
+  let chart = null;
+  let compareSeq = 0;
+  let refreshTimer = null;
+  let lastRefresh = 0;
+
+  function clampSmoothing(value) {
+    const n = Number(value);
+    return Number.isFinite(n) ? Math.min(0.99, Math.max(0, n)) : 0;
+  }
+
+  // ---- URL state ------------------------------------------------------------------
+
+  function selectedList() {
+    return [...state.selected].sort((a, b) => a - b);
+  }
+
+  function writeUrl() {
+    const query = new URLSearchParams();
+    query.set("versions", selectedList().join(","));
+    if (state.metric) query.set("metric", state.metric);
+    if (state.x !== "step") query.set("x", state.x);
+    if (state.logY) query.set("log", "1");
+    if (state.smoothing > 0) query.set("smooth", String(state.smoothing));
+    if (state.filter) query.set("filter", state.filter);
+    const url = window.location.pathname + "?" + query.toString().replace(/%2C/g, ",");
+    window.history.replaceState(null, "", url);
+  }
+
+  // ---- Columns --------------------------------------------------------------------
+
+  function distinct(values) {
+    return new Set(values.map((v) => JSON.stringify(v === undefined ? null : v))).size;
+  }
+
+  function buildColumns() {
+    const versions = state.versions;
+    const hpKeys = [];
+    const metaKeys = [];
+    const metricNames = [];
+    const seenHp = new Set();
+    const seenMeta = new Set();
+    const seenMetric = new Set();
+    for (const v of versions) {
+      v._hp = EXPM.flatten(v.hyperparameters || {});
+      v._meta = EXPM.flatten(v.metadata || {});
+      for (const key of Object.keys(v._hp)) if (!seenHp.has(key)) seenHp.add(key), hpKeys.push(key);
+      for (const key of Object.keys(v._meta)) if (!seenMeta.has(key)) seenMeta.add(key), metaKeys.push(key);
+      for (const name of Object.keys(v.metric_summaries || {})) {
+        if (!seenMetric.has(name)) seenMetric.add(name), metricNames.push(name);
+      }
+    }
+    state.metricNames = metricNames;
+
+    const columns = [
+      { key: "version", label: "Version", group: "Run", fixed: true, className: "num", defaultDir: -1, sort: (v) => v.version, cell: (v) => el("a", { href: EXPM.versionUrl(experimentId, v.version), text: "v" + v.version }) },
+      { key: "status", label: "Status", group: "Run", fixed: true, sort: (v) => v.status, cell: (v) => EXPM.statusChip(v.status) },
+      { key: "created_at", label: "Created", group: "Run", fixed: true, defaultDir: -1, sort: (v) => v.created_at || null, cell: (v) => EXPM.timeCell(v.created_at) },
+      { key: "duration", label: "Duration", group: "Run", fixed: true, className: "num", sort: (v) => durationOf(v), cell: (v) => durationCell(v) },
+      { key: "config_name", label: "Config", group: "Run", sort: (v) => v.config_name, cell: (v) => valueSpan(v.config_name), default: distinct(versions.map((v) => v.config_name)) > 1 },
+      { key: "ended_at", label: "Ended", group: "Run", defaultDir: -1, sort: (v) => v.ended_at || null, cell: (v) => EXPM.timeCell(v.ended_at) },
+      { key: "last_logged_at", label: "Last logged", group: "Run", defaultDir: -1, sort: (v) => v.last_logged_at || null, cell: (v) => EXPM.timeCell(v.last_logged_at) },
+      { key: "checkpoints", label: "Checkpoints", group: "Run", className: "num", sort: (v) => (v.checkpoints || []).length, cell: (v) => String((v.checkpoints || []).length), default: versions.some((v) => (v.checkpoints || []).length > 0) },
+      { key: "resumed", label: "Resumed", group: "Run", className: "num", sort: (v) => (v.resumed || []).length, cell: (v) => ((v.resumed || []).length ? String(v.resumed.length) : ""), default: versions.some((v) => (v.resumed || []).length > 0) },
+      { key: "error", label: "Error", group: "Run", sort: (v) => errorText(v.error) || null, cell: (v) => valueSpan(errorText(v.error), "error-text"), default: versions.some((v) => v.error) },
+    ];
+    const varying = hpKeys.filter((key) => distinct(versions.map((v) => v._hp[key])) > 1);
+    const defaultHp = new Set(varying.length > 0 ? varying.slice(0, 12) : hpKeys.slice(0, 6));
+    for (const key of hpKeys) {
+      columns.push({ key: "hp:" + key, label: key, title: "hyperparameters." + key, group: "Hyperparameters", className: "hp", sort: (v) => EXPM.sortValue(v._hp[key]), cell: (v) => valueSpan(key in v._hp ? EXPM.fmtValue(v._hp[key]) : ""), default: defaultHp.has(key) });
+    }
+    for (const key of metaKeys) {
+      const differs = distinct(versions.map((v) => v._meta[key])) > 1;
+      columns.push({ key: "meta:" + key, label: key, title: "metadata." + key, group: "Metadata", sort: (v) => EXPM.sortValue(v._meta[key]), cell: (v) => valueSpan(key in v._meta ? EXPM.fmtValue(v._meta[key]) : ""), default: differs && versions.length > 1 });
+    }
+    metricNames.forEach((name, index) => {
+      for (const agg of AGGREGATES) {
+        columns.push({
+          key: "m:" + agg + ":" + name,
+          label: name + " " + agg,
+          title: "metrics." + name + "." + agg,
+          group: "Metrics",
+          className: "num",
+          sort: (v) => EXPM.sortValue(metricOf(v, name, agg)),
+          cell: (v) => metricCell(v, name, agg),
+          default: agg === "last" && index < 8,
+        });
+      }
+    });
+    state.columns = columns;
+  }
+
+  function metricOf(v, name, agg) {
+    const s = (v.metric_summaries || {})[name];
+    return s ? s[agg] : undefined;
+  }
+
+  function metricCell(v, name, agg) {
+    const s = (v.metric_summaries || {})[name];
+    if (!s) return "";
+    const span = el("span", { text: EXPM.fmtNum(s[agg]) });
+    const at = agg === "min" ? s.argmin_step : agg === "max" ? s.argmax_step : undefined;
+    span.title =
+      name + " " + agg + " = " + String(s[agg]) + (at !== undefined && at !== null ? " at step " + at : "") +
+      "\nlast " + EXPM.fmtNum(s.last) + " · min " + EXPM.fmtNum(s.min) + " · max " + EXPM.fmtNum(s.max) +
+      " · mean " + EXPM.fmtNum(s.mean) + " · count " + EXPM.fmtNum(s.count);
+    return span;
+  }
+
+  function valueSpan(text, className) {
+    const value = text === undefined || text === null ? "" : String(text);
+    return el("span", { className: "cell-value" + (className ? " " + className : ""), text: value, title: value.length > 24 ? value : undefined });
+  }
+
+  function errorText(error) {
+    if (!error) return "";
+    if (typeof error === "string") return error;
+    if (typeof error === "object") return [error.type, error.message].filter(Boolean).join(": ") || JSON.stringify(error);
+    return String(error);
+  }
+
+  function durationOf(v) {
+    const d = EXPM.num(v.duration);
+    if (d !== null && Number.isFinite(d)) return d;
+    if (v.status === "running") {
+      const start = EXPM.parseTime(v.created_at);
+      if (start) return (Date.now() - start.getTime()) / 1000;
+    }
+    return null;
+  }
+
+  function durationCell(v) {
+    const d = durationOf(v);
+    return el("span", { text: EXPM.fmtDuration(d), className: v.status === "running" ? "running-duration" : "" });
+  }
+
+  function storageKey() {
+    return "expm.columns." + experimentId;
+  }
+
+  function loadVisible() {
+    let stored = null;
+    try {
+      stored = JSON.parse(window.localStorage.getItem(storageKey()) || "null");
+    } catch (error) {
+      stored = null;
+    }
+    const known = new Set(state.columns.map((c) => c.key));
+    if (Array.isArray(stored) && stored.some((key) => known.has(key))) {
+      state.visible = new Set(stored.filter((key) => known.has(key)));
+    } else {
+      state.visible = new Set(state.columns.filter((c) => c.default).map((c) => c.key));
+    }
+  }
+
+  function saveVisible(reset) {
+    try {
+      if (reset) window.localStorage.removeItem(storageKey());
+      else window.localStorage.setItem(storageKey(), JSON.stringify([...state.visible]));
+    } catch (error) {
+      // storage may be disabled: columns then last for this page only
+    }
+  }
+
+  function renderColumnChooser() {
+    const list = clear(document.getElementById("column-list"));
+    const search = document.getElementById("column-search").value.toLowerCase();
+    let group = null;
+    let box = null;
+    for (const column of state.columns) {
+      if (column.fixed) continue;
+      if (search && !(column.title || column.label).toLowerCase().includes(search)) continue;
+      if (column.group !== group) {
+        group = column.group;
+        box = el("fieldset", { className: "chooser-group" }, el("legend", { text: group }));
+        list.appendChild(box);
+      }
+      const input = el("input", { type: "checkbox", checked: state.visible.has(column.key), dataset: { column: column.key } });
+      input.addEventListener("change", () => {
+        if (input.checked) state.visible.add(column.key);
+        else state.visible.delete(column.key);
+        saveVisible(false);
+        renderTable(true);
+      });
+      box.appendChild(el("label", { className: "chooser-item", title: column.title || column.label }, input, " ", column.label));
+    }
+    const count = state.columns.filter((c) => !c.fixed && state.visible.has(c.key)).length;
+    document.querySelector("#column-chooser summary").textContent = "Columns (" + count + ")";
+  }
+
+  // ---- Versions table ----------------------------------------------------------------
+
+  function rowText(v) {
+    if (!v._text) {
+      const parts = ["v" + v.version, String(v.version), v.status, v.config_name, errorText(v.error)];
+      for (const [key, value] of Object.entries(v._hp || {})) parts.push(key + "=" + EXPM.fmtValue(value));
+      for (const [key, value] of Object.entries(v._meta || {})) parts.push(key + "=" + EXPM.fmtValue(value));
+      v._text = parts.join("\n").toLowerCase();
+    }
+    return v._text;
+  }
+
+  function filteredVersions() {
+    const terms = state.filter.toLowerCase().split(/\s+/).filter(Boolean);
+    if (terms.length === 0) return state.versions;
+    return state.versions.filter((v) => terms.every((t) => rowText(v).includes(t)));
+  }
+
+  function selectColumn() {
+    const header = el("input", { type: "checkbox", title: "Select all shown", attrs: { "aria-label": "Select all shown versions" } });
+    header.addEventListener("change", () => {
+      const shown = filteredVersions();
+      if (header.checked) for (const v of shown) state.selected.add(v.version);
+      else for (const v of shown) state.selected.delete(v.version);
+      selectionChanged();
+    });
+    return {
+      key: "select",
+      label: "",
+      title: "Select versions to plot and compare",
+      className: "select",
+      headerNode: header,
+      cell: (v) =>
+        el("input", {
+          type: "checkbox",
+          checked: state.selected.has(v.version),
+          className: "row-select",
+          dataset: { version: String(v.version) },
+          attrs: { "aria-label": "Select version " + v.version },
+        }),
+    };
+  }
+
+  function renderTable(rebuild) {
+    const container = document.getElementById("versions");
+    const columns = [selectColumn(), ...state.columns.filter((c) => c.fixed || state.visible.has(c.key))];
+    if (rebuild || !table) {
+      table = EXPM.sortableTable(columns, state.sort, () => renderTable(false));
+      table.columns = columns;
+      table.tbody.addEventListener("change", (event) => {
+        const target = event.target;
+        if (!(target instanceof HTMLInputElement) || !target.classList.contains("row-select")) return;
+        const version = Number(target.dataset.version);
+        if (target.checked) state.selected.add(version);
+        else state.selected.delete(version);
+        selectionChanged();
+      });
+      clear(container).appendChild(table.table);
+    }
+    const rows = table.sorted(filteredVersions());
+    const shown = state.showAll ? rows : rows.slice(0, ROW_LIMIT);
+    table.render(shown);
+    for (const tr of table.tbody.rows) {
+      const input = tr.querySelector("input.row-select");
+      if (input && input.checked) tr.classList.add("selected");
+    }
+    const more = clear(document.getElementById("versions-more"));
+    if (shown.length < rows.length) {
+      const button = el("button", { type: "button", className: "secondary small", text: "Show all " + rows.length + " versions" });
+      button.addEventListener("click", () => {
+        state.showAll = true;
+        renderTable(false);
+      });
+      more.append(el("span", { className: "muted", text: "Showing " + shown.length + " of " + rows.length + ". " }), button);
+    }
+    updateSelectionInfo(rows);
+    renderColumnChooser();
+  }
+
+  function updateSelectionInfo(rows) {
+    const shown = rows || filteredVersions();
+    const header = table && table.thead.querySelector("input[type=checkbox]");
+    if (header) {
+      const selectedShown = shown.filter((v) => state.selected.has(v.version)).length;
+      header.checked = shown.length > 0 && selectedShown === shown.length;
+      header.indeterminate = selectedShown > 0 && selectedShown < shown.length;
+    }
+    const count = state.selected.size;
+    const filtered = shown.length === state.versions.length ? "" : shown.length + " of " + state.versions.length + " shown · ";
+    document.getElementById("selection-count").textContent = filtered + count + " selected";
+  }
+
+  function syncRowSelection() {
+    if (!table) return;
+    for (const tr of table.tbody.rows) {
+      const input = tr.querySelector("input.row-select");
+      if (!input) continue;
+      input.checked = state.selected.has(Number(input.dataset.version));
+      tr.classList.toggle("selected", input.checked);
+    }
+    updateSelectionInfo();
+  }
+
+  // ---- Selection → chart, diff, checkpoints ------------------------------------------
+
+  function selectionChanged() {
+    syncRowSelection();
+    renderMetricSelect();
+    writeUrl();
+    const drawn = updateChart();
+    renderCheckpoints();
+    compareAfter(drawn);
+  }
+
+  // The comparison reads every point of the selected versions on the server: it waits
+  // for the curves (what the user looks at first) and for the selection to settle.
+  let compareTimer = null;
+
+  function compareAfter(drawn) {
+    if (compareTimer) window.clearTimeout(compareTimer);
+    const seq = ++compareSeq;
+    Promise.resolve(drawn)
+      .catch(() => {})
+      .then(() => {
+        if (seq !== compareSeq) return;
+        compareTimer = window.setTimeout(() => {
+          compareTimer = null;
+          if (seq === compareSeq) loadCompare();
+        }, 250);
+      });
+  }
+
+  function labelFor(v, configsVary) {
+    return "v" + v.version + (configsVary && v.config_name ? " " + v.config_name : "");
+  }
+
+  function updateChart() {
+    const selected = selectedList()
+      .map((n) => state.byVersion.get(n))
+      .filter(Boolean);
+    const configsVary = distinct(selected.map((v) => v.config_name)) > 1;
+    return chart.show({
+      metric: state.metric,
+      x: state.x,
+      logY: state.logY,
+      smoothing: state.smoothing,
+      versions: selected.map((v) => ({ version: v.version, label: labelFor(v, configsVary) })),
+    });
+  }
+
+  function renderMetricSelect() {
+    const select = document.getElementById("metric-select");
+    const names = state.metricNames || [];
+    const selectedMetrics = new Set();
+    for (const n of state.selected) {
+      const v = state.byVersion.get(n);
+      if (v) for (const name of Object.keys(v.metric_summaries || {})) selectedMetrics.add(name);
+    }
+    if (!state.metric || !names.includes(state.metric)) {
+      const pool = selectedMetrics.size ? names.filter((n) => selectedMetrics.has(n)) : names;
+      state.metric = pool.find((n) => n === "loss") || pool.find((n) => /loss/i.test(n)) || pool[0] || "";
+    }
+    clear(select);
+    for (const name of names) {
+      const option = el("option", { value: name, text: name + (selectedMetrics.size && !selectedMetrics.has(name) ? " (not in selection)" : "") });
+      select.appendChild(option);
+    }
+    select.value = state.metric;
+    select.disabled = names.length === 0;
+  }
+
+  function renderChartStatus(info) {
+    const status = clear(document.getElementById("chart-status"));
+    document.getElementById("live-indicator").hidden = !info.live;
+    const parts = [];
+    for (const s of info.series) {
+      let text = "v" + s.version + ": ";
+      if (s.total === 0) text += "no " + state.metric + " points";
+      else {
+        text += s.total.toLocaleString() + (s.total === 1 ? " point" : " points");
+        if (!s.exact) text += ", drawn as " + s.shown.toLocaleString() + " (min and max per bucket: zoom in for every point)";
+        else if (info.zoomed) text += ", " + s.shown.toLocaleString() + " in view (full resolution)";
+        if (s.gaps) text += ", " + s.gaps.toLocaleString() + " NaN/∞ not drawn";
+      }
+      parts.push(el("span", { className: "series-note", text }));
+    }
+    if (info.zoomed) parts.push(el("span", { className: "series-note zoomed", text: "zoomed (double-click to reset)" }));
+    EXPM.append(status, parts);
+    // A version that stopped running changes its row too.
+    const changed = info.series.some((s) => {
+      const v = state.byVersion.get(s.version);
+      return v && s.status && v.status !== s.status;
+    });
+    if (changed && Date.now() - lastRefresh > 2000) refreshVersions();
+  }
+
+  async function loadCompare() {
+    const container = document.getElementById("diff");
+    const versions = selectedList();
+    const seq = ++compareSeq;
+    if (versions.length >= 2 && !container.querySelector(".diff-section")) {
+      clear(container).appendChild(el("p", { className: "muted", text: "Comparing…" }));
+    }
+    if (versions.length < 2) {
+      clear(container).appendChild(el("p", { className: "muted", text: "Select two or more versions to see what differs between them." }));
+      return;
+    }
+    let body;
+    try {
+      body = await api(["experiments", experimentId, "compare"], { versions: versions.join(",") });
+    } catch (error) {
+      if (seq !== compareSeq) return;
+      clear(container).appendChild(EXPM.errorBox(error, "Could not compare."));
+      return;
+    }
+    if (seq !== compareSeq) return;
+    clear(container);
+    const order = Array.isArray(body.versions) ? body.versions : versions;
+    container.appendChild(diffTable("Hyperparameters", body.hyperparameters, order, "hyperparameters"));
+    container.appendChild(diffTable("Metadata", body.metadata, order, "metadata"));
+    container.appendChild(diffTable("Environment", body.environment, order, "environment"));
+    container.appendChild(metricsTable(body.metrics || {}, order));
+    document.body.dataset.compared = versions.join(",");
+  }
+
+  function diffTable(title, diff, order, id) {
+    const entries = Object.entries(diff || {});
+    const section = el("div", { className: "diff-section", dataset: { diff: id } }, el("h3", { text: title }));
+    if (entries.length === 0) {
+      section.appendChild(el("p", { className: "muted", text: "identical" }));
+      return section;
+    }
+    const head = el("tr", null, el("th", { text: "key", attrs: { scope: "col" } }), order.map((v) => el("th", { text: "v" + v, attrs: { scope: "col" } })));
+    const tbody = el("tbody");
+    for (const [key, values] of entries) {
+      const tr = el("tr", null, el("th", { className: "key", text: key, attrs: { scope: "row" } }));
+      const list = Array.isArray(values) ? values : [values];
+      order.forEach((_, i) => {
+        const missing = i >= list.length || list[i] === undefined;
+        tr.appendChild(el("td", { className: "value" + (missing ? " missing" : ""), text: missing ? "—" : EXPM.fmtValue(list[i]) }));
+      });
+      tbody.appendChild(tr);
+    }
+    section.appendChild(el("div", { className: "table-wrap" }, el("table", { className: "data diff" }, el("thead", null, head), tbody)));
+    return section;
+  }
+
+  function metricsTable(metrics, order) {
+    const section = el("div", { className: "diff-section", dataset: { diff: "metrics" } }, el("h3", { text: "Metrics" }));
+    const names = [];
+    for (const v of order) for (const name of Object.keys(metrics[String(v)] || {})) if (!names.includes(name)) names.push(name);
+    if (names.length === 0) {
+      section.appendChild(el("p", { className: "muted", text: "no metrics" }));
+      return section;
+    }
+    const head = el("tr", null, el("th", { text: "metric", attrs: { scope: "col" } }), el("th", { text: "", attrs: { scope: "col" } }), order.map((v) => el("th", { text: "v" + v, attrs: { scope: "col" } })));
+    const tbody = el("tbody");
+    for (const name of names) {
+      ["last", "min", "max"].forEach((agg, i) => {
+        const tr = el("tr", { className: i === 0 ? "group-start" : "" });
+        tr.appendChild(el("th", { className: "key", text: i === 0 ? name : "", attrs: { scope: "row" } }));
+        tr.appendChild(el("td", { className: "agg muted", text: agg }));
+        for (const v of order) {
+          const s = (metrics[String(v)] || {})[name];
+          tr.appendChild(el("td", { className: "num", text: s ? EXPM.fmtNum(s[agg]) : "—" }));
+        }
+        tbody.appendChild(tr);
+      });
+    }
+    section.appendChild(el("div", { className: "table-wrap" }, el("table", { className: "data diff" }, el("thead", null, head), tbody)));
+    return section;
+  }
+
+  function renderCheckpoints() {
+    const container = clear(document.getElementById("checkpoints"));
+    const versions = selectedList().map((n) => state.byVersion.get(n)).filter(Boolean);
+    if (versions.length === 0) {
+      container.appendChild(el("p", { className: "muted", text: "Select versions to list their checkpoints." }));
+      return;
+    }
+    const tbody = el("tbody");
+    for (const v of versions) {
+      (v.checkpoints || []).forEach((path, i) => {
+        tbody.appendChild(
+          el(
+            "tr",
+            null,
+            el("td", { className: "num" }, el("a", { href: EXPM.versionUrl(experimentId, v.version), text: "v" + v.version })),
+            el("td", { className: "num", text: String(i + 1) }),
+            el("td", { className: "path", text: String(path) }),
+          ),
+        );
+      });
+    }
+    if (!tbody.firstChild) {
+      container.appendChild(el("p", { className: "muted", text: "No checkpoints recorded for the selected versions." }));
+      return;
+    }
+    const head = el("tr", null, ["version", "#", "path"].map((t) => el("th", { text: t, attrs: { scope: "col" } })));
+    container.appendChild(el("div", { className: "table-wrap" }, el("table", { className: "data" }, el("thead", null, head), tbody)));
+    container.appendChild(el("p", { className: "hint muted", text: "Size, time, hash and whether each file still exists are on each version's page." }));
+  }
+
+  // ---- Loading -----------------------------------------------------------------------
+
+  function renderSummary() {
+    const counts = {};
+    for (const v of state.versions) counts[v.status] = (counts[v.status] || 0) + 1;
+    const summary = clear(document.getElementById("summary"));
+    summary.append(el("span", { text: state.versions.length + (state.versions.length === 1 ? " version" : " versions") }));
+    const chips = el("span", { className: "chips" });
+    for (const status of Object.keys(counts)) chips.appendChild(EXPM.statusChip(status, counts[status]));
+    summary.append(chips);
+  }
+
+  function acceptVersions(body) {
+    state.versions = (Array.isArray(body.versions) ? body.versions : []).slice().sort((a, b) => a.version - b.version);
+    state.byVersion = new Map(state.versions.map((v) => [v.version, v]));
+  }
+
+  async function refreshVersions() {
+    lastRefresh = Date.now();
+    if (refreshTimer) window.clearTimeout(refreshTimer);
+    refreshTimer = null;
+    let body;
+    try {
+      body = await api(["experiments", experimentId]);
+    } catch (error) {
+      scheduleRefresh();
+      return;
+    }
+    const signature = JSON.stringify(body);
+    if (signature !== state.rawSignature) {
+      state.rawSignature = signature;
+      const before = state.columns.map((c) => c.key).join("\n");
+      acceptVersions(body);
+      buildColumns();
+      if (state.columns.map((c) => c.key).join("\n") !== before) loadVisible();
+      renderSummary();
+      renderTable(true);
+      renderMetricSelect();
+      renderCheckpoints();
+    }
+    scheduleRefresh();
+  }
+
+  function scheduleRefresh() {
+    if (refreshTimer || !state.versions.some((v) => v.status === "running")) return;
+    refreshTimer = window.setTimeout(refreshVersions, REFRESH_MS);
+  }
+
+  async function load() {
+    document.getElementById("crumb-id").textContent = experimentId;
+    document.getElementById("title").textContent = experimentId;
+    document.title = experimentId + " · experiment_manager";
+    // A shared view names its versions and metric: fetch their curves while the
+    // versions load.
+    const early = (params.get("versions") || "").split(",").filter((p) => /^[1-9][0-9]*$/.test(p)).map(Number);
+    let earlyChart = null;
+    if (early.length > 0 && state.metric) {
+      earlyChart = chart.show({
+        metric: state.metric,
+        x: state.x,
+        logY: state.logY,
+        smoothing: state.smoothing,
+        versions: [...new Set(early)].sort((a, b) => a - b).map((n) => ({ version: n, label: "v" + n })),
+      });
+    }
+    let body;
+    try {
+      body = await api(["experiments", experimentId]);
+    } catch (error) {
+      document.getElementById("page-error").appendChild(EXPM.errorBox(error, "Could not load this experiment."));
+      for (const panel of document.querySelectorAll("main > section.panel")) panel.hidden = true;
+      EXPM.markReady("ready");
+      return;
+    }
+    state.rawSignature = JSON.stringify(body);
+    acceptVersions(body);
+    buildColumns();
+    loadVisible();
+
+    const fromUrl = params.get("versions");
+    if (fromUrl !== null) {
+      for (const part of fromUrl.split(",")) {
+        const n = Number(part);
+        if (part !== "" && state.byVersion.has(n)) state.selected.add(n);
+      }
+    } else {
+      for (const v of state.versions.slice(-5)) state.selected.add(v.version);
+    }
+    document.getElementById("version-filter").value = state.filter;
+    renderSummary();
+    renderTable(true);
+    renderMetricSelect();
+    EXPM.markReady("ready");
+    writeUrl();
+    renderCheckpoints();
+    compareAfter(Promise.all([earlyChart, updateChart()]));
+    scheduleRefresh();
+  }
+
+  function init() {
+    MetricChart.loadPlotly().catch(() => {});
+    chart = new MetricChart.Chart(document.getElementById("chart"), { experimentId, onUpdate: renderChartStatus });
+
+    const filter = document.getElementById("version-filter");
+    filter.addEventListener("input", () => {
+      state.filter = filter.value.trim();
+      renderTable(false);
+      writeUrl();
+    });
+    document.getElementById("select-none").addEventListener("click", () => {
+      state.selected.clear();
+      selectionChanged();
+    });
+    document.getElementById("column-search").addEventListener("input", renderColumnChooser);
+    document.getElementById("columns-default").addEventListener("click", () => {
+      state.visible = new Set(state.columns.filter((c) => c.default).map((c) => c.key));
+      saveVisible(true);
+      renderTable(true);
+    });
+    document.getElementById("metric-select").addEventListener("change", (event) => {
+      state.metric = event.target.value;
+      writeUrl();
+      updateChart();
+    });
+    const xSelect = document.getElementById("x-select");
+    xSelect.value = state.x;
+    xSelect.addEventListener("change", () => {
+      state.x = xSelect.value;
+      writeUrl();
+      updateChart();
+    });
+    const log = document.getElementById("log-toggle");
+    log.checked = state.logY;
+    log.addEventListener("change", () => {
+      state.logY = log.checked;
+      writeUrl();
+      updateChart();
+    });
+    const smoothing = document.getElementById("smoothing");
+    const smoothingValue = document.getElementById("smoothing-value");
+    smoothing.value = String(state.smoothing);
+    smoothingValue.textContent = state.smoothing.toFixed(2);
+    let frame = 0;
+    smoothing.addEventListener("input", () => {
+      state.smoothing = clampSmoothing(smoothing.value);
+      smoothingValue.textContent = state.smoothing.toFixed(2);
+      if (frame) return;
+      frame = window.requestAnimationFrame(() => {
+        frame = 0;
+        writeUrl();
+        updateChart();
+      });
+    });
+    load();
+  }
+
+  init();
+})();

@@ -1,0 +1,672 @@
+"""The dashboard's JSON API, in-process, against the library's own results.
+
+The log folder is built with ``ExperimentManager``: an experiment with NaN/Inf values,
+streamed steps and a long curve with one spike; a version still running (its manager
+stays alive in this process); a version whose process was SIGKILLed (crashed); and a
+history file that cannot be parsed. Also: the downsampler's properties (hypothesis),
+the history cache, the OpenAPI document, and ``expm ui``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from experiment_manager import ExperimentManager
+from experiment_manager.cli import _commands_ui, main
+from tests._util import run_python, strict_loads, write_script
+
+warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
+
+from starlette.routing import Route  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from experiment_manager.web import create_app  # noqa: E402
+from experiment_manager.web._downsample import downsample, nan_positions  # noqa: E402
+
+NAN = float("nan")
+INF = float("inf")
+SPIKE_AT, DIP_AT, LONG = 12_345, 3_210, 20_000
+
+
+def strict(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
+
+
+def plain(value: Any) -> Any:
+    """The library's value as strict JSON data (written independently of the server)."""
+    return json.loads(json.dumps(strict(value), allow_nan=False))
+
+
+def wave(index: int) -> float:
+    if index == SPIKE_AT:
+        return 1000.0
+    if index == DIP_AT:
+        return -1000.0
+    return math.sin(index / 50)
+
+
+CRASH_SCRIPT = """
+import os, signal, sys
+from experiment_manager import ExperimentManager
+
+manager = ExperimentManager(sys.argv[1], capture_environment=False)
+manager.start_experiment("crashy", {"seed": 1}, {}, experiment_id="crashy")
+for step in range(5):
+    manager.log({"loss": 1.0 / (step + 1)}, step=step)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@dataclass
+class Site:
+    log_dir: Path
+    library: ExperimentManager
+    live: ExperimentManager
+    client: TestClient
+
+    def get(self, url: str, status: int = 200) -> Any:
+        response = self.client.get(url)
+        assert response.status_code == status, (url, response.status_code, response.text)
+        assert response.headers["content-type"].startswith("application/json")
+        return strict_loads(response.content)
+
+
+def build(log_dir: Path, scripts: Path) -> ExperimentManager:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    manager.start_experiment("exp", {"lr": 0.1, "eps": NAN}, {"note": "<b>first</b>"})
+    manager.log_metrics({"loss": [0.5, NAN, INF, -INF, 0.2], "acc": [0.1, 0.2]})
+    manager.add_checkpoint(log_dir.parent / "outside" / "model.pt", step=3)
+    manager.end_experiment()
+    manager.start_experiment("exp", {"lr": 0.01, "eps": 1e-8}, {})
+    for step in range(0, 200, 2):
+        manager.log({"loss": NAN if step == 40 else 1 / (step + 1), "acc": step / 200}, step=step)
+    manager.end_experiment()
+    manager.start_experiment("exp", {"lr": 0.001, "eps": 1e-8}, {})
+    manager.log_metrics({"wave": [wave(i) for i in range(LONG)]})
+    manager.end_experiment("failed", "diverged")
+    script = write_script(scripts, "crash.py", CRASH_SCRIPT)
+    result = run_python([str(script), str(log_dir)], cwd=scripts)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    (log_dir / "broken.json").write_bytes(b'{"format": 1, "versions": [')
+    live = ExperimentManager(log_dir, capture_environment=False)
+    live.start_experiment("live", {"lr": 0.5}, {}, experiment_id="live")
+    for step in range(10):
+        live.log({"loss": 10.0 - step}, step=step)
+    return live
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("web")
+    log_dir = root / "logs"
+    live = build(log_dir, root / "scripts")
+    client = TestClient(create_app(log_dir, allowed_hosts=["testserver"]))
+    try:
+        yield Site(log_dir, ExperimentManager(log_dir, capture_environment=False), live, client)
+    finally:
+        live.end_experiment()
+
+
+# -- listing, search, one experiment, one version, compare -----------------------------
+
+
+def test_experiments_equal_the_library_and_show_a_corrupt_history(site: Site) -> None:
+    body = site.get("/api/experiments")
+    assert body == {"experiments": plain(site.library.list_experiments())}
+    by_id = {e["experiment_id"]: e for e in body["experiments"]}
+    assert set(by_id) == {"broken", "crashy", "exp", "live"}
+    assert "error" in by_id["broken"]
+    assert by_id["exp"]["versions"] == 3
+
+
+def test_search_equals_the_library(site: Site) -> None:
+    body = site.get("/api/search?q=hyperparameters.lr%20%3C%200.05&order_by=version%20desc")
+    expected = site.library.search("hyperparameters.lr < 0.05", order_by="version desc")
+    assert body == {"results": plain(expected), "count": len(expected)}
+    assert [r["version"] for r in body["results"]] == [3, 2]
+    body = site.get("/api/search?experiment=exp&limit=1")
+    assert body == {"results": plain(site.library.search(experiment_id="exp", limit=1)), "count": 1}
+    everything = site.get("/api/search")
+    assert everything["count"] == len(site.library.search())
+
+
+def test_search_errors(site: Site) -> None:
+    error = site.get("/api/search?q=hp.lr%20%3C", 400)["error"]
+    assert error["type"] == "QuerySyntaxError"
+    assert error["position"] == 7
+    assert site.get("/api/search?order_by=(", 400)["error"]["type"] == "QuerySyntaxError"
+    for limit in ("-1", "abc", "1.5"):
+        assert site.get(f"/api/search?limit={limit}", 400)["error"]["type"] == (
+            "InvalidArgumentError"
+        )
+    assert site.get("/api/search?experiment=nope", 404)["error"]["type"] == (
+        "ExperimentNotFoundError"
+    )
+    assert site.get("/api/search?experiment=..%2Fx", 404)["error"]["type"] == (
+        "InvalidExperimentIdError"
+    )
+    assert site.get("/api/search?experiment=broken", 422)["error"]["type"] == (
+        "CorruptHistoryError"
+    )
+
+
+def test_experiment_versions_equal_the_library(site: Site) -> None:
+    body = site.get("/api/experiments/exp")
+    assert body == {"experiment_id": "exp", "versions": plain(site.library.list_versions("exp"))}
+    assert [v["status"] for v in body["versions"]] == ["finished", "finished", "failed"]
+    assert site.get("/api/experiments/crashy")["versions"][0]["status"] == "crashed"
+    assert site.get("/api/experiments/live")["versions"][0]["status"] == "running"
+
+
+def test_unknown_unsafe_and_corrupt_experiments(site: Site) -> None:
+    assert site.get("/api/experiments/nope", 404)["error"]["type"] == "ExperimentNotFoundError"
+    for bad in (".hidden", "CON", "a%20b", "%2e%2e", "x" * 200):
+        assert site.get(f"/api/experiments/{bad}", 404)["error"]["type"] == (
+            "InvalidExperimentIdError"
+        )
+    error = site.get("/api/experiments/broken", 422)["error"]
+    assert error["type"] == "CorruptHistoryError"
+    assert "broken.json" in error["message"]
+    site.get("/api/experiments/broken/series?metric=loss", 422)
+    # ... and the rest of the API keeps working.
+    assert site.get("/api/experiments/exp")["experiment_id"] == "exp"
+
+
+def test_version_equals_get_version_and_downloads(site: Site) -> None:
+    for number in (1, 2, 3):
+        body = site.get(f"/api/experiments/exp/versions/{number}")
+        assert body == plain(site.library.get_version("exp", number))
+    first = site.get("/api/experiments/exp/versions/1")
+    assert first["metrics"]["loss"] == [0.5, "NaN", "Infinity", "-Infinity", 0.2]
+    assert first["hyperparameters"]["eps"] == "NaN"
+    assert first["metadata"]["note"] == "<b>first</b>"  # data, escaped by the pages
+    response = site.client.get("/api/experiments/exp/versions/2?download=1")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == 'attachment; filename="exp-v2.json"'
+    assert strict_loads(response.content) == plain(site.library.get_version("exp", 2))
+    assert "content-disposition" not in site.client.get("/api/experiments/exp/versions/2").headers
+    assert site.get("/api/experiments/crashy/versions/1")["status"] == "crashed"
+
+
+def test_version_errors(site: Site) -> None:
+    for bad in ("9", "0", "01", "-1", "abc", "1.0", "99999999999999999999999"):
+        assert site.get(f"/api/experiments/exp/versions/{bad}", 404)["error"]["type"] == (
+            "ExperimentNotFoundError"
+        )
+    site.get("/api/experiments/nope/versions/1", 404)
+    site.get("/api/experiments/exp/versions/1?download=maybe", 400)
+
+
+def test_compare_equals_the_library(site: Site) -> None:
+    body = site.get("/api/experiments/exp/compare?versions=1,2,3")
+    assert body == plain(site.library.compare("exp", [1, 2, 3]))
+    assert body["hyperparameters"]["lr"] == [0.1, 0.01, 0.001]
+    site.get("/api/experiments/exp/compare", 400)
+    site.get("/api/experiments/exp/compare?versions=1", 400)
+    site.get("/api/experiments/exp/compare?versions=1,x", 400)
+    site.get("/api/experiments/exp/compare?versions=1,9", 404)
+    site.get("/api/experiments/nope/compare?versions=1,2", 404)
+
+
+# -- series and points -----------------------------------------------------------------
+
+
+def series(site: Site, query: str, experiment: str = "exp") -> Any:
+    return site.get(f"/api/experiments/{experiment}/series?{query}")
+
+
+def test_series_small_is_exact_with_steps_and_nan(site: Site) -> None:
+    body = series(site, "metric=loss&versions=1,2")
+    assert (body["metric"], body["x"]) == ("loss", "step")
+    first, second = body["series"]
+    record1 = site.library.get_version("exp", 1)
+    assert first == {
+        "version": 1,
+        "status": "finished",
+        "total": 5,
+        "in_range": 5,
+        "exact": True,
+        "x": [0, 1, 2, 3, 4],  # log_metrics values have no step: their index
+        "y": plain(record1["metrics"]["loss"]),
+    }
+    record2 = site.library.get_version("exp", 2)
+    assert second["x"] == record2["steps"]["loss"] == list(range(0, 200, 2))
+    assert second["y"] == plain(record2["metrics"]["loss"])
+    assert second["y"][20] == "NaN"
+
+
+def test_series_x_axes(site: Site) -> None:
+    record2 = site.library.get_version("exp", 2)
+    by_index = series(site, "metric=acc&versions=2&x=index")["series"][0]
+    assert by_index["x"] == list(range(100))
+    by_time = series(site, "metric=acc&versions=2&x=time")["series"][0]
+    assert by_time["x"] == record2["timestamps"]["acc"]
+    assert by_time["y"] == record2["metrics"]["acc"]
+    # Values logged with log_metrics have no time: left out, but counted in total.
+    untimed = series(site, "metric=acc&versions=1&x=time")["series"][0]
+    assert (untimed["total"], untimed["in_range"], untimed["x"]) == (2, 0, [])
+
+
+def test_series_of_all_versions_and_missing_metric(site: Site) -> None:
+    body = series(site, "metric=wave")
+    assert [s["version"] for s in body["series"]] == [1, 2, 3]
+    assert [s["total"] for s in body["series"]] == [0, 0, LONG]
+    assert body["series"][0] == {
+        "version": 1,
+        "status": "finished",
+        "total": 0,
+        "in_range": 0,
+        "exact": True,
+        "x": [],
+        "y": [],
+    }
+
+
+def test_downsampling_keeps_the_spike_and_the_dip(site: Site) -> None:
+    reduced = series(site, "metric=wave&versions=3&buckets=100")["series"][0]
+    assert reduced["exact"] is False
+    assert (reduced["total"], reduced["in_range"]) == (LONG, LONG)
+    assert len(reduced["x"]) <= 200
+    assert max(reduced["y"]) == 1000.0
+    assert min(reduced["y"]) == -1000.0
+    assert reduced["x"][reduced["y"].index(1000.0)] == SPIKE_AT
+    assert reduced["x"][reduced["y"].index(-1000.0)] == DIP_AT
+    assert reduced["x"] == sorted(reduced["x"])
+    default = series(site, "metric=wave&versions=3")["series"][0]
+    assert default["exact"] is False
+    assert len(default["x"]) <= 2000
+    assert max(default["y"]) == 1000.0
+    assert min(default["y"]) == -1000.0
+
+
+def test_full_resolution_with_buckets_zero(site: Site) -> None:
+    full = series(site, "metric=wave&versions=3&buckets=0")["series"][0]
+    assert full["exact"] is True
+    assert full["x"] == list(range(LONG))
+    assert full["y"] == site.library.get_version("exp", 3)["metrics"]["wave"]
+
+
+def test_zoom_with_start_and_end(site: Site) -> None:
+    zoomed = series(site, "metric=wave&versions=3&start=12000&end=12999.5&buckets=100")
+    entry = zoomed["series"][0]
+    assert (entry["total"], entry["in_range"], entry["exact"]) == (LONG, 1000, False)
+    assert entry["x"][0] >= 12000
+    assert entry["x"][-1] <= 12999
+    assert max(entry["y"]) == 1000.0
+    exact = series(site, "metric=wave&versions=3&start=100&end=109")["series"][0]
+    values = site.library.get_version("exp", 3)["metrics"]["wave"]
+    assert exact["exact"] is True
+    assert (exact["x"], exact["y"]) == (list(range(100, 110)), values[100:110])
+    empty = series(site, "metric=wave&versions=3&start=1e9")["series"][0]
+    assert (empty["in_range"], empty["x"], empty["exact"]) == (0, [], True)
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("versions=1", 400),  # no metric
+        ("metric=loss&x=epoch", 400),
+        ("metric=loss&buckets=10001", 400),
+        ("metric=loss&buckets=-1", 400),
+        ("metric=loss&buckets=many", 400),
+        ("metric=loss&start=5&end=1", 400),
+        ("metric=loss&start=nan", 400),
+        ("metric=loss&end=inf", 400),
+        ("metric=loss&start=abc", 400),
+        ("metric=loss&versions=a", 400),
+        ("metric=loss&versions=0", 400),
+        ("metric=loss&versions=9", 404),
+    ],
+)
+def test_series_errors(site: Site, query: str, status: int) -> None:
+    body = site.get(f"/api/experiments/exp/series?{query}", status)
+    assert set(body["error"]) >= {"type", "message"}
+
+
+def test_series_of_crashed_and_running_versions(site: Site) -> None:
+    crashed = series(site, "metric=loss", experiment="crashy")["series"][0]
+    assert crashed["status"] == "crashed"
+    assert crashed["y"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    running = series(site, "metric=loss", experiment="live")["series"][0]
+    assert running["status"] == "running"
+    assert running["total"] >= 10
+
+
+def test_points_returns_only_new_points_of_a_running_version(site: Site) -> None:
+    url = "/api/experiments/live/versions/1/points?metric=loss"
+    start = site.get(url)
+    assert start["status"] == "running"
+    total = start["total"]
+    assert total >= 10
+    assert start["x"] == list(range(total))
+    assert start["y"] == [10.0 - step for step in range(total)]
+    nothing = site.get(f"{url}&after={total}")
+    assert (nothing["total"], nothing["x"], nothing["y"]) == (total, [], [])
+    for step in range(total, total + 3):
+        site.live.log({"loss": NAN if step == total + 1 else -step}, step=step)
+    new = site.get(f"{url}&after={total}")
+    assert new == {
+        "version": 1,
+        "status": "running",
+        "total": total + 3,
+        "x": [total, total + 1, total + 2],
+        "y": [-total, "NaN", -(total + 2)],
+    }
+    # The cache never holds a running history: series sees the new points too.
+    assert series(site, "metric=loss", experiment="live")["series"][0]["total"] == total + 3
+    timed = site.get(f"{url}&after={total}&x=time")
+    assert len(timed["x"]) == 3
+    assert all(isinstance(t, float) for t in timed["x"])
+    assert site.get(f"{url}&after={total}&x=index")["x"] == [total, total + 1, total + 2]
+
+
+def test_points_errors(site: Site) -> None:
+    site.get("/api/experiments/live/versions/1/points", 400)
+    site.get("/api/experiments/live/versions/1/points?metric=loss&after=-1", 400)
+    site.get("/api/experiments/live/versions/1/points?metric=loss&x=nope", 400)
+    site.get("/api/experiments/live/versions/2/points?metric=loss", 404)
+    site.get("/api/experiments/..%2Flive/versions/1/points?metric=loss", 404)
+    missing = site.get("/api/experiments/exp/versions/1/points?metric=nope")
+    assert (missing["total"], missing["x"], missing["y"]) == (0, [], [])
+
+
+def test_the_cache_follows_a_rewritten_history(tmp_path: Path) -> None:
+    manager = ExperimentManager(tmp_path, capture_environment=False)
+    manager.start_experiment("grow", {}, {}, experiment_id="grow")
+    manager.log_metrics({"loss": [1.0, 2.0]})
+    manager.end_experiment()
+    client = TestClient(create_app(tmp_path, allowed_hosts=["testserver"]))
+    url = "/api/experiments/grow/series?metric=loss"
+    assert [s["version"] for s in client.get(url).json()["series"]] == [1]
+    cache = client.app.state.cache  # type: ignore[attr-defined]
+    assert cache.get("grow") is cache.get("grow")  # finished: kept
+    manager.start_experiment("grow", {}, {}, experiment_id="grow")
+    manager.log_metrics({"loss": [3.0]})
+    manager.end_experiment()
+    assert [s["y"] for s in client.get(url).json()["series"]] == [[1.0, 2.0], [3.0]]
+
+
+def test_head_answers_without_a_body(site: Site) -> None:
+    response = site.client.head("/api/experiments")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["content-type"] == "application/json"
+
+
+# -- the OpenAPI document --------------------------------------------------------------
+
+
+def test_openapi_describes_exactly_the_routes(site: Site) -> None:
+    doc = site.get("/api/openapi.json")
+    assert doc["openapi"].startswith("3.1")
+    routes = {r.path: r for r in site.client.app.routes if isinstance(r, Route)}  # type: ignore[attr-defined]
+    assert set(doc["paths"]) == set(routes)
+    for path, route in routes.items():
+        assert route.methods == {"GET", "HEAD"}, path
+        operation = doc["paths"][path]["get"]
+        assert set(doc["paths"][path]) == {"get"}
+        declared = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
+        assert declared == set(route.param_convertors), path
+        assert "200" in operation["responses"]
+    schemas = doc["components"]["schemas"]
+    text = str(doc)
+    for name in schemas:
+        assert f"#/components/schemas/{name}" in text or name in ("Number", "Status")
+
+
+def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
+    doc = create_app_doc()
+    params = {
+        path: {p["name"] for p in op["get"]["parameters"] if p["in"] == "query"}
+        for path, op in doc["paths"].items()
+    }
+    assert params["/api/search"] == {"q", "experiment", "order_by", "limit"}
+    assert params["/api/experiments/{experiment_id}/series"] == {
+        "metric",
+        "versions",
+        "x",
+        "start",
+        "end",
+        "buckets",
+    }
+    assert params["/api/experiments/{experiment_id}/versions/{version}/points"] == {
+        "metric",
+        "after",
+        "x",
+    }
+    assert params["/api/experiments/{experiment_id}/compare"] == {"versions"}
+
+
+def create_app_doc() -> Any:
+    from experiment_manager.web._openapi import document
+
+    return document()
+
+
+# -- the downsampler (pure) ------------------------------------------------------------
+
+
+def reference(xs: list[float], ys: list[float], buckets: int) -> tuple[list[Any], list[Any]]:
+    """The rule written the slow, obvious way."""
+    width = (xs[-1] - xs[0]) / buckets
+    groups: dict[int, list[int]] = {}
+    for index, x in enumerate(xs):
+        inner = range(1, buckets) if width > 0 else range(0)
+        number = sum(1 for k in inner if x >= xs[0] + k * width)
+        groups.setdefault(number, []).append(index)
+    kept: list[int] = []
+    for number in sorted(groups):
+        members = groups[number]
+        real = [i for i in members if not math.isnan(ys[i])]
+        if not real:
+            kept.append(members[0])
+            continue
+        low = min(real, key=lambda i: (ys[i], i))
+        high = max(real, key=lambda i: (ys[i], -i))
+        kept.extend(sorted({low, high}))
+    return [xs[i] for i in kept], [ys[i] for i in kept]
+
+
+def same_numbers(a: list[Any], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(
+        (math.isnan(x) and math.isnan(y)) if isinstance(x, float) and math.isnan(x) else x == y
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.integers(-1000, 1000),
+    st.just(NAN),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 500), values), min_size=1, max_size=120),
+    st.integers(1, 12),
+)
+def test_downsample_matches_the_rule(points: list[tuple[int, float]], buckets: int) -> None:
+    points.sort(key=lambda p: p[0])
+    xs = [float(x) for x, _ in points]
+    ys = [y for _, y in points]
+    out_x, out_y, exact = downsample(xs, ys, buckets)
+    if len(xs) <= 2 * buckets:
+        assert exact
+        assert out_x == xs
+        assert same_numbers(out_y, ys)
+        return
+    assert not exact
+    assert len(out_x) <= 2 * buckets
+    assert out_x == sorted(out_x)
+    want_x, want_y = reference(xs, ys, buckets)
+    assert out_x == want_x
+    assert same_numbers(out_y, want_y)
+    real = [y for y in ys if not math.isnan(y)]
+    if real:
+        assert min(real) in out_y
+        assert max(real) in out_y
+    else:
+        assert all(math.isnan(y) for y in out_y)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(values, min_size=1, max_size=200),
+    st.integers(0, 30),
+    st.data(),
+)
+def test_downsample_of_a_slice_equals_downsample_of_the_copy(
+    ys: list[float], buckets: int, data: st.DataObject
+) -> None:
+    lo = data.draw(st.integers(0, len(ys) - 1))
+    hi = data.draw(st.integers(lo + 1, len(ys)))
+    xs = range(len(ys))
+    sliced = downsample(xs, ys, buckets, lo=lo, hi=hi, nans=nan_positions(ys))
+    copied = downsample(list(xs[lo:hi]), ys[lo:hi], buckets)
+    assert sliced[0] == copied[0]
+    assert same_numbers(sliced[1], copied[1])
+    assert sliced[2] is copied[2]
+
+
+@given(st.lists(values, max_size=100))
+def test_nan_positions(ys: list[float]) -> None:
+    assert nan_positions(ys) == [i for i, y in enumerate(ys) if math.isnan(y)]
+
+
+def test_downsample_one_spike_in_a_million() -> None:
+    ys = [0.0] * 1_000_000
+    ys[765_432] = 5.0
+    ys[123] = -5.0
+    xs, out, exact = downsample(range(len(ys)), ys, 1000)
+    assert not exact
+    assert len(out) <= 2000
+    assert (max(out), min(out)) == (5.0, -5.0)
+    assert xs[out.index(5.0)] == 765_432
+    with pytest.raises(ValueError, match="buckets"):
+        downsample([1], [1], -1)
+    with pytest.raises(ValueError, match="length"):
+        downsample([1, 2], [1], 1)
+    assert bisect.bisect_left(xs, 0) == 0
+
+
+# -- expm ui -----------------------------------------------------------------------------
+
+
+def test_ui_without_the_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
+    served: list[Any] = []
+    monkeypatch.setattr(_commands_ui, "_serve", lambda *args: served.append(args))
+    result = CliRunner().invoke(main, ["ui"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        'error: the dashboard needs the "ui" extra: pip install "experiment-manager[ui]"'
+    ]
+    assert served == []
+
+
+def test_ui_warns_when_listening_beyond_loopback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr(_commands_ui, "_serve", lambda *args: served.append(args))
+    runner = CliRunner()
+    result = runner.invoke(main, ["--log-dir", str(tmp_path), "ui", "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    assert "warning: --host 0.0.0.0 is not a loopback address" in result.stderr
+    assert "reachable from the network" in result.stderr
+    app, host, port, url = served[-1]
+    assert (host, port, url) == ("0.0.0.0", 8765, None)
+    allowed = TestClient(app, base_url="http://0.0.0.0:8765")
+    assert allowed.get("/api/experiments").status_code == 200
+    refused = TestClient(app, base_url="http://evil.example:8765")
+    assert refused.get("/api/experiments").status_code == 400
+    result = runner.invoke(
+        main, ["ui", "--log-dir", str(tmp_path), "--port", "9000", "--open"], catch_exceptions=False
+    )
+    assert result.exit_code == 0
+    assert "warning" not in result.stderr
+    app, host, port, url = served[-1]
+    assert (host, port, url) == ("127.0.0.1", 9000, "http://127.0.0.1:9000/")
+    for base in ("http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000"):
+        assert TestClient(app, base_url=base).get("/api/experiments").status_code == 200
+    for base in ("http://127.0.0.1:8765", "http://testserver", "http://0.0.0.0:9000"):
+        assert TestClient(app, base_url=base).get("/api/experiments").status_code == 400
+    result = runner.invoke(main, ["ui", "--allow-host", "bad host"])
+    assert result.exit_code == 2
+    assert _commands_ui.is_loopback("127.0.0.2")
+    assert not _commands_ui.is_loopback("example.com")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_ui_serves_for_real(tmp_path: Path) -> None:
+    import httpx
+
+    manager = ExperimentManager(tmp_path / "logs", capture_environment=False)
+    manager.start_experiment("real", {"lr": 0.1}, {}, experiment_id="real")
+    manager.end_experiment()
+    port = free_port()
+    command = [sys.executable, "-m", "experiment_manager", "--log-dir", str(tmp_path / "logs")]
+    process = subprocess.Popen(
+        [*command, "ui", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/experiments", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200
+        assert [e["experiment_id"] for e in strict_loads(response.content)["experiments"]] == [
+            "real"
+        ]
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        rebound = httpx.get(
+            f"http://127.0.0.1:{port}/api/experiments", headers={"Host": "evil.example"}
+        )
+        assert rebound.status_code == 400
+        page = httpx.get(f"http://localhost:{port}/")
+        assert page.status_code in (200, 404)  # 404 only while the pages are not written
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert f"at http://127.0.0.1:{port}/" in stderr.decode()

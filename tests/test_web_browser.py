@@ -1,0 +1,703 @@
+"""The dashboard in a real browser: headless Chromium against the real server.
+
+The server (``experiment_manager.web.create_app``) runs in a background thread under
+uvicorn on a free port of 127.0.0.1, over log folders built here with
+``ExperimentManager``. Chromium is Debian's (``/usr/bin/chromium``), driven by
+Playwright; no browser is downloaded. The pages run under the server's
+Content-Security-Policy, so these tests also show that nothing on them (plotly.js
+included) needs ``eval`` or inline scripts: any CSP violation fails the test.
+
+Every test saves screenshots of the pages it visits under its ``tmp_path`` and prints
+their paths (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from experiment_manager import ExperimentManager
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install chromium)",
+    ),
+]
+
+#: The scripts the pages load; anything else in the DOM is an injection.
+OUR_SCRIPTS = {
+    "/static/common.js",
+    "/static/index.js",
+    "/static/chart.js",
+    "/static/experiment.js",
+    "/static/version.js",
+    "/static/vendor/plotly.min.js",
+}
+
+XSS_PAYLOADS = [
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>",
+    '"><svg onload=alert(1)>',
+    "javascript:alert(1)",
+    "{{7*7}}",
+    "</title><script>alert(1)</script>",
+]
+
+LOSS_V1 = [1.0 / (i + 1) for i in range(40)]
+LOSS_V2 = [2.0 / (i + 1) for i in range(40)]
+LOSS_V2[7] = math.nan  # drawn as a gap
+ACC_V1 = [i / 40 for i in range(40)]
+ACC_V2 = [i / 80 for i in range(40)]
+
+
+# ---- Server and browser ------------------------------------------------------------
+
+
+class LiveServer:
+    """The real dashboard app under uvicorn, in a daemon thread, on a free port."""
+
+    def __init__(self, log_dir: Path) -> None:
+        import uvicorn
+
+        from experiment_manager.web import create_app
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(create_app(log_dir), log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the dashboard server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def build_main_log_dir(log_dir: Path) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    metadata = {"dataset_version": "v2"}
+    with manager.experiment("resnet", {"lr": 0.1, "batch": 32}, metadata):
+        for loss, acc in zip(LOSS_V1, ACC_V1, strict=True):
+            manager.log({"loss": loss, "acc": acc})
+    with manager.experiment("resnet", {"lr": 0.01, "batch": 32}, metadata):
+        for loss, acc in zip(LOSS_V2, ACC_V2, strict=True):
+            manager.log({"loss": loss, "acc": acc})
+    checkpoint = log_dir / "weights-v3.bin"
+    checkpoint.write_bytes(b"12345")
+    with manager.experiment("resnet", {"lr": 0.001, "batch": 64}, metadata):
+        manager.log({"loss": 0.5})
+        manager.add_checkpoint(str(checkpoint), step=0, metrics={"loss": 0.5})
+    manager.start_experiment("other", {"a": 1}, {})
+    manager.log({"loss": 3.0})
+    manager.end_experiment("killed")
+    manager.resume_experiment("other", 1)
+    manager.log({"loss": 2.0})
+    manager.end_experiment()
+    manager.start_experiment("other", {"a": 2}, {})
+    manager.log({"loss": math.inf})
+    manager.end_experiment("failed", "diverged at step 1")
+    (log_dir / "broken.json").write_text("{not json", encoding="utf-8")
+
+
+def build_xss_log_dir(log_dir: Path) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for index, payload in enumerate(XSS_PAYLOADS):
+        hyperparameters = {payload: payload, "nested": {payload: [payload]}, "i": index}
+        for experiment_id in ("xss", None):
+            manager.start_experiment(payload, hyperparameters, {payload: payload}, experiment_id)
+            manager.log({name: float(index + n) for n, name in enumerate(XSS_PAYLOADS)})
+            manager.log({"loss": float(index)})
+            manager.add_checkpoint(payload, step=1, metrics={payload: 1.0})
+            manager.end_experiment("failed", payload)
+
+
+@pytest.fixture(scope="module")
+def main_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    log_dir = tmp_path_factory.mktemp("dashboard-logs")
+    build_main_log_dir(log_dir)
+    return log_dir
+
+
+@pytest.fixture(scope="module")
+def server(main_log_dir: Path) -> Iterator[LiveServer]:
+    with LiveServer(main_log_dir) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def xss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    log_dir = tmp_path_factory.mktemp("dashboard-xss")
+    build_xss_log_dir(log_dir)
+    with LiveServer(log_dir) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+
+
+class Watch:
+    """What a page did that it must not: dialogs, script errors, CSP violations."""
+
+    def __init__(self, page: Any) -> None:
+        self.dialogs: list[str] = []
+        self.page_errors: list[str] = []
+        self.csp: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on("console", self._console)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            self.csp.append(message.text)
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == []
+        assert self.page_errors == []
+        assert self.csp == []
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    tab.watch = Watch(tab)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def shot(page: Any, tmp_path: Path) -> Callable[[str], Path]:
+    def take(name: str) -> Path:
+        path = tmp_path / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+    return take
+
+
+# ---- Helpers -------------------------------------------------------------------------
+
+
+def wait_ready(page: Any) -> None:
+    # Functions, not expressions: Playwright evaluates a bare expression with eval,
+    # which the dashboard's CSP (rightly) forbids.
+    page.wait_for_function("() => document.body.dataset.ready !== undefined")
+
+
+def chart_traces(page: Any) -> list[dict[str, Any]]:
+    traces: list[dict[str, Any]] = page.evaluate(
+        """() => (document.getElementById('chart').data || []).map(t => ({
+            version: t.meta.version, role: t.meta.role, name: t.name,
+            visible: t.visible === undefined ? true : t.visible,
+            x: Array.from(t.x), y: Array.from(t.y)}))"""
+    )
+    return traces
+
+
+def draws(page: Any) -> int:
+    return int(page.evaluate("() => Number(document.getElementById('chart').dataset.draws || 0)"))
+
+
+def wait_draws_after(page: Any, count: int) -> None:
+    page.wait_for_function(
+        """(n) => {
+            const chart = document.getElementById('chart');
+            return Number(chart.dataset.draws || 0) > n && !chart.classList.contains('loading');
+        }""",
+        arg=count,
+    )
+
+
+def wait_chart_versions(page: Any, versions: list[int], role: str = "main") -> None:
+    page.wait_for_function(
+        """([wanted, role]) => {
+            const chart = document.getElementById('chart');
+            if (!chart.data || chart.classList.contains('loading')) return false;
+            const got = chart.data.filter(t => t.meta.role === role).map(t => t.meta.version);
+            return got.join(',') === wanted.join(',');
+        }""",
+        arg=[versions, role],
+    )
+
+
+def expected_y(values: list[float]) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values]
+
+
+def injected(page: Any) -> list[str]:
+    """Elements or attributes that only an injection could have put in the page."""
+    found: list[str] = page.evaluate(
+        """(ours) => {
+            const bad = [];
+            if (document.querySelector('img[src="x"]')) bad.push('img[src=x]');
+            if (document.querySelector('svg[onload]')) bad.push('svg[onload]');
+            for (const s of document.querySelectorAll('script')) {
+                const path = s.src ? new URL(s.src).pathname : null;
+                if (!path || !ours.includes(path)) {
+                    bad.push('script ' + (s.src || s.text.slice(0, 60)));
+                }
+            }
+            for (const el of document.querySelectorAll('*')) {
+                for (const attr of el.attributes) {
+                    if (attr.name.toLowerCase().startsWith('on')) {
+                        bad.push(el.tagName + '[' + attr.name + ']');
+                    }
+                }
+            }
+            for (const a of document.querySelectorAll('[href]')) {
+                const href = a.getAttribute('href').trim().toLowerCase();
+                if (href.startsWith('javascript:')) bad.push('href ' + href);
+            }
+            if (document.title.includes('<')) bad.push('title ' + document.title);
+            return bad;
+        }""",
+        sorted(OUR_SCRIPTS),
+    )
+    return found
+
+
+# ---- Tests ---------------------------------------------------------------------------
+
+
+def test_experiments_page_lists_sorts_and_searches(
+    server: LiveServer, page: Any, shot: Any
+) -> None:
+    page.goto(server.url("/"))
+    wait_ready(page)
+    ids = page.locator("#experiments tbody tr td:first-child").all_inner_texts()
+    assert sorted(ids) == ["broken", "other", "resnet"]
+    broken = page.locator("#experiments tr.row-error")
+    assert broken.count() == 1
+    assert "broken" in broken.inner_text()
+    assert "broken.json" in broken.inner_text()  # the library's message names the file
+    resnet_row = page.locator("#experiments tbody tr", has=page.locator("a.id", has_text="resnet"))
+    assert resnet_row.locator("td").nth(1).inner_text() == "3"
+    assert "finished 3" in resnet_row.inner_text()
+    other_row = page.locator("#experiments tbody tr", has=page.locator("a.id", has_text="other"))
+    assert "failed 1" in other_row.inner_text()
+    assert "acc, loss" in resnet_row.inner_text()
+    assert page.locator("#experiments a.id", has_text="resnet").get_attribute("href") == (
+        "/experiments/resnet"
+    )
+
+    header = page.locator("#experiments th", has_text=re.compile(r"^Experiment$"))
+    header.click()
+    assert page.locator("#experiments tbody tr td:first-child").all_inner_texts() == [
+        "broken",
+        "other",
+        "resnet",
+    ]
+    header.click()
+    assert page.locator("#experiments tbody tr td:first-child").all_inner_texts() == [
+        "resnet",
+        "other",
+        "broken",
+    ]
+    page.locator("#experiments th", has_text=re.compile(r"^Versions$")).click()
+    first = page.locator("#experiments tbody tr td:first-child").first.inner_text()
+    page.locator("#experiments th", has_text=re.compile(r"^Versions$")).click()
+    assert page.locator("#experiments tbody tr td:first-child").first.inner_text() != first
+
+    page.fill("#exp-filter", "oth")
+    assert page.locator("#experiments tbody tr td:first-child").all_inner_texts() == ["other"]
+    page.fill("#exp-filter", "")
+
+    page.fill("#search-q", "hp.lr < 0.05 and metrics.loss.min <= 0.1")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_function("() => document.body.dataset.searched === 'ok'")
+    rows = page.locator("#search-results tbody tr")
+    assert rows.count() == 1
+    assert rows.first.locator("td").nth(0).inner_text() == "resnet"
+    assert rows.first.locator("td").nth(1).inner_text() == "v2"
+    assert "finished" in rows.first.inner_text()
+    assert "loss" in rows.first.inner_text()
+    assert "q=hp.lr" in page.url
+    shot("experiments-search")
+
+    page.fill("#search-q", "status = finished")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_function("() => document.body.dataset.searched === 'error'")
+    box = page.locator("#search-results .error-box")
+    assert "QuerySyntaxError" in box.inner_text()
+    assert page.locator("#search-results .caret-query").inner_text() == "status = finished"
+    assert page.locator("#search-results .caret-mark").text_content() == " " * 9 + "^"
+    shot("experiments-query-error")
+    page.watch.assert_clean()
+
+
+def test_experiment_page_overlay_diff_and_shared_url(
+    server: LiveServer, page: Any, shot: Any, browser: Any
+) -> None:
+    page.goto(server.url("/"))
+    wait_ready(page)
+    page.locator("#experiments a.id", has_text="resnet").click()
+    page.wait_for_url(re.compile(r"/experiments/resnet"))
+    wait_ready(page)
+    versions = page.locator("#versions tbody tr td:nth-child(2)").all_inner_texts()
+    assert versions == ["v3", "v2", "v1"]  # newest first
+
+    page.click("#select-none")
+    page.check("input.row-select[data-version='1']")
+    page.check("input.row-select[data-version='2']")
+    wait_chart_versions(page, [1, 2])
+    traces = chart_traces(page)
+    assert [t["version"] for t in traces] == [1, 2]
+    assert traces[0]["x"] == list(range(40))
+    assert traces[0]["y"] == LOSS_V1
+    assert traces[1]["y"] == expected_y(LOSS_V2)
+    assert "versions=1,2" in page.url
+    assert "metric=loss" in page.url
+
+    page.wait_for_function("() => document.body.dataset.compared === '1,2'")
+    hp = page.locator("[data-diff=hyperparameters] tbody tr")
+    assert hp.count() == 1  # only lr differs
+    assert hp.first.locator("th").inner_text() == "lr"
+    assert hp.first.locator("td").all_inner_texts() == ["0.1", "0.01"]
+    assert "identical" in page.locator("[data-diff=metadata]").inner_text()
+    shot("experiment-overlay")
+
+    # Another metric, log scale, smoothing.
+    page.select_option("#metric-select", "acc")
+    page.wait_for_function(
+        "() => { const c = document.getElementById('chart'); return c.layout"
+        " && c.layout.yaxis.title.text === 'acc' && !c.classList.contains('loading'); }"
+    )
+    assert [t["y"] for t in chart_traces(page)] == [ACC_V1, ACC_V2]
+    assert "metric=acc" in page.url
+    page.check("#log-toggle")
+    page.wait_for_function(
+        "() => document.getElementById('chart')._fullLayout.yaxis.type === 'log'"
+    )
+    page.uncheck("#log-toggle")
+    page.locator("#smoothing").fill("0.5")
+    wait_chart_versions(page, [1, 2], role="smoothed")
+    traces = chart_traces(page)
+    assert [t["role"] for t in traces] == ["raw", "raw", "smoothed", "smoothed"]
+    assert traces[0]["y"] == ACC_V1
+    smoothed, last = [], 0.0
+    for n, value in enumerate(ACC_V1, start=1):
+        last = last * 0.5 + 0.5 * value
+        smoothed.append(last / (1 - 0.5**n))
+    assert traces[2]["y"] == pytest.approx(smoothed)
+    page.locator("#smoothing").fill("0")
+    wait_chart_versions(page, [1, 2])
+
+    # Legend click hides a curve.
+    page.locator("#chart .legendtoggle").first.click()
+    page.wait_for_function(
+        "() => document.getElementById('chart').data[0].visible === 'legendonly'"
+    )
+    page.locator("#chart .legendtoggle").first.click()
+
+    # Zoom by drag: the visible range comes back at full resolution; double-click resets.
+    page.select_option("#metric-select", "loss")
+    wait_chart_versions(page, [1, 2])
+    page.wait_for_function(
+        "() => document.getElementById('chart').layout.yaxis.title.text === 'loss'"
+    )
+    before = draws(page)
+    area = page.locator("#chart .nsewdrag").bounding_box()
+    y = area["y"] + area["height"] / 2
+    page.mouse.move(area["x"] + area["width"] * 0.25, y)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * 0.5, y, steps=4)
+    page.mouse.up()
+    wait_draws_after(page, before)
+    low, high = page.evaluate("() => document.getElementById('chart')._fullLayout.xaxis.range")
+    zoomed = chart_traces(page)
+    assert 5 < low < high < 30
+    pad = (high - low) * 0.011
+    assert all(low - pad <= x <= high + pad for x in zoomed[0]["x"])
+    steps_in_view = [s for s in range(40) if low <= s <= high]
+    assert set(steps_in_view) <= set(zoomed[0]["x"])
+    assert "zoomed" in page.locator("#chart-status").inner_text()
+    before = draws(page)
+    page.mouse.dblclick(area["x"] + area["width"] * 0.5, y)
+    wait_draws_after(page, before)
+    page.wait_for_function("() => document.getElementById('chart').data[0].x.length === 40")
+
+    # The versions table: sort, filter, column chooser.
+    page.locator("#versions th", has_text=re.compile(r"^Version$")).click()
+    assert page.locator("#versions tbody tr td:nth-child(2)").all_inner_texts() == [
+        "v1",
+        "v2",
+        "v3",
+    ]
+    page.fill("#version-filter", "lr=0.01")
+    assert page.locator("#versions tbody tr td:nth-child(2)").all_inner_texts() == ["v2"]
+    page.fill("#version-filter", "")
+    assert page.locator("#versions th", has_text="loss last").count() == 1
+    page.click("#column-chooser summary")
+    page.uncheck("#column-list input[data-column='m:last:loss']")
+    assert page.locator("#versions th", has_text="loss last").count() == 0
+    page.check("#column-list input[data-column='m:min:loss']")
+    assert page.locator("#versions th", has_text="loss min").count() == 1
+    page.click("#column-chooser summary")
+
+    # Checkpoints of the selection.
+    page.check("input.row-select[data-version='3']")
+    page.wait_for_function("() => document.body.dataset.compared === '1,2,3'")
+    assert "weights-v3.bin" in page.locator("#checkpoints").inner_text()
+    shot("experiment-table")
+
+    # The URL is the view: a new tab opened on it shows the same selection and metric.
+    shared = page.url
+    assert "versions=1,2,3" in shared
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        other.goto(shared)
+        wait_ready(other)
+        wait_chart_versions(other, [1, 2, 3])
+        assert other.locator("#metric-select").input_value() == "loss"
+        checked = other.locator("input.row-select:checked")
+        assert sorted(
+            int(v) for v in checked.evaluate_all("els => els.map(e => e.dataset.version)")
+        ) == [1, 2, 3]
+    finally:
+        other.close()
+    page.watch.assert_clean()
+
+
+def test_version_page_shows_everything_recorded(server: LiveServer, page: Any, shot: Any) -> None:
+    page.goto(server.url("/experiments/resnet/versions/3"))
+    wait_ready(page)
+    hp = page.locator("#hyperparameters").inner_text()
+    assert "lr" in hp
+    assert "0.001" in hp
+    assert "batch" in hp
+    assert "dataset_version" in page.locator("#metadata").inner_text()
+    checkpoints = page.locator("#checkpoints tbody tr")
+    assert checkpoints.count() == 1
+    row = checkpoints.first.inner_text()
+    assert "weights-v3.bin" in row
+    assert "exists" in row
+    assert "5 B" in row
+    assert "loss=0.5" in row
+    metrics = page.locator("#metrics tbody").inner_text()
+    assert "loss" in metrics
+    page.wait_for_function("() => (document.getElementById('chart').data || []).length === 1")
+
+    download = page.locator("#download")
+    href = download.get_attribute("href")
+    assert href == "/api/experiments/resnet/versions/3?download=1"
+    response = page.request.get(server.url(href))
+    assert response.ok
+    assert "attachment" in response.headers["content-disposition"]
+    assert response.json()["version"] == 3
+    shot("version-3")
+
+    page.goto(server.url("/experiments/other/versions/1"))
+    wait_ready(page)
+    assert page.locator("#resumed tbody tr").count() == 1
+    assert "killed" in page.locator("#resumed").inner_text()
+    page.goto(server.url("/experiments/other/versions/2"))
+    wait_ready(page)
+    assert "diverged at step 1" in page.locator("#error").inner_text()
+    assert "∞" in page.locator("#metrics tbody").inner_text()
+    shot("version-failed")
+    page.watch.assert_clean()
+
+
+def test_running_version_gains_points_live(
+    server: LiveServer, main_log_dir: Path, page: Any, shot: Any
+) -> None:
+    manager = ExperimentManager(main_log_dir, capture_environment=False)
+    manager.start_experiment("live", {"lr": 0.5}, {})
+    try:
+        for i in range(5):
+            manager.log({"loss": float(i)})
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(server.url("/experiments/live?versions=1&metric=loss"))
+        wait_ready(page)
+        wait_chart_versions(page, [1])
+        assert chart_traces(page)[0]["y"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert page.locator("#live-indicator").is_visible()
+
+        for i in range(5, 12):
+            manager.log({"loss": float(i)})
+        page.wait_for_function(
+            "() => document.getElementById('chart').data[0].y.length === 12", timeout=15_000
+        )
+        traces = chart_traces(page)
+        assert traces[0]["y"] == [float(i) for i in range(12)]
+        assert traces[0]["x"] == list(range(12))
+        polls = [url for url in requests if "/points?" in url]
+        assert polls
+        assert any("after=5" in url for url in polls)
+        assert page.evaluate("() => document.getElementById('chart').dataset.draws") != "1"
+        shot("live-running")
+    finally:
+        manager.end_experiment()
+
+    # The page sees the version end and stops polling.
+    page.wait_for_function("() => document.getElementById('live-indicator').hidden", timeout=15_000)
+    count = len([url for url in requests if "/points?" in url])
+    time.sleep(4.5)
+    assert len([url for url in requests if "/points?" in url]) == count
+    shot("live-finished")
+    page.watch.assert_clean()
+
+
+@pytest.mark.parametrize("csp", ["enforced", "bypassed"])
+def test_stored_xss_never_executes(
+    xss_server: LiveServer, browser: Any, tmp_path: Path, csp: str
+) -> None:
+    # With the CSP bypassed, an injected script or handler would run: the escaping
+    # alone must keep every payload inert.
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, bypass_csp=csp == "bypassed"
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    watch = Watch(page)
+    shots: list[Path] = []
+
+    def visit(path: str, name: str | None = None) -> None:
+        page.goto(xss_server.url(path))
+        wait_ready(page)
+        check(path, name)
+
+    def check(where: str, name: str | None = None) -> None:
+        assert injected(page) == [], where
+        assert watch.dialogs == [], where
+        if name:
+            shots.append(tmp_path / f"{name}.png")
+            page.screenshot(path=str(shots[-1]), full_page=True)
+
+    try:
+        visit("/", "index")
+        text = page.locator("#experiments").inner_text()
+        for payload in XSS_PAYLOADS:
+            assert payload in text  # shown as text, not interpreted
+
+        page.fill("#search-q", f"config_name = '{XSS_PAYLOADS[0]}'")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_function("() => document.body.dataset.searched === 'ok'")
+        assert page.locator("#search-results tbody tr").count() == 2
+        check("search results")
+        page.fill("#search-q", XSS_PAYLOADS[1])
+        page.click("#search-form button[type=submit]")
+        page.wait_for_function("() => document.body.dataset.searched === 'error'")
+        assert page.locator(".caret-query").inner_text() == XSS_PAYLOADS[1]
+        check("search error", "search-error")
+
+        # One experiment whose versions carry every payload; each payload metric in turn
+        # becomes the chart's axis title, and the config names are the legend entries.
+        all_versions = list(range(1, len(XSS_PAYLOADS) + 1))
+        everything = ",".join(map(str, all_versions))
+        visit(f"/experiments/xss?versions={everything}&metric={quote(XSS_PAYLOADS[0])}")
+        page.wait_for_function("() => document.body.dataset.compared !== undefined")
+        for n, payload in enumerate(XSS_PAYLOADS):
+            page.select_option("#metric-select", payload)
+            page.wait_for_function(
+                """(metric) => {
+                    const chart = document.getElementById('chart');
+                    return chart.data && !chart.classList.contains('loading')
+                        && chart.layout.yaxis.title.text.replace(/&lt;/g, '<').replace(/&gt;/g, '>')
+                            .replace(/&amp;/g, '&') === metric;
+                }""",
+                arg=payload,
+            )
+            wait_chart_versions(page, all_versions)
+            assert "<" not in page.evaluate(
+                "() => document.getElementById('chart').layout.yaxis.title.text"
+            )
+            names = page.evaluate("() => document.getElementById('chart').data.map(t => t.name)")
+            assert all("<" not in name and ">" not in name for name in names)
+            chart_text = page.locator("#chart").text_content() or ""
+            assert payload in chart_text  # drawn as text in the SVG
+            page.locator("#chart .legendtoggle").first.click()
+            page.mouse.move(700, 600)
+            check(f"chart of {payload}", f"xss-chart-{n}")
+        table = page.locator("#versions").inner_text()
+        diff = page.locator("#diff").inner_text()
+        for payload in XSS_PAYLOADS:
+            assert payload in table
+            assert payload in diff
+        assert XSS_PAYLOADS[3] in page.locator("#checkpoints").inner_text()
+
+        for version in all_versions:
+            visit(f"/experiments/xss/versions/{version}")
+            payload = XSS_PAYLOADS[version - 1]
+            assert payload in page.locator("#hyperparameters").inner_text()
+            assert payload in page.locator("#checkpoints").inner_text()
+            assert payload in page.locator("#error").inner_text()
+            page.wait_for_function(
+                "() => (document.getElementById('chart').data || []).length === 1"
+            )
+            check(f"version {version}", f"xss-v{version}" if version == 1 else None)
+
+        # The experiments named after the payloads (their ids are slugs of them).
+        for link in experiment_links(xss_server, page):
+            if link != "/experiments/xss":
+                visit(link)
+        watch.assert_clean()
+    finally:
+        for path in shots:
+            print(f"screenshot: {path}")
+        context.close()
+
+
+def experiment_links(server: LiveServer, page: Any) -> list[str]:
+    page.goto(server.url("/"))
+    wait_ready(page)
+    links: list[str] = page.locator("#experiments a.id").evaluate_all(
+        "els => els.map(a => a.getAttribute('href'))"
+    )
+    assert len(links) == len(XSS_PAYLOADS) + 1
+    return links
