@@ -94,15 +94,18 @@ def ls(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
         ctx.exit(EXIT_CORRUPT)
 
 
+def _comparable(value: Any) -> Any:
+    """A hashable stand-in for a flattened value (lists and dicts as JSON text)."""
+    if isinstance(value, (list, tuple, dict)):
+        return _format.json_text(value, indent=None)
+    return (type(value).__name__, value)
+
+
 def _varying_keys(sections: Sequence[Mapping[str, Any]]) -> list[str]:
     """Flattened keys whose values differ between the sections (all keys if none do)."""
     flats = [_format.flatten("", section or {}, {}) for section in sections]
     keys = list(dict.fromkeys(key for flat in flats for key in flat))
-    varying = [
-        key
-        for key in keys
-        if len({_format.json_text(flat.get(key), indent=None) for flat in flats}) > 1
-    ]
+    varying = [key for key in keys if len({_comparable(flat.get(key)) for flat in flats}) > 1]
     return varying if varying and len(flats) > 1 else keys
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import re
@@ -84,6 +85,8 @@ def safe_text(value: object) -> str:
         '\\x1b[31mred\\u202e'
     """
     text = value if isinstance(value, str) else str(value)
+    if text.isascii() and text.isprintable():
+        return text  # nothing to neutralise: no controls, no bidi characters
     return _UNSAFE.sub(_escape, text)
 
 
@@ -154,6 +157,8 @@ def format_number(value: float | int, digits: int | None = 6) -> str:
         >>> format_number(0.1 + 0.2, digits=None)
         '0.30000000000000004'
     """
+    if type(value) is float and digits is not None and math.isfinite(value):
+        return f"{value:.{digits}g}"  # the common case, first
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -270,6 +275,11 @@ def format_value(value: Any, digits: int | None = 6) -> str:
         >>> format_value(None), format_value(True), format_value([1, float("nan")])
         ('-', 'true', '[1, NaN]')
     """
+    kind = type(value)
+    if kind is float or kind is int:
+        return format_number(value, digits)
+    if kind is str:
+        return safe_text(value)
     if value is None:
         return "-"
     if isinstance(value, (bool, int, float)):
@@ -395,24 +405,30 @@ def render_table(
         [truncate(cell, max_width) if isinstance(cell, str) else cell for cell in row]
         for row in rows
     ]
-    widths = [display_width(header) for header in headers]
-    for row in table:
-        for index, cell in enumerate(row):
-            text = cell.plain if isinstance(cell, Styled) else cell
-            widths[index] = max(widths[index], display_width(text))
+    # Each cell's width is measured once; most cells are ASCII, whose width is len().
+    plain = [[cell.plain if isinstance(cell, Styled) else cell for cell in row] for row in table]
+    measured = [
+        [len(text) if text.isascii() else display_width(text) for text in row] for row in plain
+    ]
+    header_widths = [display_width(header) for header in headers]
+    widths = [
+        max(column) for column in itertools.zip_longest(header_widths, *measured, fillvalue=0)
+    ]
     pad = " " * indent
 
-    def line(cells: Sequence[Cell], is_header: bool) -> str:
+    def line(cells: Sequence[Cell], cell_widths: Sequence[int], is_header: bool) -> str:
         out: list[str] = []
         for index, cell in enumerate(cells):
-            text = cell.plain if isinstance(cell, Styled) else cell
-            gap = " " * (widths[index] - display_width(text))
-            shown = style(text, {"bold": True}) if is_header else _render_cell(cell, style)
+            gap = " " * (widths[index] - cell_widths[index])
+            if is_header:
+                shown = style(cell if isinstance(cell, str) else cell.plain, {"bold": True})
+            else:
+                shown = _render_cell(cell, style)
             out.append(gap + shown if index in aligned_right else shown + gap)
         return (pad + "  ".join(out)).rstrip()
 
-    lines = [line(list(headers), True)]
-    lines.extend(line(row, False) for row in table)
+    lines = [line(list(headers), header_widths, True)]
+    lines.extend(map(line, table, measured, [False] * len(table)))
     return "\n".join(lines)
 
 
