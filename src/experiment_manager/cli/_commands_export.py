@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -83,7 +84,7 @@ def export(
     chosen = fmt or _SUFFIXES.get(Path(target).suffix.lower(), "csv")
     if experiment_id is not None and not manager.list_versions(experiment_id):
         raise ExperimentNotFoundError(experiment_id)
-    if target == "-" and chosen == "parquet" and click.get_binary_stream("stdout").isatty():
+    if target == "-" and chosen == "parquet" and sys.stdout.isatty():
         raise click.UsageError("refusing to write binary Parquet to a terminal; use -o FILE")
     shape = "long" if long_shape else "wide"
     total = None
@@ -147,7 +148,7 @@ def _export_to_stdout(
             shape=shape,
             progress=progress,
         )
-        stdout = click.get_binary_stream("stdout")
+        stdout = sys.stdout.buffer
         with path.open("rb") as handle:
             shutil.copyfileobj(handle, stdout)
         stdout.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, TypeVar
 
@@ -65,7 +66,7 @@ def should_color(stream: IO[str] | None = None) -> bool:
     """
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
-    target = stream if stream is not None else click.get_text_stream("stdout")
+    target = stream if stream is not None else sys.stdout
     try:
         return bool(target.isatty())
     except (AttributeError, ValueError):
@@ -131,7 +132,7 @@ def echo_error(message: str, *, prefix: str = "error") -> None:
         prefix: ``error`` or ``warning``.
     """
     first, _, rest = message.partition("\n")
-    stderr = click.get_text_stream("stderr")
+    stderr = sys.stderr
     label = f"{prefix}:"
     if should_color(stderr):
         label = click.style(label, fg="red" if prefix == "error" else "yellow", bold=True)
@@ -278,7 +279,7 @@ class Progress:
     """
 
     def __init__(self, label: str, total: int | None, enabled: bool | None) -> None:
-        stderr = click.get_text_stream("stderr")
+        stderr = sys.stderr
         try:
             tty = bool(stderr.isatty())
         except (AttributeError, ValueError):
