@@ -273,6 +273,10 @@ class AppendFile:
         if written != len(data):  # only on a full disk or a signal mid-write
             os.write(self._fd, data[written:])
 
+    def fileno(self) -> int:
+        """The open descriptor (``O_APPEND``), for callers that write to it directly."""
+        return self._fd
+
     def sync(self) -> None:
         """Flush the file to stable storage."""
         os.fsync(self._fd)

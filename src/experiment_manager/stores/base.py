@@ -49,7 +49,11 @@ T = TypeVar("T")
 
 
 class JournalWriter(Protocol):
-    """An open, append-only journal of one version."""
+    """An open, append-only journal of one version.
+
+    A writer backed by an ``O_APPEND`` file may also offer ``fileno()``; the run then
+    writes each line to that descriptor with one ``os.write``.
+    """
 
     def append(self, data: bytes) -> None:
         """Hand ``data`` (whole lines) to the operating system before returning."""
