@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import struct
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,49 @@ def run_python(
         env=dict(os.environ),
         check=False,
     )
+
+
+class Writer:
+    """A writer subprocess, to be SIGKILLed, whose complete stdout lines are collected.
+
+    ``python <script> <args...>``; :attr:`announced` is set once a line starting with
+    ``announcement`` has come. Its stderr is kept (and returned by :meth:`kill`) only if
+    ``keep_stderr``.
+    """
+
+    def __init__(
+        self, script: Path, args: list[str], announcement: str, *, keep_stderr: bool
+    ) -> None:
+        self.lines: list[str] = []
+        self.announced = threading.Event()
+        self._announcement = announcement
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if keep_stderr else subprocess.DEVNULL,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.endswith("\n"):  # a line cut by the kill was never fully reported
+                self.lines.append(line.rstrip("\n"))
+                if line.startswith(self._announcement):
+                    self.announced.set()
+
+    def kill(self) -> str:
+        """SIGKILL the writer, wait for it and its lines; return its stderr ("" if not kept)."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._reader.join(timeout=30)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        errors = ""
+        if self.process.stderr is not None:
+            errors = self.process.stderr.read()
+            self.process.stderr.close()
+        assert self.process.returncode == -signal.SIGKILL, (self.process.returncode, errors)
+        return errors

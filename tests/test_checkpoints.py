@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,6 @@ EXPERIMENT_ID = "ckpt"
 
 
 @pytest.fixture
-def log_dir(tmp_path: Path) -> Path:
-    return tmp_path / "logs"
-
-
-@pytest.fixture
 def ckpt_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
@@ -37,12 +31,10 @@ def ckpt_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def manager(log_dir: Path) -> Iterator[ExperimentManager]:
-    manager = ExperimentManager(log_dir)
+def manager(manager: ExperimentManager) -> ExperimentManager:
+    """The manager of tests/conftest.py (on ``log_dir``), with a version started."""
     manager.start_experiment("ckpt", {}, {}, experiment_id=EXPERIMENT_ID)
-    yield manager
-    if manager.active_experiment is not None:
-        manager.end_experiment()
+    return manager
 
 
 def _record(manager: ExperimentManager) -> dict[str, Any]:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,83 +14,14 @@ import pytest
 from experiment_manager import ExperimentManager
 from experiment_manager.doctor import DoctorReport, doctor
 from experiment_manager.errors import InvalidArgumentError
-from tests._util import assert_same, load_history_file, tree, write_script
+from tests._runner import Plan, Runners
+from tests._util import assert_same, load_history_file, tree
 
 POINTS = 6
 
-# Runs one version that streams POINTS points, says "ready <v>", then waits: a line "end"
-# on stdin ends it cleanly; SIGKILL leaves it running in the history (crashed).
-RUNNER = """\
-import sys
-
-from experiment_manager import ExperimentManager
-
-log_dir, experiment_id, points = sys.argv[1], sys.argv[2], int(sys.argv[3])
-manager = ExperimentManager(log_dir, capture_environment=False)
-record = manager.start_experiment("runner", {"lr": 0.5}, {}, experiment_id=experiment_id)
-manager.log_metrics({"static": [1.0, 2.0]})
-for i in range(points):
-    manager.log({"loss": 1.0 / (i + 1), "acc": i / 10}, step=10 * i)
-print(f"ready {record.version}", flush=True)
-if sys.stdin.readline().strip() == "end":
-    manager.end_experiment()
-    print("ended", flush=True)
-"""
-
-
-class Runner:
-    def __init__(self, script: Path, log_dir: Path, experiment_id: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(script), str(log_dir), experiment_id, str(POINTS)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.version = int(self.expect("ready").split()[1])
-
-    def expect(self, word: str) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith(word):
-            self.process.kill()
-            _, err = self.process.communicate(timeout=30)
-            raise AssertionError(f"runner said {line!r}, expected {word!r}; stderr:\n{err}")
-        return line
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def end(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("end\n")
-        self.process.stdin.flush()
-        self.expect("ended")
-        self.process.wait(timeout=30)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@pytest.fixture
-def runners(tmp_path: Path) -> Iterator[Callable[[Path, str], Runner]]:
-    started: list[Runner] = []
-    script = write_script(tmp_path / "scripts", "runner.py", RUNNER)
-
-    def start(log_dir: Path, experiment_id: str) -> Runner:
-        runner = Runner(script, log_dir, experiment_id)
-        started.append(runner)
-        return runner
-
-    yield start
-    for runner in started:
-        runner.close()
+#: A runner version streams POINTS points of "loss" and "acc" (see tests._runner); a line
+#: "end" on its stdin ends it cleanly, SIGKILL leaves it running in the history (crashed).
+RUN = Plan(POINTS, acc="tenths")
 
 
 def new_manager(log_dir: Path) -> ExperimentManager:
@@ -113,10 +40,11 @@ def streamed_losses() -> list[float]:
     return [1.0 / (i + 1) for i in range(POINTS)]
 
 
-def crash(runners: Callable[[Path, str], Runner], log_dir: Path, experiment_id: str) -> int:
-    runner = runners(log_dir, experiment_id)
+def crash(runners: Runners, log_dir: Path, experiment_id: str) -> int:
+    runner = runners(log_dir, experiment_id, RUN)
+    version = runner.ready()
     runner.kill()
-    return runner.version
+    return version
 
 
 def finished_with_leftover_journal(log_dir: Path, experiment_id: str) -> Path:
@@ -136,9 +64,7 @@ def finished_with_leftover_journal(log_dir: Path, experiment_id: str) -> Path:
 # -- crashed versions -----------------------------------------------------------------
 
 
-def test_a_crashed_version_is_folded(
-    tmp_path: Path, runners: Callable[[Path, str], Runner]
-) -> None:
+def test_a_crashed_version_is_folded(tmp_path: Path, runners: Runners) -> None:
     log_dir = tmp_path / "logs"
     version = crash(runners, log_dir, "crashy")
     path = journal(log_dir, "crashy", version, 0)
@@ -178,10 +104,10 @@ def test_a_crashed_version_is_folded(
 
 
 @pytest.mark.timeout(120)
-def test_a_live_run_is_never_folded(tmp_path: Path, runners: Callable[[Path, str], Runner]) -> None:
+def test_a_live_run_is_never_folded(tmp_path: Path, runners: Runners) -> None:
     log_dir = tmp_path / "logs"
-    runner = runners(log_dir, "live")
-    path = journal(log_dir, "live", runner.version, 0)
+    runner = runners(log_dir, "live", RUN)
+    path = journal(log_dir, "live", runner.ready(), 0)
     history_bytes = (log_dir / "live.json").read_bytes()
     journal_bytes = path.read_bytes()
     for dry_run in (True, False):
@@ -199,7 +125,7 @@ def test_a_live_run_is_never_folded(tmp_path: Path, runners: Callable[[Path, str
 
 
 def test_a_crashed_version_with_a_corrupt_journal_is_reported_not_folded(
-    tmp_path: Path, runners: Callable[[Path, str], Runner]
+    tmp_path: Path, runners: Runners
 ) -> None:
     log_dir = tmp_path / "logs"
     version = crash(runners, log_dir, "crashy")
@@ -357,7 +283,7 @@ def test_a_corrupt_history_is_reported_and_never_touched(tmp_path: Path) -> None
 # -- dry runs -------------------------------------------------------------------------
 
 
-def _everything_to_repair(log_dir: Path, runners: Callable[[Path, str], Runner]) -> None:
+def _everything_to_repair(log_dir: Path, runners: Runners) -> None:
     crash(runners, log_dir, "crashy")
     finished_with_leftover_journal(log_dir, "leftover")
     (log_dir / ".leftover.json.tmp").write_bytes(b"half")
@@ -381,7 +307,7 @@ def _report_without_mode(report: DoctorReport) -> dict[str, Any]:
 
 @pytest.mark.timeout(120)
 def test_a_dry_run_changes_nothing_and_reports_what_a_real_run_does(
-    tmp_path: Path, runners: Callable[[Path, str], Runner]
+    tmp_path: Path, runners: Runners
 ) -> None:
     log_dir = tmp_path / "logs"
     _everything_to_repair(log_dir, runners)

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ import pytest
 
 from experiment_manager import ExperimentManager
 from experiment_manager.stores.base import Store
+from tests._runner import Plan, Runners
 from tests._util import assert_same, load_history_file, strict_loads, write_script
 
 NAN = math.nan
@@ -34,28 +34,23 @@ INF = math.inf
 EXPERIMENT = "exp"
 AGGREGATE_KEYS = ("last", "min", "max", "mean", "count", "argmin_step", "argmax_step")
 
-# A process that runs `rounds` versions one after another; each streams `points` points,
-# says "ready <v>", waits for a line "end" on stdin, ends cleanly and says "ended <v>".
-RUNNER = """\
-import sys
 
-from experiment_manager import ExperimentManager
+def rounds_of(points: int, rounds: int) -> Plan:
+    """A runner (see tests._runner) of `rounds` versions of EXPERIMENT, one after another.
 
-log_dir, experiment_id = sys.argv[1], sys.argv[2]
-points, rounds = int(sys.argv[3]), int(sys.argv[4])
-manager = ExperimentManager(log_dir, capture_environment=False)
-for round_number in range(rounds):
-    record = manager.start_experiment(
-        "runner", {"round": round_number}, {}, experiment_id=experiment_id
+    Each streams `points` points of "loss" and "acc" at steps 0, 1, ..., says "ready <v>",
+    waits for a line "end" on stdin, ends cleanly and says "ended <v>".
+    """
+    return Plan(
+        points,
+        rounds,
+        hyperparameters={},
+        round_hyperparameter=True,
+        static=False,
+        step_scale=1,
+        acc="sevenths",
     )
-    for i in range(points):
-        manager.log({"loss": 1.0 / (i + 1), "acc": (i % 7) / 7}, step=i)
-    print(f"ready {record.version}", flush=True)
-    if sys.stdin.readline().strip() != "end":
-        break
-    manager.end_experiment()
-    print(f"ended {record.version}", flush=True)
-"""
+
 
 # Rewrites a history file the way another tool would: plain json, os.replace, no index.
 REWRITER = """\
@@ -71,54 +66,6 @@ with open(path + ".other", "w", encoding="utf-8") as handle:
     json.dump(document, handle)
 os.replace(path + ".other", path)
 """
-
-
-class Runner:
-    def __init__(self, script: Path, log_dir: Path, points: int, rounds: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(script), str(log_dir), EXPERIMENT, str(points), str(rounds)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def expect(self, word: str) -> int:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith(word):
-            self.process.kill()
-            _, err = self.process.communicate(timeout=30)
-            raise AssertionError(f"runner said {line!r}, expected {word!r}; stderr:\n{err}")
-        return int(line.split()[1])
-
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@pytest.fixture
-def runners(tmp_path: Path) -> Iterator[Callable[[Path, int, int], Runner]]:
-    started: list[Runner] = []
-    script = write_script(tmp_path / "scripts", "runner.py", RUNNER)
-
-    def start(log_dir: Path, points: int, rounds: int) -> Runner:
-        runner = Runner(script, log_dir, points, rounds)
-        started.append(runner)
-        return runner
-
-    yield start
-    for runner in started:
-        runner.close()
 
 
 def new_manager(log_dir: Path) -> ExperimentManager:
@@ -392,11 +339,11 @@ def test_another_process_rewrites_the_history_with_fewer_versions(
 
 
 def test_another_process_adds_a_version(
-    populated: tuple[ExperimentManager, Path], runners: Callable[[Path, int, int], Runner]
+    populated: tuple[ExperimentManager, Path], runners: Runners
 ) -> None:
     manager, log_dir = populated
     manager.list_versions(EXPERIMENT)
-    runner = runners(log_dir, 4, 1)
+    runner = runners(log_dir, EXPERIMENT, rounds_of(4, 1))
     assert runner.expect("ready") == 4
     runner.send("end")
     assert runner.expect("ended") == 4
@@ -479,11 +426,9 @@ def test_running_summaries_include_journal_points_not_yet_folded(tmp_path: Path)
 
 
 @pytest.mark.timeout(120)
-def test_summaries_of_a_run_in_another_process(
-    tmp_path: Path, runners: Callable[[Path, int, int], Runner]
-) -> None:
+def test_summaries_of_a_run_in_another_process(tmp_path: Path, runners: Runners) -> None:
     log_dir = tmp_path / "logs"
-    runner = runners(log_dir, 25, 1)
+    runner = runners(log_dir, EXPERIMENT, rounds_of(25, 1))
     assert runner.expect("ready") == 1
     manager = new_manager(log_dir)
     summaries = manager.list_versions(EXPERIMENT)
@@ -491,8 +436,7 @@ def test_summaries_of_a_run_in_another_process(
     assert summaries[0]["metric_summaries"]["loss"]["count"] == 25
     assert summaries[0]["metric_summaries"]["loss"]["argmin_step"] == 24
     assert_same(summaries, oracle(manager))
-    runner.process.send_signal(signal.SIGKILL)
-    runner.process.wait(timeout=30)
+    runner.kill()
     crashed = manager.list_versions(EXPERIMENT)
     assert crashed[0]["status"] == "crashed"
     assert crashed[0]["metric_summaries"]["loss"]["count"] == 25
@@ -500,11 +444,11 @@ def test_summaries_of_a_run_in_another_process(
 
 @pytest.mark.timeout(180)
 def test_a_version_that_ends_while_being_read_is_seen_consistently(
-    tmp_path: Path, runners: Callable[[Path, int, int], Runner]
+    tmp_path: Path, runners: Runners
 ) -> None:
     log_dir = tmp_path / "logs"
     points, rounds = 400, 6
-    runner = runners(log_dir, points, rounds)
+    runner = runners(log_dir, EXPERIMENT, rounds_of(points, rounds))
     manager = new_manager(log_dir)
     statuses_seen: set[str] = set()
     for _ in range(rounds):

@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ from typing import Any
 import pytest
 
 from experiment_manager import ExperimentManager
-from tests._util import load_history_file, write_script
+from tests._util import Writer, load_history_file, write_script
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -41,36 +38,9 @@ for i in range(100_000):
 """
 
 
-class Writer:
-    """A writer subprocess whose complete stdout lines are collected as they come."""
-
-    def __init__(self, script: Path, log_dir: Path, round_number: int) -> None:
-        self.lines: list[str] = []
-        self.started = threading.Event()
-        self.process = subprocess.Popen(
-            [sys.executable, str(script), str(log_dir), str(round_number)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.endswith("\n"):  # a line cut by the kill was never fully reported
-                self.lines.append(line.rstrip("\n"))
-                if line.startswith("started"):
-                    self.started.set()
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self._reader.join(timeout=30)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        assert self.process.returncode == -signal.SIGKILL, self.process.returncode
+def _writer(script: Path, log_dir: Path, round_number: int) -> Writer:
+    """Start WRITER for one round; it announces itself with "started <version>"."""
+    return Writer(script, [str(log_dir), str(round_number)], "started", keep_stderr=False)
 
 
 def _round_version(document: Any, round_number: int, context: str) -> dict[str, Any] | None:
@@ -129,13 +99,13 @@ def test_sigkilled_writers_never_lose_returned_calls(tmp_path: Path) -> None:
     started_at = time.monotonic()
 
     for round_number in range(ROUNDS):
-        writer = Writer(script, log_dir, round_number)
+        writer = _writer(script, log_dir, round_number)
         try:
             if round_number % 4 == 3:
                 # Anywhere from interpreter start-up to the first calls.
                 time.sleep(rng.uniform(0.0, 0.4))
             else:
-                assert writer.started.wait(timeout=30), f"writer never started (seed {seed})"
+                assert writer.announced.wait(timeout=30), f"writer never started (seed {seed})"
                 time.sleep(rng.uniform(0.0, 0.25))
         finally:
             writer.kill()

@@ -36,17 +36,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def log_dir(tmp_path: Path) -> Path:
-    return tmp_path / "logs"
-
-
-@pytest.fixture
-def manager(log_dir: Path) -> Iterator[ExperimentManager]:
-    manager = ExperimentManager(log_dir)
-    yield manager
-    if manager.active_experiment is not None:
-        manager.end_experiment()
+# log_dir and manager: tests/conftest.py
 
 
 def _history(log_dir: Path, experiment_id: str = EXPERIMENT_ID) -> list[dict[str, Any]]:

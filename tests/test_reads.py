@@ -8,11 +8,8 @@ summary, an index or a filter that drifts from the data shows up as a difference
 from __future__ import annotations
 
 import math
-import signal
-import subprocess
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,91 +26,14 @@ from experiment_manager.errors import (
     InvalidExperimentIdError,
     QuerySyntaxError,
 )
-from tests._util import assert_same, same, write_script
+from tests._runner import Plan, Runners
+from tests._util import assert_same, same
 
 NAN = math.nan
 INF = math.inf
 
 #: Keys of a full record that a summary replaces by ``metric_summaries``.
 POINT_KEYS = ("metrics", "steps", "timestamps", "checkpoint_details")
-
-# A subprocess that runs a version, streams points, says "ready <v>" and then waits:
-# a line "end" on stdin ends the version cleanly; SIGKILL makes it a crashed one.
-RUNNER = """\
-import sys
-
-from experiment_manager import ExperimentManager
-
-log_dir, experiment_id, points = sys.argv[1], sys.argv[2], int(sys.argv[3])
-manager = ExperimentManager(log_dir, capture_environment=False)
-record = manager.start_experiment("runner", {"lr": 0.5}, {}, experiment_id=experiment_id)
-manager.log_metrics({"static": [1.0, 2.0]})
-for i in range(points):
-    manager.log({"loss": 1.0 / (i + 1)}, step=10 * i)
-print(f"ready {record.version}", flush=True)
-if sys.stdin.readline().strip() == "end":
-    manager.end_experiment()
-    print("ended", flush=True)
-"""
-
-
-class Runner:
-    """A version run by another process (see :data:`RUNNER`)."""
-
-    def __init__(self, folder: Path, log_dir: Path, experiment_id: str, points: int) -> None:
-        script = write_script(folder, "runner.py", RUNNER)
-        self.process = subprocess.Popen(
-            [sys.executable, str(script), str(log_dir), experiment_id, str(points)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.version = int(self._expect("ready").split()[1])
-
-    def _expect(self, word: str) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith(word):
-            self.process.kill()
-            _, err = self.process.communicate(timeout=30)
-            raise AssertionError(f"runner said {line!r}, expected {word!r}; stderr:\n{err}")
-        return line
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-        assert self.process.returncode == -signal.SIGKILL
-
-    def end(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("end\n")
-        self.process.stdin.flush()
-        self._expect("ended")
-        self.process.wait(timeout=30)
-        assert self.process.returncode == 0
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@pytest.fixture
-def runners(tmp_path: Path) -> Iterator[Callable[[Path, str, int], Runner]]:
-    started: list[Runner] = []
-
-    def start(log_dir: Path, experiment_id: str, points: int) -> Runner:
-        runner = Runner(tmp_path / "scripts", log_dir, experiment_id, points)
-        started.append(runner)
-        return runner
-
-    yield start
-    for runner in started:
-        runner.close()
 
 
 def new_manager(log_dir: Path) -> ExperimentManager:
@@ -198,9 +118,7 @@ def assert_summary_matches(summary: dict[str, Any], record: dict[str, Any]) -> N
 # -- list_experiments -----------------------------------------------------------------
 
 
-def test_list_experiments_counts_statuses_names_and_times(
-    tmp_path: Path, runners: Callable[[Path, str, int], Runner]
-) -> None:
+def test_list_experiments_counts_statuses_names_and_times(tmp_path: Path, runners: Runners) -> None:
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
     # "zeta" is created first, "alpha" second: the list is sorted by id, not by time.
@@ -213,7 +131,8 @@ def test_list_experiments_counts_statuses_names_and_times(
     manager.start_experiment("cfg_b", {"lr": 0.2}, {}, experiment_id="alpha")
     manager.log({"val_loss": 0.3})
     manager.end_experiment("failed")
-    crashed = runners(log_dir, "alpha", 3)  # version 3, then SIGKILLed
+    crashed = runners(log_dir, "alpha", Plan(3))  # version 3, then SIGKILLed
+    crashed.ready()
     crashed.kill()
     manager.start_experiment("cfg_a", {"lr": 0.3}, {}, experiment_id="alpha")  # running
     manager.log({"loss": 0.1})

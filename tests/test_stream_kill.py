@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +13,7 @@ from typing import Any
 import pytest
 
 from experiment_manager import ExperimentManager
-from tests._util import assert_same, history_path, strict_loads, write_script
+from tests._util import Writer, assert_same, history_path, strict_loads, write_script
 
 pytestmark = [
     pytest.mark.slow,
@@ -54,40 +51,13 @@ def _x(round_number: int, i: int) -> float:
     return round_number * 1000 + i / 3
 
 
-class Writer:
-    """A writer subprocess whose complete stdout lines are collected as they come."""
+class StreamWriter(Writer):
+    """WRITER for one round; it announces itself with "version <version>"."""
 
     def __init__(self, script: Path, log_dir: Path, round_number: int, mode: str) -> None:
-        self.lines: list[str] = []
-        self.version_seen = threading.Event()
-        self.process = subprocess.Popen(
-            [sys.executable, str(script), str(log_dir), str(round_number), mode],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        super().__init__(
+            script, [str(log_dir), str(round_number), mode], "version", keep_stderr=True
         )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.endswith("\n"):  # a line cut by the kill was never fully reported
-                self.lines.append(line.rstrip("\n"))
-                if line.startswith("version"):
-                    self.version_seen.set()
-
-    def kill(self) -> str:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self._reader.join(timeout=30)
-        assert self.process.stdout is not None
-        assert self.process.stderr is not None
-        self.process.stdout.close()
-        errors = self.process.stderr.read()
-        self.process.stderr.close()
-        assert self.process.returncode == -signal.SIGKILL, (self.process.returncode, errors)
-        return errors
 
     @property
     def version(self) -> int | None:
@@ -140,12 +110,14 @@ def test_sigkill_at_random_moments_loses_no_returned_step(tmp_path: Path) -> Non
 
     for round_number, mode in enumerate(modes):
         target = rng.choice(sorted(known)) if mode == "resume" and known else None
-        writer = Writer(script, log_dir, round_number, "new" if target is None else str(target))
+        writer = StreamWriter(
+            script, log_dir, round_number, "new" if target is None else str(target)
+        )
         early = rng.random() < 0.15
         if early:  # anywhere from interpreter start-up to the first points
             time.sleep(rng.uniform(0.0, 0.35))
         else:
-            assert writer.version_seen.wait(timeout=30), "the writer never started"
+            assert writer.announced.wait(timeout=30), "the writer never started"
             time.sleep(rng.uniform(0.0, 0.03))
         errors = writer.kill()
         context = f"round {round_number} ({mode}, version {writer.version}): {errors[-500:]}"
