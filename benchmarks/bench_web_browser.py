@@ -29,15 +29,14 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import socket
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from experiment_manager import ExperimentManager
+from experiment_manager.web._background import BackgroundServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -114,40 +113,6 @@ def build_curves(folder: Path, versions: int, points: int) -> Path:
 # ---- Server ------------------------------------------------------------------------
 
 
-class LiveServer:
-    """The dashboard app under uvicorn in a daemon thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, log_dir: Path) -> None:
-        import uvicorn
-
-        from experiment_manager.web import create_app
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(log_dir), log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("the dashboard server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
 # ---- Measurements --------------------------------------------------------------------
 
 
@@ -159,7 +124,7 @@ def open_page(browser: Any) -> tuple[Any, Any]:
     return context, page
 
 
-def experiments_page(page: Any, server: LiveServer, experiments: int) -> tuple[float, float]:
+def experiments_page(page: Any, server: BackgroundServer, experiments: int) -> tuple[float, float]:
     """(table rendered, painted) in ms after navigation start."""
     page.goto(server.url("/"), wait_until="commit")
     page.wait_for_function("() => document.body && document.body.dataset.readyPainted")
@@ -173,7 +138,7 @@ def experiments_page(page: Any, server: LiveServer, experiments: int) -> tuple[f
     return float(ready), float(painted)
 
 
-def overlay_page(page: Any, server: LiveServer, versions: int) -> float:
+def overlay_page(page: Any, server: BackgroundServer, versions: int) -> float:
     """Chart of every version drawn, in ms after navigation start."""
     selection = ",".join(str(v) for v in range(1, versions + 1))
     page.goto(
@@ -282,7 +247,7 @@ def main() -> None:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     print(f"\nChromium {browser.version}, viewport 1400x1000, repeat {args.repeat}\n")
     try:
-        with LiveServer(many) as server:
+        with BackgroundServer(many) as server:
             context, page = open_page(browser)
             cold_ready, cold_painted = experiments_page(page, server, args.experiments)
             warm = [experiments_page(page, server, args.experiments) for _ in range(args.repeat)]
@@ -299,7 +264,7 @@ def main() -> None:
                 "", "... and painted", cold_painted, [w[1] for w in warm], TARGETS_MS["experiments"]
             )
 
-        with LiveServer(curves) as server:
+        with BackgroundServer(curves) as server:
             context, page = open_page(browser)
             cold = overlay_page(page, server, args.versions)
             warm_load = [overlay_page(page, server, args.versions) for _ in range(args.repeat)]

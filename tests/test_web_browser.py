@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from urllib.parse import quote
 import pytest
 
 from experiment_manager import ExperimentManager
+from experiment_manager.web._background import BackgroundServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -76,41 +75,6 @@ ACC_V2 = [i / 80 for i in range(40)]
 # ---- Server and browser ------------------------------------------------------------
 
 
-class LiveServer:
-    """The real dashboard app under uvicorn, in a daemon thread, on a free port."""
-
-    def __init__(self, log_dir: Path) -> None:
-        import uvicorn
-
-        from experiment_manager.web import create_app
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(log_dir), log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
 def build_main_log_dir(log_dir: Path) -> None:
     manager = ExperimentManager(log_dir, capture_environment=False)
     metadata = {"dataset_version": "v2"}
@@ -157,16 +121,16 @@ def main_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(main_log_dir: Path) -> Iterator[LiveServer]:
-    with LiveServer(main_log_dir) as live:
+def server(main_log_dir: Path) -> Iterator[BackgroundServer]:
+    with BackgroundServer(main_log_dir) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
-def xss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def xss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
     log_dir = tmp_path_factory.mktemp("dashboard-xss")
     build_xss_log_dir(log_dir)
-    with LiveServer(log_dir) as live:
+    with BackgroundServer(log_dir) as live:
         yield live
 
 
@@ -314,7 +278,7 @@ def injected(page: Any) -> list[str]:
 
 
 def test_experiments_page_lists_sorts_and_searches(
-    server: LiveServer, page: Any, shot: Any
+    server: BackgroundServer, page: Any, shot: Any
 ) -> None:
     page.goto(server.url("/"))
     wait_ready(page)
@@ -380,7 +344,7 @@ def test_experiments_page_lists_sorts_and_searches(
 
 
 def test_experiment_page_overlay_diff_and_shared_url(
-    server: LiveServer, page: Any, shot: Any, browser: Any
+    server: BackgroundServer, page: Any, shot: Any, browser: Any
 ) -> None:
     page.goto(server.url("/"))
     wait_ready(page)
@@ -512,7 +476,9 @@ def test_experiment_page_overlay_diff_and_shared_url(
     page.watch.assert_clean()
 
 
-def test_version_page_shows_everything_recorded(server: LiveServer, page: Any, shot: Any) -> None:
+def test_version_page_shows_everything_recorded(
+    server: BackgroundServer, page: Any, shot: Any
+) -> None:
     page.goto(server.url("/experiments/resnet/versions/3"))
     wait_ready(page)
     hp = page.locator("#hyperparameters").inner_text()
@@ -553,7 +519,7 @@ def test_version_page_shows_everything_recorded(server: LiveServer, page: Any, s
 
 
 def test_running_version_gains_points_live(
-    server: LiveServer, main_log_dir: Path, page: Any, shot: Any
+    server: BackgroundServer, main_log_dir: Path, page: Any, shot: Any
 ) -> None:
     manager = ExperimentManager(main_log_dir, capture_environment=False)
     manager.start_experiment("live", {"lr": 0.5}, {})
@@ -595,7 +561,7 @@ def test_running_version_gains_points_live(
 
 @pytest.mark.parametrize("csp", ["enforced", "bypassed"])
 def test_stored_xss_never_executes(
-    xss_server: LiveServer, browser: Any, tmp_path: Path, csp: str
+    xss_server: BackgroundServer, browser: Any, tmp_path: Path, csp: str
 ) -> None:
     # With the CSP bypassed, an injected script or handler would run: the escaping
     # alone must keep every payload inert.
@@ -693,7 +659,7 @@ def test_stored_xss_never_executes(
         context.close()
 
 
-def experiment_links(server: LiveServer, page: Any) -> list[str]:
+def experiment_links(server: BackgroundServer, page: Any) -> list[str]:
     page.goto(server.url("/"))
     wait_ready(page)
     links: list[str] = page.locator("#experiments a.id").evaluate_all(

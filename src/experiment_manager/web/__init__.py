@@ -7,8 +7,9 @@ Modules, one job each: ``_app`` (the factory and routes), ``_security`` (Host ch
 read-only methods, security headers), ``_api`` (JSON endpoints), ``_pages`` (HTML
 shells, static files, plotly.js), ``_params`` (query parameters), ``_responses``
 (strict JSON, the error shape), ``_cache`` (parsed histories), ``_series`` (a metric as
-x/y points), ``_downsample`` (min/max per x bucket) and ``_openapi`` (the API's
-description). See ``docs/dashboard.md``.
+x/y points), ``_downsample`` (min/max per x bucket), ``_openapi`` (the API's
+description) and ``_background`` (serving from a thread of the calling process).
+See ``docs/dashboard.md``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from experiment_manager.web._app import Dashboard
+    from experiment_manager.web._background import BackgroundServer
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "serve_in_background"]
 
 
 def create_app(
@@ -54,3 +56,29 @@ def create_app(
     from experiment_manager.web._app import create_app as build
 
     return build(log_dir, allowed_hosts=allowed_hosts)
+
+
+def serve_in_background(log_dir: str | os.PathLike[str]) -> BackgroundServer:
+    """Serve the dashboard from a daemon thread, on a free port of 127.0.0.1.
+
+    Use it as a context manager, from a notebook or a script that goes on working.
+
+    Args:
+        log_dir: The folder of the experiment histories.
+
+    Returns:
+        The server; ``with`` starts it, leaving the block stops it, and
+        ``server.url("/")`` is the address to open.
+
+    Raises:
+        ModuleNotFoundError: starlette or uvicorn is not installed.
+
+    Example:
+        >>> import tempfile, urllib.request
+        >>> with serve_in_background(tempfile.mkdtemp()) as server:
+        ...     urllib.request.urlopen(server.url("/api/experiments")).status
+        200
+    """
+    from experiment_manager.web._background import BackgroundServer
+
+    return BackgroundServer(log_dir)

@@ -1,0 +1,82 @@
+"""The dashboard served from a background thread of the calling process.
+
+For notebooks, scripts and tests that want the dashboard next to their own work:
+uvicorn runs the app in a daemon thread on a free port of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from types import TracebackType
+
+from experiment_manager.web._app import create_app
+
+__all__ = ["BackgroundServer"]
+
+_START_TIMEOUT = 15.0
+
+
+class BackgroundServer:
+    """The dashboard under uvicorn in a daemon thread; a context manager.
+
+    Args:
+        log_dir: The folder of the experiment histories.
+
+    Example:
+        >>> import tempfile, urllib.request
+        >>> with BackgroundServer(tempfile.mkdtemp()) as server:
+        ...     with urllib.request.urlopen(server.url("/api/experiments")) as answer:
+        ...         print(answer.status)
+        200
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str]) -> None:
+        import uvicorn
+
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(create_app(log_dir), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    def __enter__(self) -> BackgroundServer:
+        """Start serving; return once the server listens.
+
+        Raises:
+            RuntimeError: The server did not start within 15 s.
+        """
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the dashboard server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop serving and wait for the thread to end."""
+        self._server.should_exit = True
+        self._thread.join(timeout=_START_TIMEOUT)
+        self._socket.close()
+
+    def url(self, path: str = "/") -> str:
+        """The address of ``path`` on this server.
+
+        Args:
+            path: A path starting with ``/``.
+
+        Returns:
+            ``http://127.0.0.1:<port><path>``.
+        """
+        return f"http://127.0.0.1:{self.port}{path}"
