@@ -44,8 +44,10 @@ T = TypeVar("T")
 HISTORY_SUFFIX = ".json"
 INTERNAL_DIR = ".expm"
 # Histories this store wrote last, kept parsed: when the file still holds exactly the
-# bytes we wrote, the next write skips parsing it again.
+# bytes we wrote, the next write skips parsing it again. Big ones are not kept, so a
+# long-lived process does not hold a huge history it no longer writes.
 _CACHED_DOCUMENTS = 4
+_CACHED_DOCUMENT_BYTES = 32 * 2**20
 # Stored text that may hold a non-finite tag or name, which decoding turns into floats.
 _MAY_NEED_DECODING = re.compile(rb'"(?:\$float|NaN|Infinity|-Infinity)"')
 
@@ -129,10 +131,11 @@ class FileStore(Store):
             encoded = _serialize.dumps(document)
             _atomic.write_atomic(path, encoded)
             index = self._write_index(experiment_id, document, os.stat(path), previous_index)
-            with self._written_lock:
-                self._written[experiment_id] = (encoded, document, index)
-                while len(self._written) > _CACHED_DOCUMENTS:
-                    self._written.popitem(last=False)
+            if len(encoded) <= _CACHED_DOCUMENT_BYTES:
+                with self._written_lock:
+                    self._written[experiment_id] = (encoded, document, index)
+                    while len(self._written) > _CACHED_DOCUMENTS:
+                        self._written.popitem(last=False)
         return result
 
     def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
