@@ -36,11 +36,12 @@ __all__ = [
     "loads",
     "metric_point",
     "metric_values",
+    "strict_json",
     "to_json",
 ]
 
 FLOAT_TAG = "$float"
-_NONFINITE_NAMES = {"NaN", "Infinity", "-Infinity"}
+NONFINITE_NAMES = frozenset(("NaN", "Infinity", "-Infinity"))
 _MAX_DEPTH = 64
 # What orjson reads back as an int; beyond it a number would silently become a float.
 _INT_MIN = -(2**63)
@@ -150,6 +151,43 @@ def _mapping_to_json(value: Mapping[Any, Any], path: str, depth: int) -> dict[st
     return out
 
 
+def strict_json(value: Any) -> Any:
+    """Make plain data strict JSON the way every output of the library writes it.
+
+    Non-finite floats become the strings ``"NaN"``, ``"Infinity"`` and
+    ``"-Infinity"``; mapping keys become strings as ``json`` writes them (``1`` ->
+    ``"1"``, ``None`` -> ``"null"``); tuples become lists. Used by exports, ``--json``
+    output and the dashboard's API.
+
+    Args:
+        value: Plain data (dicts, lists, numbers, strings, None).
+
+    Returns:
+        A new structure that a strict encoder accepts.
+
+    Example:
+        >>> strict_json({1: [float("nan"), float("-inf"), 0.5], "t": (True, None)})
+        {'1': ['NaN', '-Infinity', 0.5], 't': [True, None]}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return _nonfinite_name(value)
+    if isinstance(value, Mapping):
+        return {_output_key(key): strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value
+
+
+def _output_key(key: object) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
 def from_json(value: Any) -> Any:
     """Undo the tagging of non-finite floats done by :func:`to_json`.
 
@@ -164,7 +202,7 @@ def from_json(value: Any) -> Any:
         {'eps': -inf, 'lr': 0.1}
     """
     if isinstance(value, dict):
-        if len(value) == 1 and value.get(FLOAT_TAG) in _NONFINITE_NAMES:
+        if len(value) == 1 and value.get(FLOAT_TAG) in NONFINITE_NAMES:
             return float(value[FLOAT_TAG])
         return {key: from_json(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -186,7 +224,7 @@ def _metric_number(name: str, value: object) -> int | float | str:
     raise InvalidMetricError(name, value, "metric values must be real numbers")
 
 
-_PLAIN_NUMBERS = frozenset((int, float))
+PLAIN_NUMBERS = frozenset((int, float))
 
 
 def _plain_and_in_range(items: Sequence[Any], kinds: set[type]) -> bool:
@@ -227,7 +265,7 @@ def metric_values(name: object, value: object) -> list[int | float | str]:
         items = value.tolist()  # type: ignore[attr-defined]
     if isinstance(items, (list, tuple, range)):
         kinds = set(map(type, items))
-        if kinds <= _PLAIN_NUMBERS and _plain_and_in_range(items, kinds):
+        if kinds <= PLAIN_NUMBERS and _plain_and_in_range(items, kinds):
             return list(items)  # checked in C-level passes: finite floats, 64-bit ints
         out: list[int | float | str] = []
         for item in items:

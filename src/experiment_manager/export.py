@@ -22,7 +22,6 @@ pandas read back as numbers. pandas and pyarrow are imported only when asked for
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         for key, item in value.items():
             _flatten(f"{prefix}.{key}", item, out)
     elif isinstance(value, (list, tuple, Mapping)):
-        out[prefix] = _serialize.dumps(_strict(value)).decode()
+        out[prefix] = _serialize.dumps(_serialize.strict_json(value)).decode()
     else:
         out[prefix] = value
 
@@ -134,16 +133,6 @@ def long_rows(records: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
                 }
 
 
-def _strict(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return _serialize.metric_values("value", value)[0]
-    if isinstance(value, Mapping):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(item) for item in value]
-    return value
-
-
 def _write_csv(rows: Iterable[Mapping[str, Any]], handle: Any) -> int:
     writer: Any = None
     count = 0
@@ -165,7 +154,7 @@ def _write_text(rows: Iterable[Mapping[str, Any]], handle: Any, fmt: str) -> int
     for row in rows:
         if fmt == "json" and count:
             handle.write(",")
-        handle.write(_serialize.dumps(_strict(row)).decode())
+        handle.write(_serialize.dumps(_serialize.strict_json(row)).decode())
         if fmt == "jsonl":
             handle.write("\n")
         count += 1
@@ -225,7 +214,7 @@ def _one_type_per_column(records: list[dict[str, Any]], columns: list[str]) -> l
         for column in mixed:
             value = record[column]
             if value is not None and not isinstance(value, str):
-                record[column] = _serialize.dumps(_strict(value)).decode()
+                record[column] = _serialize.dumps(_serialize.strict_json(value)).decode()
     return records
 
 

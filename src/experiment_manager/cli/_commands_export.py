@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import tempfile
@@ -99,26 +100,13 @@ def export(
     wanted = progress if progress is not None or long_shape else False
     bar = Progress("Exporting rows", total, wanted)
     try:
-        if target == "-":
-            count = _export_to_stdout(
-                manager,
-                fmt=chosen,
-                experiment_id=experiment_id,
-                query=query,
-                shape=shape,
-                progress=bar.update,
-            )
-            bar.update(count)
-        else:
-            count = manager.export(
-                target,
-                chosen,
-                experiment_id=experiment_id,
-                query=query,
-                shape=shape,
-                progress=bar.update,
-            )
-            bar.update(count)
+        write = (
+            functools.partial(_export_to_stdout, manager, fmt=chosen)
+            if target == "-"
+            else functools.partial(manager.export, target, chosen)
+        )
+        count = write(experiment_id=experiment_id, query=query, shape=shape, progress=bar.update)
+        bar.update(count)
     finally:
         bar.close()
     if target != "-":

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from experiment_manager._serialize import strict_json as to_jsonable
+
 __all__ = [
     "BLOCKS",
     "Styled",
@@ -52,7 +54,6 @@ _UNSAFE = re.compile(
 )
 # In JSON text C0 controls are already escaped by the encoder; the rest is not.
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
-_NONFINITE_NAMES = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -170,46 +171,13 @@ def format_number(value: float | int, digits: int | None = 6) -> str:
     return repr(float(value)) if digits is None else f"{value:.{digits}g}"
 
 
-def to_jsonable(value: Any) -> Any:
-    """Return ``value`` as strict JSON data, as the library's export module writes it.
-
-    Non-finite floats become the strings ``"NaN"``, ``"Infinity"`` and
-    ``"-Infinity"``; mapping keys become strings (``1`` -> ``"1"``); tuples become
-    lists.
-
-    Args:
-        value: Plain data from the library (dicts, lists, numbers, strings, None).
-
-    Returns:
-        A new structure that ``json.dumps(..., allow_nan=False)`` accepts.
-
-    Example:
-        >>> to_jsonable({1: [float("nan"), float("-inf"), 0.5]})
-        {'1': ['NaN', '-Infinity', 0.5]}
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return _NONFINITE_NAMES[repr(value)]
-    if isinstance(value, Mapping):
-        return {_json_key(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item) for item in value]
-    return value
-
-
-def _json_key(key: object) -> str:
-    if isinstance(key, str):
-        return key
-    if key is None or isinstance(key, bool):
-        return json.dumps(key)
-    return str(key)
-
-
 def json_text(value: Any, *, indent: int | None = 2) -> str:
     r"""Encode ``value`` as strict JSON (RFC 8259) that is also safe on a terminal.
 
-    See :func:`to_jsonable` for NaN and infinities. Characters that JSON allows raw
-    but a terminal would act on (DEL, C1 controls, bidi overrides) are written as
-    ``\uXXXX`` escapes, so the text parses to exactly the same data.
+    See :func:`to_jsonable` (the library's ``strict_json``) for NaN and infinities.
+    Characters that JSON allows raw but a terminal would act on (DEL, C1 controls,
+    bidi overrides) are written as ``\uXXXX`` escapes, so the text parses to exactly
+    the same data.
 
     Args:
         value: Plain data.

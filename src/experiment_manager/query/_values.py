@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from experiment_manager._serialize import PLAIN_NUMBERS
+
 #: The aggregates a ``metrics.<name>.<agg>`` field may end with.
 AGGREGATES: Final = ("last", "min", "max", "mean", "count")
 
@@ -46,16 +48,13 @@ def _mean(numbers: Sequence[float]) -> float:
         return total / len(numbers)
 
 
-_PLAIN_NUMBERS: Final = frozenset((int, float))
-
-
 def _usable(values: Sequence[Any]) -> Sequence[Any]:
     """Return the numbers among ``values``, NaN left out.
 
     The common case, plain ints and floats without NaN, is checked in C-level passes
     and returns ``values`` itself, without copying a long metric.
     """
-    if set(map(type, values)) <= _PLAIN_NUMBERS:
+    if set(map(type, values)) <= PLAIN_NUMBERS:
         if not any(map(math.isnan, values)):
             return values
         return [v for v in values if not math.isnan(v)]

@@ -396,17 +396,13 @@ def check_document(path: Path, document: Any, experiment_id: str) -> None:
                 )
 
 
-_NUMBER_TYPES = frozenset((int, float))
-_NONFINITE_NAMES = frozenset(("NaN", "Infinity", "-Infinity"))
-
-
 def _valid_metric_list(values: Any) -> bool:
     """A stored metric list: numbers and the three non-finite names, nothing else."""
     if type(values) is not list:
         return False
     kinds = set(map(type, values))
-    if kinds <= _NUMBER_TYPES:
+    if kinds <= _serialize.PLAIN_NUMBERS:
         return True
-    if kinds <= _NUMBER_TYPES | {str}:
-        return all(v in _NONFINITE_NAMES for v in values if type(v) is str)
+    if kinds <= _serialize.PLAIN_NUMBERS | {str}:
+        return all(v in _serialize.NONFINITE_NAMES for v in values if type(v) is str)
     return False

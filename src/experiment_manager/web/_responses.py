@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from experiment_manager._serialize import strict_json
 from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentManagerError,
@@ -25,7 +26,6 @@ from experiment_manager.errors import (
     InvalidExperimentIdError,
     QuerySyntaxError,
 )
-from experiment_manager.export import _strict
 
 __all__ = [
     "RequestError",
@@ -91,7 +91,7 @@ class StrictJSONResponse(Response):
         Returns:
             The UTF-8 bytes.
         """
-        return _encode(_strict(content))
+        return _encode(strict_json(content))
 
 
 def strict_numbers(values: list[Any]) -> list[Any]:
@@ -116,7 +116,7 @@ def strict_numbers(values: list[Any]) -> list[Any]:
             return values
     except TypeError:  # not only numbers: let the general conversion decide
         pass
-    result: list[Any] = _strict(values)
+    result: list[Any] = strict_json(values)
     return result
 
 
