@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -39,7 +40,7 @@ from starlette.routing import Route  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from experiment_manager.web import create_app  # noqa: E402
-from experiment_manager.web._downsample import downsample, nan_positions  # noqa: E402
+from experiment_manager.web._downsample import downsample  # noqa: E402
 
 NAN = float("nan")
 INF = float("inf")
@@ -548,16 +549,22 @@ def test_downsample_of_a_slice_equals_downsample_of_the_copy(
     lo = data.draw(st.integers(0, len(ys) - 1))
     hi = data.draw(st.integers(lo + 1, len(ys)))
     xs = range(len(ys))
-    sliced = downsample(xs, ys, buckets, lo=lo, hi=hi, nans=nan_positions(ys))
+    sliced = downsample(xs, ys, buckets, lo=lo, hi=hi)
     copied = downsample(list(xs[lo:hi]), ys[lo:hi], buckets)
     assert sliced[0] == copied[0]
     assert same_numbers(sliced[1], copied[1])
     assert sliced[2] is copied[2]
 
 
-@given(st.lists(values, max_size=100))
-def test_nan_positions(ys: list[float]) -> None:
-    assert nan_positions(ys) == [i for i, y in enumerate(ys) if math.isnan(y)]
+@settings(max_examples=200, deadline=None)
+@given(st.lists(values, min_size=1, max_size=200), st.integers(0, 30))
+def test_downsample_of_arrays_equals_downsample_of_lists(ys: list[float], buckets: int) -> None:
+    xs = [float(i) for i in range(len(ys))]
+    from_lists = downsample(xs, ys, buckets)
+    from_arrays = downsample(np.array(xs), np.array(ys, dtype=np.float64), buckets)
+    assert from_arrays[0] == from_lists[0]
+    assert same_numbers(from_arrays[1], [float(y) for y in from_lists[1]])
+    assert from_arrays[2] is from_lists[2]
 
 
 def test_downsample_one_spike_in_a_million() -> None:

@@ -4,8 +4,10 @@ The server (``experiment_manager.web.create_app``) runs in a background thread u
 uvicorn on a free port of 127.0.0.1, over log folders built here with
 ``ExperimentManager``. Chromium is Debian's (``/usr/bin/chromium``), driven by
 Playwright; no browser is downloaded. The pages run under the server's
-Content-Security-Policy, so these tests also show that nothing on them (plotly.js
-included) needs ``eval`` or inline scripts: any CSP violation fails the test.
+Content-Security-Policy, so these tests also show that nothing on them (the uPlot
+chart library included) needs ``eval``, inline scripts or inline styles: any CSP
+violation fails the test. What the chart draws is read from its ``metricChart``
+object (``traces()``: the data of each drawn curve; ``describe()``: the axes).
 
 Every test saves screenshots of the pages it visits under its ``tmp_path`` and prints
 their paths (``pytest -s`` shows them).
@@ -53,7 +55,7 @@ OUR_SCRIPTS = {
     "/static/chart.js",
     "/static/experiment.js",
     "/static/version.js",
-    "/static/vendor/plotly.min.js",
+    "/static/vendor/uPlot.iife.min.js",
 }
 
 XSS_PAYLOADS = [
@@ -204,10 +206,9 @@ def wait_ready(page: Any) -> None:
 
 def chart_traces(page: Any) -> list[dict[str, Any]]:
     traces: list[dict[str, Any]] = page.evaluate(
-        """() => (document.getElementById('chart').data || []).map(t => ({
-            version: t.meta.version, role: t.meta.role, name: t.name,
-            visible: t.visible === undefined ? true : t.visible,
-            x: Array.from(t.x), y: Array.from(t.y)}))"""
+        """() => document.getElementById('chart').metricChart.traces().map(t => ({
+            version: t.version, role: t.role, name: t.label, visible: t.visible,
+            x: t.x, y: t.y}))"""
     )
     return traces
 
@@ -230,8 +231,9 @@ def wait_chart_versions(page: Any, versions: list[int], role: str = "main") -> N
     page.wait_for_function(
         """([wanted, role]) => {
             const chart = document.getElementById('chart');
-            if (!chart.data || chart.classList.contains('loading')) return false;
-            const got = chart.data.filter(t => t.meta.role === role).map(t => t.meta.version);
+            if (chart.classList.contains('loading')) return false;
+            const traces = chart.metricChart.traces();
+            const got = traces.filter(t => t.role === role).map(t => t.version);
             return got.join(',') === wanted.join(',');
         }""",
         arg=[versions, role],
@@ -377,15 +379,13 @@ def test_experiment_page_overlay_diff_and_shared_url(
     # Another metric, log scale, smoothing.
     page.select_option("#metric-select", "acc")
     page.wait_for_function(
-        "() => { const c = document.getElementById('chart'); return c.layout"
-        " && c.layout.yaxis.title.text === 'acc' && !c.classList.contains('loading'); }"
+        "() => { const c = document.getElementById('chart');"
+        " return c.metricChart.describe().yLabel === 'acc' && !c.classList.contains('loading'); }"
     )
     assert [t["y"] for t in chart_traces(page)] == [ACC_V1, ACC_V2]
     assert "metric=acc" in page.url
     page.check("#log-toggle")
-    page.wait_for_function(
-        "() => document.getElementById('chart')._fullLayout.yaxis.type === 'log'"
-    )
+    page.wait_for_function("() => document.getElementById('chart').metricChart.describe().yLog")
     page.uncheck("#log-toggle")
     page.locator("#smoothing").fill("0.5")
     wait_chart_versions(page, [1, 2], role="smoothed")
@@ -400,28 +400,34 @@ def test_experiment_page_overlay_diff_and_shared_url(
     page.locator("#smoothing").fill("0")
     wait_chart_versions(page, [1, 2])
 
-    # Legend click hides a curve.
-    page.locator("#chart .legendtoggle").first.click()
+    # Legend click hides a curve (the legend's first entry is the x value).
+    page.locator("#chart .u-legend .u-series").nth(1).click()
     page.wait_for_function(
-        "() => document.getElementById('chart').data[0].visible === 'legendonly'"
+        "() => document.getElementById('chart').metricChart.traces()[0].visible === false"
     )
-    page.locator("#chart .legendtoggle").first.click()
+    assert chart_traces(page)[1]["visible"] is True
+    page.locator("#chart .u-legend .u-series").nth(1).click()
+    page.wait_for_function(
+        "() => document.getElementById('chart').metricChart.traces()[0].visible === true"
+    )
 
     # Zoom by drag: the visible range comes back at full resolution; double-click resets.
     page.select_option("#metric-select", "loss")
     wait_chart_versions(page, [1, 2])
     page.wait_for_function(
-        "() => document.getElementById('chart').layout.yaxis.title.text === 'loss'"
+        "() => document.getElementById('chart').metricChart.describe().yLabel === 'loss'"
     )
     before = draws(page)
-    area = page.locator("#chart .nsewdrag").bounding_box()
+    area = page.locator("#chart .u-over").bounding_box()
     y = area["y"] + area["height"] / 2
     page.mouse.move(area["x"] + area["width"] * 0.25, y)
     page.mouse.down()
     page.mouse.move(area["x"] + area["width"] * 0.5, y, steps=4)
     page.mouse.up()
     wait_draws_after(page, before)
-    low, high = page.evaluate("() => document.getElementById('chart')._fullLayout.xaxis.range")
+    low, high = page.evaluate(
+        "() => document.getElementById('chart').metricChart.describe().xRange"
+    )
     zoomed = chart_traces(page)
     assert 5 < low < high < 30
     pad = (high - low) * 0.011
@@ -432,7 +438,12 @@ def test_experiment_page_overlay_diff_and_shared_url(
     before = draws(page)
     page.mouse.dblclick(area["x"] + area["width"] * 0.5, y)
     wait_draws_after(page, before)
-    page.wait_for_function("() => document.getElementById('chart').data[0].x.length === 40")
+    page.wait_for_function(
+        "() => document.getElementById('chart').metricChart.traces()[0].x.length === 40"
+    )
+    assert page.evaluate(
+        "() => document.getElementById('chart').metricChart.describe().xRange"
+    ) == [0, 39]
 
     # The versions table: sort, filter, column chooser.
     page.locator("#versions th", has_text=re.compile(r"^Version$")).click()
@@ -493,9 +504,11 @@ def test_version_page_shows_everything_recorded(
     assert "exists" in row
     assert "5 B" in row
     assert "loss=0.5" in row
-    metrics = page.locator("#metrics tbody").inner_text()
+    metrics = page.locator("#metrics table.data tbody").inner_text()
     assert "loss" in metrics
-    page.wait_for_function("() => (document.getElementById('chart').data || []).length === 1")
+    page.wait_for_function(
+        "() => document.getElementById('chart').metricChart.traces().length === 1"
+    )
 
     download = page.locator("#download")
     href = download.get_attribute("href")
@@ -513,7 +526,7 @@ def test_version_page_shows_everything_recorded(
     page.goto(server.url("/experiments/other/versions/2"))
     wait_ready(page)
     assert "diverged at step 1" in page.locator("#error").inner_text()
-    assert "∞" in page.locator("#metrics tbody").inner_text()
+    assert "∞" in page.locator("#metrics table.data tbody").inner_text()
     shot("version-failed")
     page.watch.assert_clean()
 
@@ -537,7 +550,8 @@ def test_running_version_gains_points_live(
         for i in range(5, 12):
             manager.log({"loss": float(i)})
         page.wait_for_function(
-            "() => document.getElementById('chart').data[0].y.length === 12", timeout=15_000
+            "() => document.getElementById('chart').metricChart.traces()[0].y.length === 12",
+            timeout=15_000,
         )
         traces = chart_traces(page)
         assert traces[0]["y"] == [float(i) for i in range(12)]
@@ -603,7 +617,8 @@ def test_stored_xss_never_executes(
         check("search error", "search-error")
 
         # One experiment whose versions carry every payload; each payload metric in turn
-        # becomes the chart's axis title, and the config names are the legend entries.
+        # becomes the chart's axis title (drawn on the canvas), and the config names are
+        # the legend entries (text in the page).
         all_versions = list(range(1, len(XSS_PAYLOADS) + 1))
         everything = ",".join(map(str, all_versions))
         visit(f"/experiments/xss?versions={everything}&metric={quote(XSS_PAYLOADS[0])}")
@@ -613,21 +628,17 @@ def test_stored_xss_never_executes(
             page.wait_for_function(
                 """(metric) => {
                     const chart = document.getElementById('chart');
-                    return chart.data && !chart.classList.contains('loading')
-                        && chart.layout.yaxis.title.text.replace(/&lt;/g, '<').replace(/&gt;/g, '>')
-                            .replace(/&amp;/g, '&') === metric;
+                    return !chart.classList.contains('loading')
+                        && chart.metricChart.describe().yLabel === metric;
                 }""",
                 arg=payload,
             )
             wait_chart_versions(page, all_versions)
-            assert "<" not in page.evaluate(
-                "() => document.getElementById('chart').layout.yaxis.title.text"
-            )
-            names = page.evaluate("() => document.getElementById('chart').data.map(t => t.name)")
-            assert all("<" not in name and ">" not in name for name in names)
-            chart_text = page.locator("#chart").text_content() or ""
-            assert payload in chart_text  # drawn as text in the SVG
-            page.locator("#chart .legendtoggle").first.click()
+            names = [t["name"] for t in chart_traces(page)]
+            legend = page.locator("#chart .u-legend").text_content() or ""
+            assert all(name in legend for name in names)  # as text, never as markup
+            assert any(payload in name for name in names)
+            page.locator("#chart .u-legend .u-series").nth(1).click()
             page.mouse.move(700, 600)
             check(f"chart of {payload}", f"xss-chart-{n}")
         table = page.locator("#versions").inner_text()
@@ -644,7 +655,7 @@ def test_stored_xss_never_executes(
             assert payload in page.locator("#checkpoints").inner_text()
             assert payload in page.locator("#error").inner_text()
             page.wait_for_function(
-                "() => (document.getElementById('chart').data || []).length === 1"
+                "() => document.getElementById('chart').metricChart.traces().length === 1"
             )
             check(f"version {version}", f"xss-v{version}" if version == 1 else None)
 

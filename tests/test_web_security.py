@@ -11,11 +11,11 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
 import threading
 import time
 import warnings
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -37,7 +37,7 @@ from experiment_manager.web import _pages, create_app  # noqa: E402
 from experiment_manager.web._security import CONTENT_SECURITY_POLICY, parse_host  # noqa: E402
 
 CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECRET = "TOP-SECRET-7f3a9c"
@@ -324,7 +324,7 @@ def test_security_headers_on_every_kind_of_response(client: TestClient, planted:
         "/",
         "/experiments/exp",
         "/experiments/exp/versions/1",
-        "/static/vendor/plotly.min.js",
+        "/static/vendor/uPlot.iife.min.js",
         "/api/experiments",
         "/api/openapi.json",
         "/api/experiments/exp/versions/1?download=1",
@@ -431,14 +431,43 @@ def test_pages_check_ids_and_versions(client: TestClient) -> None:
         assert "<script>" not in response.text.lower()
 
 
-def test_plotly_comes_from_the_installed_package(client: TestClient) -> None:
-    response = client.get("/static/vendor/plotly.min.js")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
-    installed = resources.files("plotly") / "package_data" / "plotly.min.js"
-    assert response.content == installed.read_bytes()
-    assert not list(SRC.rglob("plotly*.js")), "plotly.js must not be copied into the repo"
-    assert client.get("/static/vendor/other.js").status_code == 404
+def test_chart_library_is_served_from_the_package_build(client: TestClient) -> None:
+    lock = json.loads((SRC.parent / "package-lock.json").read_text(encoding="utf-8"))
+    pinned = lock["packages"]["node_modules/uplot"]["version"]
+    stamp = json.loads((_pages.VENDOR_DIR / ".versions.json").read_text(encoding="utf-8"))
+    assert stamp == {"uplot": pinned}
+    for name, media in (
+        ("uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+        ("uPlot.min.css", "text/css; charset=utf-8"),
+    ):
+        response = client.get(f"/static/vendor/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"] == media
+        assert response.content == (_pages.VENDOR_DIR / name).read_bytes()
+    assert b"uPlot" in client.get("/static/vendor/uPlot.iife.min.js").content
+    for path in (
+        "/static/vendor/.versions.json",
+        "/static/vendor/other.js",
+        "/static/vendor/..%2Fchart.js",
+        "/static/vendor/%2e%2e%2fexperiment.html",
+        "/static/vendor/",
+    ):
+        assert client.get(path).status_code == 404, path
+
+
+def test_no_third_party_browser_code_is_tracked_by_git() -> None:
+    ignored = (SRC.parent / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "src/experiment_manager/web/static/vendor/" in ignored
+    tracked = subprocess.run(
+        ["git", "ls-files", "src/experiment_manager/web/static"],
+        cwd=SRC.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert tracked, "the static folder should be tracked"
+    assert not [name for name in tracked if "/vendor/" in name or "uPlot" in name]
+    assert not [name for name in tracked if "plotly" in name.lower()]
 
 
 def test_checkpoint_paths_are_data_never_opened(client: TestClient, planted: Path) -> None:

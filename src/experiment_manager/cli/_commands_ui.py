@@ -19,7 +19,7 @@ __all__ = ["MISSING_EXTRA", "is_loopback", "ui"]
 #: The one line printed when the ``ui`` extra is not installed.
 MISSING_EXTRA = 'the dashboard needs the "ui" extra: pip install "experiment-manager[ui]"'
 
-_NEEDED = ("starlette", "uvicorn", "plotly")
+_NEEDED = ("starlette", "uvicorn")
 
 
 def is_loopback(host: str) -> bool:

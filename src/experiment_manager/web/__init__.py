@@ -1,14 +1,16 @@
 """The local web dashboard (``expm ui``): a read-only JSON API and the pages using it.
 
 Needs the ``ui`` extra (``pip install "experiment-manager[ui]"``: starlette, uvicorn,
-plotly); nothing here is imported by ``import experiment_manager``.
+numpy, msgspec and pysimdjson; the chart library, uPlot, is put into the package when it is
+built); nothing here is imported by ``import experiment_manager``.
 
 Modules, one job each: ``_app`` (the factory and routes), ``_security`` (Host check,
 read-only methods, security headers), ``_api`` (JSON endpoints), ``_pages`` (HTML
-shells, static files, plotly.js), ``_params`` (query parameters), ``_responses``
-(strict JSON, the error shape), ``_cache`` (parsed histories), ``_series`` (a metric as
-x/y points), ``_downsample`` (min/max per x bucket), ``_openapi`` (the API's
-description) and ``_background`` (serving from a thread of the calling process).
+shells, static files, the vendored chart library), ``_params`` (query parameters),
+``_responses`` (strict JSON, the error shape), ``_cache`` (parsed histories and
+plotted metrics), ``_fastread`` (one metric straight from a history file), ``_series``
+(a metric as x/y points), ``_downsample`` (min/max per x bucket), ``_openapi`` (the
+API's description) and ``_background`` (serving from a thread of the calling process).
 See ``docs/dashboard.md``.
 """
 

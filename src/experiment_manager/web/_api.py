@@ -2,7 +2,7 @@
 
 Each endpoint is a thin wrapper over one of the manager's read calls
 (``list_experiments``, ``search``, ``list_versions``, ``get_version``, ``compare``)
-or, for curves, over the cached full history (:mod:`._cache`), the series builder
+or, for curves, over the cached metric columns (:mod:`._cache`), the series builder
 (:mod:`._series`) and the downsampler (:mod:`._downsample`). Endpoints are plain
 functions; Starlette runs them in its thread pool. See ``docs/dashboard.md`` and
 ``/api/openapi.json`` for what each one takes and returns.
@@ -34,7 +34,7 @@ from experiment_manager.web._responses import (
     status_for,
     strict_numbers,
 )
-from experiment_manager.web._series import X_AXES, Series, points_after, prepare
+from experiment_manager.web._series import X_AXES, Series, points_after
 
 if TYPE_CHECKING:
     from experiment_manager.manager import ExperimentManager
@@ -152,16 +152,17 @@ def compare(request: Request) -> Any:
 
 
 def _series_entry(
-    record: dict[str, Any],
+    version: int,
+    status: Any,
     prepared: Series,
     bounds: tuple[float | None, float | None],
     buckets: int,
 ) -> dict[str, Any]:
     lo, hi = prepared.select(*bounds)
-    xs, ys, exact = downsample(prepared.xs, prepared.ys, buckets, lo=lo, hi=hi, nans=prepared.nans)
+    xs, ys, exact = downsample(prepared.xs, prepared.ys, buckets, lo=lo, hi=hi)
     return {
-        "version": record["version"],
-        "status": record.get("status"),
+        "version": version,
+        "status": status,
         "total": prepared.total,
         "in_range": hi - lo,
         "exact": exact,
@@ -183,17 +184,16 @@ def series(request: Request) -> Any:
         raise InvalidArgumentError("start", query.get("start"), "must not be greater than end")
     buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
     wanted = _params.version_list("versions", query.get("versions"))
-    history = _cache(request).get(experiment_id)
-    records = history.records if wanted is None else [history.record(v) for v in wanted]
+    curves = _cache(request).curves(experiment_id, metric, x)
     out = []
-    for record in records:
-        key = (record["version"], metric, x)
-        prepared = history.memo(("series", *key), functools.partial(prepare, record, metric, x))
-        entry = functools.partial(_series_entry, record, prepared, (start, end), buckets)
+    for number in curves.versions if wanted is None else wanted:
+        status = curves.status(number)
+        prepared = curves.series(number, x)
+        entry = functools.partial(_series_entry, number, status, prepared, (start, end), buckets)
         # The unzoomed, reduced view is asked for again and again: keep it. Zooms and
         # full-resolution copies are computed each time.
         keep = start is None and end is None and buckets > 0
-        out.append(history.memo(("view", *key, buckets), entry) if keep else entry())
+        out.append(curves.memo(("view", number, x, buckets), entry) if keep else entry())
     return prepared_json({"metric": metric, "x": x, "series": out}, _NO_STORE)
 
 

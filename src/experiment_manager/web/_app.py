@@ -27,7 +27,7 @@ ROUTES: tuple[Route, ...] = tuple(
         ("/", _pages.index_page),
         ("/experiments/{experiment_id}", _pages.experiment_page),
         ("/experiments/{experiment_id}/versions/{version}", _pages.version_page),
-        ("/static/vendor/plotly.min.js", _pages.plotly_js),
+        ("/static/vendor/{name}", _pages.vendor_file),
         ("/static/{name}", _pages.static_file),
         ("/api/experiments", _api.experiments),
         ("/api/search", _api.search),

@@ -271,13 +271,10 @@ _PATHS: dict[str, Any] = {
         404,
         tag="pages",
     ),
-    "/static/vendor/plotly.min.js": _get(
-        "plotly.js, from the installed plotly package.",
-        [],
-        {
-            "description": "The script.",
-            "content": {"text/javascript": {"schema": {"type": "string"}}},
-        },
+    "/static/vendor/{name}": _get(
+        "A third-party file shipped in the package (uPlot's script, style sheet and licence).",
+        [_param("name", "path", "The file name.", {"type": "string"}, required=True)],
+        {"description": "The file."},
         404,
         tag="pages",
     ),

@@ -1,19 +1,19 @@
-"""The browser pages: static HTML shells, their assets, and plotly.js from its package.
+"""The browser pages: static HTML shells, their assets, and the vendored chart library.
 
 Pages hold no data: each is a fixed file of ``web/static/`` whose script fetches the
 JSON API. A page URL's experiment id is checked like the library checks ids, and its
 version must be a positive integer, so an unsafe URL answers 404 before any file is
 touched. ``/static/{name}`` serves only names that are regular files directly in
 ``web/static/`` (compared with the folder's listing, never joined blindly), so no
-encoding of ``..``, separators or NUL can reach another file. plotly.js is served
-from the installed ``plotly`` package (``plotly/package_data/plotly.min.js``); it is
-never copied into this repository and nothing is loaded from the internet.
+encoding of ``..``, separators or NUL can reach another file. The chart
+library (uPlot, from npm) is put into ``web/static/vendor/`` when the package is built
+(see ``hatch_build.py``) and served from there the same way; it is never copied into
+the repository and nothing is loaded from the internet.
 """
 
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 from starlette.requests import Request
@@ -25,17 +25,20 @@ from experiment_manager.web._params import is_version
 __all__ = [
     "CONTENT_TYPES",
     "STATIC_DIR",
+    "VENDOR_DIR",
     "experiment_page",
     "index_page",
-    "plotly_js",
-    "plotly_path",
     "static_file",
     "static_names",
+    "vendor_file",
     "version_page",
 ]
 
 #: The folder of the pages and their assets.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Third-party files put into the package at build time.
+VENDOR_DIR = STATIC_DIR / "vendor"
 
 #: Content types by file suffix; anything else is served as bytes.
 CONTENT_TYPES = {
@@ -93,20 +96,6 @@ def static_names(folder: Path = STATIC_DIR) -> frozenset[str]:
         return frozenset()
 
 
-def plotly_path() -> Path | None:
-    """The ``plotly.min.js`` of the installed plotly package, or None without plotly.
-
-    Returns:
-        A file path inside the installed package.
-    """
-    try:
-        resource = resources.files("plotly") / "package_data" / "plotly.min.js"
-    except ModuleNotFoundError:
-        return None
-    path = Path(str(resource))
-    return path if path.is_file() else None
-
-
 def index_page(request: Request) -> Response:
     """``GET /``: the list of experiments."""
     return _file(STATIC_DIR / "index.html")
@@ -136,11 +125,12 @@ def static_file(request: Request) -> Response:
     return _file(STATIC_DIR / name)
 
 
-def plotly_js(request: Request) -> Response:
-    """``GET /static/vendor/plotly.min.js``: plotly.js from the installed package."""
-    path = plotly_path()
-    if path is None:
-        return _not_found('plotly is not installed: pip install "experiment-manager[ui]"')
-    return FileResponse(
-        path, media_type=CONTENT_TYPES[".js"], headers={"Cache-Control": "max-age=86400"}
-    )
+def vendor_file(request: Request) -> Response:
+    """``GET /static/vendor/{name}``: a vendored third-party file, by exact name only."""
+    name = request.path_params["name"]
+    if name not in static_names(VENDOR_DIR):
+        return _not_found(
+            "no such file (the chart library is put into the package when it is built: "
+            'reinstall with pip install "experiment-manager[ui]")'
+        )
+    return _file(VENDOR_DIR / name)

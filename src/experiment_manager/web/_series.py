@@ -8,29 +8,31 @@ Three x axes:
   time are left out.
 * ``index``: the value's position in the metric's list.
 
-:func:`prepare` sorts the points by x (stably, so equal x keep their logging order)
-for range selection and downsampling; :func:`points_after` keeps logging order, for
-live updates that only append.
+A metric's values and their steps and times are first gathered as float64 arrays
+(:class:`Columns`; a missing step or time is NaN), either from a record
+(:func:`columns_of`) or straight from the history file (``_fastread``).
+:func:`prepare` then sorts the points by x (stably, so equal x keep their logging
+order) for range selection and downsampling; :func:`points_after` keeps logging
+order, for live updates that only append.
 
 Example:
     >>> record = {"metrics": {"loss": [0.5, 0.4, 0.3]}, "steps": {"loss": [10, None, 30]}}
-    >>> series = prepare(record, "loss", "step")
-    >>> list(series.xs), series.ys
-    ([1, 10, 30], [0.4, 0.5, 0.3])
+    >>> series = prepare(columns_of(record, "loss"), "step")
+    >>> series.xs.tolist(), series.ys.tolist()
+    ([1.0, 10.0, 30.0], [0.4, 0.5, 0.3])
     >>> series.select(5, None)
     (1, 3)
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from experiment_manager.web._downsample import nan_positions
+import numpy as np
 
-__all__ = ["X_AXES", "Series", "points_after", "prepare"]
+__all__ = ["X_AXES", "Columns", "Series", "columns_of", "points_after", "prepare"]
 
 #: The x axes a request may ask for; the first is the default.
 X_AXES = ("step", "time", "index")
@@ -39,20 +41,33 @@ Number = int | float
 
 
 @dataclass(frozen=True)
+class Columns:
+    """A metric of one version as arrays, in logging order.
+
+    Attributes:
+        values: The values (NaN and infinities included).
+        steps: The step of each value (NaN: none), possibly shorter than ``values``.
+        times: The wall time of each value (NaN: none), possibly shorter.
+    """
+
+    values: np.ndarray
+    steps: np.ndarray
+    times: np.ndarray
+
+
+@dataclass(frozen=True)
 class Series:
     """A metric's points sorted by x.
 
     Attributes:
-        xs: The x values, ascending.
-        ys: The y values, in the same order.
-        nans: Positions of the NaN values in ``ys``.
+        xs: The x values, ascending (float64).
+        ys: The y values, in the same order (float64).
         total: How many values the metric has in the version (points without a
             time count too).
     """
 
-    xs: Sequence[Number]
-    ys: Sequence[Number]
-    nans: Sequence[int]
+    xs: np.ndarray
+    ys: np.ndarray
     total: int
 
     def select(self, start: float | None, end: float | None) -> tuple[int, int]:
@@ -65,9 +80,32 @@ class Series:
         Returns:
             ``(lo, hi)``, empty (``lo >= hi``) when no point is in range.
         """
-        lo = 0 if start is None else bisect_left(self.xs, start)
-        hi = len(self.xs) if end is None else bisect_right(self.xs, end)
+        lo = 0 if start is None else int(np.searchsorted(self.xs, start, side="left"))
+        hi = len(self.xs) if end is None else int(np.searchsorted(self.xs, end, side="right"))
         return lo, max(lo, hi)
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    """A list of numbers (None for a missing one) as float64, None as NaN."""
+    return np.array(values, dtype=np.float64) if values else np.empty(0)
+
+
+def columns_of(record: Mapping[str, Any], metric: str) -> Columns:
+    """Gather one metric of a record (as ``read_history`` returns it) as arrays.
+
+    Args:
+        record: A full record.
+        metric: The metric's name (a missing metric gives empty arrays).
+
+    Returns:
+        The columns.
+
+    Example:
+        >>> columns_of({"metrics": {"acc": [0.1, 0.2]}}, "acc").steps.tolist()
+        []
+    """
+    values, steps, times = _columns(record, metric)
+    return Columns(values=_floats(values), steps=_floats(steps), times=_floats(times))
 
 
 def _columns(record: Mapping[str, Any], metric: str) -> tuple[list[Any], list[Any], list[Any]]:
@@ -100,31 +138,46 @@ def _points(
     return [times[i] for i in kept], [values[i] for i in kept]
 
 
-def prepare(record: Mapping[str, Any], metric: str, x: str) -> Series:
-    """Build the sorted points of one metric of one record.
+def prepare(columns: Columns, x: str) -> Series:
+    """Build the sorted points of one metric of one version.
 
     Args:
-        record: A full record, as ``read_history`` returns it.
-        metric: The metric's name (a missing metric gives an empty series).
+        columns: The metric's columns.
         x: One of :data:`X_AXES`.
 
     Returns:
-        The series; its lists may be the record's own (never modify them).
+        The series.
 
     Raises:
         ValueError: ``x`` is not one of :data:`X_AXES`.
 
     Example:
-        >>> prepare({"metrics": {"acc": [0.1, 0.2]}}, "acc", "time").total
+        >>> prepare(columns_of({"metrics": {"acc": [0.1, 0.2]}}, "acc"), "time").total
         2
     """
-    values, steps, times = _columns(record, metric)
-    xs, ys = _points(values, steps, times, x, 0)
-    if not isinstance(xs, range) and sorted(xs) != xs:
-        order = sorted(range(len(xs)), key=xs.__getitem__)  # stable: ties keep log order
-        xs = [xs[i] for i in order]
-        ys = [ys[i] for i in order]
-    return Series(xs=xs, ys=ys, nans=nan_positions(ys), total=len(values))
+    values = columns.values
+    count = len(values)
+    if x == "index":
+        xs = np.arange(count, dtype=np.float64)
+        ys = values
+    elif x == "step":
+        xs = np.arange(count, dtype=np.float64)
+        known = min(count, len(columns.steps))
+        steps = columns.steps[:known]
+        xs[:known] = np.where(np.isnan(steps), xs[:known], steps)
+        ys = values
+    elif x == "time":
+        known = min(count, len(columns.times))
+        kept = ~np.isnan(columns.times[:known])
+        xs = columns.times[:known][kept]
+        ys = values[:known][kept]
+    else:
+        raise ValueError(f"x must be one of {', '.join(X_AXES)}, not {x!r}")
+    if len(xs) > 1 and not bool(np.all(xs[1:] >= xs[:-1])):
+        order = np.argsort(xs, kind="stable")  # stable: ties keep log order
+        xs = xs[order]
+        ys = ys[order]
+    return Series(xs=xs, ys=ys, total=count)
 
 
 def points_after(

@@ -1,10 +1,15 @@
-// An overlay of one metric over several versions, drawn with Plotly (scatter traces only:
-// SVG, no WebGL, nothing that needs eval under the dashboard's Content-Security-Policy).
+// An overlay of one metric over several versions, drawn with uPlot on a canvas.
 //
 // The server reduces each curve to about two points (min and max) per horizontal pixel;
-// zooming refetches the visible x-range at pixel resolution, a double click resets.
-// Running versions are polled every 2 s for the points after the ones already drawn,
-// which are appended with Plotly.extendTraces.
+// dragging over the plot zooms in and refetches that x-range at pixel resolution (every
+// point once the range is small enough), a double click goes back to the whole curve.
+// Running versions are polled every 2 s for the points after the ones already drawn.
+//
+// uPlot draws series that share one x array; curves of different versions have their
+// own x values, so they are merged into one sorted x array (a value repeated within a
+// curve, such as a step logged again after a resume, keeps a row of its own) and each
+// curve leaves `undefined` (drawn through) at the other curves' rows. NaN and ±∞
+// become `null`, which uPlot draws as a gap.
 "use strict";
 
 const MetricChart = (() => {
@@ -14,54 +19,18 @@ const MetricChart = (() => {
     "#637939", "#d6616b", "#7b4173", "#636363",
   ];
   const POLL_MS = 2000;
-  const MARGIN = { l: 64, r: 16, t: 8, b: 48 };
+  const HEIGHT = 420;
+  const AXIS_SPACE = 72; // the y axis's width: the plot area is the rest
   const POINT_BUDGET = 24000;
   const X_TITLES = { step: "step", time: "wall time", index: "point #" };
-
-  // plotly.js is big (~5 MB): it is loaded once, in parallel with the first data request,
-  // so that tables show before it is parsed.
-  let plotlyPromise = null;
-
-  function loadPlotly() {
-    if (window.Plotly) return Promise.resolve(window.Plotly);
-    if (!plotlyPromise) {
-      plotlyPromise = new Promise((resolve, reject) => {
-        const script = document.createElement("script");
-        script.src = "/static/vendor/plotly.min.js";
-        script.async = true;
-        script.addEventListener("load", () => {
-          performance.mark("expm:plotly-ready");
-          return window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js defined no Plotly"));
-        });
-        script.addEventListener("error", () => {
-          plotlyPromise = null;
-          reject(new Error("could not load /static/vendor/plotly.min.js"));
-        });
-        document.head.appendChild(script);
-      });
-    }
-    return plotlyPromise;
-  }
 
   function colorFor(version) {
     return PALETTE[(Number(version) - 1 + PALETTE.length * 1000) % PALETTE.length] || PALETTE[0];
   }
 
-  // Wall times are epoch seconds; Plotly's date axis shows a millisecond number as UTC, so
-  // shift by the local offset to show local time (and shift back when reading a range).
-  const TZ_MS = new Date().getTimezoneOffset() * 60000;
-
-  function toPlotX(mode, value) {
-    const n = EXPM.plotNum(value);
-    if (n === null) return null;
-    return mode === "time" ? n * 1000 - TZ_MS : n;
-  }
-
-  function fromPlotX(mode, value) {
-    if (mode !== "time") return Number(value);
-    let ms = typeof value === "number" ? value : Date.parse(String(value).replace(" ", "T") + "Z");
-    if (typeof value !== "number" && Number.isNaN(ms)) ms = Date.parse(String(value));
-    return (ms + TZ_MS) / 1000;
+  /** The same colour, see-through (for the raw curve under a smoothed one). */
+  function faded(color) {
+    return color + "40";
   }
 
   /** Debiased exponential moving average (as TensorBoard): NaN/null points stay gaps. */
@@ -84,22 +53,99 @@ const MetricChart = (() => {
     return out;
   }
 
+  /** Tick and hover text: short, exponent for very large or small numbers. */
+  function fmt(value) {
+    if (value === null || value === undefined || !Number.isFinite(value)) return "--";
+    const abs = Math.abs(value);
+    if (abs !== 0 && (abs < 1e-4 || abs >= 1e7)) return value.toExponential(2).replace("e+", "e");
+    return String(Number(value.toPrecision(6)));
+  }
+
+  /**
+   * Merge the curves' ascending x arrays into one: returns the merged x values and, per
+   * curve, the row of each of its points. Equal x values of different curves share a
+   * row (so hovering shows them together); a curve's own repeats get rows of their own.
+   */
+  function align(curves) {
+    const k = curves.length;
+    const pos = new Array(k).fill(0);
+    const rows = curves.map((c) => new Int32Array(c.x.length));
+    const xs = [];
+    for (;;) {
+      let min = Infinity;
+      for (let c = 0; c < k; c++) {
+        if (pos[c] < curves[c].x.length && curves[c].x[pos[c]] < min) min = curves[c].x[pos[c]];
+      }
+      if (min === Infinity) break;
+      const row = xs.length;
+      xs.push(min);
+      for (let c = 0; c < k; c++) {
+        if (pos[c] < curves[c].x.length && curves[c].x[pos[c]] === min) {
+          rows[c][pos[c]] = row;
+          pos[c] += 1;
+        }
+      }
+    }
+    return { xs, rows };
+  }
+
+  /** A curve's values spread over the merged rows (undefined elsewhere). */
+  function spread(length, rows, ys, logY) {
+    const out = new Array(length);
+    for (let i = 0; i < ys.length; i++) {
+      const y = ys[i];
+      out[rows[i]] = y === null || (logY && !(y > 0)) ? null : y;
+    }
+    return out;
+  }
+
+  /** Sorts a curve's points by x (stably) after appended points went backwards. */
+  function sortCurve(s) {
+    const order = s.x.map((_, i) => i).sort((a, b) => s.x[a] - s.x[b] || a - b);
+    s.x = order.map((i) => s.x[i]);
+    s.y = order.map((i) => s.y[i]);
+  }
+
+  // For each series, the point nearest to the hovered row that the series has.
+  function nearestDefined(u, seriesIdx, hoveredIdx) {
+    const ys = u.data[seriesIdx];
+    if (hoveredIdx === null || hoveredIdx === undefined || ys[hoveredIdx] !== undefined) return hoveredIdx;
+    const xs = u.data[0];
+    const x = xs[hoveredIdx];
+    let left = hoveredIdx - 1;
+    let right = hoveredIdx + 1;
+    while (left >= 0 && ys[left] === undefined) left -= 1;
+    while (right < ys.length && ys[right] === undefined) right += 1;
+    const hasLeft = left >= 0;
+    const hasRight = right < ys.length;
+    if (!hasLeft && !hasRight) return null;
+    if (!hasRight) return left;
+    if (!hasLeft) return right;
+    return x - xs[left] <= xs[right] - x ? left : right;
+  }
+
   class Chart {
     constructor(div, options) {
       this.div = div;
       this.experimentId = options.experimentId;
       this.onUpdate = options.onUpdate || (() => {});
       this.view = null; // {metric, x, logY, smoothing, versions: [{version, label}]}
-      this.series = []; // [{version, label, status, total, exact, inRange, x, y, ema, color}]
+      this.series = []; // [{version, label, status, total, exact, inRange, x, y, color}]
+      this.drawn = []; // what the plot shows: [{version, role, label, x, y}] (uPlot series 1..n)
       this.range = null; // zoomed x-range in API units, or null for everything
+      this.plot = null;
+      this.plotShape = "";
       this.generation = 0;
       this.fetchSeq = 0;
       this.abort = null;
       this.pollTimer = null;
       this.sinceFetch = 0;
       this.draws = 0;
-      this.listening = false;
       this.lastError = null;
+      div.metricChart = this; // tests and benchmarks read what is drawn from here
+      if (window.ResizeObserver) {
+        new ResizeObserver(() => this.resize()).observe(div);
+      }
     }
 
     /** Shows a view; refetches only when the metric, the x mode or the versions changed. */
@@ -133,10 +179,16 @@ const MetricChart = (() => {
       }
     }
 
+    destroyPlot() {
+      if (this.plot) this.plot.destroy();
+      this.plot = null;
+      this.plotShape = "";
+      this.drawn = [];
+    }
+
     /** Replaces the plot (if any) with a message. */
     showMessage(node) {
-      if (window.Plotly && this.div.data) window.Plotly.purge(this.div);
-      this.listening = false;
+      this.destroyPlot();
       EXPM.clear(this.div).appendChild(node);
     }
 
@@ -146,14 +198,23 @@ const MetricChart = (() => {
       this.onUpdate(this.info());
     }
 
+    width() {
+      return Math.max(300, Math.round(this.div.clientWidth || 880));
+    }
+
+    resize() {
+      if (this.plot && Math.abs(this.plot.width - this.width()) > 1) {
+        this.plot.setSize({ width: this.width(), height: HEIGHT });
+      }
+    }
+
     /**
      * One bucket per horizontal pixel of the plot area (the server keeps each bucket's
-     * min and max, so spikes survive), but at most POINT_BUDGET points over all curves:
-     * an SVG of 20 curves x 2 points x 1,300 pixels takes the browser too long to draw.
+     * min and max, so spikes survive), within a total point budget over all curves.
      * Zooming in brings back the full resolution.
      */
     buckets() {
-      const width = Math.round((this.div.clientWidth || 880) - MARGIN.l - MARGIN.r);
+      const width = this.width() - AXIS_SPACE;
       const curves = Math.max(1, this.view ? this.view.versions.length : 1);
       return Math.max(100, Math.min(width, Math.floor(POINT_BUDGET / (2 * curves))));
     }
@@ -192,122 +253,184 @@ const MetricChart = (() => {
         return;
       }
       performance.mark("expm:series-parsed");
-      try {
-        await loadPlotly();
-      } catch (error) {
-        this.div.classList.remove("loading");
-        this.showMessage(EXPM.errorBox(error));
-        return;
-      }
       if (seq !== this.fetchSeq || generation !== this.generation) return;
       this.div.classList.remove("loading");
       this.lastError = null;
       const labels = new Map(view.versions.map((v) => [Number(v.version), v.label]));
-      this.series = (Array.isArray(body.series) ? body.series : []).map((s) => ({
-        version: s.version,
-        label: labels.get(Number(s.version)) || "v" + s.version,
-        status: s.status,
-        total: typeof s.total === "number" ? s.total : 0,
-        inRange: s.in_range,
-        exact: Boolean(s.exact),
-        x: (s.x || []).map((value) => toPlotX(view.x, value)),
-        y: (s.y || []).map(EXPM.plotNum),
-        color: colorFor(s.version),
-      }));
+      this.series = (Array.isArray(body.series) ? body.series : []).map((s) => {
+        const x = (s.x || []).map(EXPM.plotNum);
+        const y = (s.y || []).map(EXPM.plotNum);
+        const curve = {
+          version: s.version,
+          label: labels.get(Number(s.version)) || "v" + s.version,
+          status: s.status,
+          total: typeof s.total === "number" ? s.total : 0,
+          inRange: s.in_range,
+          exact: Boolean(s.exact),
+          x: [],
+          y: [],
+          color: colorFor(s.version),
+        };
+        for (let i = 0; i < Math.min(x.length, y.length); i++) {
+          if (x[i] === null) continue;
+          curve.x.push(x[i]);
+          curve.y.push(y[i]);
+        }
+        return curve;
+      });
       this.sinceFetch = 0;
       this.draw();
       this.schedulePoll();
     }
 
-    traces() {
-      const view = this.view;
-      const smoothing = Number(view.smoothing) || 0;
+    /** The curves to draw: raw ones (faded) under their smoothed twins when smoothing. */
+    curves() {
+      const smoothing = Number(this.view.smoothing) || 0;
       const raw = [];
       const main = [];
       for (const s of this.series) {
-        const name = EXPM.plotlyText(s.label);
-        s.ema = emaStart();
-        const base = {
-          type: "scatter",
-          mode: s.x.length === 1 ? "markers" : "lines",
-          x: s.x.slice(),
-          legendgroup: "v" + s.version,
-          line: { color: s.color, width: 1.5 },
-          marker: { color: s.color, size: 6 },
-          connectgaps: false,
-        };
+        const base = { version: s.version, label: s.label, color: s.color, x: s.x };
         if (smoothing > 0) {
-          raw.push(
-            Object.assign({}, base, {
-              uid: "raw-" + s.version,
-              name,
-              y: s.y.slice(),
-              opacity: 0.25,
-              showlegend: false,
-              hoverinfo: "skip",
-              meta: { version: s.version, role: "raw" },
-            }),
-          );
+          raw.push(Object.assign({}, base, { role: "raw", label: s.label + " (raw)", y: s.y.slice() }));
         }
         main.push(
           Object.assign({}, base, {
-            uid: "main-" + s.version,
-            name,
-            y: smoothing > 0 ? emaApply(s.ema, s.y, smoothing) : s.y.slice(),
-            hovertemplate: "%{y:.6~g}",
-            meta: { version: s.version, role: smoothing > 0 ? "smoothed" : "main" },
+            role: smoothing > 0 ? "smoothed" : "main",
+            y: smoothing > 0 ? emaApply(emaStart(), s.y, smoothing) : s.y.slice(),
           }),
         );
       }
       return raw.concat(main);
     }
 
-    layout() {
+    options(curves) {
       const view = this.view;
+      const self = this;
       return {
-        uirevision: [view.metric, view.x, view.logY ? "log" : "lin", view.versions.map((v) => v.version).join(",")].join("|"),
-        margin: MARGIN,
-        height: 420,
-        hovermode: "x unified",
-        dragmode: "zoom",
-        showlegend: true,
-        legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom" },
-        font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12 },
-        xaxis: {
-          title: { text: EXPM.plotlyText(X_TITLES[view.x] || view.x) },
-          type: view.x === "time" ? "date" : "linear",
-          zeroline: false,
-          showspikes: false,
+        width: this.width(),
+        height: HEIGHT,
+        pxAlign: false,
+        scales: {
+          x: { time: view.x === "time" },
+          y: view.logY ? { distr: 3, log: 10 } : { auto: true },
         },
-        yaxis: {
-          title: { text: EXPM.plotlyText(view.metric) },
-          type: view.logY ? "log" : "linear",
-          exponentformat: "e",
-          zeroline: false,
+        axes: [
+          { label: X_TITLES[view.x] || view.x, values: view.x === "time" ? undefined : (u, splits) => splits.map(fmt) },
+          { label: view.metric, size: AXIS_SPACE, values: (u, splits) => splits.map(fmt) },
+        ],
+        series: [
+          { label: X_TITLES[view.x] || view.x, value: view.x === "time" ? undefined : (u, v) => fmt(v) },
+          ...curves.map((c) => ({
+            label: c.label,
+            stroke: c.role === "raw" ? faded(c.color) : c.color,
+            width: c.role === "raw" ? 1 : 1.5,
+            spanGaps: false,
+            points: { show: c.x.length <= 1 ? true : undefined, size: 6, fill: c.color },
+            value: (u, v) => fmt(v),
+          })),
+        ],
+        legend: { live: true },
+        cursor: {
+          drag: { x: true, y: false, setScale: false },
+          dataIdx: nearestDefined,
+          bind: {
+            // A double click shows the whole curve again (refetched, not just rescaled).
+            dblclick: () => () => {
+              self.zoomTo(null);
+              return null;
+            },
+          },
         },
-        paper_bgcolor: "#ffffff",
-        plot_bgcolor: "#ffffff",
+        hooks: {
+          setSelect: [
+            (u) => {
+              if (u.select.width < 2) return;
+              const low = u.posToVal(u.select.left, "x");
+              const high = u.posToVal(u.select.left + u.select.width, "x");
+              u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+              self.zoomTo([low, high]);
+            },
+          ],
+          setSeries: [
+            (u, index, opts) => {
+              // A raw curve follows its smoothed twin in and out of view.
+              if (index === null || opts.show === undefined) return;
+              const hit = self.drawn[index - 1];
+              if (!hit) return;
+              self.drawn.forEach((d, i) => {
+                if (i !== index - 1 && d.version === hit.version && u.series[i + 1].show !== opts.show) {
+                  u.setSeries(i + 1, { show: opts.show }, false);
+                }
+              });
+            },
+          ],
+        },
       };
     }
 
+    /**
+     * Zoom to an x-range in API units (null: everything) and refetch it at full
+     * resolution. A drag over the plot and a double click end here.
+     */
+    zoomTo(range) {
+      if (!this.view || this.series.length === 0) return;
+      if (range) {
+        let [low, high] = range.map(Number);
+        if (!(Number.isFinite(low) && Number.isFinite(high))) return;
+        if (low > high) [low, high] = [high, low];
+        range = [low, high];
+        if (this.plot) this.plot.setScale("x", { min: low, max: high });
+      }
+      const same =
+        (range === null && this.range === null) ||
+        (range && this.range && range[0] === this.range[0] && range[1] === this.range[1]);
+      if (same) return;
+      this.range = range;
+      this.fetch();
+    }
+
     draw() {
-      if (!window.Plotly) return;
-      if (!this.div.data) EXPM.clear(this.div);
-      const config = {
-        responsive: true,
-        displaylogo: false,
-        doubleClick: "reset+autosize",
-        showTips: false,
-        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
-      };
+      if (!window.uPlot) {
+        this.showMessage(EXPM.errorBox(new Error("the chart library (uPlot) did not load")));
+        return;
+      }
       performance.mark("expm:draw-start");
-      const drawn = window.Plotly.react(this.div, this.traces(), this.layout(), config);
-      if (!this.listening) {
-        this.listening = true;
-        this.div.on("plotly_relayout", (event) => this.onRelayout(event));
+      const curves = this.curves();
+      const { xs, rows } = align(curves);
+      const logY = Boolean(this.view.logY);
+      const data = [xs, ...curves.map((c, i) => spread(xs.length, rows[i], c.y, logY))];
+      const shape = JSON.stringify([
+        this.view.metric,
+        this.view.x,
+        logY,
+        curves.map((c) => [c.version, c.role, c.label, c.x.length <= 1]),
+      ]);
+      const hidden = new Set();
+      if (this.plot && shape === this.plotShape) {
+        this.drawn = curves;
+        this.plot.setData(data, this.range === null);
+        if (this.range) this.plot.setScale("x", { min: this.range[0], max: this.range[1] });
+      } else {
+        if (this.plot) {
+          // Keep the curves the user hid through a redraw with other options.
+          this.drawn.forEach((d, i) => {
+            if (!this.plot.series[i + 1].show) hidden.add(d.version);
+          });
+        }
+        this.destroyPlot();
+        EXPM.clear(this.div);
+        this.drawn = curves;
+        const options = this.options(curves);
+        curves.forEach((c, i) => {
+          if (hidden.has(c.version)) options.series[i + 1].show = false;
+        });
+        this.plot = new window.uPlot(options, data, this.div);
+        this.plotShape = shape;
+        if (this.range) this.plot.setScale("x", { min: this.range[0], max: this.range[1] });
       }
       this.onUpdate(this.info());
-      Promise.resolve(drawn).then(() => this.countDraw());
+      // uPlot draws synchronously; the next frame is when the user sees it.
+      window.requestAnimationFrame(() => this.countDraw());
     }
 
     /** Tests and benchmarks wait on these attributes of the chart's div. */
@@ -318,27 +441,28 @@ const MetricChart = (() => {
       this.div.dataset.drawnAt = String(performance.now());
     }
 
-    onRelayout(event) {
-      if (!event || !this.view) return;
-      const mode = this.view.x;
-      let range;
-      if (event["xaxis.autorange"] === true) {
-        range = null;
-      } else if ("xaxis.range[0]" in event && "xaxis.range[1]" in event) {
-        range = [fromPlotX(mode, event["xaxis.range[0]"]), fromPlotX(mode, event["xaxis.range[1]"])];
-      } else if (Array.isArray(event["xaxis.range"])) {
-        range = [fromPlotX(mode, event["xaxis.range"][0]), fromPlotX(mode, event["xaxis.range"][1])];
-      } else {
-        return;
-      }
-      if (range && !(Number.isFinite(range[0]) && Number.isFinite(range[1]))) return;
-      if (range && range[0] > range[1]) range = [range[1], range[0]];
-      const same =
-        (range === null && this.range === null) ||
-        (range && this.range && range[0] === this.range[0] && range[1] === this.range[1]);
-      if (same) return;
-      this.range = range;
-      this.fetch();
+    /** What is drawn, per uPlot series: {version, role, label, visible, x, y}. */
+    traces() {
+      return this.drawn.map((d, i) => ({
+        version: d.version,
+        role: d.role,
+        label: d.label,
+        visible: this.plot ? this.plot.series[i + 1].show !== false : true,
+        x: d.x.slice(),
+        y: d.y.slice(),
+      }));
+    }
+
+    /** The axes as drawn: {xLabel, yLabel, yLog, xRange: [min, max] or null}. */
+    describe() {
+      if (!this.plot) return { xLabel: null, yLabel: null, yLog: false, xRange: null };
+      const x = this.plot.scales.x;
+      return {
+        xLabel: this.plot.axes[0].label,
+        yLabel: this.plot.axes[1].label,
+        yLog: this.plot.scales.y.distr === 3,
+        xRange: x.min === null || x.min === undefined ? null : [x.min, x.max],
+      };
     }
 
     // ---- Live updates ------------------------------------------------------------------
@@ -375,11 +499,7 @@ const MetricChart = (() => {
           ),
         ),
       );
-      if (generation !== this.generation || seq !== this.fetchSeq || !this.div.data) return;
-      const update = { x: [], y: [] };
-      const indices = [];
-      const smoothing = Number(view.smoothing) || 0;
-      const offset = smoothing > 0 ? this.series.length : 0;
+      if (generation !== this.generation || seq !== this.fetchSeq || !this.plot) return;
       let added = 0;
       let statusChanged = false;
       const incoming = answers.reduce((n, a) => n + (a.body && Array.isArray(a.body.y) ? a.body.y.length : 0), 0);
@@ -395,36 +515,28 @@ const MetricChart = (() => {
           s.status = body.status;
           statusChanged = true;
         }
-        const xs = (body.x || []).map((value) => toPlotX(view.x, value));
+        const xs = (body.x || []).map(EXPM.plotNum);
         const ys = (body.y || []).map(EXPM.plotNum);
         const count = Math.min(xs.length, ys.length);
         const total = typeof body.total === "number" ? body.total : s.total + count;
         if (count === 0 || total <= s.total) continue;
-        const newX = xs.slice(0, count);
-        const newY = ys.slice(0, count);
         s.total = total;
+        let unsorted = false;
         for (let i = 0; i < count; i++) {
-          s.x.push(newX[i]);
-          s.y.push(newY[i]);
+          if (xs[i] === null) continue;
+          if (s.x.length > 0 && xs[i] < s.x[s.x.length - 1]) unsorted = true;
+          s.x.push(xs[i]);
+          s.y.push(ys[i]);
+          added += 1;
         }
-        added += count;
-        const index = this.series.indexOf(s);
-        if (smoothing > 0) {
-          indices.push(index);
-          update.x.push(newX);
-          update.y.push(newY);
-        }
-        indices.push(offset + index);
-        update.x.push(newX);
-        update.y.push(smoothing > 0 ? emaApply(s.ema, newY, smoothing) : newY);
+        if (unsorted) sortCurve(s);
       }
       this.sinceFetch += added;
-      if (indices.length > 0) {
-        window.Plotly.extendTraces(this.div, update, indices);
-        this.countDraw();
+      if (added > 0) {
+        this.draw();
         this.div.dataset.livePoints = String((Number(this.div.dataset.livePoints) || 0) + added);
       }
-      if (indices.length > 0 || statusChanged) this.onUpdate(this.info());
+      if (added > 0 || statusChanged) this.onUpdate(this.info());
       this.schedulePoll();
     }
 
@@ -446,5 +558,5 @@ const MetricChart = (() => {
     }
   }
 
-  return { Chart, emaApply, emaStart, colorFor, loadPlotly };
+  return { Chart, emaApply, emaStart, colorFor, align };
 })();

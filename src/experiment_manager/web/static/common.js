@@ -2,8 +2,8 @@
 //
 // Security rule for all pages: data from the server is only ever put into the page with
 // textContent / createElement / setAttribute (never innerHTML and friends), URLs are built
-// with encodeURIComponent / URLSearchParams, and strings handed to Plotly (which renders a
-// subset of HTML in names, titles and hover labels) go through plotlyText().
+// with encodeURIComponent / URLSearchParams. The chart library (uPlot) also writes its
+// legend with textContent and its axis titles on a canvas.
 "use strict";
 
 const EXPM = (() => {
@@ -242,11 +242,6 @@ const EXPM = (() => {
     return result;
   }
 
-  /** Text for Plotly: it renders a subset of HTML, so <, > and & are escaped. */
-  function plotlyText(value) {
-    return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  }
-
   // ---- Pieces of UI ---------------------------------------------------------------
 
   function statusChip(status, count) {
@@ -429,7 +424,6 @@ const EXPM = (() => {
     fmtBytes,
     parseTime,
     flatten,
-    plotlyText,
     statusChip,
     timeCell,
     compareValues,

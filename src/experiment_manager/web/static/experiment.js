@@ -620,7 +620,6 @@
   }
 
   function init() {
-    MetricChart.loadPlotly().catch(() => {});
     chart = new MetricChart.Chart(document.getElementById("chart"), { experimentId, onUpdate: renderChartStatus });
 
     const filter = document.getElementById("version-filter");

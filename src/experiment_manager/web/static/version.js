@@ -239,7 +239,6 @@
     document.title = experimentId + " v" + version + " · experiment_manager";
     document.getElementById("download").setAttribute("href", EXPM.apiUrl(["experiments", experimentId, "versions", version], { download: 1 }));
     document.getElementById("open-experiment").setAttribute("href", EXPM.experimentUrl(experimentId, { versions: version }));
-    MetricChart.loadPlotly().catch(() => {});
     let record;
     try {
       record = await api(["experiments", experimentId, "versions", version]);
