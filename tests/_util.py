@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -81,6 +82,35 @@ def same(a: Any, b: Any) -> bool:
 
 def assert_same(actual: Any, expected: Any) -> None:
     assert same(actual, expected), f"\n actual:   {actual!r}\n expected: {expected!r}"
+
+
+def table_of(summaries: list[dict[str, Any]], experiment_id: str) -> dict[str, Any]:
+    """The version table that ``list_versions`` implies, as ``dataclasses.asdict`` gives it."""
+    names = sorted({name for summary in summaries for name in summary["metric_summaries"]})
+    return {
+        "experiment_id": experiment_id,
+        "version": [s["version"] for s in summaries],
+        "status": [s.get("status") for s in summaries],
+        "created_at": [s.get("created_at") for s in summaries],
+        "duration": [s.get("duration") for s in summaries],
+        "hyperparameters": [s.get("hyperparameters") or {} for s in summaries],
+        "last": {
+            name: [
+                s["metric_summaries"][name]["last"] if name in s["metric_summaries"] else None
+                for s in summaries
+            ]
+            for name in names
+        },
+    }
+
+
+def assert_table_matches(manager: Any, experiment_id: str) -> None:
+    """``version_table`` holds exactly the columns of ``list_versions``."""
+    table = manager.version_table(experiment_id)
+    assert list(table.last) == sorted(table.last)
+    assert_same(
+        dataclasses.asdict(table), table_of(manager.list_versions(experiment_id), experiment_id)
+    )
 
 
 def tree(root: Path) -> dict[str, bytes | None]:

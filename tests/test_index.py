@@ -4,12 +4,14 @@ The index is derived data: readers use it only when it describes the current his
 file, and otherwise rebuild it. Every test here compares ``list_versions`` with an
 oracle that never touches the index: the summaries the base :class:`Store` computes
 from the history and journals, checked in turn against aggregates computed here from
-``read_history``.
+``read_history``; and ``version_table`` (which reads only the index's listing line)
+with the columns of ``list_versions``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -25,9 +27,17 @@ from typing import Any
 import pytest
 
 from experiment_manager import ExperimentManager
+from experiment_manager.stores import _atomic, _index_file
 from experiment_manager.stores.base import Store
 from tests._runner import Plan, Runners
-from tests._util import assert_same, load_history_file, strict_loads, write_script
+from tests._util import (
+    assert_same,
+    assert_table_matches,
+    load_history_file,
+    strict_loads,
+    table_of,
+    write_script,
+)
 
 NAN = math.nan
 INF = math.inf
@@ -122,12 +132,66 @@ def oracle(manager: ExperimentManager, experiment_id: str = EXPERIMENT) -> list[
     return reference
 
 
+def read_index(log_dir: Path, experiment_id: str = EXPERIMENT) -> dict[str, Any]:
+    """An index file of format 3, parsed line by line with the strict parser."""
+    header_line, listing_line, *entry_lines, end = (
+        index_path(log_dir, experiment_id).read_bytes().split(b"\n")
+    )
+    assert end == b""  # every line ends with a newline
+    return {
+        "header": strict_loads(header_line),
+        "body": b"\n".join([listing_line, *entry_lines, end]),
+        "listing": strict_loads(listing_line),
+        "versions": [strict_loads(line) for line in entry_lines],
+    }
+
+
+def write_index(
+    path: Path, header: dict[str, Any], listing: Any, entries: list[Any], **changes: Any
+) -> None:
+    """Write an index file of format 3 by hand, its header's length matching its body."""
+    lines = [json.dumps(item, ensure_ascii=False) + "\n" for item in [listing, *entries]]
+    body = "".join(lines).encode("utf-8")
+    header = {**header, "length": len(body), **changes}
+    path.write_bytes(json.dumps(header).encode("utf-8") + b"\n" + body)
+
+
+def expected_listing(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The listing line of an index, computed here from its entries."""
+    summaries = [entry["summary"] for entry in entries]
+    names = list(dict.fromkeys(name for s in summaries for name in s["metric_summaries"]))
+    listing: dict[str, Any] = {
+        key: [s.get(key) for s in summaries]
+        for key in ("version", "status", "created_at", "duration")
+    }
+    listing["hyperparameters"] = [s.get("hyperparameters") or {} for s in summaries]
+    listing["last"] = {
+        name: [
+            s["metric_summaries"][name]["last"] if name in s["metric_summaries"] else None
+            for s in summaries
+        ]
+        for name in names
+    }
+    return listing
+
+
 def assert_index_current(log_dir: Path, experiment_id: str = EXPERIMENT) -> dict[str, Any]:
-    """The index file is strict JSON of format 2 that describes the history file."""
-    index = strict_loads(index_path(log_dir, experiment_id).read_bytes())
-    assert index["format"] == 2
-    assert index["source"] == identity(log_dir / f"{experiment_id}.json")
-    return dict(index)
+    """The index file is JSON Lines of format 3 that describes the history file."""
+    index = read_index(log_dir, experiment_id)
+    header = index["header"]
+    assert list(header) == ["format", "source", "versions", "plain", "length"]
+    assert header["format"] == 3
+    assert header["source"] == identity(log_dir / f"{experiment_id}.json")
+    assert header["versions"] == len(index["versions"])
+    assert header["length"] == len(index["body"])
+    if header["plain"]:  # readers skip decoding: nothing may need it
+        for token in (b'"NaN"', b'"Infinity"', b'"-Infinity"', b'"$float"'):
+            assert token not in index["body"]
+    assert_same(index["listing"], expected_listing(index["versions"]))
+    for entry in index["versions"]:
+        for aggregates in entry["summary"]["metric_summaries"].values():
+            assert list(aggregates) == list(AGGREGATE_KEYS)
+    return index
 
 
 @pytest.fixture
@@ -181,15 +245,22 @@ def test_the_index_is_written_after_each_write(tmp_path: Path) -> None:
     assert manager.list_versions(EXPERIMENT)[0]["metric_summaries"]["acc"]["count"] == 1
 
     manager.end_experiment()
-    summary = assert_index_current(log_dir)["versions"][0]["summary"]
+    index = assert_index_current(log_dir)
+    summary = index["versions"][0]["summary"]
     assert summary["status"] == "finished"
-    # Stored form: a list in the documented order, non-finite values by name.
-    assert summary["metric_summaries"]["loss"] == ["NaN", 0.25, 0.5, 0.375, 4, 2, 0]
-    assert summary["metric_summaries"]["acc"] == [0.5, 0.5, 0.5, 0.5, 1, 0, 0]
+    # Stored form: the aggregates in the documented order, non-finite values by name.
+    assert list(summary["metric_summaries"]["loss"].items()) == list(
+        zip(AGGREGATE_KEYS, ["NaN", 0.25, 0.5, 0.375, 4, 2, 0], strict=True)
+    )
+    assert list(summary["metric_summaries"]["acc"].values()) == [0.5, 0.5, 0.5, 0.5, 1, 0, 0]
+    assert index["listing"]["last"] == {"loss": ["NaN"], "acc": [0.5]}
+    assert index["listing"]["status"] == ["finished"]
+    assert not index["header"]["plain"]
 
     manager.start_experiment("cfg", {"lr": 0.2}, {}, EXPERIMENT)
     index = assert_index_current(log_dir)
     assert [e["summary"]["version"] for e in index["versions"]] == [1, 2]
+    assert index["listing"]["hyperparameters"] == [{"lr": 0.1}, {"lr": 0.2}]
     manager.end_experiment()
     assert_index_current(log_dir)
     assert sorted(os.listdir(index_path(log_dir).parent)) == [f"{EXPERIMENT}.json"]
@@ -201,9 +272,40 @@ def test_a_current_index_is_what_is_read(populated: tuple[ExperimentManager, Pat
     manager, log_dir = populated
     index = assert_index_current(log_dir)
     index["versions"][0]["summary"]["config_name"] = "planted"
-    index_path(log_dir).write_text(json.dumps(index), encoding="utf-8")
+    index["listing"]["status"][0] = "planted"
+    index["listing"]["last"]["loss"][0] = 42
+    write_index(index_path(log_dir), index["header"], index["listing"], index["versions"])
     assert manager.list_versions(EXPERIMENT)[0]["config_name"] == "planted"
+    table = manager.version_table(EXPERIMENT)
+    assert (table.status[0], table.last["loss"][0]) == ("planted", 42)
     assert manager.read_history(EXPERIMENT)[0]["config_name"] == "cfg"
+    assert manager.read_history(EXPERIMENT)[0]["status"] == "finished"
+
+
+def test_a_listing_reads_only_the_first_two_lines_of_the_index(
+    populated: tuple[ExperimentManager, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, log_dir = populated
+    expected = dataclasses.asdict(manager.version_table(EXPERIMENT))
+    assert_same(expected, table_of(manager.list_versions(EXPERIMENT), EXPERIMENT))
+    before = index_path(log_dir).read_bytes()
+    limits: list[list[int]] = []
+    read_lines = _atomic.read_lines
+
+    def spy(path: Path, wanted: list[int]) -> Any:
+        limits.append(list(wanted))
+        return read_lines(path, wanted)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("more than the listing was read")
+
+    monkeypatch.setattr(_atomic, "read_lines", spy)
+    for name in ("read_bytes", "read_with_stat"):  # the whole index, or the history
+        monkeypatch.setattr(_atomic, name, forbidden)
+    monkeypatch.setattr(_index_file, "decode", forbidden)
+    assert_same(dataclasses.asdict(new_manager(log_dir).version_table(EXPERIMENT)), expected)
+    assert limits == [[_index_file.HEADER_LIMIT, -1]]
+    assert index_path(log_dir).read_bytes() == before
 
 
 # -- missing, corrupt, stale or foreign indexes are rebuilt ---------------------------
@@ -231,16 +333,37 @@ def _truncated(path: Path, log_dir: Path) -> None:
 
 
 def _older_format(path: Path, log_dir: Path) -> None:
-    index = json.loads(path.read_bytes())
-    index["format"] = 1
+    # Format 2, the one before: one JSON document, aggregates as lists.
+    index = read_index(log_dir)
     for entry in index["versions"]:
-        entry["summary"]["config_name"] = "from an old format"
-    path.write_text(json.dumps(index), encoding="utf-8")
+        summary = entry["summary"]
+        summary["config_name"] = "from an old format"
+        summary["metric_summaries"] = {
+            name: [aggregates[key] for key in AGGREGATE_KEYS]
+            for name, aggregates in summary["metric_summaries"].items()
+        }
+    old = {"format": 2, "source": index["header"]["source"], "versions": index["versions"]}
+    path.write_text(json.dumps(old), encoding="utf-8")
+
+
+def _planted(log_dir: Path, *, listing: bool = True) -> dict[str, Any]:
+    """The current index with wrong values planted in its entries (and its listing).
+
+    A read that trusts what it should not shows them. A damage of the entries alone
+    plants nothing in the listing: a listing read may use that intact line.
+    """
+    index = read_index(log_dir)
+    if listing:
+        index["listing"]["status"] = ["planted"] * len(index["versions"])
+    for entry in index["versions"]:
+        entry["fingerprint"] = None  # entries that may not be reused either
+        entry["summary"]["config_name"] = "planted"
+    return index
 
 
 def _newer_format(path: Path, log_dir: Path) -> None:
-    index = json.loads(path.read_bytes())
-    path.write_text(json.dumps({"format": 3, "source": index["source"], "x": []}))
+    index = _planted(log_dir)
+    write_index(path, index["header"], index["listing"], index["versions"], format=4)
 
 
 def _not_an_object(path: Path, log_dir: Path) -> None:
@@ -248,12 +371,72 @@ def _not_an_object(path: Path, log_dir: Path) -> None:
 
 
 def _stale_source(path: Path, log_dir: Path) -> None:
-    index = json.loads(path.read_bytes())
-    index["source"][1] += 1  # describes another file
+    index = _planted(log_dir)
+    index["header"]["source"][1] += 1  # describes another file
+    write_index(path, index["header"], index["listing"], index["versions"])
+
+
+def _extended(path: Path, log_dir: Path) -> None:
+    entry = read_index(log_dir)["versions"][0]
+    path.write_bytes(path.read_bytes() + json.dumps(entry).encode() + b"\n")
+
+
+def _header_only(path: Path, log_dir: Path) -> None:
+    header = read_index(log_dir)["header"]
+    path.write_text(json.dumps({**header, "length": 0}) + "\n", encoding="utf-8")
+
+
+def _wrong_count(path: Path, log_dir: Path) -> None:
+    index = _planted(log_dir, listing=False)
+    write_index(path, index["header"], index["listing"], index["versions"][:-1])
+
+
+def _entry_without_an_aggregate(path: Path, log_dir: Path) -> None:
+    index = _planted(log_dir, listing=False)
+    del index["versions"][0]["summary"]["metric_summaries"]["loss"]["mean"]
+    write_index(path, index["header"], expected_listing(index["versions"]), index["versions"])
+
+
+def _aggregates_as_lists(path: Path, log_dir: Path) -> None:
+    index = _planted(log_dir, listing=False)
     for entry in index["versions"]:
-        entry["fingerprint"] = None  # and its entries may not be reused either
-        entry["summary"]["config_name"] = "stale"
-    path.write_text(json.dumps(index), encoding="utf-8")
+        summary = entry["summary"]
+        summary["metric_summaries"] = {
+            name: list(aggregates.values())
+            for name, aggregates in summary["metric_summaries"].items()
+        }
+    write_index(path, index["header"], read_index(log_dir)["listing"], index["versions"])
+
+
+def _entry_not_an_object(path: Path, log_dir: Path) -> None:
+    index = read_index(log_dir)
+    write_index(path, index["header"], index["listing"], [*index["versions"][:-1], [1, 2]])
+
+
+def _short_listing_column(path: Path, log_dir: Path) -> None:
+    index = _planted(log_dir)
+    index["listing"]["status"].pop()
+    write_index(path, index["header"], index["listing"], read_index(log_dir)["versions"])
+
+
+def _short_metric_column(path: Path, log_dir: Path) -> None:
+    index = read_index(log_dir)
+    index["listing"]["last"]["loss"].pop()
+    write_index(path, index["header"], index["listing"], index["versions"])
+
+
+def _listing_not_an_object(path: Path, log_dir: Path) -> None:
+    index = read_index(log_dir)
+    write_index(path, index["header"], [1, 2, 3], index["versions"])
+
+
+def _listing_not_json(path: Path, log_dir: Path) -> None:
+    index = read_index(log_dir)
+    body = b'{"version": [1, 2, 3], "stat\n' + b"".join(
+        json.dumps(entry).encode() + b"\n" for entry in index["versions"]
+    )
+    header = {**index["header"], "length": len(body)}
+    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
 
 
 def _index_of_another_experiment(path: Path, log_dir: Path) -> None:
@@ -274,47 +457,49 @@ DAMAGE = [
     _not_an_object,
     _stale_source,
     _index_of_another_experiment,
+    _extended,
+    _header_only,
+    _wrong_count,
+    _entry_without_an_aggregate,
+    _aggregates_as_lists,
+    _entry_not_an_object,
+    _short_listing_column,
+    _short_metric_column,
+    _listing_not_an_object,
+    _listing_not_json,
 ]
 
 
+@pytest.mark.parametrize("first", ["list_versions", "version_table"])
 @pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__.strip("_") for d in DAMAGE])
-def test_list_versions_is_the_same_whatever_happened_to_the_index(
-    populated: tuple[ExperimentManager, Path], damage: Callable[[Path, Path], None]
+def test_reads_are_the_same_whatever_happened_to_the_index(
+    populated: tuple[ExperimentManager, Path], damage: Callable[[Path, Path], None], first: str
 ) -> None:
     manager, log_dir = populated
     before = manager.list_versions(EXPERIMENT)
     assert_same(before, oracle(manager))
+    table = table_of(before, EXPERIMENT)
     damage(index_path(log_dir), log_dir)
-    assert_same(manager.list_versions(EXPERIMENT), before)
-    assert_index_current(log_dir)  # rebuilt
-    assert_same(manager.list_versions(EXPERIMENT), before)  # and the rebuilt one is right
-    assert_same(new_manager(log_dir).list_versions(EXPERIMENT), before)
+
+    def versions_read(reader: ExperimentManager) -> None:
+        assert_same(reader.list_versions(EXPERIMENT), before)
+
+    def table_read(reader: ExperimentManager) -> None:
+        assert_same(dataclasses.asdict(reader.version_table(EXPERIMENT)), table)
+
+    # Each read checks the part of the index it uses (the listing line, or the
+    # entries) and rebuilds the index when that part is damaged: in either order,
+    # both are right and the index ends up current.
+    reads = [versions_read, table_read]
+    for read in reads if first == "list_versions" else reads[::-1]:
+        read(manager)
+    assert_index_current(log_dir)
+    for read in reads:  # and the rebuilt one is right
+        read(manager)
+        read(new_manager(log_dir))
     entry = next(e for e in manager.list_experiments() if e["experiment_id"] == EXPERIMENT)
     assert entry["versions"] == 3
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {},
-        {
-            "versions": [
-                {"fingerprint": [], "summary": {"version": 1, "metric_summaries": {"x": [1]}}}
-            ]
-        },
-    ],
-    ids=["no-versions", "short-aggregates"],
-)
-def test_a_mangled_index_that_names_the_current_history_is_rebuilt(
-    populated: tuple[ExperimentManager, Path], body: dict[str, Any]
-) -> None:
-    # The index is derived data ("deleting it is always safe"): one that parses and
-    # names the current history but has the wrong shape must be rebuilt, not crash.
-    manager, log_dir = populated
-    before = manager.list_versions(EXPERIMENT)
-    source = assert_index_current(log_dir)["source"]
-    index_path(log_dir).write_text(json.dumps({"format": 2, "source": source, **body}))
-    assert_same(manager.list_versions(EXPERIMENT), before)
+    assert [r["version"] for r in manager.search("hp.lr < 0.05")] == [2, 3]
 
 
 def test_another_process_rewrites_the_history_with_fewer_versions(
@@ -336,6 +521,7 @@ def test_another_process_rewrites_the_history_with_fewer_versions(
     assert_same(found, oracle(manager))
     assert_index_current(log_dir)
     assert manager.list_experiments()[0]["versions"] == 2
+    assert_table_matches(manager, EXPERIMENT)
 
 
 def test_another_process_adds_a_version(
@@ -352,6 +538,7 @@ def test_another_process_adds_a_version(
     assert found[3]["status"] == "finished"
     assert found[3]["metric_summaries"]["loss"]["count"] == 4
     assert_same(found, oracle(manager))
+    assert_table_matches(manager, EXPERIMENT)
 
 
 def test_a_history_edited_by_hand_with_another_version_count(
@@ -375,6 +562,8 @@ def test_a_history_edited_by_hand_with_another_version_count(
     assert found[3]["metric_summaries"]["loss"]["min"] == 3.0
     assert_same(found, oracle(manager))
     assert [r["version"] for r in manager.search("hp.lr > 1")] == [4]
+    assert manager.version_table(EXPERIMENT).last["loss"][3] == 3.0
+    assert_table_matches(manager, EXPERIMENT)
 
 
 def test_a_history_edited_by_hand_with_the_same_version_count(
@@ -396,6 +585,9 @@ def test_a_history_edited_by_hand_with_the_same_version_count(
     assert found[0]["config_name"] == "fixed"
     assert found[0]["hyperparameters"]["lr"] == 0.3
     assert found[0]["metric_summaries"]["loss"]["min"] == 0.05
+    table = manager.version_table(EXPERIMENT)
+    assert (table.hyperparameters[0]["lr"], table.last["loss"][0]) == (0.3, 0.05)
+    assert_table_matches(manager, EXPERIMENT)
 
 
 # -- running versions -----------------------------------------------------------------
@@ -419,6 +611,11 @@ def test_running_summaries_include_journal_points_not_yet_folded(tmp_path: Path)
     assert summaries[0]["metric_summaries"]["acc"]["count"] == 4
     assert manager.list_experiments()[0]["metric_names"] == ["acc", "loss"]
     assert [r["version"] for r in manager.search("metrics.loss.min < 0.3")] == [1]
+    # The index's listing has no aggregates for a running version: they come fresh.
+    assert read_index(log_dir)["listing"]["last"] == {}
+    table = manager.version_table(EXPERIMENT)
+    assert (table.status, table.last) == (["running"], {"acc": [0.4], "loss": [0.6]})
+    assert_table_matches(manager, EXPERIMENT)
     manager.end_experiment()
     assert_same(
         manager.list_versions(EXPERIMENT)[0]["metric_summaries"], summaries[0]["metric_summaries"]
@@ -436,10 +633,16 @@ def test_summaries_of_a_run_in_another_process(tmp_path: Path, runners: Runners)
     assert summaries[0]["metric_summaries"]["loss"]["count"] == 25
     assert summaries[0]["metric_summaries"]["loss"]["argmin_step"] == 24
     assert_same(summaries, oracle(manager))
+    assert manager.version_table(EXPERIMENT).status == ["running"]
+    assert_table_matches(manager, EXPERIMENT)
     runner.kill()
     crashed = manager.list_versions(EXPERIMENT)
     assert crashed[0]["status"] == "crashed"
     assert crashed[0]["metric_summaries"]["loss"]["count"] == 25
+    table = manager.version_table(EXPERIMENT)
+    assert table.status == ["crashed"]
+    assert_same(table.last["loss"], [crashed[0]["metric_summaries"]["loss"]["last"]])
+    assert_table_matches(manager, EXPERIMENT)
 
 
 @pytest.mark.timeout(180)
@@ -467,6 +670,8 @@ def test_a_version_that_ends_while_being_read_is_seen_consistently(
                 while not stop.is_set():
                     summary = manager.list_versions(EXPERIMENT)[version - 1]
                     counts = manager.list_experiments()[0]["status_counts"]
+                    listed = manager.version_table(EXPERIMENT).status[version - 1]
+                    assert listed in ("running", "finished"), listed
                     record = manager.read_history(EXPERIMENT)[version - 1]
                     seen.append(
                         (
@@ -505,6 +710,7 @@ def test_a_version_that_ends_while_being_read_is_seen_consistently(
     assert runner.process.returncode == 0
     assert statuses_seen == {"running", "finished"}  # the reads did straddle the ends
     assert_same(manager.list_versions(EXPERIMENT), oracle(manager))
+    assert_table_matches(manager, EXPERIMENT)
 
 
 # -- read-only log folders ------------------------------------------------------------
@@ -553,6 +759,7 @@ def test_a_read_only_log_dir_still_lists(
 ) -> None:
     manager, log_dir = populated
     expected = manager.list_versions(EXPERIMENT)
+    table = table_of(expected, EXPERIMENT)
     listed = manager.list_experiments()
     index_folder = index_path(log_dir).parent
     if index_state == "deleted":
@@ -569,6 +776,7 @@ def test_a_read_only_log_dir_still_lists(
         for _ in range(2):
             reader = new_manager(log_dir)
             assert_same(reader.list_versions(EXPERIMENT), expected)
+            assert_same(dataclasses.asdict(reader.version_table(EXPERIMENT)), table)
             assert_same(reader.list_experiments(), listed)
             assert [r["version"] for r in reader.search("hp.lr < 0.05")] == [2, 3]
             assert reader.best(EXPERIMENT, "loss")["version"] == 2  # type: ignore[index]

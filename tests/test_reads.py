@@ -27,7 +27,7 @@ from experiment_manager.errors import (
     QuerySyntaxError,
 )
 from tests._runner import Plan, Runners
-from tests._util import assert_same, same
+from tests._util import assert_same, assert_table_matches, same
 
 NAN = math.nan
 INF = math.inf
@@ -273,6 +273,12 @@ def test_list_versions_summaries_equal_values_computed_from_the_points(tmp_path:
     assert summaries[1]["metric_summaries"]["acc"]["argmax_step"] == 0
     assert summaries[1]["status"] == "failed"
     assert summaries[0]["last_logged_at"] == iso(max(history[0]["timestamps"]["late"]))
+    assert_table_matches(manager, "exp")
+    table = manager.version_table("exp")
+    assert_same(table.last["loss"], [0.05, None])
+    assert_same(table.last["only_nan"], [NAN, None])
+    assert table.last["empty"] == [None, None]
+    assert table.duration == [s["duration"] for s in summaries]
 
 
 def test_list_versions_of_unknown_and_invalid_ids(tmp_path: Path) -> None:
@@ -288,6 +294,37 @@ def test_list_versions_of_a_corrupt_history_raises(tmp_path: Path) -> None:
     (log_dir / "bad.json").write_bytes(b"\x00\xff not json")
     with pytest.raises(CorruptHistoryError):
         new_manager(log_dir).list_versions("bad")
+
+
+# -- version_table --------------------------------------------------------------------
+
+
+def test_version_table_of_unknown_invalid_and_corrupt_ids(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    manager = new_manager(log_dir)
+    empty = manager.version_table("never_ran")
+    assert (len(empty), empty.experiment_id, empty.version, empty.last) == (0, "never_ran", [], {})
+    with pytest.raises(InvalidExperimentIdError):
+        manager.version_table("../escape")
+    log_dir.mkdir()
+    (log_dir / "bad.json").write_bytes(b"\x00\xff not json")
+    with pytest.raises(CorruptHistoryError):
+        manager.version_table("bad")
+
+
+def test_version_table_reports_a_crashed_run(tmp_path: Path, runners: Runners) -> None:
+    log_dir = tmp_path / "logs"
+    manager = new_manager(log_dir)
+    manager.start_experiment("cfg", {"lr": 0.1}, {}, experiment_id="exp")
+    manager.end_experiment()
+    crashed = runners(log_dir, "exp", Plan(3))
+    crashed.ready()
+    assert manager.version_table("exp").status == ["finished", "running"]
+    crashed.kill()
+    table = manager.version_table("exp")
+    assert table.status == ["finished", "crashed"]
+    assert table.last["loss"][1] is not None
+    assert_table_matches(manager, "exp")
 
 
 # -- get_version ----------------------------------------------------------------------

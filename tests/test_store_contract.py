@@ -13,7 +13,7 @@ from experiment_manager import ExperimentManager
 from experiment_manager.errors import ExperimentNotFoundError
 from experiment_manager.stores import FileStore, MemoryStore
 from experiment_manager.stores.base import Store
-from tests._util import SPEC_KEYS, assert_same
+from tests._util import SPEC_KEYS, assert_same, assert_table_matches
 
 ManagerFactory = Callable[[], ExperimentManager]
 
@@ -179,3 +179,33 @@ def test_failed_transaction_stores_nothing(manager: ExperimentManager, store: St
         store.transact("exp", change)
     assert store.read_history("exp") == before
     assert manager.start_experiment("exp", {}, {}).version == 2
+
+
+def test_version_table_holds_the_columns_of_list_versions(
+    manager: ExperimentManager, store: Store
+) -> None:
+    assert len(manager.version_table("exp")) == 0
+    manager.start_experiment("exp", {"eps": math.inf, "opt": {"lr": 0.1}}, {})
+    manager.log_metrics({"loss": [0.5, math.nan], "acc": [0.9]})
+    manager.end_experiment()
+    manager.start_experiment("exp", {}, {})
+    manager.log_metrics({"loss": [-math.inf], "empty": []})
+    manager.end_experiment("failed")
+    manager.start_experiment("exp", {"eps": 1}, {})
+    manager.log({"loss": 0.25, "new": 3})  # running: its last values come from the journal
+    table = manager.version_table("exp")
+    assert (table.version, table.status) == ([1, 2, 3], ["finished", "failed", "running"])
+    assert_same(table.hyperparameters, [{"eps": math.inf, "opt": {"lr": 0.1}}, {}, {"eps": 1}])
+    assert_same(
+        table.last,
+        {
+            "acc": [0.9, None, None],
+            "empty": [None, None, None],
+            "loss": [math.nan, -math.inf, 0.25],
+            "new": [None, None, 3],
+        },
+    )
+    assert_table_matches(manager, "exp")
+    manager.end_experiment()
+    assert manager.version_table("exp").status[2] == "finished"
+    assert_table_matches(manager, "exp")

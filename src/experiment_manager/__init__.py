@@ -17,7 +17,7 @@ from experiment_manager.errors import (
     UnsupportedFormatError,
 )
 from experiment_manager.manager import DEFAULT_METADATA, ExperimentManager
-from experiment_manager.models import ExperimentRecord
+from experiment_manager.models import ExperimentRecord, VersionTable
 
 __version__ = "0.1.0"
 
@@ -35,5 +35,6 @@ __all__ = [
     "NoActiveExperimentError",
     "SerializationError",
     "UnsupportedFormatError",
+    "VersionTable",
     "__version__",
 ]

@@ -20,6 +20,7 @@ from experiment_manager.errors import (
     ExperimentNotFoundError,
     InvalidArgumentError,
 )
+from experiment_manager.models import VersionTable
 from experiment_manager.stores.base import Store
 
 __all__ = ["ReadsMixin"]
@@ -110,6 +111,38 @@ class ReadsMixin:
             0.2
         """
         return self._store.summaries(validate_experiment_id(experiment_id))
+
+    def version_table(self, experiment_id: str) -> VersionTable:
+        """The versions of one experiment as columns, for listing them.
+
+        Each version's number, status, start time, duration, hyperparameters and
+        last value of each metric: what a list of versions shows (``expm history``),
+        without the rest of each summary. On thousands of versions it is several
+        times faster than :meth:`list_versions`, whose rows it matches.
+
+        Args:
+            experiment_id: The experiment.
+
+        Returns:
+            The table; it has no rows for an unknown id.
+
+        Raises:
+            InvalidExperimentIdError: The id is not a safe file name.
+            CorruptHistoryError: The history file cannot be parsed.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> for lr in (0.1, 0.01):
+            ...     _ = manager.start_experiment("exp", {"lr": lr}, {})
+            ...     manager.log_metrics({"loss": [0.5, lr]})
+            ...     _ = manager.end_experiment()
+            >>> table = manager.version_table("exp")
+            >>> table.version, table.status, table.last
+            ([1, 2], ['finished', 'finished'], {'loss': [0.1, 0.01]})
+        """
+        return self._store.version_table(validate_experiment_id(experiment_id))
 
     def get_version(self, experiment_id: str, version: int | None = None) -> dict[str, Any]:
         """One version's full record, points included.

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ExperimentRecord"]
+__all__ = ["ExperimentRecord", "VersionTable"]
 
 
 @dataclass
@@ -108,3 +108,40 @@ class ExperimentRecord:
             resumed=list(data.get("resumed") or []),
             checkpoint_details=list(data.get("checkpoint_details") or []),
         )
+
+
+@dataclass
+class VersionTable:
+    """The versions of one experiment as columns: what a listing of them shows.
+
+    Every list has one entry per version, in version order, so row ``i`` of the
+    table is ``version[i]``. Values are decoded as in ``list_versions``.
+
+    Attributes:
+        experiment_id: The experiment.
+        version: The version numbers, ascending.
+        status: Each version's status (``crashed`` for a run whose process died).
+        created_at: Each version's start time (ISO 8601), or None.
+        duration: Each version's duration in seconds, or None while it runs.
+        hyperparameters: Each version's hyperparameters (``{}`` when it has none).
+        last: Metric name (sorted) to each version's last value of that metric;
+            None for a version without a value of it.
+
+    Example:
+        >>> table = VersionTable("exp", [1, 2], ["finished", "failed"], [None, None],
+        ...                      [1.5, None], [{"lr": 0.1}, {"lr": 0.2}], {"loss": [0.3, None]})
+        >>> len(table), table.last["loss"][0]
+        (2, 0.3)
+    """
+
+    experiment_id: str
+    version: list[int] = field(default_factory=list)
+    status: list[str | None] = field(default_factory=list)
+    created_at: list[str | None] = field(default_factory=list)
+    duration: list[float | int | None] = field(default_factory=list)
+    hyperparameters: list[dict[str, Any]] = field(default_factory=list)
+    last: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        """The number of versions (rows)."""
+        return len(self.version)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from experiment_manager.errors import LockTimeoutError
@@ -196,6 +196,46 @@ def read_bytes(path: Path) -> bytes | None:
     """
     read = read_with_stat(path)
     return None if read is None else read[0]
+
+
+def read_lines(path: Path, limits: Sequence[int]) -> tuple[list[bytes], os.stat_result] | None:
+    r"""Read a file's first lines, and the ``stat`` of the file they came from.
+
+    Only those lines are read, however big the file is (no symbolic links followed).
+
+    Args:
+        path: The file.
+        limits: One entry per line wanted: the most bytes to read for it, or -1 for
+            no limit. A line cut by its limit, or missing, ends the list early.
+
+    Returns:
+        The complete lines read (newline included) and the file's status, or None
+        when it does not exist.
+
+    Raises:
+        OSError: The file exists but cannot be read (or is a symbolic link).
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "a.jsonl"
+        >>> _ = target.write_bytes(b"1\n22\n333\n")
+        >>> read_lines(target, [8, 8])[0]
+        [b'1\n', b'22\n']
+        >>> read_lines(target, [1])[0]
+        []
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+    except FileNotFoundError:
+        return None
+    lines: list[bytes] = []
+    with os.fdopen(fd, "rb") as handle:
+        for limit in limits:
+            line = handle.readline(limit)
+            if not line.endswith(b"\n"):
+                break
+            lines.append(line)
+        return lines, os.fstat(fd)
 
 
 def read_from(path: Path, offset: int) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from experiment_manager import _serialize
 from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.models import VersionTable
 from experiment_manager.stores._codec import decode_summary, decode_version
 from experiment_manager.stores._journal import apply_journal, extend
 
@@ -442,6 +443,23 @@ class Store(ABC):
 
         versions = self.current_versions(experiment_id)
         return [decode_summary(_index.summarize(record)) for record in versions]
+
+    def version_table(self, experiment_id: str) -> VersionTable:
+        """Return the listing of an experiment's versions, column-wise.
+
+        What :meth:`summaries` gives, reduced to the columns a list of versions shows.
+        Backends with an index override this to read only those columns.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            The table (no rows for an id that never ran).
+        """
+        from experiment_manager.stores import _listing
+
+        listing = _listing.build(self.summaries(experiment_id))
+        return _listing.to_table(experiment_id, listing, decode=False)
 
 
 def find_version(versions: list[StoredVersion], experiment_id: str, version: int) -> StoredVersion:

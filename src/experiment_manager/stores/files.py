@@ -17,7 +17,6 @@ loses another's update. A file that cannot be parsed raises
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,7 +26,8 @@ from typing import Any, TypeVar
 from experiment_manager import _serialize
 from experiment_manager._naming import unsafe_reason
 from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
-from experiment_manager.stores import _atomic, _index, _liveness
+from experiment_manager.models import VersionTable
+from experiment_manager.stores import _atomic, _index, _index_file, _listing, _liveness
 from experiment_manager.stores.base import (
     FORMAT_VERSION,
     JournalWriter,
@@ -48,8 +48,6 @@ INTERNAL_DIR = ".expm"
 # long-lived process does not hold a huge history it no longer writes.
 _CACHED_DOCUMENTS = 4
 _CACHED_DOCUMENT_BYTES = 32 * 2**20
-# Stored text that may hold a non-finite tag or name, which decoding turns into floats.
-_MAY_NEED_DECODING = re.compile(rb'"(?:\$float|NaN|Infinity|-Infinity)"')
 
 
 class FileStore(Store):
@@ -198,10 +196,10 @@ class FileStore(Store):
             info = os.stat(path)
         except FileNotFoundError:
             return []
-        index, raw = self._read_index(experiment_id)
-        if index is not None and index.get("source") == _atomic.file_identity(info):
+        index = self._read_index(experiment_id)
+        if index is not None and index["source"] == _atomic.file_identity(info):
             try:
-                return self._summaries_from(experiment_id, index, raw)
+                return self._summaries_from(experiment_id, index, decode=not index["plain"])
             except (KeyError, TypeError, ValueError, AttributeError):
                 pass  # a damaged index: derived data, rebuilt below
         read = _atomic.read_with_stat(path)
@@ -209,12 +207,56 @@ class FileStore(Store):
             return []
         data, info = read
         document = self._parse(path, data, experiment_id)
-        return self._summaries_from(
-            experiment_id, self._write_index(experiment_id, document, info, None), None
-        )
+        index = self._write_index(experiment_id, document, info, None)
+        return self._summaries_from(experiment_id, index, decode=True)
+
+    def version_table(self, experiment_id: str) -> VersionTable:
+        """The listing of an experiment's versions; see :meth:`Store.version_table`.
+
+        Only the first two lines of the index are read when it describes exactly
+        the current history file; otherwise the history is read once and the index
+        rebuilt. Running versions are brought up to date from their journal.
+
+        Raises:
+            CorruptHistoryError: The history file cannot be parsed.
+        """
+        path = self.history_path(experiment_id)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return VersionTable(experiment_id)
+        found = None
+        head = _atomic.read_lines(self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1])
+        if head is not None:
+            lines, index_info = head
+            found = _index_file.read_listing(lines, index_info.st_size, _atomic.file_identity(info))
+        if found is not None:
+            listing, plain = found
+            decode = not plain
+        else:
+            read = _atomic.read_with_stat(path)
+            if read is None:
+                return VersionTable(experiment_id)
+            data, info = read
+            document = self._parse(path, data, experiment_id)
+            index = self._write_index(experiment_id, document, info, None)
+            listing = _listing.build([e["summary"] for e in index["versions"]])
+            decode = True
+        statuses = listing["status"]
+        rows = {
+            version: row
+            for row, version in enumerate(listing["version"])
+            if statuses[row] == "running"
+        }
+        if rows:
+            for stored in self.current_versions(experiment_id):
+                if stored["version"] in rows:
+                    _listing.set_row(listing, rows[stored["version"]], _index.summarize(stored))
+            decode = True
+        return _listing.to_table(experiment_id, listing, decode=decode)
 
     def _summaries_from(
-        self, experiment_id: str, index: dict[str, Any], raw: bytes | None
+        self, experiment_id: str, index: dict[str, Any], *, decode: bool
     ) -> list[dict[str, Any]]:
         running = {
             entry["summary"]["version"]
@@ -227,39 +269,27 @@ class FileStore(Store):
                 if stored["version"] in running:
                     fresh[stored["version"]] = _index.summarize(stored)
         # The index was parsed (or built) for this call alone, so its summaries are
-        # decoded in place; text without tags or non-finite names needs no decoding.
-        plain = raw is not None and not _MAY_NEED_DECODING.search(raw)
+        # decoded in place, unless its text holds no tags or non-finite names.
         out = []
         for entry in index["versions"]:
             version = entry["summary"]["version"]
             if version in fresh:
                 out.append(decode_summary(fresh[version]))
                 continue
-            summary = _index.unpack(entry["summary"])
-            out.append(summary if plain else decode_summary(summary))
+            summary = entry["summary"]
+            out.append(decode_summary(summary) if decode else summary)
         return out
 
     def _index_describing(self, experiment_id: str, info: os.stat_result) -> dict[str, Any] | None:
-        index, _ = self._read_index(experiment_id)
-        if index is None or index.get("source") != _atomic.file_identity(info):
+        index = self._read_index(experiment_id)
+        if index is None or index["source"] != _atomic.file_identity(info):
             return None
         return index
 
-    def _read_index(self, experiment_id: str) -> tuple[dict[str, Any] | None, bytes | None]:
+    def _read_index(self, experiment_id: str) -> dict[str, Any] | None:
         data = _atomic.read_bytes(self.index_path(experiment_id))
-        if data is None:
-            return None, None
-        try:
-            index = _serialize.loads(data)
-        except ValueError:
-            return None, None  # derived data: an unreadable index is simply rebuilt
-        if (
-            not isinstance(index, dict)
-            or index.get("format") != _index.INDEX_FORMAT
-            or not isinstance(index.get("versions"), list)
-        ):
-            return None, None
-        return index, data
+        # Derived data: an index that is unreadable or of another format is rebuilt.
+        return None if data is None else _index_file.decode(data)
 
     def _write_index(
         self,
@@ -268,16 +298,14 @@ class FileStore(Store):
         info: os.stat_result,
         previous: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        index = {
-            "format": _index.INDEX_FORMAT,
-            "source": _atomic.file_identity(info),
-            "versions": _index.summarize_all(document["versions"], previous),
-        }
+        source = _atomic.file_identity(info)
+        entries = _index.summarize_all(document["versions"], previous)
+        index = {"format": _index.INDEX_FORMAT, "source": source, "versions": entries}
         path = self.index_path(experiment_id)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _atomic.write_atomic(
-                path, _serialize.dumps(index), durable=False, locked_by_caller=False
+                path, _index_file.encode(source, entries), durable=False, locked_by_caller=False
             )
         except PermissionError:
             pass  # a read-only log dir: the index is only a cache, serve it unsaved

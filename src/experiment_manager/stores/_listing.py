@@ -1,0 +1,146 @@
+"""The listing: the few columns a list of versions shows, one list per column.
+
+``expm history`` needs each version's number, status, start, duration,
+hyperparameters and last metric values, not the rest of its summary (environment,
+metadata, checkpoints, the other aggregates). The index keeps these columns on a line
+of their own (see :mod:`.stores._index_file`), so a listing of 10,000 versions parses
+a few megabytes and builds no dict per version and metric.
+
+A listing holds stored form (non-finite numbers as names and tags, see
+:mod:`experiment_manager._serialize`); :func:`to_table` decodes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from experiment_manager import _serialize
+from experiment_manager.models import VersionTable
+
+__all__ = ["COLUMNS", "build", "is_valid", "set_row", "to_table"]
+
+#: The columns copied from each summary; ``last`` (metric name to column) comes after.
+COLUMNS = ("version", "status", "created_at", "duration", "hyperparameters")
+
+
+def build(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The listing of summaries.
+
+    Args:
+        summaries: Version summaries in version order.
+
+    Returns:
+        ``{"version": [...], ..., "hyperparameters": [...], "last": {name: [...]}}``,
+        one entry per summary in every list; None where a version has no such metric.
+
+    Example:
+        >>> build([{"version": 1, "metric_summaries": {"loss": {"last": 0.5}}},
+        ...        {"version": 2, "metric_summaries": {}}])["last"]
+        {'loss': [0.5, None]}
+    """
+    listing: dict[str, Any] = {key: [s.get(key) for s in summaries] for key in COLUMNS}
+    listing["hyperparameters"] = [s.get("hyperparameters") or {} for s in summaries]
+    last: dict[str, list[Any]] = {}
+    for row, summary in enumerate(summaries):
+        for name, aggregates in (summary.get("metric_summaries") or {}).items():
+            column = last.get(name)
+            if column is None:
+                column = last[name] = [None] * len(summaries)
+            column[row] = aggregates.get("last")
+    listing["last"] = last
+    return listing
+
+
+def is_valid(listing: Any, count: int) -> bool:
+    """Whether parsed data has the shape of a listing of ``count`` versions.
+
+    Args:
+        listing: Parsed JSON.
+        count: The number of versions the index says it holds.
+
+    Returns:
+        True when every column is a list of ``count`` entries and versions are ints.
+
+    Example:
+        >>> is_valid(build([{"version": 1}]), 1)
+        True
+        >>> is_valid({"version": [1]}, 1)
+        False
+    """
+    if type(listing) is not dict:
+        return False
+    columns = [listing.get(key) for key in COLUMNS]
+    last = listing.get("last")
+    if type(last) is not dict:
+        return False
+    columns += last.values()
+    if not all(type(column) is list and len(column) == count for column in columns):
+        return False
+    return all(type(version) is int for version in listing["version"])
+
+
+def set_row(listing: dict[str, Any], row: int, summary: Mapping[str, Any]) -> None:
+    """Replace one row of a listing with a fresh summary.
+
+    Args:
+        listing: A listing, changed in place.
+        row: The row to replace.
+        summary: The version's summary as :func:`.stores._index.summarize` makes it.
+
+    Example:
+        >>> listing = build([{"version": 1, "status": "running"}])
+        >>> set_row(listing, 0, {"version": 1, "status": "crashed",
+        ...                      "metric_summaries": {"loss": {"last": 0.5}}})
+        >>> listing["status"], listing["last"]
+        (['crashed'], {'loss': [0.5]})
+    """
+    fresh = build([summary])
+    for key in COLUMNS:
+        listing[key][row] = fresh[key][0]
+    last = listing["last"]
+    for column in last.values():
+        column[row] = None
+    count = len(listing["version"])
+    for name, column in fresh["last"].items():
+        last.setdefault(name, [None] * count)[row] = column[0]
+
+
+def to_table(experiment_id: str, listing: Mapping[str, Any], *, decode: bool) -> VersionTable:
+    """The public table of a listing.
+
+    Args:
+        experiment_id: The experiment.
+        listing: A valid listing (see :func:`is_valid`); its lists are reused.
+        decode: The listing is in stored form and may hold non-finite names or tags.
+
+    Returns:
+        The table, metric columns sorted by name.
+
+    Example:
+        >>> listing = build([{"version": 1, "hyperparameters": {"eps": {"$float": "NaN"}},
+        ...                   "metric_summaries": {"loss": {"last": "Infinity"}}}])
+        >>> table = to_table("exp", listing, decode=True)
+        >>> table.hyperparameters, table.last
+        ([{'eps': nan}], {'loss': [inf]})
+    """
+    last = {name: listing["last"][name] for name in sorted(listing["last"])}
+    hyperparameters = listing["hyperparameters"]
+    if decode:
+        last = {name: _decode_metric_column(column) for name, column in last.items()}
+        hyperparameters = [_serialize.from_json(values) for values in hyperparameters]
+    return VersionTable(
+        experiment_id=experiment_id,
+        version=listing["version"],
+        status=listing["status"],
+        created_at=listing["created_at"],
+        duration=listing["duration"],
+        hyperparameters=hyperparameters,
+        last=last,
+    )
+
+
+def _decode_metric_column(column: list[Any]) -> list[Any]:
+    if str not in set(map(type, column)):
+        return column
+    return [float(value) if type(value) is str else value for value in column]
