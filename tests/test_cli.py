@@ -17,10 +17,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from experiment_manager import ExperimentManager
-from experiment_manager.cli import _common, main
+from experiment_manager.cli import _commands_list, _common, main
 from experiment_manager.doctor import doctor
 from experiment_manager.export import wide_rows
 from experiment_manager.query import metric_summary
+from tests import _reference_table
 from tests._util import assert_same, run_python, strict_loads, tree, write_script
 
 EVIL = "\x1b[31mred\u202eevil"
@@ -197,6 +198,95 @@ def test_history_columns_can_be_chosen(logs: Path) -> None:
     assert "opt.betas" in header
     assert "lr" not in header.split()
     assert "acc (last)" not in header
+
+
+def _history_options(options: tuple[str, ...], flag: str) -> list[str]:
+    return [options[i + 1] for i in range(0, len(options), 2) if options[i] == flag]
+
+
+HISTORY_OPTIONS = [(), ("-p", "opt.betas", "-p", "nope", "-m", "loss", "-m", "nope"), ("-m", "acc")]
+
+
+@pytest.mark.parametrize("options", HISTORY_OPTIONS, ids=["default", "chosen", "one-metric"])
+@pytest.mark.parametrize("experiment", ["mnist", "evil", "crashy"])
+def test_history_table_is_the_reference_table_of_list_versions(
+    logs: Path, manager: ExperimentManager, experiment: str, options: tuple[str, ...]
+) -> None:
+    # The table is built from version_table, column by column; it must be exactly
+    # what the row-by-row renderer drew from list_versions.
+    result = run(logs, "history", experiment, *options)
+    assert result.exit_code == 0, result.output
+    expected = _reference_table.history(
+        manager.list_versions(experiment),
+        _history_options(options, "-p"),
+        _history_options(options, "-m"),
+    )
+    assert result.stdout == expected + "\n"
+
+
+def build_varied_logs(log_dir: Path) -> Path:
+    """Histories with every kind of cell: nested, empty, textual and huge values, wide
+    and hostile text, non-finite numbers, an empty metric and a crashed run."""
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    nested = {"name": "sgd", "betas": [0.9, 0.99]}
+    runs: list[tuple[dict[str, Any], dict[str, list[float]], str]] = [
+        ({"lr": 0.1, "opt": nested, "n": 3}, {"loss": [0.5, 0.25], "acc": [0.1, NAN]}, "finished"),
+        ({"lr": "0.5", "opt": {"betas": []}, "long": "x" * 70}, {"loss": [INF]}, "failed"),
+        ({}, {"loss": [1e-9, 123456789.0], "acc": [-INF]}, "finished"),
+        ({"lr": NAN, "flag": True, EVIL: "实验", "deep": {"a": {}}}, {"empty": []}, "killed"),
+        ({"lr": 1e300, "n": 2**63 - 1}, {"loss": [-0.0], "损失": [1.5], "acc": [3]}, "finished"),
+    ]
+    for hyperparameters, metrics, status in runs:
+        manager.start_experiment("mix", hyperparameters, {}, "mix")
+        manager.log_metrics(metrics)
+        manager.end_experiment(status)
+    fields = {"config_name": "mix", "status": "running", "metrics": {"loss": [0.7, 0.6]}}
+    manager.store.create_version("mix", {**fields, "hyperparameters": {"lr": 0.2}})
+    for number in range(3):
+        manager.start_experiment("same", {"lr": 0.1}, {}, "same")
+        manager.log_metrics({"loss": [number / 10], "ints": [number]})
+        manager.end_experiment()
+    return log_dir
+
+
+@pytest.fixture(scope="module")
+def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_varied_logs(tmp_path_factory.mktemp("varied") / "logs")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [(), ("-p", "lr", "-p", "opt.betas", "-p", "nope", "-m", "loss", "-m", "损失"), ("-p", "n")],
+    ids=["default", "chosen", "one-param"],
+)
+@pytest.mark.parametrize("experiment", ["mix", "same"])
+def test_history_of_varied_values_is_the_reference_table(
+    varied: Path, experiment: str, options: tuple[str, ...]
+) -> None:
+    manager = ExperimentManager(varied)
+    result = run(varied, "history", experiment, *options)
+    assert result.exit_code == 0, result.output
+    params, metrics = _history_options(options, "-p"), _history_options(options, "-m")
+    versions = manager.list_versions(experiment)
+    assert result.stdout == _reference_table.history(versions, params, metrics) + "\n"
+
+    def bracket(text: str, style: Any) -> str:
+        return f"[{text}]" if style else text
+
+    table = manager.version_table(experiment)
+    styled = _commands_list._history_table(table, params, metrics, bracket)
+    assert styled == _reference_table.history(versions, params, metrics, bracket)
+
+
+def test_history_of_varied_values_in_a_subprocess(varied: Path) -> None:
+    done = run_python(
+        ["-m", "experiment_manager", "--log-dir", str(varied), "history", "mix"], varied
+    )
+    assert done.returncode == 0, done.stderr
+    versions = ExperimentManager(varied).list_versions("mix")
+    assert [v["status"] for v in versions][-1] == "crashed"
+    assert done.stdout == _reference_table.history(versions) + "\n"
+    assert_no_raw_escapes(done.stdout)
 
 
 def test_history_json_equals_list_versions(logs: Path, manager: ExperimentManager) -> None:

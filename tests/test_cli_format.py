@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import click
 import pytest
@@ -19,6 +21,7 @@ from experiment_manager.errors import (
     InvalidArgumentError,
     QuerySyntaxError,
 )
+from tests import _reference_table
 from tests._util import assert_same, strict_loads
 
 DANGEROUS = (
@@ -112,6 +115,82 @@ def test_render_table_styles_after_padding() -> None:
 def test_numeric_columns() -> None:
     rows = [["a", "1.5", "3m 07s", "x"], ["b", "-", "0.42s", "1"], ["c", "nan", "2h 05m", "2"]]
     assert _format.numeric_columns(rows) == [1, 2]
+    assert _format.numeric_columns([["-", "1"], ["-"]]) == [1]
+    assert not _format.numeric_column(["-", "-"])
+    assert not _format.numeric_column([_format.Styled((("1", {}),))])
+
+
+def _bracket(text: str, style: object) -> str:
+    return f"[{text}]"
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=60).map(_format.safe_text)
+_CELLS = st.one_of(
+    _TEXT,
+    st.sampled_from(["-", "0.5", "1e-05", "-inf", "3m 07s", "12", "实验", "e\u0301", "x" * 60]),
+    st.builds(lambda text: _format.Styled(((text, {"fg": "red"}), ("!", {}))), _TEXT),
+)
+
+
+@given(
+    headers=st.lists(_TEXT, max_size=5),
+    rows=st.lists(st.lists(_CELLS, max_size=5), max_size=6),
+    right=st.sets(st.integers(0, 5)),
+    stylist=st.sampled_from([None, _bracket]),
+    max_width=st.integers(1, 50),
+    indent=st.integers(0, 3),
+)
+def test_render_table_draws_what_the_row_by_row_renderer_drew(
+    headers: list[str],
+    rows: list[list[_format.Cell]],
+    right: set[int],
+    stylist: _format.Stylist | None,
+    max_width: int,
+    indent: int,
+) -> None:
+    options: dict[str, Any] = {
+        "right": right,
+        "stylist": stylist,
+        "max_width": max_width,
+        "indent": indent,
+    }
+    expected = _reference_table.render_table(headers, rows, **options)
+    assert _format.render_table(headers, rows, **options) == expected
+    if rows and rows[0] and len({len(row) for row in rows}) == 1:  # as columns too
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        headers = headers[: len(columns)]
+        expected = _reference_table.render_table(headers, rows, **options)
+        assert _format.render_columns(headers, columns, **options) == expected
+    assert _format.numeric_columns(rows) == _reference_table.numeric_columns(rows)
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(),
+    st.text(max_size=6),
+    st.sampled_from(["1.5", "-", "nan"]),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(
+    values=st.one_of(
+        st.lists(_VALUES, max_size=8),
+        st.lists(st.floats(), max_size=8),
+        st.lists(st.integers(), max_size=8),
+        st.lists(st.one_of(st.none(), st.floats(), st.integers()), max_size=8),
+    ),
+    digits=st.sampled_from([6, 3, None]),
+)
+def test_format_column_is_format_value_with_the_numeric_test(
+    values: list[Any], digits: int | None
+) -> None:
+    cells, numeric = _format.format_column(values, digits)
+    expected = [_format.format_value(value, digits) for value in values]
+    assert cells == expected
+    assert numeric == (_reference_table.numeric_columns([[cell] for cell in expected]) == [0])
 
 
 @pytest.mark.parametrize(
@@ -148,6 +227,32 @@ def test_format_duration(seconds: float | None, shown: str) -> None:
 def test_format_time_is_local_and_tolerant() -> None:
     assert _format.format_time("not a time\x1b") == "not a time\\x1b"
     assert len(_format.format_time("2026-01-02T03:04:05.123+00:00")) == 19
+    for text in ("0999-01-02T03:04:05+00:00", "2026-01-02", "2026-01-02T03:04:05.999999"):
+        assert _format.format_time(text) == _reference_table.format_time(text)
+
+
+def _outcome(function: Any, text: str) -> Any:
+    try:
+        return function(text)
+    except (OverflowError, ValueError) as error:
+        return type(error)
+
+
+@given(
+    moment=st.datetimes(
+        timezones=st.one_of(
+            st.none(),
+            st.builds(
+                timezone,
+                st.integers(-1439, 1439).map(lambda minutes: timedelta(minutes=minutes)),
+            ),
+        )
+    ),
+    timespec=st.sampled_from(["seconds", "microseconds"]),
+)
+def test_format_time_writes_what_strftime_wrote(moment: datetime, timespec: str) -> None:
+    text = moment.isoformat(timespec=timespec)
+    assert _outcome(_format.format_time, text) == _outcome(_reference_table.format_time, text)
 
 
 # -- sparklines -----------------------------------------------------------------------

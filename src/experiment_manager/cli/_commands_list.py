@@ -20,6 +20,7 @@ from experiment_manager.cli._common import (
     status_cell,
 )
 from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.models import VersionTable
 
 __all__ = ["history", "ls", "search"]
 
@@ -101,12 +102,57 @@ def _comparable(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def _varying_keys(sections: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Flattened keys whose values differ between the sections (all keys if none do)."""
-    flats = [_format.flatten("", section or {}, {}) for section in sections]
+def _varying_keys(flats: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Flattened keys whose values differ between versions (all keys if none do)."""
     keys = list(dict.fromkeys(key for flat in flats for key in flat))
-    varying = [key for key in keys if len({_comparable(flat.get(key)) for flat in flats}) > 1]
+    varying = [key for key in keys if _varies([flat.get(key) for flat in flats])]
     return varying if varying and len(flats) > 1 else keys
+
+
+def _varies(values: Sequence[Any]) -> bool:
+    """Whether the values are not all the same (stops at the first difference)."""
+    if not values:
+        return False
+    first = _comparable(values[0])
+    return any(_comparable(value) != first for value in values[1:])
+
+
+def _history_table(
+    table: VersionTable,
+    params: Sequence[str],
+    metrics: Sequence[str],
+    stylist: _format.Stylist | None,
+) -> str:
+    """The history table, built column by column (10,000 versions take milliseconds)."""
+    flats = [_format.flatten("", values or {}, {}) for values in table.hyperparameters]
+    hp_keys = list(params) or _varying_keys(flats)
+    names = list(metrics) or list(table.last)  # sorted by name
+    headers = ["VERSION", "STATUS", "CREATED", "DURATION"]
+    headers += [_format.safe_text(key) for key in hp_keys]
+    headers += [
+        _format.safe_text(f"metrics.{name}" if name in hp_keys else name) + " (last)"
+        for name in names
+    ]
+    # A handful of statuses, styled once each.
+    distinct = {status for status in table.status if type(status) is str}
+    styled = {status: status_cell(status) for status in distinct}
+    columns: list[list[_format.Cell]] = [
+        [str(version) for version in table.version],
+        [styled[status] if type(status) is str else status_cell(status) for status in table.status],
+        [_format.format_time(created) for created in table.created_at],
+        [_format.format_duration(duration) for duration in table.duration],
+    ]
+    right = [0]
+    right += [index for index in (2, 3) if _format.numeric_column(columns[index])]
+    missing = [None] * len(table)
+    values = [[flat.get(key) for flat in flats] for key in hp_keys]
+    values += [table.last.get(name, missing) for name in names]
+    for column_values in values:
+        cells, numeric = _format.format_column(column_values)
+        if numeric:
+            right.append(len(columns))
+        columns.append(list(cells))
+    return _format.render_columns(headers, columns, right=right, stylist=stylist)
 
 
 @click.command()
@@ -153,42 +199,22 @@ def history(
         expm history demo_logreg --csv > versions.csv
     """
     output = Output(as_json, as_csv)
-    versions = get_manager(ctx).list_versions(experiment_id)
+    manager = get_manager(ctx)
+    if output.mode == "table":
+        table = manager.version_table(experiment_id)
+        if not len(table):
+            raise ExperimentNotFoundError(experiment_id)
+        click.echo(_history_table(table, params, metrics, output.stylist))
+        return
+    versions = manager.list_versions(experiment_id)
     if not versions:
         raise ExperimentNotFoundError(experiment_id)
     if output.mode == "json":
         output.json(versions)
         return
-    if output.mode == "csv":
-        from experiment_manager.export import wide_rows
+    from experiment_manager.export import wide_rows
 
-        output.csv(wide_rows(versions))
-        return
-    hp_keys = list(params) or _varying_keys([v.get("hyperparameters") or {} for v in versions])
-    names = list(metrics) or sorted(
-        {name for v in versions for name in v.get("metric_summaries") or {}}
-    )
-    headers = ["VERSION", "STATUS", "CREATED", "DURATION"]
-    headers += [_format.safe_text(key) for key in hp_keys]
-    headers += [
-        _format.safe_text(f"metrics.{name}" if name in hp_keys else name) + " (last)"
-        for name in names
-    ]
-    rows: list[list[_format.Cell]] = []
-    for version in versions:
-        flat = _format.flatten("", version.get("hyperparameters") or {}, {})
-        summaries = version.get("metric_summaries") or {}
-        row: list[_format.Cell] = [
-            str(version["version"]),
-            status_cell(version.get("status")),
-            _format.format_time(version.get("created_at")),
-            _format.format_duration(version.get("duration")),
-        ]
-        row += [_format.format_value(flat.get(key)) for key in hp_keys]
-        row += [_format.format_value((summaries.get(name) or {}).get("last")) for name in names]
-        rows.append(row)
-    right = [0, *_format.numeric_columns(rows)]
-    click.echo(_format.render_table(headers, rows, right=right, stylist=output.stylist))
+    output.csv(wide_rows(versions))
 
 
 def _fields(node: Any) -> Iterator[Any]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from experiment_manager._serialize import strict_json as to_jsonable
 
@@ -28,12 +27,15 @@ __all__ = [
     "csv_text",
     "display_width",
     "flatten",
+    "format_column",
     "format_duration",
     "format_number",
     "format_time",
     "format_value",
     "json_text",
+    "numeric_column",
     "numeric_columns",
+    "render_columns",
     "render_pairs",
     "render_table",
     "resample_minmax",
@@ -220,7 +222,11 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
     """
     if isinstance(value, Mapping) and value:
         for key, item in value.items():
-            flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(item, (list, tuple, Mapping)):
+                flatten(name, item, out)
+            else:
+                out[name] = item  # the common case, without a call
     elif isinstance(value, (list, tuple, Mapping)):
         out[prefix] = json_text(value, indent=None)
     else:
@@ -280,7 +286,9 @@ def format_time(value: Any) -> str:
         return safe_text(value)
     if moment.tzinfo is not None:
         moment = moment.astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.year < 1000:  # strftime does not pad such years to four digits everywhere
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.isoformat(" ", "seconds")[:19]  # the same text, twice as fast
 
 
 def format_duration(seconds: Any) -> str:
@@ -367,40 +375,142 @@ def render_table(
         a   10
         bb   2
     """
+    table = [list(row) for row in rows]
+    count = max([len(headers), *map(len, table)])
+    if not count:
+        return "\n" * len(table)  # an empty line per row
+    # A short row is a row whose last cells are empty: they only add trailing spaces,
+    # which every line loses.
+    columns = [[row[i] if i < len(row) else "" for row in table] for i in range(count)]
+    return render_columns(
+        headers, columns, right=right, max_width=max_width, stylist=stylist, indent=indent
+    )
+
+
+def render_columns(
+    headers: Sequence[str],
+    columns: Sequence[Sequence[Cell]],
+    *,
+    right: Iterable[int] = (),
+    max_width: int = 48,
+    stylist: Stylist | None = None,
+    indent: int = 0,
+) -> str:
+    """Render an aligned table given column by column (as :func:`render_table` does rows).
+
+    Columns of plain ASCII text, the usual case, are cut and padded with ``str``
+    methods in one pass each, so a table of 10,000 rows takes milliseconds.
+
+    Args:
+        headers: Column titles (safe text); missing ones are empty.
+        columns: The cells of each column, all of the same length.
+        right: Indexes of columns to align right (numbers).
+        max_width: Plain cells longer than this many columns are cut with ``…``.
+        stylist: Applies a style (see :func:`render_table`); None leaves text plain.
+        indent: Spaces before every line.
+
+    Returns:
+        The table, lines joined by newlines, no trailing newline or spaces.
+
+    Example:
+        >>> print(render_columns(["id", "n"], [["a", "bb"], ["10", "2"]], right=[1]))
+        id   n
+        a   10
+        bb   2
+    """
     style = stylist or _plain_style
     aligned_right = set(right)
-    table = [
-        [truncate(cell, max_width) if isinstance(cell, str) else cell for cell in row]
-        for row in rows
-    ]
-    # Each cell's width is measured once; most cells are ASCII, whose width is len().
-    plain = [[cell.plain if isinstance(cell, Styled) else cell for cell in row] for row in table]
-    measured = [
-        [len(text) if text.isascii() else display_width(text) for text in row] for row in plain
-    ]
-    header_widths = [display_width(header) for header in headers]
-    widths = [
-        max(column) for column in itertools.zip_longest(header_widths, *measured, fillvalue=0)
-    ]
+    header_cells: list[str] = []
+    shown: list[Sequence[str]] = []
+    specs: list[str] = []
+    for index, column in enumerate(columns):
+        header = headers[index] if index < len(headers) else ""
+        header_width = display_width(header)
+        cells, widths = _column_cells(column, max_width, stylist)
+        at_right = index in aligned_right
+        if widths is None:
+            # Plain ASCII: a cell's width is its length, so str.format pads it.
+            width = max(header_width, max(map(len, cells), default=0))
+            specs.append(f"{{:{'>' if at_right else '<'}{width}}}")
+            shown.append(cells)
+        else:
+            width = max(header_width, max(widths, default=0))
+            specs.append("{}")
+            shown.append(
+                [
+                    _pad(cell, width - cell_width, at_right)
+                    for cell, cell_width in zip(cells, widths, strict=True)
+                ]
+            )
+        title = style(header, {"bold": True}) if index < len(headers) else ""
+        header_cells.append(_pad(title, width - header_width, at_right))
     pad = " " * indent
-
-    def line(cells: Sequence[Cell], cell_widths: Sequence[int], is_header: bool) -> str:
-        out: list[str] = []
-        for index, cell in enumerate(cells):
-            gap = " " * (widths[index] - cell_widths[index])
-            if is_header:
-                shown = style(cell if isinstance(cell, str) else cell.plain, {"bold": True})
-            else:
-                shown = _render_cell(cell, style)
-            out.append(gap + shown if index in aligned_right else shown + gap)
-        return (pad + "  ".join(out)).rstrip()
-
-    lines = [line(list(headers), header_widths, True)]
-    lines.extend(map(line, table, measured, [False] * len(table)))
+    lines = [(pad + "  ".join(header_cells)).rstrip()]
+    line = (pad + "  ".join(specs)).format
+    lines.extend(line(*cells).rstrip() for cells in zip(*shown, strict=True))
     return "\n".join(lines)
 
 
+def _pad(text: str, gap: int, right: bool) -> str:
+    return " " * gap + text if right else text + " " * gap
+
+
+def _column_cells(
+    column: Sequence[Cell], max_width: int, stylist: Stylist | None
+) -> tuple[list[str], list[int] | None]:
+    """A column's cells as text to print, and their widths (None: each is its length)."""
+    kinds = set(map(type, column))
+    # Without styles a styled cell prints as its plain text (which is never cut).
+    if kinds <= {str} or (stylist is None and kinds <= {str, Styled}):
+        texts = (
+            list(cast(Sequence[str], column))
+            if kinds <= {str}
+            else [cell if isinstance(cell, str) else cell.plain for cell in column]
+        )
+        if "".join(texts).isascii():
+            if max(map(len, texts), default=0) > max_width:
+                texts = [
+                    truncate(cell, max_width) if isinstance(cell, str) else cell.plain
+                    for cell in column
+                ]
+            return texts, None
+    style = stylist or _plain_style
+    cells: list[str] = []
+    widths: list[int] = []
+    for cell in column:
+        if isinstance(cell, Styled):
+            plain = cell.plain
+            cells.append(_render_cell(cell, style))
+        else:
+            plain = truncate(cell, max_width)
+            cells.append(plain)
+        widths.append(len(plain) if plain.isascii() else display_width(plain))
+    return cells, widths
+
+
 _NUMBER = re.compile(r"-|[-+]?(?:nan|inf|\d[\d.]*(?:e[-+]?\d+)?[smh]?(?: \d+[sm])?)")
+
+
+def numeric_column(cells: Iterable[Cell]) -> bool:
+    """Whether every cell of a column is a number (or ``-``) and one is not ``-``.
+
+    Args:
+        cells: The column's cells.
+
+    Returns:
+        True for a column to align right.
+
+    Example:
+        >>> numeric_column(["1.5", "-", "3m 07s"]), numeric_column(["-", "-"])
+        (True, False)
+    """
+    distinct = set()
+    for cell in cells:
+        if not isinstance(cell, str):
+            return False
+        distinct.add(cell)
+    distinct.discard("-")
+    return bool(distinct) and all(map(_NUMBER.fullmatch, distinct))
 
 
 def numeric_columns(rows: Sequence[Sequence[Cell]]) -> list[int]:
@@ -416,19 +526,56 @@ def numeric_columns(rows: Sequence[Sequence[Cell]]) -> list[int]:
         >>> numeric_columns([["a", "1.5", "x"], ["b", "-", "2"]])
         [1]
     """
-    if not rows:
-        return []
-    count = max(len(row) for row in rows)
+    count = max(map(len, rows), default=0)
     return [
         index
         for index in range(count)
-        if all(
-            isinstance(row[index], str) and _NUMBER.fullmatch(str(row[index]))
-            for row in rows
-            if index < len(row)
-        )
-        and any(index < len(row) and row[index] != "-" for row in rows)
+        if numeric_column(row[index] for row in rows if index < len(row))
     ]
+
+
+def format_column(values: Sequence[Any], digits: int | None = 6) -> tuple[list[str], bool]:
+    """Format a column of stored values as :func:`format_value` does, and tell its kind.
+
+    A column of numbers is known to be numeric without looking at its text.
+
+    Args:
+        values: The values, one per row.
+        digits: Significant digits for floats.
+
+    Returns:
+        The cells, and whether the column is numeric (see :func:`numeric_column`).
+
+    Example:
+        >>> format_column([0.5, None, float("inf")])
+        (['0.5', '-', 'inf'], True)
+        >>> format_column([True, None])
+        (['true', '-'], False)
+    """
+    kinds = set(map(type, values))
+    if kinds == {float} and digits is not None:
+        # One formatting call for the whole column; "%g" writes what format_value does.
+        text = (f"%.{digits}g\n" * len(values)) % tuple(values)
+        return text.split("\n")[:-1], True
+    if kinds == {int}:
+        return list(map(str, values)), True
+    if kinds <= _NUMBER_KINDS and digits is not None:
+        # The common case first: finite floats; format_value gives the same text.
+        spec = f".{digits}g"
+        finite = math.isfinite
+        cells = [
+            format(value, spec)
+            if type(value) is float and finite(value)
+            else format_value(value, digits)
+            for value in values
+        ]
+        # Numbers always format as numbers; the column needs one that is not None.
+        return cells, bool(kinds - {type(None)})
+    cells = [format_value(value, digits) for value in values]
+    return cells, numeric_column(cells)
+
+
+_NUMBER_KINDS = frozenset((int, float, type(None)))
 
 
 def render_pairs(pairs: Iterable[tuple[str, Cell]], *, indent: int = 2) -> str:
