@@ -32,7 +32,7 @@ INDEX_FORMAT = 3
 
 #: The aggregates of a metric summary, in the order they are written.
 AGGREGATE_KEYS = ("last", "min", "max", "mean", "count", "argmin_step", "argmax_step")
-_SAME_AGGREGATES = itertools.repeat(frozenset(AGGREGATE_KEYS))
+_AGGREGATE_SET = frozenset(AGGREGATE_KEYS)
 
 #: Keys copied from a stored version into its summary unchanged.
 _COPIED = (
@@ -180,7 +180,8 @@ def is_entry(entry: Any) -> bool:
     if type(metrics) is not dict:
         return False
     # C-level loops: an index holds 100,000 of these on 10,000 versions of 10 metrics.
+    expected = itertools.repeat(_AGGREGATE_SET)
     try:
-        return all(map(operator.eq, map(dict.keys, metrics.values()), _SAME_AGGREGATES))
+        return all(map(operator.eq, map(dict.keys, metrics.values()), expected))
     except TypeError:
         return False  # an aggregate that is not a dict
