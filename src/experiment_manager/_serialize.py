@@ -383,11 +383,11 @@ def dumps(document: Any) -> bytes:
         raise SerializationError("document", type(document), str(error)) from error
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes | memoryview) -> Any:
     """Parse strict JSON (``NaN`` and ``Infinity`` tokens are errors).
 
     Args:
-        data: UTF-8 JSON text.
+        data: UTF-8 JSON text (a view of part of a buffer is read without a copy).
 
     Returns:
         The parsed data.

@@ -148,13 +148,19 @@ def decode(data: bytes) -> dict[str, Any] | None:
     listing_end = data.find(b"\n", end + 1)
     if listing_end < 0:
         return None
-    # One parse for every entry: JSON text holds no raw newline, so the lines become
-    # the elements of one array.
-    body = data[listing_end + 1 : -1].replace(b"\n", b",")
-    try:
-        entries = _serialize.loads(b"[" + body + b"]")
-    except ValueError:
-        return None
+    # Line by line through a view: no copy of the (large) rest of the file.
+    view = memoryview(data)
+    entries = []
+    start = listing_end + 1
+    while start < len(data):
+        stop = data.find(b"\n", start)
+        if stop < 0:
+            return None
+        try:
+            entries.append(_serialize.loads(view[start:stop]))
+        except ValueError:
+            return None
+        start = stop + 1
     if len(entries) != header["versions"] or not all(map(is_entry, entries)):
         return None
     return {
