@@ -21,6 +21,8 @@ const MetricChart = (() => {
   const POLL_MS = 2000;
   const HEIGHT = 420;
   const AXIS_SPACE = 72; // the y axis's width: the plot area is the rest
+  const PAGE_SPACE = 70; // the page's and the panel's side padding around the chart
+  const MAX_WIDTH = 1800; // the page's widest layout (style.css: main)
   const POINT_BUDGET = 24000;
   const X_TITLES = { step: "step", time: "wall time", index: "point #" };
 
@@ -142,6 +144,7 @@ const MetricChart = (() => {
       this.sinceFetch = 0;
       this.draws = 0;
       this.lastError = null;
+      this.waitingForLibrary = false;
       div.metricChart = this; // tests and benchmarks read what is drawn from here
       if (window.ResizeObserver) {
         new ResizeObserver(() => this.resize()).observe(div);
@@ -214,7 +217,9 @@ const MetricChart = (() => {
      * Zooming in brings back the full resolution.
      */
     buckets() {
-      const width = this.width() - AXIS_SPACE;
+      // From the window, not the chart's box: reading a box's size forces the page's
+      // first layout, and the request should leave before that work, not after it.
+      const width = Math.min(window.innerWidth || 1000, MAX_WIDTH) - PAGE_SPACE - AXIS_SPACE;
       const curves = Math.max(1, this.view ? this.view.versions.length : 1);
       return Math.max(100, Math.min(width, Math.floor(POINT_BUDGET / (2 * curves))));
     }
@@ -391,6 +396,17 @@ const MetricChart = (() => {
 
     draw() {
       if (!window.uPlot) {
+        // The library is the page's last script: data can come back before it has run.
+        if (document.readyState === "loading") {
+          if (!this.waitingForLibrary) {
+            this.waitingForLibrary = true;
+            document.addEventListener("DOMContentLoaded", () => {
+              this.waitingForLibrary = false;
+              this.draw();
+            });
+          }
+          return;
+        }
         this.showMessage(EXPM.errorBox(new Error("the chart library (uPlot) did not load")));
         return;
       }
