@@ -11,7 +11,9 @@ files listed in :data:`VENDOR` into ``src/experiment_manager/web/static/vendor/`
    https://registry.npmjs.org), checked against the lockfile's integrity before any
    file is extracted.
 
-Files already in place with the pinned version are kept, so rebuilding is offline.
+Files already in place are kept when the stamp beside them names the pinned version
+and their sha512 digests still match the ones recorded when they were written, so
+rebuilding is offline and a changed file is never shipped.
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ def _check_integrity(name: str, data: bytes, integrity: str) -> None:
 
 
 def _from_registry(name: str, entry: dict[str, Any]) -> dict[str, bytes]:
-    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
+    registry = (
+        os.environ.get("NPM_CONFIG_REGISTRY")
+        or os.environ.get("npm_config_registry")  # noqa: SIM112 (npm spells it so)
+        or "https://registry.npmjs.org"
+    ).rstrip("/")
     url = entry.get("resolved") or f"{registry}/{name}/-/{name}-{entry['version']}.tgz"
     if not url.startswith("https://"):
         raise VendorError(f"{name}: refusing a non-https tarball URL {url!r}")
@@ -102,6 +108,14 @@ def _from_node_modules(root: Path, name: str, version: str) -> dict[str, bytes] 
         return None
 
 
+def _digests(paths: list[Path]) -> dict[str, str] | None:
+    """sha512 of each file by name, or None when one is missing."""
+    try:
+        return {path.name: hashlib.sha512(path.read_bytes()).hexdigest() for path in paths}
+    except OSError:
+        return None
+
+
 def vendor(root: Path) -> list[Path]:
     """Make sure every file of :data:`VENDOR` is in place at its pinned version.
 
@@ -124,7 +138,7 @@ def vendor(root: Path) -> list[Path]:
     for name, files in VENDOR.items():
         entry = _locked(root, name)
         paths = [target / out for out in files.values()]
-        if stamp.get(name) == entry["version"] and all(p.is_file() for p in paths):
+        if stamp.get(name) == {"version": entry["version"], "sha512": _digests(paths)}:
             written.extend(paths)
             continue
         contents = _from_node_modules(root, name, entry["version"]) or _from_registry(name, entry)
@@ -137,7 +151,7 @@ def vendor(root: Path) -> list[Path]:
             temporary.write_bytes(contents[inner])
             os.replace(temporary, target / out)
             written.append(target / out)
-        stamp[name] = entry["version"]
+        stamp[name] = {"version": entry["version"], "sha512": _digests(paths)}
     temporary = target / f"{STAMP}.tmp"
     temporary.write_text(json.dumps(stamp, sort_keys=True), encoding="utf-8")
     os.replace(temporary, stamp_path)

@@ -24,6 +24,13 @@ FILES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def default_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever registry this machine is set up with, the tests expect npm's own."""
+    monkeypatch.delenv("NPM_CONFIG_REGISTRY", raising=False)
+    monkeypatch.delenv("npm_config_registry", raising=False)
+
+
 def integrity(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode("ascii")
 
@@ -73,7 +80,12 @@ def test_copies_from_node_modules_and_stamps_the_version(
     files = vendored(root)
     assert files["uPlot.iife.min.js"] == FILES["dist/uPlot.iife.min.js"]
     assert files["uPlot.LICENSE.txt"] == FILES["LICENSE"]
-    assert json.loads(files[".versions.json"]) == {"uplot": "1.6.32"}
+    stamp = json.loads(files[".versions.json"])["uplot"]
+    assert stamp["version"] == "1.6.32"
+    assert (
+        stamp["sha512"]["uPlot.iife.min.js"]
+        == hashlib.sha512(FILES["dist/uPlot.iife.min.js"]).hexdigest()
+    )
     assert not [name for name in files if name.endswith(".tmp")]
 
 
@@ -104,7 +116,36 @@ def test_a_new_pin_downloads_and_checks_the_tarball(
     hatch_build.vendor(root)
     assert calls == ["https://registry.npmjs.org/uplot/-/uplot-2.0.0.tgz"]
     assert vendored(root)["uPlot.iife.min.js"] == b"var uPlot=2;"
-    assert json.loads(vendored(root)[".versions.json"]) == {"uplot": "2.0.0"}
+    assert json.loads(vendored(root)[".versions.json"])["uplot"]["version"] == "2.0.0"
+
+
+def test_a_vendored_file_changed_since_it_was_written_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path)
+    node_modules(root, "1.6.32")
+    hatch_build.vendor(root)
+    script = root / hatch_build.TARGET / "uPlot.iife.min.js"
+    script.write_bytes(b"alert('changed')")
+    hatch_build.vendor(root)
+    assert script.read_bytes() == FILES["dist/uPlot.iife.min.js"]
+
+
+def test_a_registry_set_the_npm_way_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tarball(FILES)
+    root = project(tmp_path, "2.0.0", integrity(data))
+    calls: list[str] = []
+    monkeypatch.setenv("npm_config_registry", "https://npm.example.org/")
+
+    def fake_urlopen(url: str, timeout: float) -> Any:
+        calls.append(url)
+        return io.BytesIO(data)
+
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    hatch_build.vendor(root)
+    assert calls == ["https://npm.example.org/uplot/-/uplot-2.0.0.tgz"]
 
 
 def test_a_tarball_that_fails_the_integrity_check_writes_nothing(

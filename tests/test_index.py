@@ -425,6 +425,19 @@ def _short_metric_column(path: Path, log_dir: Path) -> None:
     write_index(path, index["header"], index["listing"], index["versions"])
 
 
+def _listing_value_of_the_wrong_kind(column: str, value: Any) -> Callable[[Path, Path], None]:
+    def damage(path: Path, log_dir: Path) -> None:
+        index = read_index(log_dir)
+        if column == "last":
+            index["listing"]["last"]["loss"][0] = value
+        else:
+            index["listing"][column][0] = value
+        write_index(path, index["header"], index["listing"], index["versions"])
+
+    damage.__name__ = f"_listing_{column}_{type(value).__name__}"
+    return damage
+
+
 def _listing_not_an_object(path: Path, log_dir: Path) -> None:
     index = read_index(log_dir)
     write_index(path, index["header"], [1, 2, 3], index["versions"])
@@ -467,6 +480,13 @@ DAMAGE = [
     _short_metric_column,
     _listing_not_an_object,
     _listing_not_json,
+    _listing_value_of_the_wrong_kind("last", "abc"),
+    _listing_value_of_the_wrong_kind("last", [1.0]),
+    _listing_value_of_the_wrong_kind("hyperparameters", [1, 2]),
+    _listing_value_of_the_wrong_kind("status", 7),
+    _listing_value_of_the_wrong_kind("version", True),
+    _listing_value_of_the_wrong_kind("duration", "long"),
+    _listing_value_of_the_wrong_kind("created_at", 3),
 ]
 
 

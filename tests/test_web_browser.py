@@ -487,6 +487,31 @@ def test_experiment_page_overlay_diff_and_shared_url(
     page.watch.assert_clean()
 
 
+def test_curves_that_arrive_before_the_chart_library_are_drawn(
+    server: BackgroundServer, page: Any, shot: Any
+) -> None:
+    # The library is the page's last script; hold it back until the curves are in.
+    def late(route: Any) -> None:
+        time.sleep(1.5)
+        route.continue_()
+
+    page.route("**/static/vendor/uPlot.iife.min.js", late)
+    page.goto(server.url("/experiments/resnet?versions=1,2&metric=loss"))
+    wait_ready(page)
+    wait_chart_versions(page, [1, 2])
+    assert [t["y"] for t in chart_traces(page)] == [LOSS_V1, expected_y(LOSS_V2)]
+    series_end, library_end = page.evaluate(
+        """() => {
+            const end = (part) => performance.getEntriesByType('resource')
+                .find(e => e.name.includes(part)).responseEnd;
+            return [end('/series?'), end('uPlot.iife.min.js')];
+        }"""
+    )
+    assert series_end < library_end
+    shot("late-library")
+    page.watch.assert_clean()
+
+
 def test_version_page_shows_everything_recorded(
     server: BackgroundServer, page: Any, shot: Any
 ) -> None:

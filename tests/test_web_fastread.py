@@ -140,6 +140,9 @@ def test_a_running_version_is_left_to_the_full_read(tmp_path: Path) -> None:
         ('"loss":[0.5,"NaN"', '"loss":[0.5,"abc"'),  # a string that names no number
         ('"loss":[0,1,2,3]', '"loss":[0,1,"2",3]'),  # a string among the steps
         ('"loss":[0,1,2,3]', '"loss":{"a":1}'),  # not a list
+        ('"loss":[0.5,"NaN"', '"loss":[[0.5,1.0],["NaN"]'),  # nested lists of values
+        ('"loss":[0,1,2,3]', '"loss":[[0,1],[2],3]'),  # nested lists of steps
+        ('"loss":[0,1,2,3]', '"loss":[{"a":0},1,2,3]'),  # an object among the steps
         ('"version":1', '"version":true'),
         ('"version":1', '"version":0'),
         ('"status":"finished"', '"status":"running"'),

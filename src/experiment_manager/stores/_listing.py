@@ -23,6 +23,11 @@ __all__ = ["COLUMNS", "build", "is_valid", "set_row", "to_table"]
 #: The columns copied from each summary; ``last`` (metric name to column) comes after.
 COLUMNS = ("version", "status", "created_at", "duration", "hyperparameters")
 
+_TEXT = {str, type(None)}
+_NUMBER = {int, float, type(None)}
+_METRIC = {int, float, str, type(None)}
+_NONFINITE = set(_serialize.NONFINITE_NAMES)
+
 
 def build(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The listing of summaries.
@@ -60,7 +65,9 @@ def is_valid(listing: Any, count: int) -> bool:
         count: The number of versions the index says it holds.
 
     Returns:
-        True when every column is a list of ``count`` entries and versions are ints.
+        True when every column is a list of ``count`` entries of its kind: versions
+        ints, statuses and times strings (or None), durations numbers (or None),
+        hyperparameters objects, last values numbers, None or non-finite names.
 
     Example:
         >>> is_valid(build([{"version": 1}]), 1)
@@ -77,7 +84,22 @@ def is_valid(listing: Any, count: int) -> bool:
     columns += last.values()
     if not all(type(column) is list and len(column) == count for column in columns):
         return False
-    return all(type(version) is int for version in listing["version"])
+    kinds = [set(map(type, listing[key])) for key in COLUMNS]
+    if not (
+        kinds[0] <= {int}
+        and kinds[1] <= _TEXT
+        and kinds[2] <= _TEXT
+        and kinds[3] <= _NUMBER
+        and kinds[4] <= {dict}
+    ):
+        return False
+    for column in last.values():
+        found = set(map(type, column))
+        if not found <= _METRIC:
+            return False
+        if str in found and not {v for v in column if type(v) is str} <= _NONFINITE:
+            return False
+    return True
 
 
 def set_row(listing: dict[str, Any], row: int, summary: Mapping[str, Any]) -> None:

@@ -455,6 +455,17 @@ class Store(ABC):
 
         Returns:
             The table (no rows for an id that never ran).
+
+        Raises:
+            CorruptHistoryError: The history (or a journal line) cannot be parsed.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {"status": "finished", "metrics": {"loss": [2, 1]}})
+            >>> table = store.version_table("exp")
+            >>> table.version, table.last
+            ([1], {'loss': [1]})
         """
         from experiment_manager.stores import _listing
 

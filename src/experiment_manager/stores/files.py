@@ -217,6 +217,12 @@ class FileStore(Store):
         the current history file; otherwise the history is read once and the index
         rebuilt. Running versions are brought up to date from their journal.
 
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            The table (no rows for an id that never ran).
+
         Raises:
             CorruptHistoryError: The history file cannot be parsed.
         """
@@ -225,23 +231,27 @@ class FileStore(Store):
             info = os.stat(path)
         except FileNotFoundError:
             return VersionTable(experiment_id)
-        found = None
         head = _atomic.read_lines(self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1])
         if head is not None:
             lines, index_info = head
             found = _index_file.read_listing(lines, index_info.st_size, _atomic.file_identity(info))
-        if found is not None:
-            listing, plain = found
-            decode = not plain
-        else:
-            read = _atomic.read_with_stat(path)
-            if read is None:
-                return VersionTable(experiment_id)
-            data, info = read
-            document = self._parse(path, data, experiment_id)
-            index = self._write_index(experiment_id, document, info, None)
-            listing = _listing.build([e["summary"] for e in index["versions"]])
-            decode = True
+            if found is not None:
+                listing, plain = found
+                try:
+                    return self._table(experiment_id, listing, decode=not plain)
+                except (ValueError, TypeError):
+                    pass  # a damaged value the shape check let through: rebuild below
+        read = _atomic.read_with_stat(path)
+        if read is None:
+            return VersionTable(experiment_id)
+        data, info = read
+        document = self._parse(path, data, experiment_id)
+        index = self._write_index(experiment_id, document, info, None)
+        listing = _listing.build([e["summary"] for e in index["versions"]])
+        return self._table(experiment_id, listing, decode=True)
+
+    def _table(self, experiment_id: str, listing: dict[str, Any], *, decode: bool) -> VersionTable:
+        """The table of a listing, its running versions brought up to date."""
         statuses = listing["status"]
         rows = {
             version: row

@@ -14,7 +14,7 @@ it is read again on every request. Each entry also memoises what is derived from
 (sorted series, reduced views), so a zoomed request costs a bisect and a downsample.
 
 Each kind holds at most ``size`` entries and, beyond the newest one, at most
-``max_points`` metric values in all, so a few huge histories cannot fill memory.
+``max_points`` numbers in all, so a few huge histories cannot fill memory.
 
 Example:
     >>> import tempfile

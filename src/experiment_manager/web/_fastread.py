@@ -32,10 +32,7 @@ Example:
 from __future__ import annotations
 
 import math
-import mmap
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeGuard
 
 import msgspec
@@ -74,8 +71,11 @@ class MetricRead:
 
     @property
     def points(self) -> int:
-        """How many values are held (for the cache's memory bound)."""
-        return sum(len(v.columns.values) for v in self.versions)
+        """How many numbers are held (for the cache's memory bound)."""
+        return sum(
+            len(v.columns.values) + len(v.columns.steps) + len(v.columns.times)
+            for v in self.versions
+        )
 
 
 class _UnexpectedError(Exception):
@@ -119,7 +119,7 @@ def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> Metric
 
     if not isinstance(store, FileStore):
         return None
-    read = _map(store.history_path(experiment_id))
+    read = _atomic.read_with_stat(store.history_path(experiment_id))
     if read is None:
         return None
     data, info = read
@@ -128,29 +128,6 @@ def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> Metric
     except (_UnexpectedError, msgspec.ValidationError, msgspec.DecodeError, ValueError):
         return None
     return MetricRead(identity=_atomic.file_identity(info), versions=versions)
-
-
-def _map(path: Path) -> tuple[bytes | mmap.mmap, os.stat_result] | None:
-    """The file's bytes, memory-mapped where a mapping cannot hold up writers.
-
-    Mapping saves copying a big history before decoding it. Writers replace history
-    files by renaming a new one over them, so the mapped (old) file never changes;
-    on Windows a mapped file cannot be replaced, so it is read instead. The mapping
-    is released when nothing refers to it any more.
-    """
-    if os.name != "posix":
-        return _atomic.read_with_stat(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if info.st_size == 0:
-            return b"", info
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ), info
-    finally:
-        os.close(fd)  # the mapping stays valid without the descriptor
 
 
 def _versions(history: _History, experiment_id: str, metric: str, x: str) -> list[VersionColumns]:
@@ -181,7 +158,12 @@ def _numbers(raw: msgspec.Raw | None, *, values: bool) -> np.ndarray:
     """
     if raw is None:
         return np.empty(0)
-    array = simdjson.Parser().parse(bytes(raw))
+    text = bytes(raw)
+    if b"[" in text[1:] or b"{" in text:
+        # Nested lists or objects: simdjson would flatten them into numbers, and
+        # no valid list of numbers (or of names of non-finite numbers) holds either.
+        raise _UnexpectedError
+    array = simdjson.Parser().parse(text)
     if not isinstance(array, simdjson.Array):
         raise _UnexpectedError
     try:

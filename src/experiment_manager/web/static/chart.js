@@ -26,6 +26,12 @@ const MetricChart = (() => {
   const POINT_BUDGET = 24000;
   const X_TITLES = { step: "step", time: "wall time", index: "point #" };
 
+  // Set once every deferred script (the chart library included) has run.
+  let pageLoaded = document.readyState === "complete";
+  document.addEventListener("DOMContentLoaded", () => {
+    pageLoaded = true;
+  });
+
   function colorFor(version) {
     return PALETTE[(Number(version) - 1 + PALETTE.length * 1000) % PALETTE.length] || PALETTE[0];
   }
@@ -396,13 +402,14 @@ const MetricChart = (() => {
 
     draw() {
       if (!window.uPlot) {
-        // The library is the page's last script: data can come back before it has run.
-        if (document.readyState === "loading") {
+        // The library is the page's last script: data can come back before it has run
+        // (deferred scripts run before DOMContentLoaded, so after that it is missing).
+        if (!pageLoaded) {
           if (!this.waitingForLibrary) {
             this.waitingForLibrary = true;
             document.addEventListener("DOMContentLoaded", () => {
               this.waitingForLibrary = false;
-              this.draw();
+              if (this.series.length > 0) this.draw();
             });
           }
           return;
