@@ -202,12 +202,9 @@ class FileStore(Store):
                 return self._summaries_from(experiment_id, index, decode=not index["plain"])
             except (KeyError, TypeError, ValueError, AttributeError):
                 pass  # a damaged index: derived data, rebuilt below
-        read = _atomic.read_with_stat(path)
-        if read is None:
+        index = self._rebuild_index(experiment_id)
+        if index is None:
             return []
-        data, info = read
-        document = self._parse(path, data, experiment_id)
-        index = self._write_index(experiment_id, document, info, None)
         return self._summaries_from(experiment_id, index, decode=True)
 
     def version_table(self, experiment_id: str) -> VersionTable:
@@ -241,14 +238,21 @@ class FileStore(Store):
                     return self._table(experiment_id, listing, decode=not plain)
                 except (ValueError, TypeError):
                     pass  # a damaged value the shape check let through: rebuild below
-        read = _atomic.read_with_stat(path)
-        if read is None:
+        index = self._rebuild_index(experiment_id)
+        if index is None:
             return VersionTable(experiment_id)
-        data, info = read
-        document = self._parse(path, data, experiment_id)
-        index = self._write_index(experiment_id, document, info, None)
         listing = _listing.build([e["summary"] for e in index["versions"]])
         return self._table(experiment_id, listing, decode=True)
+
+    def _rebuild_index(self, experiment_id: str) -> dict[str, Any] | None:
+        """Read the history once and write its index afresh; None when it is gone."""
+        path = self.history_path(experiment_id)
+        read = _atomic.read_with_stat(path)
+        if read is None:
+            return None
+        data, info = read
+        document = self._parse(path, data, experiment_id)
+        return self._write_index(experiment_id, document, info, None)
 
     def _table(self, experiment_id: str, listing: dict[str, Any], *, decode: bool) -> VersionTable:
         """The table of a listing, its running versions brought up to date."""
