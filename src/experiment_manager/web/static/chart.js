@@ -25,6 +25,10 @@ const MetricChart = (() => {
   const MAX_WIDTH = 1800; // the page's widest layout (style.css: main)
   const POINT_BUDGET = 24000;
   const X_TITLES = { step: "step", time: "wall time", index: "point #" };
+  // The page's own font, without uPlot's default list of emoji fonts (looking those
+  // up the first time text is drawn on a canvas costs a first visit noticeable time).
+  const FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  const LABEL_FONT = "bold " + FONT;
 
   // Set once every deferred script (the chart library included) has run.
   let pageLoaded = document.readyState === "complete";
@@ -326,8 +330,13 @@ const MetricChart = (() => {
           y: view.logY ? { distr: 3, log: 10 } : { auto: true },
         },
         axes: [
-          { label: X_TITLES[view.x] || view.x, values: view.x === "time" ? undefined : (u, splits) => splits.map(fmt) },
-          { label: view.metric, size: AXIS_SPACE, values: (u, splits) => splits.map(fmt) },
+          {
+            label: X_TITLES[view.x] || view.x,
+            font: FONT,
+            labelFont: LABEL_FONT,
+            values: view.x === "time" ? undefined : (u, splits) => splits.map(fmt),
+          },
+          { label: view.metric, font: FONT, labelFont: LABEL_FONT, size: AXIS_SPACE, values: (u, splits) => splits.map(fmt) },
         ],
         series: [
           { label: X_TITLES[view.x] || view.x, value: view.x === "time" ? undefined : (u, v) => fmt(v) },
