@@ -677,3 +677,25 @@ def test_ui_serves_for_real(tmp_path: Path) -> None:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert f"at http://127.0.0.1:{port}/" in stderr.decode()
+
+
+def test_background_server_answers_without_nagle_delays(tmp_path: Path) -> None:
+    # With Nagle's algorithm on, every answer on a kept-alive connection waits ~40 ms
+    # for the client's delayed ACK; the served connections must have TCP_NODELAY.
+    import http.client
+
+    from experiment_manager.web import serve_in_background
+
+    with serve_in_background(tmp_path) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            for _ in range(2):  # the same connection, kept alive
+                connection.request("GET", "/api/experiments")
+                assert connection.getresponse().read() == b'{"experiments":[]}'
+            served = list(server._server.server_state.connections)
+            assert served
+            for protocol in served:
+                sock = protocol.transport.get_extra_info("socket")
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        finally:
+            connection.close()

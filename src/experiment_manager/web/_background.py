@@ -36,7 +36,10 @@ class BackgroundServer:
     def __init__(self, log_dir: str | os.PathLike[str]) -> None:
         import uvicorn
 
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio turns Nagle's algorithm off only on
+        # sockets that say they are TCP, and without that every answer on a kept-alive
+        # connection waits ~40 ms for the client's delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(create_app(log_dir), log_level="warning", lifespan="off")
