@@ -37,8 +37,6 @@ __all__ = ["X_AXES", "Columns", "Series", "columns_of", "points_after", "prepare
 #: The x axes a request may ask for; the first is the default.
 X_AXES = ("step", "time", "index")
 
-Number = int | float
-
 
 @dataclass(frozen=True)
 class Columns:
@@ -104,38 +102,28 @@ def columns_of(record: Mapping[str, Any], metric: str) -> Columns:
         >>> columns_of({"metrics": {"acc": [0.1, 0.2]}}, "acc").steps.tolist()
         []
     """
-    values, steps, times = _columns(record, metric)
-    return Columns(values=_floats(values), steps=_floats(steps), times=_floats(times))
+
+    def column(group: str) -> np.ndarray:
+        return _floats((record.get(group) or {}).get(metric) or [])
+
+    return Columns(values=column("metrics"), steps=column("steps"), times=column("timestamps"))
 
 
-def _columns(record: Mapping[str, Any], metric: str) -> tuple[list[Any], list[Any], list[Any]]:
-    values = (record.get("metrics") or {}).get(metric) or []
-    steps = (record.get("steps") or {}).get(metric) or []
-    times = (record.get("timestamps") or {}).get(metric) or []
-    return values, steps, times
-
-
-def _points(
-    values: list[Any], steps: list[Any], times: list[Any], x: str, after: int
-) -> tuple[Sequence[Number], Sequence[Number]]:
-    """The (x, y) points of ``values[after:]`` in logging order."""
+def _logged_points(columns: Columns, x: str, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) points of the values from index ``after`` on, in logging order."""
+    values = columns.values
     count = len(values)
-    if x == "index":
-        return range(after, count), values[after:]
-    if x == "step":
-        if after == 0 and len(steps) == count and None not in steps:
-            return steps, values
-        known = len(steps)
-        return (
-            [steps[i] if i < known and steps[i] is not None else i for i in range(after, count)],
-            values[after:],
-        )
-    if x != "time":
-        raise ValueError(f"x must be one of {', '.join(X_AXES)}, not {x!r}")
-    if after == 0 and len(times) == count and None not in times:
-        return times, values
-    kept = [i for i in range(after, min(count, len(times))) if times[i] is not None]
-    return [times[i] for i in kept], [values[i] for i in kept]
+    if x in ("index", "step"):
+        xs = np.arange(after, count, dtype=np.float64)
+        if x == "step":  # a value without a step is placed at its index
+            steps = columns.steps[after:count]
+            xs[: len(steps)] = np.where(np.isnan(steps), xs[: len(steps)], steps)
+        return xs, values[after:]
+    if x == "time":  # a value without a time is left out
+        times = columns.times[after:count]
+        kept = ~np.isnan(times)
+        return times[kept], values[after : after + len(times)][kept]
+    raise ValueError(f"x must be one of {', '.join(X_AXES)}, not {x!r}")
 
 
 def prepare(columns: Columns, x: str) -> Series:
@@ -155,34 +143,17 @@ def prepare(columns: Columns, x: str) -> Series:
         >>> prepare(columns_of({"metrics": {"acc": [0.1, 0.2]}}, "acc"), "time").total
         2
     """
-    values = columns.values
-    count = len(values)
-    if x == "index":
-        xs = np.arange(count, dtype=np.float64)
-        ys = values
-    elif x == "step":
-        xs = np.arange(count, dtype=np.float64)
-        known = min(count, len(columns.steps))
-        steps = columns.steps[:known]
-        xs[:known] = np.where(np.isnan(steps), xs[:known], steps)
-        ys = values
-    elif x == "time":
-        known = min(count, len(columns.times))
-        kept = ~np.isnan(columns.times[:known])
-        xs = columns.times[:known][kept]
-        ys = values[:known][kept]
-    else:
-        raise ValueError(f"x must be one of {', '.join(X_AXES)}, not {x!r}")
+    xs, ys = _logged_points(columns, x)
     if len(xs) > 1 and not bool(np.all(xs[1:] >= xs[:-1])):
         order = np.argsort(xs, kind="stable")  # stable: ties keep log order
         xs = xs[order]
         ys = ys[order]
-    return Series(xs=xs, ys=ys, total=count)
+    return Series(xs=xs, ys=ys, total=len(columns.values))
 
 
 def points_after(
     record: Mapping[str, Any], metric: str, x: str, after: int
-) -> tuple[list[Number], list[Number]]:
+) -> tuple[list[float], list[float]]:
     """Return the points of the values at index ``after`` and later, in logging order.
 
     Args:
@@ -192,15 +163,14 @@ def points_after(
         after: The first index wanted (a page sends the ``total`` it already has).
 
     Returns:
-        ``(xs, ys)`` as new lists.
+        ``(xs, ys)`` as new lists of floats.
 
     Raises:
         ValueError: ``x`` is not one of :data:`X_AXES`.
 
     Example:
         >>> points_after({"metrics": {"loss": [3, 2, 1]}}, "loss", "step", 1)
-        ([1, 2], [2, 1])
+        ([1.0, 2.0], [2.0, 1.0])
     """
-    values, steps, times = _columns(record, metric)
-    xs, ys = _points(values, steps, times, x, after)
-    return list(xs), list(ys)
+    xs, ys = _logged_points(columns_of(record, metric), x, after)
+    return xs.tolist(), ys.tolist()
