@@ -39,13 +39,12 @@ import msgspec
 import numpy as np
 import simdjson
 
+from experiment_manager._serialize import NONFINITE_NAMES
 from experiment_manager.stores import _atomic
 from experiment_manager.stores.base import FORMAT_VERSION, Store
 from experiment_manager.web._series import Columns
 
 __all__ = ["MetricRead", "VersionColumns", "read_metric"]
-
-_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 @dataclass(frozen=True)
@@ -174,8 +173,8 @@ def _numbers(raw: msgspec.Raw | None, *, values: bool) -> np.ndarray:
     for index, item in enumerate(array):
         if isinstance(item, float) or _is_int(item):
             out[index] = item
-        elif values and isinstance(item, str) and item in _NON_FINITE:
-            out[index] = _NON_FINITE[item]
+        elif values and isinstance(item, str) and item in NONFINITE_NAMES:
+            out[index] = float(item)  # "NaN", "Infinity", "-Infinity" parse as floats
         elif item is None and not values:
             out[index] = math.nan
         else:
