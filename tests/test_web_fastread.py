@@ -121,17 +121,31 @@ def test_values_and_steps_come_out_as_logged(tmp_path: Path) -> None:
     assert read_metric(manager.store, "never", "loss", "step") is None
 
 
-def test_a_running_version_is_left_to_the_full_read(tmp_path: Path) -> None:
+def test_a_running_version_is_left_to_the_full_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manager = ExperimentManager(tmp_path, capture_environment=False)
     manager.start_experiment("exp", {}, {}, experiment_id="exp")
     manager.log({"loss": 1.0}, step=0)
     assert read_metric(manager.store, "exp", "loss", "step") is None
+    attempts: list[str] = []
+
+    def counted(*args: Any) -> Any:
+        attempts.append(args[1])
+        return read_metric(*args)
+
+    monkeypatch.setattr("experiment_manager.web._cache.read_metric", counted)
     cache = HistoryCache(manager)
     curves = cache.curves("exp", "loss", "step")
     assert curves.series(1, "step").ys.tolist() == [1.0]  # the journal's point, merged
     manager.log({"loss": 2.0}, step=1)
     assert cache.curves("exp", "loss", "step").series(1, "step").ys.tolist() == [1.0, 2.0]
-    manager.end_experiment()
+    assert attempts == ["exp"]  # the unchanged file is not tried again
+    manager.end_experiment()  # the history is rewritten: a direct read works again
+    assert cache.curves("exp", "loss", "step").series(1, "step").ys.tolist() == [1.0, 2.0]
+    assert attempts == ["exp", "exp"]
+    assert cache.curves("exp", "loss", "step").versions == [1]
+    assert attempts == ["exp", "exp"]  # and its result is kept
 
 
 @pytest.mark.parametrize(

@@ -191,9 +191,12 @@ class CachedHistory(_Memo):
 
 
 class _MetricEntry:
-    """One metric of an experiment, read straight from its history file."""
+    """One metric of an experiment, read straight from its history file.
 
-    def __init__(self, curves: Curves, identity: object, points: int) -> None:
+    ``curves`` is None when the direct read declined that state of the file.
+    """
+
+    def __init__(self, curves: Curves | None, identity: object, points: int) -> None:
         self.curves = curves
         self.identity = identity
         self.points = points
@@ -250,9 +253,19 @@ class HistoryCache:
                 known = self._metrics.get(key)
                 if known is not None and identity is not None and known.identity == identity:
                     self._metrics.move_to_end(key)
-                    return known.curves
-            read = read_metric(self._manager.store, experiment_id, metric, x)
+                    if known.curves is not None:
+                        return known.curves
+                    declined = True  # the same file as last time: read it whole at once
+                else:
+                    declined = False
+            read = None if declined else read_metric(self._manager.store, experiment_id, metric, x)
             if read is None or not read.versions:
+                if not declined and identity is not None:
+                    # A running version keeps its history file unchanged while its
+                    # journal grows: remember the answer rather than parse it again.
+                    with self._lock:
+                        self._metrics[key] = _MetricEntry(None, identity, 0)
+                        self._evict(self._metrics)
                 return self._read(experiment_id).curves(metric)
             by_version = {v.version: v.columns for v in read.versions}
             curves = Curves(
