@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import random
 import shutil
 import statistics
 import tempfile
@@ -39,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _curves import log_curves
 from experiment_manager import ExperimentManager
 
 warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
@@ -49,16 +49,7 @@ from experiment_manager.web import create_app  # noqa: E402
 
 
 def build_curves(folder: Path, versions: int, points: int) -> None:
-    manager = ExperimentManager(folder, capture_environment=False)
-    rng = random.Random(0)
-    for version in range(versions):
-        manager.start_experiment("curves", {"lr": 10.0**-version}, {}, experiment_id="curves")
-        log = manager.log
-        spike = rng.randrange(points)
-        for step in range(points):
-            loss = math.exp(-step / points) + rng.random() * 0.01
-            log({"loss": 100.0 if step == spike else loss}, step)
-        manager.end_experiment()
+    log_curves(ExperimentManager(folder, capture_environment=False), versions, points)
 
 
 def build_one(folder: Path, number: int, runs: int) -> None:

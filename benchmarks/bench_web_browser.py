@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _curves import log_curves
 from experiment_manager import ExperimentManager
 from experiment_manager.web._background import BackgroundServer
 
@@ -96,17 +97,7 @@ def build_curves(folder: Path, versions: int, points: int) -> Path:
     print(f"building {versions} versions x {points} points in {target} (once) ...", flush=True)
     started = time.perf_counter()
     target.mkdir(parents=True, exist_ok=True)
-    manager = ExperimentManager(target, capture_environment=False)
-    rng = random.Random(0)
-    for version in range(versions):
-        manager.start_experiment("curves", {"lr": 10.0**-version}, {}, experiment_id="curves")
-        log = manager.log
-        spike = rng.randrange(points)
-        rate = 1 + version / 4
-        for step in range(points):
-            loss = math.exp(-rate * step / points) + rng.random() * 0.02
-            log({"loss": 5.0 if step == spike else loss}, step)
-        manager.end_experiment()
+    log_curves(ExperimentManager(target, capture_environment=False), versions, points)
     (target / DONE).write_text("", encoding="utf-8")
     print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
     return target
