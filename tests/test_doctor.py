@@ -372,3 +372,26 @@ def test_a_missing_folder_or_a_file_is_refused(tmp_path: Path) -> None:
         "kept": [],
     }
     assert tree(empty) == {}
+
+
+def test_columns_temp_files_older_than_a_minute_are_removed(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    manager = new_manager(log_dir)
+    manager.start_experiment("cfg", {}, {}, "x")
+    manager.log_metrics({"loss": [0.5]})
+    manager.end_experiment()
+    folder = log_dir / ".expm" / "columns" / "x"
+    columns_bytes = (folder / "1.bin").read_bytes()
+    stale, fresh = folder / ".1.bin.tmp", folder / ".2.bin.tmp"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"being written")
+    old = time.time() - 120
+    os.utime(stale, (old, old))
+
+    assert doctor(log_dir, dry_run=True).removed == [str(stale)]
+    assert stale.exists()
+    report = doctor(log_dir)
+    assert report.removed == [str(stale)]
+    assert not stale.exists()
+    assert fresh.read_bytes() == b"being written"
+    assert (folder / "1.bin").read_bytes() == columns_bytes

@@ -1,5 +1,8 @@
 """The dashboard's direct read of one metric (``web/_fastread``) against ``read_history``.
 
+Both of its sources are checked: the versions' columns files, and the history's
+outline when those are missing.
+
 The direct read is only an optimisation: for every history it accepts it must give
 exactly the columns the ordinary read gives, and for anything unusual (a running
 version, a damaged or foreign file) it must step aside (return None) so that the
@@ -9,6 +12,7 @@ ordinary read decides. The cache must use it, and must follow the file when it c
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,8 @@ pytest.importorskip("simdjson")
 import numpy as np
 
 from experiment_manager import ExperimentManager
+from experiment_manager.stores import _atomic
+from experiment_manager.stores.files import FileStore
 from experiment_manager.stores.memory import MemoryStore
 from experiment_manager.web._cache import HistoryCache
 from experiment_manager.web._fastread import read_metric
@@ -70,9 +76,9 @@ def play(manager: ExperimentManager, calls_: list[Any]) -> None:
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(versions)
-def test_direct_read_equals_read_history(tmp_path: Path, spec: list[Any]) -> None:
-    folder = tmp_path / f"h{abs(hash(repr(spec)))}"
+@given(versions, st.sampled_from(["columns", "history"]))
+def test_direct_read_equals_read_history(tmp_path: Path, spec: list[Any], source: str) -> None:
+    folder = tmp_path / f"h{abs(hash(repr((spec, source))))}"
     manager = ExperimentManager(folder, capture_environment=False)
     for calls_, status, resume in spec:
         manager.start_experiment("exp", {"lr": 0.1}, {}, experiment_id="exp")
@@ -84,6 +90,13 @@ def test_direct_read_equals_read_history(tmp_path: Path, spec: list[Any]) -> Non
             play(manager, calls_[:3])
             manager.end_experiment()
     records = manager.read_history("exp")
+    store = manager.store
+    assert isinstance(store, FileStore)
+    if source == "history":  # no columns files: the history's outline is read
+        shutil.rmtree(folder / ".expm" / "columns")
+        assert store.metric_columns("exp", "loss", ("values",)) is None
+    else:
+        assert store.metric_columns("exp", "loss", ("values",)) is not None
     for x in X_AXES:
         read = read_metric(manager.store, "exp", "loss", x)
         assert read is not None
@@ -234,3 +247,35 @@ def test_a_cached_full_history_is_used_before_the_file(
         lambda *args: pytest.fail("the cached history should have been used"),
     )
     assert cache.curves("exp", "loss", "index").series(1, "index").total == 4
+
+
+def test_columns_files_are_read_without_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, history = one_version(tmp_path)
+    read_with_stat = _atomic.read_with_stat
+
+    def guarded(path: Path) -> Any:
+        assert path != history, "the history should not have been read"
+        return read_with_stat(path)
+
+    monkeypatch.setattr(_atomic, "read_with_stat", guarded)
+    read = read_metric(manager.store, "exp", "loss", "step")
+    assert read is not None
+    assert read.versions[0].columns.steps.tolist() == [0, 1, 2, 3]
+    assert same(read.versions[0].columns.values, np.array([0.5, NAN, INF, 2.0]))
+
+
+def test_a_damaged_columns_file_is_passed_over_for_the_history(tmp_path: Path) -> None:
+    manager, _ = one_version(tmp_path)
+    store = manager.store
+    assert isinstance(store, FileStore)
+    path = store.columns_path("exp", 1)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"\n") + 8] ^= 0x01  # a bit of the first value: only the CRC notices
+    path.write_bytes(bytes(data))
+    assert store.metric_columns("exp", "loss", ("values",)) is None
+    read = read_metric(manager.store, "exp", "loss", "time")
+    assert read is not None
+    assert same(read.versions[0].columns.values, np.array([0.5, NAN, INF, 2.0]))
+    assert read.versions[0].columns.times.size == 4

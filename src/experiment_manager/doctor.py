@@ -12,7 +12,8 @@ What :func:`doctor` does, in this order, for a file-store ``log_dir``:
    version, or a name it does not recognise) are reported and kept.
 4. Deletes stale temp files: the fixed ``.<id>.json.tmp`` of a history, also of one
    whose first write was interrupted (taken only under that history's lock, so never
-   one being written), and index temp files older than a minute.
+   one being written), and temp files of derived data (index and columns files)
+   older than a minute.
 
 With ``dry_run=True`` nothing is changed; the report says what would be done.
 """
@@ -36,7 +37,7 @@ from experiment_manager.stores.files import HISTORY_SUFFIX, INTERNAL_DIR, FileSt
 __all__ = ["DoctorReport", "doctor"]
 
 _JOURNAL_NAME = re.compile(r"(\d+)\.(\d+)\.jsonl")
-_STALE_INDEX_TEMP_SECONDS = 60.0
+_STALE_DERIVED_TEMP_SECONDS = 60.0
 
 
 @dataclass
@@ -134,7 +135,7 @@ def doctor(
             progress(done, len(ids))
     _remove_orphan_temps(store, set(ids), report)
     _check_journals(store, folded, report)
-    _remove_index_temps(store, report)
+    _remove_derived_temps(store, report)
     return report
 
 
@@ -271,12 +272,11 @@ def _journal_problem(
     return None
 
 
-def _remove_index_temps(store: FileStore, report: DoctorReport) -> None:
-    folder = store.log_dir / INTERNAL_DIR / "index"
-    if not folder.is_dir():
-        return
-    cutoff = time.time() - _STALE_INDEX_TEMP_SECONDS
-    for path in sorted(folder.glob(".*.tmp")):
+def _remove_derived_temps(store: FileStore, report: DoctorReport) -> None:
+    internal = store.log_dir / INTERNAL_DIR
+    temps = [*internal.glob("index/.*.tmp"), *internal.glob("columns/*/.*.tmp")]
+    cutoff = time.time() - _STALE_DERIVED_TEMP_SECONDS
+    for path in sorted(temps):
         try:
             stale = path.stat().st_mtime < cutoff
         except FileNotFoundError:

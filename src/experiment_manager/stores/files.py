@@ -8,6 +8,7 @@ Layout inside ``log_dir``::
     .expm/journals/<id>/<v>.<s>.jsonl  streamed points of a running version (JSON Lines)
     .expm/live/<id>/<v>.lock        the OS lock the process running version v holds
     .expm/index/<id>.json           per-version summaries (derived; rebuilt when stale)
+    .expm/columns/<id>/<v>.bin      a finished version's points as float64 arrays (derived)
 
 The history is replaced atomically under the lock and re-read inside it, so no writer
 loses another's update. A file that cannot be parsed raises
@@ -16,6 +17,7 @@ loses another's update. A file that cannot be parsed raises
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -27,7 +29,7 @@ from experiment_manager import _serialize
 from experiment_manager._naming import unsafe_reason
 from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
 from experiment_manager.models import VersionTable
-from experiment_manager.stores import _atomic, _index, _index_file, _listing, _liveness
+from experiment_manager.stores import _atomic, _columns, _index, _index_file, _listing, _liveness
 from experiment_manager.stores.base import (
     FORMAT_VERSION,
     JournalWriter,
@@ -129,6 +131,7 @@ class FileStore(Store):
             encoded = _serialize.dumps(document)
             _atomic.write_atomic(path, encoded)
             index = self._write_index(experiment_id, document, os.stat(path), previous_index)
+            self._write_columns(experiment_id, document["versions"], index, previous_index)
             if len(encoded) <= _CACHED_DOCUMENT_BYTES:
                 with self._written_lock:
                     self._written[experiment_id] = (encoded, document, index)
@@ -252,7 +255,21 @@ class FileStore(Store):
             return None
         data, info = read
         document = self._parse(path, data, experiment_id)
+        # The history changed behind the writers' backs (an edit by hand, a restore, an
+        # older library): a columns file could match its version's fingerprint and yet
+        # hold other points. The next write makes them afresh.
+        self._remove_columns(experiment_id)
         return self._write_index(experiment_id, document, info, None)
+
+    def _remove_columns(self, experiment_id: str) -> None:
+        folder = self.columns_path(experiment_id, 0).parent
+        try:
+            for name in _listdir(folder):
+                if name.endswith(".bin"):
+                    with contextlib.suppress(FileNotFoundError):
+                        (folder / name).unlink()
+        except PermissionError:
+            pass  # a read-only log dir: readers check every file against the index
 
     def _table(self, experiment_id: str, listing: dict[str, Any], *, decode: bool) -> VersionTable:
         """The table of a listing, its running versions brought up to date."""
@@ -325,6 +342,107 @@ class FileStore(Store):
             pass  # a read-only log dir: the index is only a cache, serve it unsaved
         return index
 
+    def columns_path(self, experiment_id: str, version: int) -> Path:
+        """Return the columns file of a version (see :mod:`.stores._columns`).
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version number.
+
+        Returns:
+            ``<log_dir>/.expm/columns/<experiment_id>/<version>.bin``.
+        """
+        return self.log_dir / INTERNAL_DIR / "columns" / experiment_id / f"{version}.bin"
+
+    def metric_columns(
+        self, experiment_id: str, metric: str, kinds: tuple[str, ...]
+    ) -> tuple[object, list[tuple[int, str, dict[str, Any]]]] | None:
+        """One metric of every version, from the versions' columns files.
+
+        Used only when the index describes exactly the current history file, no
+        version is running, and every version's columns file has the fingerprint
+        its index entry has and checks out; otherwise None, and the caller reads
+        the history.
+
+        Args:
+            experiment_id: A validated experiment id.
+            metric: The metric's name.
+            kinds: The arrays wanted (see :data:`.stores._columns.KINDS`).
+
+        Returns:
+            The history file's identity and, per version in version order, its
+            number, status and arrays (as :func:`.stores._columns.read` gives them).
+
+        Example:
+            >>> import tempfile
+            >>> store = FileStore(Path(tempfile.mkdtemp()))
+            >>> version = store.create_version("exp", {"config_name": "exp"})["version"]
+            >>> def end(versions):
+            ...     versions[0].update(status="finished", metrics={"loss": [0.5, 0.25]})
+            >>> store.transact("exp", end)
+            >>> _, [(number, status, arrays)] = store.metric_columns("exp", "loss", ("values",))
+            >>> number, status, arrays["values"].cast("d").tolist()
+            (1, 'finished', [0.5, 0.25])
+        """
+        try:
+            identity = _atomic.file_identity(os.stat(self.history_path(experiment_id)))
+            index = self._read_index(experiment_id)
+        except OSError:
+            return None
+        if index is None or index["source"] != identity:
+            return None
+        out = []
+        for entry in index["versions"]:
+            summary = entry["summary"]
+            version, status = summary.get("version"), summary.get("status")
+            if type(status) is not str or status == "running":
+                return None  # a running version's newest points are in its journal
+            path = self.columns_path(experiment_id, version)
+            arrays = _columns.read(path, entry["fingerprint"], metric, kinds)
+            if arrays is None:
+                return None
+            out.append((version, status, arrays))
+        return identity, out
+
+    def _write_columns(
+        self,
+        experiment_id: str,
+        versions: list[StoredVersion],
+        index: dict[str, Any],
+        previous: dict[str, Any] | None,
+    ) -> None:
+        """Write the columns files a history write calls for.
+
+        Finished versions whose index entry was recomputed, or whose file is missing,
+        get one; files of versions no longer in the history are removed.
+        """
+        folder = self.columns_path(experiment_id, 0).parent
+        reused = {id(entry) for entry in (previous or {}).get("versions") or []}
+        by_version = {stored["version"]: stored for stored in versions}
+        try:
+            present = set(_listdir(folder))
+            for entry in index["versions"]:
+                version = entry["summary"]["version"]
+                name = f"{version}.bin"
+                exists = name in present
+                present.discard(name)
+                if entry["summary"].get("status") == "running" or (id(entry) in reused and exists):
+                    continue
+                data = _columns.encode(by_version[version], entry["fingerprint"])
+                path = folder / name
+                if data is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                    continue
+                folder.mkdir(parents=True, exist_ok=True)
+                _atomic.write_atomic(path, data, durable=False)
+            for name in present:
+                if name.endswith(".bin"):  # a version no longer in the history
+                    with contextlib.suppress(FileNotFoundError):
+                        (folder / name).unlink()
+        except PermissionError:
+            pass  # a read-only log dir: the columns are only a cache
+
     def journal_path(self, experiment_id: str, version: int, segment: int) -> Path:
         """Return a journal file of a version.
 
@@ -393,6 +511,13 @@ class FileStore(Store):
             raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
         check_document(path, document, experiment_id)
         return document  # type: ignore[no-any-return]
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 def check_document(path: Path, document: Any, experiment_id: str) -> None:
