@@ -19,6 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from experiment_manager import ExperimentManager
+from experiment_manager.query import compare_records
+from experiment_manager.stores.files import FileStore
+from experiment_manager.stores.memory import MemoryStore
 from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentNotFoundError,
@@ -760,6 +763,35 @@ def test_compare_lists_only_differing_keys_and_summarises_metrics(tmp_path: Path
     assert three["hyperparameters"]["lr"] == [0.1, 0.01, 0.1]
     assert three["hyperparameters"]["extra"] == [None, None, [1, 2]]
     assert set(three["hyperparameters"]) == {"lr", "opt.name", "flag", "extra"}
+
+
+@pytest.mark.parametrize("store", ["files", "memory"])
+def test_compare_reads_no_point_and_equals_comparing_full_records(
+    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = (
+        new_manager(tmp_path / "logs")
+        if store == "files"
+        else ExperimentManager(store=MemoryStore(), capture_environment=False)
+    )
+    for lr, values in ((0.1, [0.5, NAN, INF]), (0.01, [0.4, -INF])):
+        manager.start_experiment("cfg", {"lr": lr}, {}, "exp")
+        for step, value in enumerate(values):
+            manager.log({"loss": value, "acc": step / 10}, step=3 * step)
+        manager.end_experiment("failed" if lr < 0.1 else "finished")
+    manager.start_experiment("cfg", {"lr": 1.0}, {}, "exp")
+    manager.log({"loss": 0.75}, step=7)  # running: its point is only in the journal
+
+    history = manager.read_history("exp")
+    for versions in ([1, 2], [3, 1], [2, 3, 1]):
+        expected = compare_records([history[v - 1] for v in versions])
+        assert_same(manager.compare("exp", versions), dict(expected))
+    assert manager.compare("exp", [1, 3])["metrics"][3]["loss"]["argmin_step"] == 7
+    manager.end_experiment()
+    if store == "files":  # every version ended: the index alone answers
+        expected = compare_records(manager.read_history("exp"))
+        monkeypatch.setattr(FileStore, "_parse", lambda *args: pytest.fail("history parsed"))
+        assert_same(manager.compare("exp", [1, 2, 3]), dict(expected))
 
 
 def test_compare_errors(tmp_path: Path) -> None:

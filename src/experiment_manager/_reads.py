@@ -299,13 +299,15 @@ class ReadsMixin:
         """
         from experiment_manager import query as _query
 
-        history = {
-            r["version"]: r for r in self._store.read_history(validate_experiment_id(experiment_id))
+        # The summaries hold every compared field and each metric's aggregates, so no
+        # point is read (a history of long curves takes seconds to parse).
+        summaries = {
+            s["version"]: s for s in self._store.summaries(validate_experiment_id(experiment_id))
         }
-        missing = [v for v in versions if v not in history]
+        missing = [v for v in versions if v not in summaries]
         if missing:
             raise ExperimentNotFoundError(experiment_id, missing[0])
-        return dict(_query.compare_records([history[v] for v in versions]))
+        return dict(_query.compare_summaries([summaries[v] for v in versions]))
 
     def export(
         self,

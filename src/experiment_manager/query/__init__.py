@@ -65,6 +65,7 @@ from experiment_manager.query._summary import (
     RecordComparison,
     best_record,
     compare_records,
+    compare_summaries,
     metric_summary,
 )
 from experiment_manager.query._values import AGGREGATES
@@ -82,6 +83,7 @@ __all__ = [
     "RecordComparison",
     "best_record",
     "compare_records",
+    "compare_summaries",
     "filter_records",
     "metric_summary",
     "parse_order_by",
@@ -110,4 +112,5 @@ __test__ = {
     "metric_summary": metric_summary,
     "best_record": best_record,
     "compare_records": compare_records,
+    "compare_summaries": compare_summaries,
 }

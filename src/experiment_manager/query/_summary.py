@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
 from experiment_manager.errors import InvalidArgumentError
@@ -206,6 +206,56 @@ def compare_records(records: Iterable[Mapping[str, Any]]) -> RecordComparison:
         (0.3, 0.4)
     """
     items = list(records)
+
+    def summaries(record: Mapping[str, Any]) -> dict[str, MetricSummary]:
+        all_steps = record.get("steps")
+        all_steps = all_steps if isinstance(all_steps, Mapping) else {}
+        series = record.get("metrics")
+        return {
+            name: metric_summary(values, all_steps.get(name))
+            for name, values in (series.items() if isinstance(series, Mapping) else ())
+            if isinstance(values, (list, tuple))
+        }
+
+    return _comparison(items, summaries)
+
+
+def compare_summaries(summaries: Iterable[Mapping[str, Any]]) -> RecordComparison:
+    """Compare versions by their summaries (records without points), as the index has them.
+
+    The same result as :func:`compare_records` on the full records, without reading a
+    single point: ``metrics`` is each summary's ``metric_summaries``.
+
+    Args:
+        summaries: Two or more summaries (such as ``list_versions`` returns) of the
+            same experiment, with distinct versions.
+
+    Returns:
+        As :func:`compare_records`.
+
+    Raises:
+        InvalidArgumentError: As :func:`compare_records`.
+
+    Example:
+        >>> a = {"experiment_id": "m", "version": 1, "hyperparameters": {"lr": 0.1},
+        ...      "metric_summaries": {"loss": {"last": 0.3, "min": 0.3}}}
+        >>> b = {"experiment_id": "m", "version": 2, "hyperparameters": {"lr": 0.01}}
+        >>> diff = compare_summaries([a, b])
+        >>> diff["hyperparameters"], diff["metrics"]
+        ({'lr': [0.1, 0.01]}, {1: {'loss': {'last': 0.3, 'min': 0.3}}, 2: {}})
+    """
+
+    def metrics(summary: Mapping[str, Any]) -> dict[str, MetricSummary]:
+        found = summary.get("metric_summaries")
+        return dict(found) if isinstance(found, Mapping) else {}
+
+    return _comparison(list(summaries), metrics)
+
+
+def _comparison(
+    items: list[Mapping[str, Any]],
+    summarize: Callable[[Mapping[str, Any]], dict[str, MetricSummary]],
+) -> RecordComparison:
     if len(items) < 2:
         raise InvalidArgumentError("records", len(items), "need at least two records")
     experiment_ids = list(dict.fromkeys(record.get("experiment_id") for record in items))
@@ -216,16 +266,7 @@ def compare_records(records: Iterable[Mapping[str, Any]]) -> RecordComparison:
     versions = [record.get("version") for record in items]
     if len(set(map(repr, versions))) != len(versions):
         raise InvalidArgumentError("records", versions, "the same version appears twice")
-    metrics: dict[Any, dict[str, MetricSummary]] = {}
-    for record, version in zip(items, versions, strict=True):
-        all_steps = record.get("steps")
-        all_steps = all_steps if isinstance(all_steps, Mapping) else {}
-        series = record.get("metrics")
-        metrics[version] = {
-            name: metric_summary(values, all_steps.get(name))
-            for name, values in (series.items() if isinstance(series, Mapping) else ())
-            if isinstance(values, (list, tuple))
-        }
+    metrics = {version: summarize(record) for record, version in zip(items, versions, strict=True)}
     return RecordComparison(
         experiment_id=experiment_ids[0],
         versions=versions,

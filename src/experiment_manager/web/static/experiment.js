@@ -331,8 +331,8 @@
     compareAfter(drawn);
   }
 
-  // The comparison reads every point of the selected versions on the server: it waits
-  // for the curves (what the user looks at first) and for the selection to settle.
+  // The comparison waits for the curves (what the user looks at first) and for the
+  // selection to settle, so a burst of clicks asks for it once.
   let compareTimer = null;
 
   function compareAfter(drawn) {
