@@ -84,8 +84,13 @@ def downsample(
     x = np.asarray(xs[lo:end], dtype=np.float64)
     y = np.asarray(ys[lo:end], dtype=np.float64)
     starts = _starts(x, buckets)
-    lows = _first_extreme(y, starts, np.minimum, np.inf)
-    highs = _first_extreme(y, starts, np.maximum, -np.inf)
+    nan = np.isnan(y)
+    if nan.any():
+        lows = _first_extreme(y, nan, starts, np.minimum, np.inf)
+        highs = _first_extreme(y, nan, starts, np.maximum, -np.inf)
+    else:  # the usual case: no mask to apply
+        lows = _first_extreme(y, None, starts, np.minimum, np.inf)
+        highs = _first_extreme(y, None, starts, np.maximum, -np.inf)
     first = np.minimum(lows, highs)
     second = np.maximum(lows, highs)
     pairs = np.column_stack((first, second)).ravel()
@@ -113,17 +118,21 @@ def _starts(x: np.ndarray, buckets: int) -> np.ndarray:
     return starts[starts < len(x)]
 
 
-def _first_extreme(y: np.ndarray, starts: np.ndarray, reduce: Any, fill: float) -> np.ndarray:
+def _first_extreme(
+    y: np.ndarray, nan: np.ndarray | None, starts: np.ndarray, reduce: Any, fill: float
+) -> np.ndarray:
     """Per bucket, the first index of its smallest (or largest) non-NaN value.
 
-    A bucket holding only NaN values gets its first index, so the gap stays visible.
+    ``nan`` marks the NaN values (None: there are none). A bucket holding only NaN
+    values gets its first index, so the gap stays visible.
     """
-    nan = np.isnan(y)
-    extremes = reduce.reduceat(np.where(nan, fill, y), starts)
+    extremes = reduce.reduceat(y if nan is None else np.where(nan, fill, y), starts)
     sizes = np.diff(np.append(starts, len(y)))
-    bucket = np.repeat(np.arange(len(starts)), sizes)
-    hits = np.flatnonzero((y == extremes[bucket]) & ~nan)
-    owner = bucket[hits]
+    # Where y equals its bucket's extreme (NaN never does), found without an index
+    # array as long as y: the extremes are spread over their buckets.
+    equal = y == np.repeat(extremes, sizes)
+    hits = np.flatnonzero(equal)
+    owner = np.searchsorted(starts, hits, side="right") - 1
     first_hit = np.ones(len(hits), dtype=bool)
     first_hit[1:] = owner[1:] != owner[:-1]
     out: np.ndarray = starts.copy()  # all-NaN buckets keep their first point

@@ -114,10 +114,12 @@ def _logged_points(columns: Columns, x: str, after: int = 0) -> tuple[np.ndarray
     values = columns.values
     count = len(values)
     if x in ("index", "step"):
+        steps = columns.steps[after:count] if x == "step" else columns.steps[:0]
+        if len(steps) == count - after > 0 and not np.isnan(steps).any():
+            return steps, values[after:]  # every value has its step (the usual case)
         xs = np.arange(after, count, dtype=np.float64)
-        if x == "step":  # a value without a step is placed at its index
-            steps = columns.steps[after:count]
-            xs[: len(steps)] = np.where(np.isnan(steps), xs[: len(steps)], steps)
+        # A value without a step is placed at its index.
+        xs[: len(steps)] = np.where(np.isnan(steps), xs[: len(steps)], steps)
         return xs, values[after:]
     if x == "time":  # a value without a time is left out
         times = columns.times[after:count]
