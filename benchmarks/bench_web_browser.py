@@ -15,8 +15,11 @@ code) and a freshly started server that has read nothing yet. The browser itself
 already running, as a user's is: each fresh context first loads the dashboard's icon,
 so that starting the renderer process is not counted. "warm" is the same context
 after one visit, as for a returning user (the server keeps what it read). Each figure
-is the median of ``--repeat`` runs (min and max shown). The server runs in-process
-(uvicorn in a thread over a socket, as ``expm ui`` does).
+is the median of ``--repeat`` runs (min and max shown). The server is ``expm ui`` in
+its own process, as a user runs it. Times are read from the page's own clock (from
+navigation start); the script waits for them by evaluating a small expression every
+20 ms, which costs the page nothing measurable (Playwright's ``wait_for_function``
+would run its injected script in the page on every frame, and compile it first).
 
 The log folders are built with the library's own calls the first time and kept under
 the cache folder given on the command line (building takes minutes: each write is
@@ -31,15 +34,19 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from _curves import log_curves
 from experiment_manager import ExperimentManager
-from experiment_manager.web._background import BackgroundServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -103,10 +110,65 @@ def build_curves(folder: Path, versions: int, points: int) -> Path:
     return target
 
 
+# ---- Server and page -----------------------------------------------------------------
+
+
+class UiProcess:
+    """``expm ui`` over a log folder, in a process of its own; a context manager."""
+
+    def __init__(self, log_dir: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._command = [
+            sys.executable, "-m", "experiment_manager", "ui",
+            "--log-dir", str(log_dir), "--port", str(self.port),
+        ]  # fmt: skip
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def url(self, path: str) -> str:
+        """The address of ``path`` on this server."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> UiProcess:
+        """Start the server; return once it answers (its icon: nothing is read)."""
+        self._log = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL, stderr=self._log)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(self.url("/static/favicon.svg"), timeout=5):
+                    return self
+            except OSError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    self._log.seek(0)
+                    said = self._log.read().decode(errors="replace")
+                    command = " ".join(self._command)
+                    raise RuntimeError(f"{command} did not start:\n{said}") from None
+                time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server."""
+        assert self._process is not None
+        self._process.terminate()
+        self._process.wait(timeout=30)
+        self._log.close()
+
+
+def wait_until(page: Any, expression: str) -> None:
+    """Evaluate ``expression`` in the page every 20 ms until it is true (2 minutes at most)."""
+    deadline = time.monotonic() + 120
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(expression)
+        time.sleep(0.02)
+
+
 # ---- Measurements --------------------------------------------------------------------
 
 
-def open_page(browser: Any, server: BackgroundServer) -> tuple[Any, Any]:
+def open_page(browser: Any, server: UiProcess) -> tuple[Any, Any]:
     """A fresh context whose renderer is started (on the icon, which nothing else uses)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
@@ -120,17 +182,17 @@ def cold_runs(browser: Any, folder: Path, repeat: int, measure: Any) -> list[Any
     """``measure(page, server)`` on a first visit: new server, new context, each time."""
     results = []
     for _ in range(repeat):
-        with BackgroundServer(folder) as server:
+        with UiProcess(folder) as server:
             context, page = open_page(browser, server)
             results.append(measure(page, server))
             context.close()
     return results
 
 
-def experiments_page(page: Any, server: BackgroundServer, experiments: int) -> tuple[float, float]:
+def experiments_page(page: Any, server: UiProcess, experiments: int) -> tuple[float, float]:
     """(table rendered, painted) in ms after navigation start."""
     page.goto(server.url("/"), wait_until="commit")
-    page.wait_for_function("() => document.body && document.body.dataset.readyPainted")
+    wait_until(page, "() => !!(document.body && document.body.dataset.readyPainted)")
     rows = page.locator("#experiments tbody tr").count()
     assert rows == min(experiments, 250), rows  # the first 250; the rest on demand
     count = page.locator("#exp-count").inner_text()
@@ -141,15 +203,13 @@ def experiments_page(page: Any, server: BackgroundServer, experiments: int) -> t
     return float(ready), float(painted)
 
 
-def overlay_page(page: Any, server: BackgroundServer, versions: int) -> float:
+def overlay_page(page: Any, server: UiProcess, versions: int) -> float:
     """Chart of every version drawn, in ms after navigation start."""
     selection = ",".join(str(v) for v in range(1, versions + 1))
     page.goto(
         server.url(f"/experiments/curves?versions={selection}&metric=loss"), wait_until="commit"
     )
-    page.wait_for_function(
-        "() => { const c = document.getElementById('chart'); return c && c.dataset.drawnAt; }"
-    )
+    wait_until(page, "() => !!document.getElementById('chart')?.dataset.drawnAt")
     traces = page.evaluate("() => document.getElementById('chart').metricChart.traces().length")
     assert traces == versions, traces
     return float(page.evaluate("() => Number(document.getElementById('chart').dataset.drawnAt)"))
@@ -255,7 +315,7 @@ def main() -> None:
         cold = cold_runs(
             browser, many, args.repeat, lambda page, server: experiments_page(page, server, n)
         )
-        with BackgroundServer(many) as server:
+        with UiProcess(many) as server:
             context, page = open_page(browser, server)
             experiments_page(page, server, n)
             warm = [experiments_page(page, server, n) for _ in range(args.repeat)]
@@ -272,7 +332,7 @@ def main() -> None:
             browser, curves, args.repeat, lambda page, server: overlay_page(page, server, k)
         )
         report("overlay", what, "cold", cold_overlay, target)
-        with BackgroundServer(curves) as server:
+        with UiProcess(curves) as server:
             context, page = open_page(browser, server)
             overlay_page(page, server, k)
             warm_load = [overlay_page(page, server, k) for _ in range(args.repeat)]
