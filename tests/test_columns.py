@@ -277,6 +277,11 @@ def run(manager: ExperimentManager, points: list[float], status: str = "finished
     manager.end_experiment(status)
 
 
+def files(store: FileStore, version: int) -> list[Path]:
+    """The columns files of a version (one per state: normally one at most)."""
+    return sorted(store.columns_folder("exp").glob(f"{version}.*.bin"))
+
+
 def assert_columns_match_history(manager: ExperimentManager, store: FileStore) -> None:
     records = manager.read_history("exp")
     for metric in ("loss", "acc", "absent"):
@@ -295,7 +300,7 @@ def assert_columns_match_history(manager: ExperimentManager, store: FileStore) -
 def test_a_finished_version_is_served_and_a_running_one_is_not(tmp_path: Path) -> None:
     manager, store = new_manager(tmp_path)
     run(manager, [0.5, 0.25, 0.125])
-    assert store.columns_path("exp", 1).is_file()
+    assert len(files(store, 1)) == 1
     assert_columns_match_history(manager, store)
     run(manager, [1.0], "failed")
     assert_columns_match_history(manager, store)
@@ -304,7 +309,7 @@ def test_a_finished_version_is_served_and_a_running_one_is_not(tmp_path: Path) -
     manager.log({"loss": 3.0}, step=1)
     manager.log_metrics({"loss": [4.0]})
     assert store.metric_columns("exp", "loss", KINDS) is None
-    assert not store.columns_path("exp", 3).exists()
+    assert files(store, 3) == []
     manager.end_experiment()
     assert_columns_match_history(manager, store)
 
@@ -313,13 +318,16 @@ def test_a_resumed_version_is_written_again(tmp_path: Path) -> None:
     manager, store = new_manager(tmp_path)
     run(manager, [0.5, 0.25])
     run(manager, [2.0])
-    before = store.columns_path("exp", 1).read_bytes()
+    [old_file] = files(store, 1)
+    before = old_file.read_bytes()
     manager.resume_experiment("exp", 1)
     manager.log({"loss": 0.0625})
     assert store.metric_columns("exp", "loss", KINDS) is None
     manager.add_checkpoint("model.pt")
     manager.end_experiment()
-    after = store.columns_path("exp", 1).read_bytes()
+    [new_file] = files(store, 1)  # the old state's file is gone
+    assert new_file.name != old_file.name
+    after = new_file.read_bytes()
     assert split(after)[0]["fingerprint"] != split(before)[0]["fingerprint"]
     assert_columns_match_history(manager, store)
     found = store.metric_columns("exp", "loss", ("values",))
@@ -330,21 +338,35 @@ def test_a_resumed_version_is_written_again(tmp_path: Path) -> None:
 def test_a_deleted_file_is_written_back_at_the_next_write(tmp_path: Path) -> None:
     manager, store = new_manager(tmp_path)
     run(manager, [0.5, 0.25])
-    store.columns_path("exp", 1).unlink()
+    files(store, 1)[0].unlink()
     assert store.metric_columns("exp", "loss", KINDS) is None
     run(manager, [1.0])
-    assert store.columns_path("exp", 1).is_file()
+    assert len(files(store, 1)) == 1
+    assert_columns_match_history(manager, store)
+
+
+def test_a_file_of_an_older_state_is_replaced_at_the_next_write(tmp_path: Path) -> None:
+    # What a writer killed between the index and the columns file leaves behind.
+    manager, store = new_manager(tmp_path)
+    run(manager, [0.5, 0.25])
+    [current] = files(store, 1)
+    stale = current.with_name("1.0123456789abcdef.bin")
+    current.rename(stale)
+    assert store.metric_columns("exp", "loss", KINDS) is None
+    run(manager, [1.0])
+    assert files(store, 1) == [current]
     assert_columns_match_history(manager, store)
 
 
 def test_a_file_of_a_version_not_in_the_history_is_removed(tmp_path: Path) -> None:
     manager, store = new_manager(tmp_path)
     run(manager, [0.5])
-    stray = store.columns_path("exp", 99)
-    shutil.copyfile(store.columns_path("exp", 1), stray)
+    [current] = files(store, 1)
+    stray = current.with_name("99.0123456789abcdef.bin")
+    shutil.copyfile(current, stray)
     manager.start_experiment("exp", {}, {}, experiment_id="exp")
     assert not stray.exists()
-    assert store.columns_path("exp", 1).is_file()
+    assert files(store, 1) == [current]
 
 
 @pytest.mark.parametrize(
@@ -368,8 +390,19 @@ def test_a_hand_edited_value_is_not_served_after_the_index_is_rebuilt(tmp_path: 
     path = store.history_path("exp")
     path.write_bytes(path.read_bytes().replace(b"[0.5,0.25,", b"[0.5,0.75,"))
     manager.list_versions("exp")  # rebuilds the index for the edited history
-    if store.metric_columns("exp", "loss", KINDS) is not None:
-        assert_columns_match_history(manager, store)
+    assert_columns_match_history(manager, store)  # and the columns files with it
+    found = store.metric_columns("exp", "loss", ("values",))
+    assert found is not None
+    assert floats_of(found[1][0][2]["values"])[1] == 0.75
+
+
+def test_a_write_after_a_hand_edit_makes_every_file_afresh(tmp_path: Path) -> None:
+    manager, store = new_manager(tmp_path)
+    run(manager, [0.5, 0.25])
+    path = store.history_path("exp")
+    path.write_bytes(path.read_bytes().replace(b"[0.5,0.25,", b"[0.5,0.75,"))
+    run(manager, [1.0])  # no read in between: the write finds the index stale
+    assert_columns_match_history(manager, store)
 
 
 def test_a_version_that_cannot_be_encoded_loses_its_file(
@@ -377,12 +410,12 @@ def test_a_version_that_cannot_be_encoded_loses_its_file(
 ) -> None:
     manager, store = new_manager(tmp_path)
     run(manager, [0.5, 0.25])
-    assert store.columns_path("exp", 1).is_file()
+    assert len(files(store, 1)) == 1
     manager.resume_experiment("exp", 1)
     manager.log({"loss": 0.125})
     monkeypatch.setattr(_columns, "encode", lambda stored, fingerprint: None)
     manager.end_experiment()
-    assert not store.columns_path("exp", 1).exists()
+    assert files(store, 1) == []
     assert store.metric_columns("exp", "loss", KINDS) is None
     assert manager.read_history("exp")[0]["metrics"]["loss"][-1] == 0.125
 

@@ -381,8 +381,9 @@ def test_columns_temp_files_older_than_a_minute_are_removed(tmp_path: Path) -> N
     manager.log_metrics({"loss": [0.5]})
     manager.end_experiment()
     folder = log_dir / ".expm" / "columns" / "x"
-    columns_bytes = (folder / "1.bin").read_bytes()
-    stale, fresh = folder / ".1.bin.tmp", folder / ".2.bin.tmp"
+    [columns] = folder.glob("1.*.bin")
+    columns_bytes = columns.read_bytes()
+    stale, fresh = folder / f".{columns.name}.1.ab.tmp", folder / f".{columns.name}.2.cd.tmp"
     stale.write_bytes(b"partial")
     fresh.write_bytes(b"being written")
     old = time.time() - 120
@@ -394,4 +395,4 @@ def test_columns_temp_files_older_than_a_minute_are_removed(tmp_path: Path) -> N
     assert report.removed == [str(stale)]
     assert not stale.exists()
     assert fresh.read_bytes() == b"being written"
-    assert (folder / "1.bin").read_bytes() == columns_bytes
+    assert columns.read_bytes() == columns_bytes

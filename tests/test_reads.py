@@ -19,9 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from experiment_manager import ExperimentManager
-from experiment_manager.query import compare_records
-from experiment_manager.stores.files import FileStore
-from experiment_manager.stores.memory import MemoryStore
 from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentNotFoundError,
@@ -29,6 +26,9 @@ from experiment_manager.errors import (
     InvalidExperimentIdError,
     QuerySyntaxError,
 )
+from experiment_manager.query import compare_records
+from experiment_manager.stores.files import FileStore
+from experiment_manager.stores.memory import MemoryStore
 from tests._runner import Plan, Runners
 from tests._util import assert_same, assert_table_matches, same
 

@@ -270,7 +270,7 @@ def test_a_damaged_columns_file_is_passed_over_for_the_history(tmp_path: Path) -
     manager, _ = one_version(tmp_path)
     store = manager.store
     assert isinstance(store, FileStore)
-    path = store.columns_path("exp", 1)
+    [path] = store.columns_folder("exp").glob("1.*.bin")
     data = bytearray(path.read_bytes())
     data[data.index(b"\n") + 8] ^= 0x01  # a bit of the first value: only the CRC notices
     path.write_bytes(bytes(data))

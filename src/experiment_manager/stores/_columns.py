@@ -3,9 +3,10 @@
 Drawing a curve needs one metric's values and steps (or times) of a few versions.
 Reading them from the JSON history means scanning the whole file, which holds every
 metric of every version; for long curves that is most of the cost of a dashboard's
-first chart. So when a version's summary is computed (a finished version that changed,
-see :mod:`.stores._index`), its points are also written here, once, as little-endian
-float64 arrays that a reader takes with one ``pread`` per array and no parsing::
+first chart. So each finished version's points are also written, once per state of
+the version, as little-endian float64 arrays that a reader takes with one read per
+array and no parsing. The file is named after the version and its index fingerprint
+(:func:`file_name`), so a writer knows which files are current from their names::
 
     {"format":1,"fingerprint":[...],"length":B,"metrics":{"loss":{"values":[0,3,c],"steps":{"start":0,"stride":10,"count":3}}}}
     <B bytes: the arrays, back to back>
@@ -14,10 +15,11 @@ Each array is ``[offset, count, crc32]`` into the bytes after the header line. S
 that count up evenly (``0, 10, 20, ...``) are stored as their start, stride and count
 only. A missing step or time is NaN; a list the version does not have is left out.
 
-The file is an optimisation only, never an authority: a reader uses it when its
-``fingerprint`` equals the index entry's for the same version (the index itself
-describing the current history file), and when every part it reads checks out
-(shape, bounds, CRC). Anything else reads as None, and the caller reads the history.
+The file is an optimisation only, never an authority: a reader opens the file named
+after the version's index entry (the index itself describing the current history
+file), and uses it when its ``fingerprint`` is that entry's and every part it reads
+checks out (shape, bounds, CRC). Anything else reads as None, and the caller reads
+the history.
 
 Example:
     >>> import tempfile
@@ -33,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import zlib
@@ -44,7 +47,7 @@ from typing import Any
 
 from experiment_manager import _serialize
 
-__all__ = ["COLUMNS_FORMAT", "KINDS", "StepRange", "encode", "read"]
+__all__ = ["COLUMNS_FORMAT", "KINDS", "StepRange", "encode", "file_name", "read"]
 
 COLUMNS_FORMAT = 1
 
@@ -72,6 +75,27 @@ class StepRange:
     start: float
     stride: float
     count: int
+
+
+def file_name(version: int, fingerprint: list[Any]) -> str:
+    """The name of a version's columns file: its number and a digest of its fingerprint.
+
+    A file is thus only ever found for the state of the version it was made from, and a
+    writer sees which files are current from their names alone.
+
+    Args:
+        version: The version number.
+        fingerprint: Its index fingerprint.
+
+    Returns:
+        ``<version>.<16 hex digits>.bin``.
+
+    Example:
+        >>> file_name(3, [3, "finished", None, 0, 0, 10])
+        '3.c9bb420dcdc99535.bin'
+    """
+    digest = hashlib.sha256(_serialize.dumps(fingerprint)).hexdigest()[:16]
+    return f"{version}.{digest}.bin"
 
 
 def encode(stored: dict[str, Any], fingerprint: list[Any]) -> bytes | None:

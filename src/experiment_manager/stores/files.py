@@ -8,7 +8,7 @@ Layout inside ``log_dir``::
     .expm/journals/<id>/<v>.<s>.jsonl  streamed points of a running version (JSON Lines)
     .expm/live/<id>/<v>.lock        the OS lock the process running version v holds
     .expm/index/<id>.json           per-version summaries (derived; rebuilt when stale)
-    .expm/columns/<id>/<v>.bin      a finished version's points as float64 arrays (derived)
+    .expm/columns/<id>/<v>.<d>.bin  a finished version's points as float64 arrays (derived)
 
 The history is replaced atomically under the lock and re-read inside it, so no writer
 loses another's update. A file that cannot be parsed raises
@@ -131,7 +131,11 @@ class FileStore(Store):
             encoded = _serialize.dumps(document)
             _atomic.write_atomic(path, encoded)
             index = self._write_index(experiment_id, document, os.stat(path), previous_index)
-            self._write_columns(experiment_id, document["versions"], index, previous_index)
+            # Without an index that described the history just read, it was changed by
+            # something else than this library: make every columns file afresh.
+            self._write_columns(
+                experiment_id, document["versions"], index, rewrite=previous_index is None
+            )
             if len(encoded) <= _CACHED_DOCUMENT_BYTES:
                 with self._written_lock:
                     self._written[experiment_id] = (encoded, document, index)
@@ -255,21 +259,9 @@ class FileStore(Store):
             return None
         data, info = read
         document = self._parse(path, data, experiment_id)
-        # The history changed behind the writers' backs (an edit by hand, a restore, an
-        # older library): a columns file could match its version's fingerprint and yet
-        # hold other points. The next write makes them afresh.
-        self._remove_columns(experiment_id)
-        return self._write_index(experiment_id, document, info, None)
-
-    def _remove_columns(self, experiment_id: str) -> None:
-        folder = self.columns_path(experiment_id, 0).parent
-        try:
-            for name in _listdir(folder):
-                if name.endswith(".bin"):
-                    with contextlib.suppress(FileNotFoundError):
-                        (folder / name).unlink()
-        except PermissionError:
-            pass  # a read-only log dir: readers check every file against the index
+        index = self._write_index(experiment_id, document, info, None)
+        self._write_columns(experiment_id, document["versions"], index, rewrite=True)
+        return index
 
     def _table(self, experiment_id: str, listing: dict[str, Any], *, decode: bool) -> VersionTable:
         """The table of a listing, its running versions brought up to date."""
@@ -342,17 +334,29 @@ class FileStore(Store):
             pass  # a read-only log dir: the index is only a cache, serve it unsaved
         return index
 
-    def columns_path(self, experiment_id: str, version: int) -> Path:
-        """Return the columns file of a version (see :mod:`.stores._columns`).
+    def columns_folder(self, experiment_id: str) -> Path:
+        """Return the folder of an experiment's columns files (see :mod:`.stores._columns`).
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            ``<log_dir>/.expm/columns/<experiment_id>``.
+        """
+        return self.log_dir / INTERNAL_DIR / "columns" / experiment_id
+
+    def columns_path(self, experiment_id: str, version: int, fingerprint: list[Any]) -> Path:
+        """Return the columns file of one state of a version.
 
         Args:
             experiment_id: A validated experiment id.
             version: The version number.
+            fingerprint: The version's index fingerprint.
 
         Returns:
-            ``<log_dir>/.expm/columns/<experiment_id>/<version>.bin``.
+            ``<columns_folder>/<version>.<digest of the fingerprint>.bin``.
         """
-        return self.log_dir / INTERNAL_DIR / "columns" / experiment_id / f"{version}.bin"
+        return self.columns_folder(experiment_id) / _columns.file_name(version, fingerprint)
 
     def metric_columns(
         self, experiment_id: str, metric: str, kinds: tuple[str, ...]
@@ -360,8 +364,8 @@ class FileStore(Store):
         """One metric of every version, from the versions' columns files.
 
         Used only when the index describes exactly the current history file, no
-        version is running, and every version's columns file has the fingerprint
-        its index entry has and checks out; otherwise None, and the caller reads
+        version is running, and every version's columns file for its current
+        fingerprint is there and checks out; otherwise None, and the caller reads
         the history.
 
         Args:
@@ -393,12 +397,12 @@ class FileStore(Store):
             return None
         out = []
         for entry in index["versions"]:
-            summary = entry["summary"]
+            summary, fingerprint = entry["summary"], entry["fingerprint"]
             version, status = summary.get("version"), summary.get("status")
             if type(status) is not str or status == "running":
                 return None  # a running version's newest points are in its journal
-            path = self.columns_path(experiment_id, version)
-            arrays = _columns.read(path, entry["fingerprint"], metric, kinds)
+            path = self.columns_path(experiment_id, version, fingerprint)
+            arrays = _columns.read(path, fingerprint, metric, kinds)
             if arrays is None:
                 return None
             out.append((version, status, arrays))
@@ -409,35 +413,38 @@ class FileStore(Store):
         experiment_id: str,
         versions: list[StoredVersion],
         index: dict[str, Any],
-        previous: dict[str, Any] | None,
+        *,
+        rewrite: bool,
     ) -> None:
-        """Write the columns files a history write calls for.
+        """Bring an experiment's columns files in line with its index.
 
-        Finished versions whose index entry was recomputed, or whose file is missing,
-        get one; files of versions no longer in the history are removed.
+        Each finished version gets the file named after its fingerprint when it is
+        missing (or always, with ``rewrite``: the history changed behind the writers'
+        backs, by hand, a restore or an older library, and a file could match its
+        version's fingerprint yet hold other points). Every other file goes: older
+        states, running versions, versions no longer stored.
         """
-        folder = self.columns_path(experiment_id, 0).parent
-        reused = {id(entry) for entry in (previous or {}).get("versions") or []}
+        folder = self.columns_folder(experiment_id)
         by_version = {stored["version"]: stored for stored in versions}
         try:
             present = set(_listdir(folder))
             for entry in index["versions"]:
-                version = entry["summary"]["version"]
-                name = f"{version}.bin"
+                summary, fingerprint = entry["summary"], entry["fingerprint"]
+                if summary.get("status") == "running":
+                    continue
+                name = _columns.file_name(summary["version"], fingerprint)
                 exists = name in present
                 present.discard(name)
-                if entry["summary"].get("status") == "running" or (id(entry) in reused and exists):
+                if exists and not rewrite:
                     continue
-                data = _columns.encode(by_version[version], entry["fingerprint"])
-                path = folder / name
-                if data is None:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
+                data = _columns.encode(by_version[summary["version"]], fingerprint)
+                if data is None:  # a point that is not a number: readers use the history
+                    present.add(name)
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
-                _atomic.write_atomic(path, data, durable=False)
+                _atomic.write_atomic(folder / name, data, durable=False, locked_by_caller=False)
             for name in present:
-                if name.endswith(".bin"):  # a version no longer in the history
+                if name.endswith(".bin"):
                     with contextlib.suppress(FileNotFoundError):
                         (folder / name).unlink()
         except PermissionError:

@@ -53,7 +53,10 @@
     if (state.smoothing > 0) query.set("smooth", String(state.smoothing));
     if (state.filter) query.set("filter", state.filter);
     const url = window.location.pathname + "?" + query.toString().replace(/%2C/g, ",");
-    window.history.replaceState(null, "", url);
+    // Unchanged (a shared link as opened): a history call would only cost time.
+    if (url !== window.location.pathname + window.location.search) {
+      window.history.replaceState(null, "", url);
+    }
   }
 
   // ---- Columns --------------------------------------------------------------------
