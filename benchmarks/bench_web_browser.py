@@ -125,6 +125,7 @@ class UiProcess:
             "--log-dir", str(log_dir), "--port", str(self.port),
         ]  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
 
     def url(self, path: str) -> str:
         """The address of ``path`` on this server."""
@@ -141,9 +142,9 @@ class UiProcess:
                     return self
             except OSError:
                 if self._process.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
                     self._log.seek(0)
                     said = self._log.read().decode(errors="replace")
+                    self.__exit__()
                     command = " ".join(self._command)
                     raise RuntimeError(f"{command} did not start:\n{said}") from None
                 time.sleep(0.05)

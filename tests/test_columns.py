@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from experiment_manager import ExperimentManager, _serialize
-from experiment_manager.stores import _atomic, _columns
+from experiment_manager.stores import _atomic, _columns, _index, _index_file
 from experiment_manager.stores._columns import StepRange, encode, read
 from experiment_manager.stores.files import FileStore
 from experiment_manager.web._series import columns_of
@@ -110,7 +110,7 @@ def test_read_gives_back_every_stored_point(stored: dict[str, Any]) -> None:
     ("steps", "expected"),
     [
         ([0, 10], StepRange(0.0, 10.0, 2)),
-        ([-5, 5, 15, 25], StepRange(-5.0, 10.0, 4)),
+        ([5, 15, 25, 35], StepRange(5.0, 10.0, 4)),
         (list(range(3, 30_000, 3)), StepRange(3.0, 3.0, 9999)),
     ],
 )
@@ -139,6 +139,8 @@ def test_even_int_steps_are_stored_as_a_range(
         [7],
         [],
         [2**60, 2**60 + 1024, 2**60 + 2048],
+        [-5, 5, 15],  # negative: start + stride * i could lose precision on the way
+        [-(2**53 - 1) + (2**50 + 1) * i for i in range(12)],
     ],
 )
 def test_other_steps_are_stored_as_they_are(tmp_path: Path, steps: list[Any]) -> None:
@@ -428,6 +430,80 @@ def assert_ends_with_every_point(tmp_path: Path) -> FileStore:
     assert len(loss) == 5
     assert manager.read_history("exp")[0]["status"] == "finished"
     return store
+
+
+def edit_history(store: FileStore) -> None:
+    """Change a value by hand, keeping every count (the fingerprints stay the same)."""
+    path = store.history_path("exp")
+    data = path.read_bytes()
+    assert data.count(b"[0.5,0.25,") == 1
+    path.write_bytes(data.replace(b"[0.5,0.25,", b"[0.5,0.75,"))
+
+
+def test_a_rebuild_killed_between_the_index_and_the_files_serves_nothing_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, store = new_manager(tmp_path)
+    run(manager, [0.5, 0.25])
+    run(manager, [1.0])
+    edit_history(store)
+    real = _columns.encode
+    calls: list[int] = []
+
+    def killed_after_one(stored: dict[str, Any], fingerprint: list[Any]) -> bytes | None:
+        if calls:
+            raise KeyboardInterrupt  # the process dies here: nothing else runs
+        calls.append(1)
+        return real(stored, fingerprint)
+
+    monkeypatch.setattr(_columns, "encode", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        manager.list_versions("exp")  # rebuilds the index, then the files
+    monkeypatch.undo()
+    # The new index describes the edited history; the old files are not its files.
+    assert store.metric_columns("exp", "loss", KINDS) is None
+    manager.list_versions("exp")
+    assert store.metric_columns("exp", "loss", KINDS) is None  # still missing: no writer yet
+    run(manager, [2.0])
+    assert_columns_match_history(manager, store)
+    assert len(files(store, 1)) == 1  # the old generation's files are gone
+
+
+def test_an_index_written_by_an_older_library_is_rebuilt_with_new_files(
+    tmp_path: Path,
+) -> None:
+    manager, store = new_manager(tmp_path)
+    run(manager, [0.5, 0.25])
+    edit_history(store)
+    # What the library before generations wrote after reading the edited history: a
+    # valid format 3 index of it, and the columns files left as they were.
+    history = store.history_path("exp")
+    document = _serialize.loads(history.read_bytes())
+    entries = _index.summarize_all(document["versions"], None)
+    data = _index_file.encode(_atomic.file_identity(history.stat()), entries)
+    header, _, rest = data.partition(b"\n")
+    fields = _serialize.loads(header)
+    old_header = {k: v for k, v in fields.items() if k != "generation"} | {"format": 3}
+    store.index_path("exp").write_bytes(_serialize.dumps(old_header) + b"\n" + rest)
+    assert store.metric_columns("exp", "loss", KINDS) is None
+    manager.list_versions("exp")  # a format 3 index is rebuilt, with a new generation
+    assert_columns_match_history(manager, store)
+
+
+def test_a_full_disk_does_not_fail_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _atomic.write_atomic
+
+    def full(path: Path, data: bytes, **options: Any) -> None:
+        if path.name.endswith(".bin"):
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data, **options)
+
+    monkeypatch.setattr(_atomic, "write_atomic", full)
+    store = assert_ends_with_every_point(tmp_path)
+    assert store.metric_columns("exp", "loss", KINDS) is None
+    assert store.history_path("exp").stat().st_size > 0
+    store.history_path("exp").touch()  # a reader's index rebuild must not fail either
+    assert [v["version"] for v in store.summaries("exp")] == [1]
 
 
 def test_a_columns_write_refused_does_not_fail_the_run(

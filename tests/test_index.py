@@ -149,7 +149,7 @@ def read_index(log_dir: Path, experiment_id: str = EXPERIMENT) -> dict[str, Any]
 def write_index(
     path: Path, header: dict[str, Any], listing: Any, entries: list[Any], **changes: Any
 ) -> None:
-    """Write an index file of format 3 by hand, its header's length matching its body."""
+    """Write an index file by hand, its header's length matching its body."""
     lines = [json.dumps(item, ensure_ascii=False) + "\n" for item in [listing, *entries]]
     body = "".join(lines).encode("utf-8")
     header = {**header, "length": len(body), **changes}
@@ -176,11 +176,13 @@ def expected_listing(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def assert_index_current(log_dir: Path, experiment_id: str = EXPERIMENT) -> dict[str, Any]:
-    """The index file is JSON Lines of format 3 that describes the history file."""
+    """The index file is JSON Lines of format 4 that describes the history file."""
     index = read_index(log_dir, experiment_id)
     header = index["header"]
-    assert list(header) == ["format", "source", "versions", "plain", "length"]
-    assert header["format"] == 3
+    assert list(header) == ["format", "source", "generation", "versions", "plain", "length"]
+    assert header["format"] == 4
+    assert isinstance(header["generation"], str)
+    assert header["generation"]
     assert header["source"] == identity(log_dir / f"{experiment_id}.json")
     assert header["versions"] == len(index["versions"])
     assert header["length"] == len(index["body"])
@@ -363,7 +365,19 @@ def _planted(log_dir: Path, *, listing: bool = True) -> dict[str, Any]:
 
 def _newer_format(path: Path, log_dir: Path) -> None:
     index = _planted(log_dir)
-    write_index(path, index["header"], index["listing"], index["versions"], format=4)
+    write_index(path, index["header"], index["listing"], index["versions"], format=5)
+
+
+def _format_3(path: Path, log_dir: Path) -> None:
+    # Format 3, the one before: the same lines, no generation (an older library's).
+    index = _planted(log_dir)
+    header = {key: value for key, value in index["header"].items() if key != "generation"}
+    write_index(path, header, index["listing"], index["versions"], format=3)
+
+
+def _generation_not_a_string(path: Path, log_dir: Path) -> None:
+    index = _planted(log_dir)
+    write_index(path, index["header"], index["listing"], index["versions"], generation=7)
 
 
 def _not_an_object(path: Path, log_dir: Path) -> None:
@@ -467,6 +481,8 @@ DAMAGE = [
     _truncated,
     _older_format,
     _newer_format,
+    _format_3,
+    _generation_not_a_string,
     _not_an_object,
     _stale_source,
     _index_of_another_experiment,

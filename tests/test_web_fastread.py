@@ -26,15 +26,22 @@ pytest.importorskip("simdjson")
 import numpy as np
 
 from experiment_manager import ExperimentManager
-from experiment_manager.stores import _atomic
+from experiment_manager.stores import _atomic, _columns
 from experiment_manager.stores.files import FileStore
 from experiment_manager.stores.memory import MemoryStore
+from experiment_manager.web import _fastread
 from experiment_manager.web._cache import HistoryCache
 from experiment_manager.web._fastread import read_metric
 from experiment_manager.web._series import X_AXES, columns_of, prepare
 
 NAN = float("nan")
 INF = float("inf")
+
+
+@pytest.fixture(autouse=True)
+def columns_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The histories here are small: read their columns files all the same."""
+    monkeypatch.setattr(_fastread, "_MIN_BYTES_PER_VERSION", 0)
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -279,3 +286,28 @@ def test_a_damaged_columns_file_is_passed_over_for_the_history(tmp_path: Path) -
     assert read is not None
     assert same(read.versions[0].columns.values, np.array([0.5, NAN, INF, 2.0]))
     assert read.versions[0].columns.times.size == 4
+
+
+def test_short_versions_are_read_from_the_history_outline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, history = one_version(tmp_path)
+    size = history.stat().st_size
+    opened: list[Path] = []
+    real = _columns.read
+
+    def counted(path: Path, *args: Any) -> Any:
+        opened.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(_columns, "read", counted)
+    monkeypatch.setattr(_fastread, "_MIN_BYTES_PER_VERSION", size + 1)
+    read = read_metric(manager.store, "exp", "loss", "step")
+    assert read is not None
+    assert opened == []
+    assert same(read.versions[0].columns.values, np.array([0.5, NAN, INF, 2.0]))
+    monkeypatch.setattr(_fastread, "_MIN_BYTES_PER_VERSION", size)
+    read = read_metric(manager.store, "exp", "loss", "step")
+    assert read is not None
+    assert len(opened) == 1
+    assert same(read.versions[0].columns.values, np.array([0.5, NAN, INF, 2.0]))

@@ -57,7 +57,7 @@ KINDS = {"values": "metrics", "steps": "steps", "times": "timestamps"}
 # The header holds a version's fingerprint and one small entry per metric; a header
 # longer than this is not one this module wrote.
 _HEADER_LIMIT = 16 * 2**20
-_FIRST_READ = 65536
+_FIRST_READ = 4096
 _ITEM = 8
 _SWAP = sys.byteorder != "little"
 _OPEN_FLAGS = (
@@ -77,24 +77,28 @@ class StepRange:
     count: int
 
 
-def file_name(version: int, fingerprint: list[Any]) -> str:
-    """The name of a version's columns file: its number and a digest of its fingerprint.
+def file_name(version: int, generation: str, fingerprint: list[Any]) -> str:
+    """The name of a version's columns file, after the state it was made from.
 
-    A file is thus only ever found for the state of the version it was made from, and a
-    writer sees which files are current from their names alone.
+    The digest covers this module's format, the index's generation (which changes
+    whenever the history was changed by something else than this library) and the
+    version's fingerprint, so a file is only ever found for the state of the version
+    it was made from, and a writer sees which files are current from their names.
 
     Args:
         version: The version number.
-        fingerprint: Its index fingerprint.
+        generation: The index's generation token.
+        fingerprint: The version's index fingerprint.
 
     Returns:
         ``<version>.<16 hex digits>.bin``.
 
     Example:
-        >>> file_name(3, [3, "finished", None, 0, 0, 10])
-        '3.c9bb420dcdc99535.bin'
+        >>> file_name(3, "0", [3, "finished", None, 0, 0, 10])
+        '3.9fae59d4845ca27f.bin'
     """
-    digest = hashlib.sha256(_serialize.dumps(fingerprint)).hexdigest()[:16]
+    marks = [COLUMNS_FORMAT, generation, fingerprint]
+    digest = hashlib.sha256(_serialize.dumps(marks)).hexdigest()[:16]
     return f"{version}.{digest}.bin"
 
 
@@ -176,7 +180,8 @@ def _step_range(column: Any) -> StepRange | None:
         return None
     start = column[0]
     stride = column[1] - start if type(column[1]) is int else 0
-    if stride <= 0 or abs(start) >= 2**53 or abs(start + stride * len(column)) >= 2**53:
+    # Non-negative, so that every start + stride * i on the way is exact in float64.
+    if start < 0 or stride <= 0 or start + stride * len(column) >= 2**53:
         return None
     if column != list(range(start, start + stride * len(column), stride)):
         return None

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Format 3: JSON Lines with a listing line (see :mod:`.stores._index_file`).
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 #: The aggregates of a metric summary, in the order they are written.
 AGGREGATE_KEYS = ("last", "min", "max", "mean", "count", "argmin_step", "argmax_step")

@@ -2,13 +2,16 @@
 
 ::
 
-    {"format": 3, "source": [inode, size, mtime_ns, ctime_ns], "versions": N,
-     "plain": true, "length": B}
+    {"format": 4, "source": [inode, size, mtime_ns, ctime_ns], "generation": G,
+     "versions": N, "plain": true, "length": B}
     {"version": [...], "status": [...], ..., "last": {"loss": [...], ...}}
     {"fingerprint": [...], "summary": {...}}
     ... one entry line per version, in version order
 
-The header names the history file the index describes (``source``), the number of
+The header names the history file the index describes (``source``), its
+``generation`` (a random token, new whenever the index is built from a history it did
+not describe before, and kept while the library updates it: derived files made from
+the history carry it, see :mod:`.stores._columns`), the number of
 versions, whether the text is free of non-finite names and tags (``plain``: readers
 then skip decoding) and the number of bytes after the header line, so a reader of the
 first two lines alone (a listing, see :mod:`.stores._listing`) notices a truncated or
@@ -36,13 +39,14 @@ HEADER_LIMIT = 4096
 _DECODING_MARKS = (b"$", b"NaN", b"Infinity")
 
 
-def encode(source: list[int], entries: list[dict[str, Any]]) -> bytes:
+def encode(source: list[int], entries: list[dict[str, Any]], generation: str = "0") -> bytes:
     """The bytes of an index file.
 
     Args:
         source: The identity of the history file the entries describe.
         entries: One ``{"fingerprint", "summary"}`` per version, in version order
             (see :func:`.stores._index.summarize_all`).
+        generation: The index's generation token.
 
     Returns:
         The file's content.
@@ -52,7 +56,7 @@ def encode(source: list[int], entries: list[dict[str, Any]]) -> bytes:
         >>> entries = summarize_all([{"version": 1, "metrics": {"loss": [0.5]}}], None)
         >>> data = encode([1, 2, 3, 4], entries)
         >>> data.splitlines()[0]
-        b'{"format":3,"source":[1,2,3,4],"versions":1,"plain":true,"length":311}'
+        b'{"format":4,"source":[1,2,3,4],"generation":"0","versions":1,"plain":true,"length":311}'
         >>> decode(data)["versions"] == entries
         True
     """
@@ -63,6 +67,7 @@ def encode(source: list[int], entries: list[dict[str, Any]]) -> bytes:
     header = {
         "format": INDEX_FORMAT,
         "source": source,
+        "generation": generation,
         "versions": len(entries),
         "plain": not any(mark in body for mark in _DECODING_MARKS),
         "length": len(body),
@@ -80,6 +85,7 @@ def _header(line: bytes, size: int) -> dict[str, Any] | None:
         type(header) is dict
         and header.get("format") == INDEX_FORMAT
         and type(header.get("source")) is list
+        and type(header.get("generation")) is str
         and type(header.get("versions")) is int
         and type(header.get("plain")) is bool
         and type(header.get("length")) is int
@@ -124,7 +130,9 @@ def read_listing(lines: list[bytes], size: int, source: list[int]) -> tuple[Any,
 
 
 def decode(data: bytes) -> dict[str, Any] | None:
-    """A whole index file: ``{"format", "source", "plain", "versions": [entries]}``.
+    """A whole index file: ``{"format", "source", "generation", "plain", "versions"}``.
+
+    ``versions`` holds the entries.
 
     Every entry is checked (see :func:`.stores._index.is_entry`); the listing line
     is skipped.
@@ -166,6 +174,7 @@ def decode(data: bytes) -> dict[str, Any] | None:
     return {
         "format": INDEX_FORMAT,
         "source": header["source"],
+        "generation": header["generation"],
         "plain": header["plain"],
         "versions": entries,
     }

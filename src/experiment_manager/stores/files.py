@@ -131,11 +131,7 @@ class FileStore(Store):
             encoded = _serialize.dumps(document)
             _atomic.write_atomic(path, encoded)
             index = self._write_index(experiment_id, document, os.stat(path), previous_index)
-            # Without an index that described the history just read, it was changed by
-            # something else than this library: make every columns file afresh.
-            self._write_columns(
-                experiment_id, document["versions"], index, rewrite=previous_index is None
-            )
+            self._write_columns(experiment_id, document["versions"], index, tidy=True)
             if len(encoded) <= _CACHED_DOCUMENT_BYTES:
                 with self._written_lock:
                     self._written[experiment_id] = (encoded, document, index)
@@ -260,7 +256,9 @@ class FileStore(Store):
         data, info = read
         document = self._parse(path, data, experiment_id)
         index = self._write_index(experiment_id, document, info, None)
-        self._write_columns(experiment_id, document["versions"], index, rewrite=True)
+        # Without the lock: write the files of this new generation, delete nothing (a
+        # writer may have made newer ones meanwhile; the next write tidies up).
+        self._write_columns(experiment_id, document["versions"], index, tidy=False)
         return index
 
     def _table(self, experiment_id: str, listing: dict[str, Any], *, decode: bool) -> VersionTable:
@@ -323,12 +321,24 @@ class FileStore(Store):
     ) -> dict[str, Any]:
         source = _atomic.file_identity(info)
         entries = _index.summarize_all(document["versions"], previous)
-        index = {"format": _index.INDEX_FORMAT, "source": source, "versions": entries}
+        # A history the index did not describe was changed by something else than this
+        # library (by hand, a restore, an older library): files derived from the old
+        # one must not be taken for this one's, so the generation changes.
+        generation = os.urandom(8).hex() if previous is None else previous["generation"]
+        index = {
+            "format": _index.INDEX_FORMAT,
+            "source": source,
+            "generation": generation,
+            "versions": entries,
+        }
         path = self.index_path(experiment_id)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _atomic.write_atomic(
-                path, _index_file.encode(source, entries), durable=False, locked_by_caller=False
+                path,
+                _index_file.encode(source, entries, generation),
+                durable=False,
+                locked_by_caller=False,
             )
         except PermissionError:
             pass  # a read-only log dir: the index is only a cache, serve it unsaved
@@ -345,33 +355,45 @@ class FileStore(Store):
         """
         return self.log_dir / INTERNAL_DIR / "columns" / experiment_id
 
-    def columns_path(self, experiment_id: str, version: int, fingerprint: list[Any]) -> Path:
+    def columns_path(
+        self, experiment_id: str, version: int, generation: str, fingerprint: list[Any]
+    ) -> Path:
         """Return the columns file of one state of a version.
 
         Args:
             experiment_id: A validated experiment id.
             version: The version number.
+            generation: The index's generation.
             fingerprint: The version's index fingerprint.
 
         Returns:
-            ``<columns_folder>/<version>.<digest of the fingerprint>.bin``.
+            ``<columns_folder>/<version>.<digest>.bin`` (see
+            :func:`.stores._columns.file_name`).
         """
-        return self.columns_folder(experiment_id) / _columns.file_name(version, fingerprint)
+        name = _columns.file_name(version, generation, fingerprint)
+        return self.columns_folder(experiment_id) / name
 
     def metric_columns(
-        self, experiment_id: str, metric: str, kinds: tuple[str, ...]
+        self,
+        experiment_id: str,
+        metric: str,
+        kinds: tuple[str, ...],
+        min_bytes_per_version: int = 0,
     ) -> tuple[object, list[tuple[int, str, dict[str, Any]]]] | None:
         """One metric of every version, from the versions' columns files.
 
         Used only when the index describes exactly the current history file, no
-        version is running, and every version's columns file for its current
-        fingerprint is there and checks out; otherwise None, and the caller reads
-        the history.
+        version is running, and every version's columns file for its current state
+        (the index's generation and the version's fingerprint) is there and checks
+        out; otherwise None, and the caller reads the history.
 
         Args:
             experiment_id: A validated experiment id.
             metric: The metric's name.
             kinds: The arrays wanted (see :data:`.stores._columns.KINDS`).
+            min_bytes_per_version: Return None when the history file holds fewer
+                bytes than this per version: for many short versions, opening a file
+                per version costs more than parsing the history.
 
         Returns:
             The history file's identity and, per version in version order, its
@@ -395,13 +417,19 @@ class FileStore(Store):
             return None
         if index is None or index["source"] != identity:
             return None
+        entries = index["versions"]
+        if identity[1] < min_bytes_per_version * len(entries):
+            return None
+        if len({entry["summary"]["version"] for entry in entries}) != len(entries):
+            return None  # a hand-merged history: leave it to the full read
+        generation = index["generation"]
         out = []
-        for entry in index["versions"]:
+        for entry in entries:
             summary, fingerprint = entry["summary"], entry["fingerprint"]
             version, status = summary.get("version"), summary.get("status")
             if type(status) is not str or status == "running":
                 return None  # a running version's newest points are in its journal
-            path = self.columns_path(experiment_id, version, fingerprint)
+            path = self.columns_path(experiment_id, version, generation, fingerprint)
             arrays = _columns.read(path, fingerprint, metric, kinds)
             if arrays is None:
                 return None
@@ -414,41 +442,41 @@ class FileStore(Store):
         versions: list[StoredVersion],
         index: dict[str, Any],
         *,
-        rewrite: bool,
+        tidy: bool,
     ) -> None:
-        """Bring an experiment's columns files in line with its index.
+        """Give each version that is not running the columns file of its current state.
 
-        Each finished version gets the file named after its fingerprint when it is
-        missing (or always, with ``rewrite``: the history changed behind the writers'
-        backs, by hand, a restore or an older library, and a file could match its
-        version's fingerprint yet hold other points). Every other file goes: older
-        states, running versions, versions no longer stored.
+        Files are named after the index's generation and the version's fingerprint,
+        so the names alone say which files are current: missing ones are written,
+        and with ``tidy`` (a writer holding the lock) every other file goes (older
+        states and generations, running versions, versions no longer stored). The
+        files are only a cache: a failure to write them is not the caller's.
         """
         folder = self.columns_folder(experiment_id)
+        generation = index["generation"]
         by_version = {stored["version"]: stored for stored in versions}
         try:
             present = set(_listdir(folder))
+            current = set()
             for entry in index["versions"]:
                 summary, fingerprint = entry["summary"], entry["fingerprint"]
                 if summary.get("status") == "running":
                     continue
-                name = _columns.file_name(summary["version"], fingerprint)
-                exists = name in present
-                present.discard(name)
-                if exists and not rewrite:
+                name = _columns.file_name(summary["version"], generation, fingerprint)
+                current.add(name)
+                if name in present:
                     continue
                 data = _columns.encode(by_version[summary["version"]], fingerprint)
                 if data is None:  # a point that is not a number: readers use the history
-                    present.add(name)
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
                 _atomic.write_atomic(folder / name, data, durable=False, locked_by_caller=False)
-            for name in present:
+            for name in present - current if tidy else ():
                 if name.endswith(".bin"):
                     with contextlib.suppress(FileNotFoundError):
                         (folder / name).unlink()
-        except PermissionError:
-            pass  # a read-only log dir: the columns are only a cache
+        except OSError:
+            pass  # a full disk, a read-only folder: readers fall back to the history
 
     def journal_path(self, experiment_id: str, version: int, segment: int) -> Path:
         """Return a journal file of a version.

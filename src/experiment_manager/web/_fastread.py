@@ -105,6 +105,12 @@ class _History(msgspec.Struct):
 
 _OUTLINE = msgspec.json.Decoder(_History)
 
+# Below this many bytes of history per version, reading a columns file per version
+# costs more than parsing the history's outline (measured: 5,000 versions of 11
+# metrics x 20 points took 585 ms from columns files, 173 ms from the outline; 200
+# versions x 2,000 points, 30 ms against 169 ms).
+_MIN_BYTES_PER_VERSION = 128 * 1024
+
 
 def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> MetricRead | None:
     """Read one metric of every version of a history, or None to read it the usual way.
@@ -139,7 +145,7 @@ def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> Metric
 def _from_columns(store: FileStore, experiment_id: str, metric: str, x: str) -> MetricRead | None:
     """The read from the versions' columns files, when every one is there and current."""
     kinds = ("values", *(("steps",) if x == "step" else ("times",) if x == "time" else ()))
-    found = store.metric_columns(experiment_id, metric, kinds)
+    found = store.metric_columns(experiment_id, metric, kinds, _MIN_BYTES_PER_VERSION)
     if found is None:
         return None
     identity, versions = found
