@@ -14,6 +14,7 @@ import pytest
 from experiment_manager import ExperimentManager
 from experiment_manager.doctor import DoctorReport, doctor
 from experiment_manager.errors import InvalidArgumentError
+from experiment_manager.stores import _columns
 from tests._runner import Plan, Runners
 from tests._util import assert_same, load_history_file, tree
 
@@ -374,7 +375,10 @@ def test_a_missing_folder_or_a_file_is_refused(tmp_path: Path) -> None:
     assert tree(empty) == {}
 
 
-def test_columns_temp_files_older_than_a_minute_are_removed(tmp_path: Path) -> None:
+def test_columns_temp_files_older_than_a_minute_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_columns, "MIN_BYTES_PER_VERSION", 0)  # keep files for a short one
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
     manager.start_experiment("cfg", {}, {}, "x")

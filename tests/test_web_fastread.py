@@ -29,7 +29,6 @@ from experiment_manager import ExperimentManager
 from experiment_manager.stores import _atomic, _columns
 from experiment_manager.stores.files import FileStore
 from experiment_manager.stores.memory import MemoryStore
-from experiment_manager.web import _fastread
 from experiment_manager.web._cache import HistoryCache
 from experiment_manager.web._fastread import read_metric
 from experiment_manager.web._series import X_AXES, columns_of, prepare
@@ -41,7 +40,7 @@ INF = float("inf")
 @pytest.fixture(autouse=True)
 def columns_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """The histories here are small: read their columns files all the same."""
-    monkeypatch.setattr(_fastread, "_MIN_BYTES_PER_VERSION", 0)
+    monkeypatch.setattr(_columns, "MIN_BYTES_PER_VERSION", 0)
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -231,7 +230,7 @@ def test_the_cache_reads_directly_and_follows_the_file(
     first = cache.curves("exp", "loss", "step")
     assert first.versions == [1]
     assert cache.curves("exp", "loss", "step") is first  # unchanged file: cached
-    monkeypatch.undo()
+    monkeypatch.delattr(manager, "read_history")
 
     manager.start_experiment("exp", {}, {}, experiment_id="exp")
     manager.log({"loss": 7.0}, step=0)
@@ -288,26 +287,25 @@ def test_a_damaged_columns_file_is_passed_over_for_the_history(tmp_path: Path) -
     assert read.versions[0].columns.times.size == 4
 
 
-def test_short_versions_are_read_from_the_history_outline(
+def test_short_versions_keep_no_files_and_are_read_from_the_history_outline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manager, history = one_version(tmp_path)
-    size = history.stat().st_size
-    opened: list[Path] = []
-    real = _columns.read
-
-    def counted(path: Path, *args: Any) -> Any:
-        opened.append(path)
-        return real(path, *args)
-
-    monkeypatch.setattr(_columns, "read", counted)
-    monkeypatch.setattr(_fastread, "_MIN_BYTES_PER_VERSION", size + 1)
+    monkeypatch.setattr(_columns, "MIN_BYTES_PER_VERSION", 10**6)
+    manager, _ = one_version(tmp_path)
+    store = manager.store
+    assert isinstance(store, FileStore)
+    assert list(store.columns_folder("exp").glob("*.bin")) == []
     read = read_metric(manager.store, "exp", "loss", "step")
     assert read is not None
-    assert opened == []
     assert same(read.versions[0].columns.values, np.array([0.5, NAN, INF, 2.0]))
-    monkeypatch.setattr(_fastread, "_MIN_BYTES_PER_VERSION", size)
-    read = read_metric(manager.store, "exp", "loss", "step")
-    assert read is not None
-    assert len(opened) == 1
-    assert same(read.versions[0].columns.values, np.array([0.5, NAN, INF, 2.0]))
+    monkeypatch.setattr(_columns, "MIN_BYTES_PER_VERSION", 0)
+    assert store.metric_columns("exp", "loss", ("values",)) is None  # no file yet
+    manager.start_experiment("exp", {}, {}, experiment_id="exp")
+    manager.end_experiment()  # a write: now long enough, the files are made
+    assert len(list(store.columns_folder("exp").glob("*.bin"))) == 2
+    assert store.metric_columns("exp", "loss", ("values",)) is not None
+    monkeypatch.setattr(_columns, "MIN_BYTES_PER_VERSION", 10**6)
+    assert store.metric_columns("exp", "loss", ("values",)) is None
+    manager.start_experiment("exp", {}, {}, experiment_id="exp")
+    manager.end_experiment()  # short again: the files go
+    assert list(store.columns_folder("exp").glob("*.bin")) == []

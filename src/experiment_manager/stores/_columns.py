@@ -47,12 +47,29 @@ from typing import Any
 
 from experiment_manager import _serialize
 
-__all__ = ["COLUMNS_FORMAT", "KINDS", "StepRange", "encode", "file_name", "read"]
+__all__ = [
+    "COLUMNS_FORMAT",
+    "KINDS",
+    "MIN_BYTES_PER_VERSION",
+    "StepRange",
+    "encode",
+    "file_name",
+    "read",
+]
 
 COLUMNS_FORMAT = 1
 
 #: The arrays a metric may have, and the stored field each comes from.
 KINDS = {"values": "metrics", "steps": "steps", "times": "timestamps"}
+
+#: Columns files are kept only for histories of at least this many bytes per version:
+#: below it, opening a file per version costs more than parsing the history's outline
+#: (which the dashboard does then), and the files would only take disk space. Measured
+#: for 11 metrics, reading one metric from columns files against the outline: 5 KiB
+#: per version (5,000 versions x 20 points) 726 against 399 ms; 13 KiB 261 against
+#: 220 ms; 29 KiB 149 against 160 ms; 49 KiB 113 against 173 ms; 510 KiB (200 versions
+#: x 2,000 points) 30 against 248 ms.
+MIN_BYTES_PER_VERSION = 32 * 1024
 
 # The header holds a version's fingerprint and one small entry per metric; a header
 # longer than this is not one this module wrote.

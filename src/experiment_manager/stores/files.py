@@ -378,22 +378,20 @@ class FileStore(Store):
         experiment_id: str,
         metric: str,
         kinds: tuple[str, ...],
-        min_bytes_per_version: int = 0,
     ) -> tuple[object, list[tuple[int, str, dict[str, Any]]]] | None:
         """One metric of every version, from the versions' columns files.
 
-        Used only when the index describes exactly the current history file, no
-        version is running, and every version's columns file for its current state
-        (the index's generation and the version's fingerprint) is there and checks
-        out; otherwise None, and the caller reads the history.
+        Used only when the index describes exactly the current history file, the
+        history is long enough to have columns files (see
+        :data:`.stores._columns.MIN_BYTES_PER_VERSION`), no version is running, and
+        every version's columns file for its current state (the index's generation
+        and the version's fingerprint) is there and checks out; otherwise None, and
+        the caller reads the history.
 
         Args:
             experiment_id: A validated experiment id.
             metric: The metric's name.
             kinds: The arrays wanted (see :data:`.stores._columns.KINDS`).
-            min_bytes_per_version: Return None when the history file holds fewer
-                bytes than this per version: for many short versions, opening a file
-                per version costs more than parsing the history.
 
         Returns:
             The history file's identity and, per version in version order, its
@@ -403,12 +401,12 @@ class FileStore(Store):
             >>> import tempfile
             >>> store = FileStore(Path(tempfile.mkdtemp()))
             >>> version = store.create_version("exp", {"config_name": "exp"})["version"]
-            >>> def end(versions):
-            ...     versions[0].update(status="finished", metrics={"loss": [0.5, 0.25]})
+            >>> def end(versions):  # a long curve: short ones keep no columns files
+            ...     versions[0].update(status="finished", metrics={"loss": [0.25] * 10_000})
             >>> store.transact("exp", end)
             >>> _, [(number, status, arrays)] = store.metric_columns("exp", "loss", ("values",))
-            >>> number, status, arrays["values"].cast("d").tolist()
-            (1, 'finished', [0.5, 0.25])
+            >>> number, status, arrays["values"].cast("d").tolist()[-2:]
+            (1, 'finished', [0.25, 0.25])
         """
         try:
             identity = _atomic.file_identity(os.stat(self.history_path(experiment_id)))
@@ -418,8 +416,8 @@ class FileStore(Store):
         if index is None or index["source"] != identity:
             return None
         entries = index["versions"]
-        if identity[1] < min_bytes_per_version * len(entries):
-            return None
+        if identity[1] < _columns.MIN_BYTES_PER_VERSION * len(entries):
+            return None  # short versions: no files are kept
         if len({entry["summary"]["version"] for entry in entries}) != len(entries):
             return None  # a hand-merged history: leave it to the full read
         generation = index["generation"]
@@ -446,6 +444,9 @@ class FileStore(Store):
     ) -> None:
         """Give each version that is not running the columns file of its current state.
 
+        Only for histories of at least :data:`.stores._columns.MIN_BYTES_PER_VERSION`
+        bytes per version; shorter ones keep no files.
+
         Files are named after the index's generation and the version's fingerprint,
         so the names alone say which files are current: missing ones are written,
         and with ``tidy`` (a writer holding the lock) every other file goes (older
@@ -455,10 +456,13 @@ class FileStore(Store):
         folder = self.columns_folder(experiment_id)
         generation = index["generation"]
         by_version = {stored["version"]: stored for stored in versions}
+        entries = index["versions"]
+        if index["source"][1] < _columns.MIN_BYTES_PER_VERSION * len(entries):
+            entries = []  # short versions: readers parse the history, keep no files
         try:
             present = set(_listdir(folder))
             current = set()
-            for entry in index["versions"]:
+            for entry in entries:
                 summary, fingerprint = entry["summary"], entry["fingerprint"]
                 if summary.get("status") == "running":
                     continue

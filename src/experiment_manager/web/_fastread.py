@@ -105,13 +105,6 @@ class _History(msgspec.Struct):
 
 _OUTLINE = msgspec.json.Decoder(_History)
 
-# Below this many bytes of history per version, opening a columns file per version
-# costs more than parsing the history's outline. Measured for 11 metrics, columns
-# files against outline: 5 KiB per version (5,000 versions x 20 points) 726 against
-# 399 ms; 13 KiB 261 against 220 ms; 29 KiB 149 against 160 ms; 49 KiB 113 against
-# 173 ms; 510 KiB (200 versions x 2,000 points) 30 against 248 ms.
-_MIN_BYTES_PER_VERSION = 32 * 1024
-
 
 def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> MetricRead | None:
     """Read one metric of every version of a history, or None to read it the usual way.
@@ -146,7 +139,7 @@ def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> Metric
 def _from_columns(store: FileStore, experiment_id: str, metric: str, x: str) -> MetricRead | None:
     """The read from the versions' columns files, when every one is there and current."""
     kinds = ("values", *(("steps",) if x == "step" else ("times",) if x == "time" else ()))
-    found = store.metric_columns(experiment_id, metric, kinds, _MIN_BYTES_PER_VERSION)
+    found = store.metric_columns(experiment_id, metric, kinds)
     if found is None:
         return None
     identity, versions = found
