@@ -18,6 +18,8 @@ from experiment_manager.errors import LockTimeoutError
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
+#: ``os.open`` flags of every read of the store's files: no symbolic link followed.
+READ_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY
 
 
 def temp_path(path: Path) -> Path:
@@ -155,7 +157,7 @@ def read_with_stat(path: Path) -> tuple[bytes, os.stat_result] | None:
         True
     """
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+        fd = os.open(path, READ_FLAGS)
     except FileNotFoundError:
         return None
     with os.fdopen(fd, "rb") as handle:
@@ -225,7 +227,7 @@ def read_lines(path: Path, limits: Sequence[int]) -> tuple[list[bytes], os.stat_
         []
     """
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+        fd = os.open(path, READ_FLAGS)
     except FileNotFoundError:
         return None
     lines: list[bytes] = []
@@ -253,7 +255,7 @@ def read_from(path: Path, offset: int) -> bytes:
         b''
     """
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+        fd = os.open(path, READ_FLAGS)
     except FileNotFoundError:
         return b""
     with os.fdopen(fd, "rb") as handle:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from experiment_manager import _serialize
+from experiment_manager.stores import _atomic
 
 __all__ = [
     "COLUMNS_FORMAT",
@@ -77,12 +78,6 @@ _HEADER_LIMIT = 16 * 2**20
 _FIRST_READ = 4096
 _ITEM = 8
 _SWAP = sys.byteorder != "little"
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_BINARY", 0)
-)
 
 
 @dataclass(frozen=True)
@@ -227,7 +222,7 @@ def read(
         when the file is missing, unreadable, of another fingerprint or damaged.
     """
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, _atomic.READ_FLAGS)
     except OSError:
         return None
     try:
