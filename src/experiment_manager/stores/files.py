@@ -199,8 +199,8 @@ class FileStore(Store):
             info = os.stat(path)
         except FileNotFoundError:
             return []
-        index = self._read_index(experiment_id)
-        if index is not None and index["source"] == _atomic.file_identity(info):
+        index = self._index_describing(experiment_id, info)
+        if index is not None:
             try:
                 return self._summaries_from(experiment_id, index, decode=not index["plain"])
             except (KeyError, TypeError, ValueError, AttributeError):
@@ -409,14 +409,14 @@ class FileStore(Store):
             (1, 'finished', [0.25, 0.25])
         """
         try:
-            identity = _atomic.file_identity(os.stat(self.history_path(experiment_id)))
-            index = self._read_index(experiment_id)
+            info = os.stat(self.history_path(experiment_id))
+            index = self._index_describing(experiment_id, info)
         except OSError:
             return None
-        if index is None or index["source"] != identity:
+        if index is None:
             return None
         entries = index["versions"]
-        if identity[1] < _columns.MIN_BYTES_PER_VERSION * len(entries):
+        if info.st_size < _columns.MIN_BYTES_PER_VERSION * len(entries):
             return None  # short versions: no files are kept
         if len({entry["summary"]["version"] for entry in entries}) != len(entries):
             return None  # a hand-merged history: leave it to the full read
@@ -432,7 +432,7 @@ class FileStore(Store):
             if arrays is None:
                 return None
             out.append((version, status, arrays))
-        return identity, out
+        return index["source"], out
 
     def _write_columns(
         self,
@@ -455,10 +455,10 @@ class FileStore(Store):
         """
         folder = self.columns_folder(experiment_id)
         generation = index["generation"]
-        by_version = {stored["version"]: stored for stored in versions}
         entries = index["versions"]
         if index["source"][1] < _columns.MIN_BYTES_PER_VERSION * len(entries):
             entries = []  # short versions: readers parse the history, keep no files
+        by_version = {stored["version"]: stored for stored in versions} if entries else {}
         try:
             present = set(_listdir(folder))
             current = set()

@@ -84,13 +84,10 @@ def downsample(
     x = np.asarray(xs[lo:end], dtype=np.float64)
     y = np.asarray(ys[lo:end], dtype=np.float64)
     starts = _starts(x, buckets)
-    nan = np.isnan(y)
-    if nan.any():
-        lows = _first_extreme(y, nan, starts, np.minimum, np.inf)
-        highs = _first_extreme(y, nan, starts, np.maximum, -np.inf)
-    else:  # the usual case: no mask to apply
-        lows = _first_extreme(y, None, starts, np.minimum, np.inf)
-        highs = _first_extreme(y, None, starts, np.maximum, -np.inf)
+    mask = np.isnan(y)
+    nan = mask if mask.any() else None  # the usual case, no NaN: no mask to apply
+    lows = _first_extreme(y, nan, starts, np.minimum, np.inf)
+    highs = _first_extreme(y, nan, starts, np.maximum, -np.inf)
     first = np.minimum(lows, highs)
     second = np.maximum(lows, highs)
     pairs = np.column_stack((first, second)).ravel()
