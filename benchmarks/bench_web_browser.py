@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -82,32 +83,35 @@ def build_experiment(folder: Path, number: int, runs: int) -> None:
         manager.end_experiment(status, "diverged" if status == "failed" else None)
 
 
-def build_many(folder: Path, experiments: int, runs: int) -> Path:
-    target = folder / f"many-{experiments}x{runs}"
+def built(target: Path, what: str, build: Callable[[Path], None]) -> Path:
+    """``target``, made by ``build(target)`` the first time only (a marker says it is whole)."""
     if (target / DONE).exists():
         return target
-    print(f"building {experiments} x {runs} versions in {target} (once) ...", flush=True)
+    print(f"building {what} in {target} (once) ...", flush=True)
     started = time.perf_counter()
     target.mkdir(parents=True, exist_ok=True)
-    # Each write is atomic and fsynced; threads let those waits overlap.
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda n: build_experiment(target, n, runs), range(experiments)))
+    build(target)
     (target / DONE).write_text("", encoding="utf-8")
     print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
     return target
+
+
+def build_many(folder: Path, experiments: int, runs: int) -> Path:
+    def build(target: Path) -> None:
+        # Each write is atomic and fsynced; threads let those waits overlap.
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda n: build_experiment(target, n, runs), range(experiments)))
+
+    target = folder / f"many-{experiments}x{runs}"
+    return built(target, f"{experiments} x {runs} versions", build)
 
 
 def build_curves(folder: Path, versions: int, points: int) -> Path:
+    def build(target: Path) -> None:
+        log_curves(ExperimentManager(target, capture_environment=False), versions, points)
+
     target = folder / f"curves-{versions}x{points}"
-    if (target / DONE).exists():
-        return target
-    print(f"building {versions} versions x {points} points in {target} (once) ...", flush=True)
-    started = time.perf_counter()
-    target.mkdir(parents=True, exist_ok=True)
-    log_curves(ExperimentManager(target, capture_environment=False), versions, points)
-    (target / DONE).write_text("", encoding="utf-8")
-    print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
-    return target
+    return built(target, f"{versions} versions x {points} points", build)
 
 
 # ---- Server and page -----------------------------------------------------------------
