@@ -43,6 +43,7 @@ __all__ = [
 FLOAT_TAG = "$float"
 NONFINITE_NAMES = frozenset(("NaN", "Infinity", "-Infinity"))
 _MAX_DEPTH = 64
+_ORJSON_MAX_DEPTH = 254  # orjson refuses a container nested this deep
 # What orjson reads back as an int; beyond it a number would silently become a float.
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
@@ -54,23 +55,48 @@ def _nonfinite_name(value: float) -> str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (a lone surrogate cannot)."""
+    if text.isascii():  # a flag check on the str object: the common case costs nothing
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _field(path: str, key: str) -> str:
+    """The key path of ``key`` under ``path``, with a lone surrogate shown escaped."""
+    return f"{path}.{key.encode('utf-8', 'backslashreplace').decode('utf-8')}"
+
+
 def _array_like(value: object) -> bool:
     """Whether ``value`` is a numpy/torch/jax array or scalar with a ``tolist``."""
     return hasattr(value, "__array__") and hasattr(value, "tolist")
 
 
-def _json_key(key: object, path: str) -> str:
+def _json_key(key: object, parent: str) -> str:
     if isinstance(key, str):
+        if not _encodable(key):
+            raise SerializationError(_field(parent, key), key, "mapping key is not valid Unicode")
         return key
     if key is None:
         return "null"
     if isinstance(key, bool):
         return "true" if key else "false"
     if isinstance(key, numbers.Integral):
-        return str(int(key))
+        try:
+            return str(int(key))
+        except ValueError:  # more digits than int-to-str conversion allows
+            digits = int(int(key).bit_length() * math.log10(2)) + 1
+            where = f"{parent}.<int of about {digits} digits>"
+            raise SerializationError(where, key, "integer key has too many digits") from None
     if isinstance(key, float) and math.isfinite(key):
         return repr(key)
-    raise SerializationError(path, key, "mapping keys must be str, int, float, bool or None")
+    raise SerializationError(
+        f"{parent}.{key!r}", key, "mapping keys must be str, int, float, bool or None"
+    )
 
 
 def to_json(value: object, path: str = "value") -> Any:
@@ -100,10 +126,8 @@ def _to_json(value: object, path: str, depth: int) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise SerializationError(path, value, "string is not valid Unicode") from None
+        if not _encodable(value):
+            raise SerializationError(path, value, "string is not valid Unicode")
         return str(value)
     if isinstance(value, enum.Enum):
         return _to_json(value.value, path, depth + 1)
@@ -131,14 +155,18 @@ def _to_json(value: object, path: str, depth: int) -> Any:
     if _array_like(value):
         return _to_json(value.tolist(), path, depth + 1)  # type: ignore[attr-defined]
     if isinstance(value, numbers.Real):  # numpy floating scalars, Fraction
-        return _to_json(float(value), path, depth + 1)
+        try:
+            number = float(value)
+        except OverflowError:  # a Fraction of huge ints, for one
+            raise SerializationError(path, value, "number is too large for a float") from None
+        return _to_json(number, path, depth + 1)
     raise SerializationError(path, value, f"{type(value).__name__} has no JSON form")
 
 
 def _mapping_to_json(value: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, item in value.items():
-        name = _json_key(key, f"{path}.{key!r}")
+        name = _json_key(key, path)
         if name in out:
             raise SerializationError(
                 f"{path}.{name}", key, f"two keys would both be written as {name!r}"
@@ -219,9 +247,20 @@ def _metric_number(name: str, value: object) -> int | float | str:
             raise InvalidMetricError(name, value, "integers must fit in 64 bits")
         return int(value)
     if isinstance(value, numbers.Real):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a Fraction of huge ints, for one
+            raise InvalidMetricError(name, value, "number is too large for a float") from None
         return number if math.isfinite(number) else _nonfinite_name(number)
     raise InvalidMetricError(name, value, "metric values must be real numbers")
+
+
+def _check_name(name: object, value: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidMetricError(name, value, "metric names must be non-empty strings")
+    if not _encodable(name):
+        raise InvalidMetricError(name, value, "metric name is not valid Unicode")
+    return name
 
 
 PLAIN_NUMBERS = frozenset((int, float))
@@ -229,12 +268,12 @@ PLAIN_NUMBERS = frozenset((int, float))
 
 def _plain_and_in_range(items: Sequence[Any], kinds: set[type]) -> bool:
     """Whether plain ints and floats need no conversion: all finite, all within 64 bits."""
-    if float in kinds and not all(map(math.isfinite, items)):
-        return False
     if int in kinds:
         ints = [item for item in items if type(item) is int]
-        return min(ints) >= _INT_MIN and max(ints) <= _INT_MAX
-    return True
+        if min(ints) < _INT_MIN or max(ints) > _INT_MAX:
+            return False
+    # Only after the ints are known to be in range: isfinite() of a huge int overflows.
+    return float not in kinds or all(map(math.isfinite, items))
 
 
 def metric_values(name: object, value: object) -> list[int | float | str]:
@@ -251,15 +290,15 @@ def metric_values(name: object, value: object) -> list[int | float | str]:
         ``"-Infinity"`` for non-finite values.
 
     Raises:
-        InvalidMetricError: The name is not a non-empty str, or a value is not a real
-            number (bools, strings, None and nested sequences included).
+        InvalidMetricError: The name is not a non-empty str of valid Unicode, or a value
+            is not a real number (bools, strings, None and nested sequences included;
+            a number too large for a float or, for ints, for 64 bits).
 
     Example:
         >>> metric_values("loss", [0.5, float("nan"), 3])
         [0.5, 'NaN', 3]
     """
-    if not isinstance(name, str) or not name:
-        raise InvalidMetricError(name, value, "metric names must be non-empty strings")
+    name = _check_name(name, value)
     items: object = value
     if _array_like(value):
         items = value.tolist()  # type: ignore[attr-defined]
@@ -285,8 +324,9 @@ def metric_values(name: object, value: object) -> list[int | float | str]:
 def metric_point(metrics: object) -> dict[str, int | float | str]:
     """Validate one step's metrics (one number per name) and return them in stored form.
 
-    This is the hot path of streaming: a plain dict of str names to finite Python
-    floats and ints is checked in one pass and returned as it is, without a copy.
+    This is the hot path of streaming: a plain dict of ASCII str names to finite
+    Python floats and ints is checked in one pass and returned as it is, without a
+    copy.
 
     Args:
         metrics: A mapping of metric name to one real number.
@@ -297,8 +337,9 @@ def metric_point(metrics: object) -> dict[str, int | float | str]:
 
     Raises:
         InvalidArgumentError: ``metrics`` is not a mapping.
-        InvalidMetricError: A name is not a non-empty str or a value is not one real
-            number; the error names the metric.
+        InvalidMetricError: A name is not a non-empty str of valid Unicode or a value
+            is not one real number (that fits a float, or 64 bits for an int); the
+            error names the metric.
 
     Example:
         >>> metric_point({"loss": 0.25, "lr": float("inf")})
@@ -310,6 +351,7 @@ def metric_point(metrics: object) -> dict[str, int | float | str]:
             if (
                 type(name) is not str
                 or not name
+                or not name.isascii()
                 or not (
                     (kind is float and value - value == 0.0)
                     or (kind is int and _INT_MIN <= value <= _INT_MAX)
@@ -324,8 +366,7 @@ def metric_point(metrics: object) -> dict[str, int | float | str]:
         )
     out: dict[str, int | float | str] = {}
     for name, value in metrics.items():
-        if not isinstance(name, str) or not name:
-            raise InvalidMetricError(name, value, "metric names must be non-empty strings")
+        _check_name(name, value)
         item = value.tolist() if _array_like(value) else value
         if isinstance(item, (list, tuple, Mapping)):
             raise InvalidMetricError(name, value, "log() takes one number per metric")
@@ -380,7 +421,44 @@ def dumps(document: Any) -> bytes:
     try:
         return orjson.dumps(document)
     except orjson.JSONEncodeError as error:
-        raise SerializationError("document", type(document), str(error)) from error
+        path, value = _first_unencodable(document)
+        raise SerializationError(path, value, str(error)) from error
+
+
+def _first_unencodable(document: Any) -> tuple[str, object]:
+    """The key path and value of the first part of ``document`` that orjson refuses.
+
+    Walked with an explicit stack, so a document nested deeper than the interpreter's
+    recursion limit is located too; ``("document", document)`` if nothing is found.
+    """
+    stack: list[tuple[str, Any, int]] = [("document", document, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if value is None or isinstance(value, (bool, float)):
+            continue
+        if isinstance(value, str):
+            if not _encodable(value):
+                return path, value
+        elif isinstance(value, int):
+            if not _INT_MIN <= value <= _INT_MAX:
+                return path, value
+        elif isinstance(value, (dict, list, tuple)) and depth >= _ORJSON_MAX_DEPTH:
+            return path, value
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return f"{path}.{key!r}", key
+                if not _encodable(key):
+                    return _field(path, key), key
+                children.append((_field(path, key), item, depth + 1))
+            stack.extend(reversed(children))
+        elif isinstance(value, (list, tuple)):
+            children = [(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value)]
+            stack.extend(reversed(children))
+        else:
+            return path, value
+    return "document", document
 
 
 def loads(data: bytes | memoryview) -> Any:

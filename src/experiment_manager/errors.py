@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import reprlib
 from pathlib import Path
 
 __all__ = [
@@ -34,9 +36,38 @@ __all__ = [
 ]
 
 
+class _BoundedRepr(reprlib.Repr):
+    """A ``repr`` whose cost does not grow with the value: depth and lengths are capped.
+
+    A plain ``repr`` of a rejected value can itself fail (``RecursionError`` for a
+    mapping nested thousands deep, ``ValueError`` past the int-to-str digit limit), or
+    take seconds for a huge container, which would hide the error being reported.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        # Generous enough that the first ``limit`` characters match a plain repr.
+        self.maxlevel = 6
+        self.maxstring = self.maxlong = self.maxother = 2 * limit
+        self.maxlist = self.maxtuple = self.maxdict = limit // 2
+        self.maxset = self.maxfrozenset = self.maxdeque = self.maxarray = limit // 2
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() <= 1024:
+            return super().repr_int(x, level)
+        digits = int(x.bit_length() * math.log10(2)) + 1  # within one of the true count
+        return f"<int of about {digits} digits>"
+
+
+_REPR = _BoundedRepr(80)
+
+
 def _short(value: object, limit: int = 80) -> str:
     """Return ``repr(value)``, cut to ``limit`` characters so messages stay one line."""
-    shown = repr(value)
+    try:
+        shown = _REPR.repr(value)
+    except Exception:  # a user type whose __repr__ itself raises
+        shown = f"<{type(value).__name__} object>"
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
