@@ -12,23 +12,28 @@ import csv
 import json
 import math
 import os
+import secrets
+import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import experiment_manager.export as export_module
 from experiment_manager import ExperimentManager
 from experiment_manager import _serialize as serialize
+from experiment_manager.cli import main
 from experiment_manager.errors import (
     ExperimentManagerError,
     ExperimentNotFoundError,
     InvalidArgumentError,
     QuerySyntaxError,
 )
-from tests._util import assert_same, strict_loads
+from tests._util import assert_same, strict_loads, write_script
 
 NAN = math.nan
 INF = math.inf
@@ -452,7 +457,7 @@ def test_a_failing_parquet_writer_leaves_the_target_unchanged(
     target.write_bytes(b"old")
 
     def half_written(table: Any, where: Any, *args: Any, **kwargs: Any) -> None:
-        Path(where).write_bytes(b"PAR1 half a file")
+        where.write(b"PAR1 half a file")  # the export's own temp file, open for writing
         raise OSError("disk full")
 
     monkeypatch.setattr(pq, "write_table", half_written)
@@ -526,3 +531,129 @@ def test_to_dataframe_without_pandas_names_the_extra(
     _hide(monkeypatch, "pandas")
     with pytest.raises(InvalidArgumentError, match=r"experiment-manager\[pandas\]"):
         manager.to_dataframe(shape="long")
+
+
+# -- the temp file: exclusive, never through a link, one per export -----------------
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_a_symlink_planted_at_the_temp_name_is_never_written_through(
+    manager: ExperimentManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"someone else's file")
+    target = out / f"runs.{fmt}"
+    # The fixed name older versions used, and the exact random names this export will
+    # draw first: a link to the victim and a dangling link (which a plain O_CREAT open
+    # would create the file behind).
+    names = iter(["planted", "dangling", "free"])
+    monkeypatch.setattr(secrets, "token_hex", lambda size: next(names))
+    planted = {
+        out / f".runs.{fmt}.tmp": victim,
+        out / f".runs.{fmt}.planted.tmp": victim,
+        out / f".runs.{fmt}.dangling.tmp": tmp_path / "created-behind-a-link",
+    }
+    for link, pointee in planted.items():
+        link.symlink_to(pointee)
+    manager.export(target, fmt)
+    assert victim.read_bytes() == b"someone else's file"
+    assert not (tmp_path / "created-behind-a-link").exists()
+    for link, pointee in planted.items():
+        assert link.is_symlink()
+        assert link.readlink() == pointee
+    assert not target.is_symlink()
+    assert_file_holds(target, fmt, expected_wide(manager))
+    assert listing(out) == sorted([target.name, *(link.name for link in planted)])
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_expm_export_does_not_follow_a_planted_temp_symlink(
+    manager: ExperimentManager, tmp_path: Path, fmt: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"someone else's file")
+    (out / f".runs.{fmt}.tmp").symlink_to(victim)
+    target = out / f"runs.{fmt}"
+    result = CliRunner().invoke(
+        main, ["--log-dir", str(manager.log_dir), "export", "-o", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert victim.read_bytes() == b"someone else's file"
+    assert_file_holds(target, fmt, expected_wide(manager))
+    assert listing(out) == sorted([target.name, f".runs.{fmt}.tmp"])
+
+
+def test_an_export_into_a_missing_folder_fails_and_leaves_nothing(
+    manager: ExperimentManager, tmp_path: Path
+) -> None:
+    with pytest.raises(FileNotFoundError):
+        manager.export(tmp_path / "missing" / "runs.csv", "csv")
+    assert listing(tmp_path) == ["logs"]
+
+
+CONCURRENT_EXPORTER = """\
+import sys
+import time
+from pathlib import Path
+
+from experiment_manager import ExperimentManager
+
+log_dir, fmt, own, shared, start_at, rounds = sys.argv[1:]
+manager = ExperimentManager(log_dir)
+manager.export(own, fmt)  # this process's output, to compare the shared file with
+while time.time() < float(start_at):
+    time.sleep(0.001)
+for _ in range(int(rounds)):
+    manager.export(shared, fmt)
+print("done", flush=True)
+"""
+
+
+def _fill(log_dir: Path, label: str, versions: int) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for version in range(versions):
+        manager.start_experiment(label, {"label": label, "i": version}, {})
+        manager.log_metrics({"loss": [float(i) for i in range(version + 1)]})
+        manager.end_experiment()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_two_processes_exporting_to_one_target_never_mix_their_outputs(
+    tmp_path: Path, fmt: str
+) -> None:
+    script = write_script(tmp_path / "scripts", "exporter.py", CONCURRENT_EXPORTER)
+    shared = tmp_path / "out" / f"runs.{fmt}"
+    shared.parent.mkdir()
+    _fill(tmp_path / "logs_a", "a", 40)
+    _fill(tmp_path / "logs_b", "b", 60)
+    start_at = time.time() + 1.5  # both interpreters are up by then
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(tmp_path / f"logs_{label}"),
+                fmt,
+                str(tmp_path / f"own_{label}.{fmt}"),
+                str(shared),
+                repr(start_at),
+                "40",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for label in ("a", "b")
+    ]
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        assert stdout == "done\n"
+    own = {(tmp_path / f"own_{label}.{fmt}").read_bytes() for label in ("a", "b")}
+    assert len(own) == 2
+    assert shared.read_bytes() in own
+    assert listing(shared.parent) == [shared.name]

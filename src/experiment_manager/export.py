@@ -21,10 +21,15 @@ pandas read back as numbers. pandas and pyarrow are imported only when asked for
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import io
+import os
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from experiment_manager import _serialize
 from experiment_manager.errors import InvalidArgumentError
@@ -163,6 +168,61 @@ def _write_text(rows: Iterable[Mapping[str, Any]], handle: Any, fmt: str) -> int
     return count
 
 
+# Exclusive creation that never follows a link: a name planted in a shared folder (a
+# symlink to someone's file, a FIFO) makes the open fail instead of being written through.
+_TEMP_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_TEMP_ATTEMPTS = 100
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """Create a new, empty temp file beside ``target`` under a random name.
+
+    Returns:
+        Its open descriptor and its path (``.<name>.<random>.tmp``).
+
+    Raises:
+        OSError: The folder cannot be written, or (practically never) every random
+            name tried was taken.
+    """
+    stem = target.name[:200]  # room for the suffix within a 255-byte file name
+    for _ in range(_TEMP_ATTEMPTS):
+        tmp = target.with_name(f".{stem}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(target.parent))
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[IO[bytes]]:
+    """A binary file that replaces ``target`` atomically when the block succeeds.
+
+    It is written to a temp file of its own (see :func:`_create_temp`), flushed to
+    disk and renamed over ``target``; on any error the temp file is removed and
+    ``target`` is left as it was. Two writers to one target never share a temp file,
+    so each rename installs one writer's complete output.
+    """
+    fd, tmp = _create_temp(target)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must not publish unwritten blocks
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _write_parquet(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
     try:
         import pyarrow as pa
@@ -182,13 +242,8 @@ def _write_parquet(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
         table = pa.Table.from_pylist(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         table = pa.Table.from_pylist(_one_type_per_column(records, list(columns)))
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _replacing(path) as handle:
+        pq.write_table(table, handle)
     return len(materialized)
 
 
@@ -224,7 +279,11 @@ def write_rows(
     fmt: str,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write rows to a file in one of :data:`FORMATS`, atomically where it is text.
+    """Write rows to a file in one of :data:`FORMATS`, replacing it atomically.
+
+    The rows go to a new temp file in the target's folder, created exclusively under
+    a random name without following links, which is renamed over ``path`` once
+    complete; on any error it is removed and ``path`` is left as it was.
 
     Args:
         rows: Rows from :func:`wide_rows` or :func:`long_rows`.
@@ -238,7 +297,8 @@ def write_rows(
 
     Raises:
         InvalidArgumentError: Unknown format, or parquet without pyarrow.
-        OSError: The file cannot be written.
+        OSError: The file cannot be written (``path``'s folder is missing or not
+            writable, or the disk is full).
 
     Example:
         >>> import tempfile, json
@@ -254,14 +314,11 @@ def write_rows(
     counted = _counting(rows, progress)
     if fmt == "parquet":
         return _write_parquet(counted, target)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            count = _write_text(counted, handle, fmt)
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _replacing(target) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        count = _write_text(counted, text, fmt)
+        text.flush()
+        text.detach()  # the binary file stays open for _replacing to sync and close
     return count
 
 
