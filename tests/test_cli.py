@@ -737,6 +737,43 @@ def test_corrupt_history_exits_3(mess: tuple[Path, bytes]) -> None:
     assert (log_dir / "broken.json").read_bytes() == corrupt
 
 
+@pytest.mark.parametrize("shape", [[], ["--long"]], ids=["wide", "long"])
+def test_export_of_everything_names_each_skipped_history_and_exits_3(
+    mess: tuple[Path, bytes], tmp_path: Path, shape: list[str]
+) -> None:
+    log_dir, corrupt = mess
+    (log_dir / "torn.json").write_bytes(b'{"format": 1, "experiment_id": "torn", "vers')
+    target = tmp_path / "all.jsonl"
+    result = run(log_dir, "export", *shape, "-o", str(target))
+    assert result.exit_code == 3, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings[0].startswith("warning: skipped broken: corrupt history file 'broken.json'")
+    assert warnings[1].startswith("warning: skipped torn: corrupt history file 'torn.json'")
+    assert warnings[2] == (
+        "warning: 2 history file(s) cannot be read and were not exported; run `expm doctor`"
+    )
+    assert str(log_dir) not in result.stderr
+    # The readable histories are exported all the same ("good" has no metric values).
+    exported = {strict_loads(line)["experiment_id"] for line in target.read_text().splitlines()}
+    assert exported == ({"crashy"} if shape else {"good", "crashy"})
+    assert (log_dir / "broken.json").read_bytes() == corrupt
+    # Exporting a readable experiment by name does not look at the others.
+    named = run(log_dir, "export", "good", "-o", str(tmp_path / "good.csv"))
+    assert named.exit_code == 0, named.output
+    assert "warning" not in named.stderr
+
+
+def test_export_of_everything_reports_skipped_histories_from_a_subprocess(
+    mess: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    log_dir, _ = mess
+    args = ["-m", "experiment_manager", "--log-dir", str(log_dir), "export", "-f", "csv"]
+    result = run_python([*args, "-q", "status = 'finished'", "-o", "-"], cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "warning: skipped broken: corrupt history file 'broken.json'" in result.stderr
+    assert [row["experiment_id"] for row in csv_rows(result.stdout)] == ["good"]
+
+
 # -- hostile stored text --------------------------------------------------------------
 
 

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import click
 
+from experiment_manager._paths import relative_to_log_dir
 from experiment_manager.cli import _format
 from experiment_manager.cli._common import (
+    EXIT_CORRUPT,
     EXIT_NOT_FOUND,
     CliError,
     Progress,
+    echo_error,
     get_manager,
     progress_option,
 )
@@ -72,8 +75,11 @@ def export(
     every hyperparameter and metadata key, and metrics.<name>.<last|min|max|mean|
     count>. --long writes one row per metric value instead. JSON output is strict
     (NaN and infinities as "NaN", "Infinity", "-Infinity"). Parquet needs pyarrow
-    (pip install "experiment-manager[parquet]"). Exits with 1 when there is nothing
-    to export.
+    (pip install "experiment-manager[parquet]"). The file is written to a new temp
+    file beside it and renamed over it when complete. Exits with 1 when there is
+    nothing to export. Exporting every experiment skips a history that cannot be
+    parsed: each one skipped is named on stderr (its file relative to the log
+    folder), the others are exported, and the exit code is 3.
 
     \b
     Example:
@@ -88,6 +94,12 @@ def export(
     if target == "-" and chosen == "parquet" and sys.stdout.isatty():
         raise click.UsageError("refusing to write binary Parquet to a terminal; use -o FILE")
     shape = "long" if long_shape else "wide"
+    # The export skips unreadable histories silently; list them to say so.
+    skipped = (
+        [entry for entry in manager.list_experiments() if "error" in entry]
+        if experiment_id is None
+        else []
+    )
     total = None
     if long_shape:
         selected = manager.search(query, experiment_id=experiment_id)
@@ -112,6 +124,16 @@ def export(
     if target != "-":
         unit = "metric values" if long_shape else "versions"
         click.echo(f"wrote {count} {unit} to {_format.safe_text(target)} ({chosen})", err=True)
+    if skipped:
+        for entry in skipped:
+            reason = relative_to_log_dir(entry["error"], manager.log_dir)
+            echo_error(f"skipped {entry['experiment_id']}: {reason}", prefix="warning")
+        echo_error(
+            f"{len(skipped)} history file(s) cannot be read and were not exported; "
+            "run `expm doctor`",
+            prefix="warning",
+        )
+        ctx.exit(EXIT_CORRUPT)
     if count == 0:
         raise CliError("nothing to export: no version matches", EXIT_NOT_FOUND)
 
