@@ -139,7 +139,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def test_experiments_equal_the_library_and_show_a_corrupt_history(site: Site) -> None:
     body = site.get("/api/experiments")
-    assert body == {"experiments": plain(site.library.list_experiments())}
+    expected = plain(site.library.list_experiments())
+    for entry in expected:  # the dashboard names a corrupt file relative to the folder
+        if "error" in entry:
+            entry["error"] = entry["error"].replace(f"{site.log_dir}{os.sep}", "")
+    assert body == {"experiments": expected}
     by_id = {e["experiment_id"]: e for e in body["experiments"]}
     assert set(by_id) == {"broken", "crashy", "exp", "live"}
     assert "error" in by_id["broken"]

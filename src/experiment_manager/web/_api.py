@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from experiment_manager._naming import validate_experiment_id
+from experiment_manager._paths import relative_to_log_dir
 from experiment_manager.errors import (
     ExperimentManagerError,
     ExperimentNotFoundError,
@@ -69,7 +70,7 @@ def _endpoint(function: Callable[[Request], Any]) -> Endpoint:
         except ExperimentManagerError as error:
             if status_for(error) is None:
                 raise
-            return error_response(error)
+            return error_response(error, _manager(request).log_dir)
         if isinstance(result, Response):
             return result
         return StrictJSONResponse(result, headers=_NO_STORE)
@@ -98,7 +99,12 @@ def _version(request: Request, experiment_id: str) -> int:
 @_endpoint
 def experiments(request: Request) -> Any:
     """``GET /api/experiments``: one summary per experiment (corrupt ones with ``error``)."""
-    return {"experiments": _manager(request).list_experiments()}
+    manager = _manager(request)
+    listed = manager.list_experiments()
+    for entry in listed:
+        if "error" in entry:  # the message names the file: not by its absolute path
+            entry["error"] = relative_to_log_dir(entry["error"], manager.log_dir)
+    return {"experiments": listed}
 
 
 @_endpoint

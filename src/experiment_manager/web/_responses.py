@@ -6,17 +6,20 @@ write them (the conversion is the export module's, reused). Mapping keys that ar
 strings (``compare`` keys its metrics by version number) are written as strings, as
 ``json.dumps`` would. Errors are
 ``{"error": {"type": ..., "message": ...}}`` (plus ``position`` for a query that
-does not parse), with the status code :func:`status_for` picks.
+does not parse), with the status code :func:`status_for` picks. Messages name files
+relative to the log folder (``broken.json``), never by the server's absolute path.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
+from experiment_manager._paths import relative_to_log_dir
 from experiment_manager._serialize import strict_json
 from experiment_manager.errors import (
     CorruptHistoryError,
@@ -178,11 +181,17 @@ def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message, **extra}}
 
 
-def error_response(error: ExperimentManagerError | RequestError) -> StrictJSONResponse:
+def error_response(
+    error: ExperimentManagerError | RequestError,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> StrictJSONResponse:
     """The response for a refused request or an expected library error.
 
     Args:
         error: A :class:`RequestError`, or a library error (see :func:`status_for`).
+        log_dir: The folder the app serves; files in the message (a corrupt
+            history's path) are named relative to it, so the answer does not reveal
+            where the server keeps its data.
 
     Returns:
         The JSON error response.
@@ -196,5 +205,6 @@ def error_response(error: ExperimentManagerError | RequestError) -> StrictJSONRe
     extra: dict[str, Any] = {}
     if isinstance(error, QuerySyntaxError):
         extra["position"] = error.position
-    body = error_body(type(error).__name__, str(error), **extra)
+    message = str(error) if log_dir is None else relative_to_log_dir(str(error), log_dir)
+    body = error_body(type(error).__name__, message, **extra)
     return StrictJSONResponse(body, status_code=status_for(error) or 500)
