@@ -153,12 +153,58 @@ def test_experiments_equal_the_library_and_show_a_corrupt_history(site: Site) ->
 def test_search_equals_the_library(site: Site) -> None:
     body = site.get("/api/search?q=hyperparameters.lr%20%3C%200.05&order_by=version%20desc")
     expected = site.library.search("hyperparameters.lr < 0.05", order_by="version desc")
-    assert body == {"results": plain(expected), "count": len(expected)}
+    assert body["results"] == plain(expected)
+    assert body["count"] == body["total"] == len(expected)
     assert [r["version"] for r in body["results"]] == [3, 2]
     body = site.get("/api/search?experiment=exp&limit=1")
-    assert body == {"results": plain(site.library.search(experiment_id="exp", limit=1)), "count": 1}
+    assert body["results"] == plain(site.library.search(experiment_id="exp", limit=1))
+    assert (body["count"], body["total"], body["offset"], body["limit"]) == (1, 3, 0, 1)
     everything = site.get("/api/search")
-    assert everything["count"] == len(site.library.search())
+    assert everything["count"] == everything["total"] == len(site.library.search())
+    assert everything["limit"] is None
+
+
+def test_search_total_is_every_match_and_pages_walk_them(site: Site) -> None:
+    everything = site.library.search(order_by="experiment_id, version")
+    assert len(everything) > 3
+    pages = [
+        site.get(f"/api/search?order_by=experiment_id,%20version&offset={offset}&limit=2")
+        for offset in range(0, len(everything) + 2, 2)
+    ]
+    assert all(page["total"] == len(everything) for page in pages)
+    assert [page["count"] for page in pages][-1] == 0  # past the end: nothing, same total
+    walked = [(r["experiment_id"], r["version"]) for page in pages for r in page["results"]]
+    assert walked == [(r["experiment_id"], r["version"]) for r in everything]
+    assert site.get("/api/search?offset=-1", 400)["error"]["type"] == "InvalidArgumentError"
+
+
+def test_search_names_the_fields_it_filters_and_orders_by(site: Site) -> None:
+    query = "hp.lr < 0.05 and (not status = 'crashed' or metrics.loss.min > 0)"
+    body = site.get(
+        "/api/search?experiment=exp&order_by=metrics.loss.last%20desc,%20hp.lr&q="
+        + query.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    )
+    assert body["fields"] == [
+        "hyperparameters.lr",
+        "status",
+        "metrics.loss.min",
+        "metrics.loss.last",
+    ]
+    expected = site.library.search(
+        query, experiment_id="exp", order_by="metrics.loss.last desc, hp.lr"
+    )
+    summaries = {s["version"]: s for s in site.library.list_versions("exp")}
+    rows = [
+        [
+            summaries[r["version"]]["hyperparameters"]["lr"],
+            summaries[r["version"]]["status"],
+            (summaries[r["version"]]["metric_summaries"].get("loss") or {}).get("min"),
+            (summaries[r["version"]]["metric_summaries"].get("loss") or {}).get("last"),
+        ]
+        for r in expected
+    ]
+    assert body["values"] == plain(rows)
+    assert site.get("/api/search")["fields"] == []
 
 
 def test_search_errors(site: Site) -> None:
@@ -183,7 +229,15 @@ def test_search_errors(site: Site) -> None:
 
 def test_experiment_versions_equal_the_library(site: Site) -> None:
     body = site.get("/api/experiments/exp")
-    assert body == {"experiment_id": "exp", "versions": plain(site.library.list_versions("exp"))}
+    assert body["versions"] == plain(site.library.list_versions("exp"))
+    assert (body["experiment_id"], body["total"], body["version_count"]) == ("exp", 3, 3)
+    assert (body["offset"], body["limit"], body["sort"], body["order"]) == (
+        0,
+        None,
+        "version",
+        "asc",
+    )
+    assert body["status_counts"] == {"finished": 2, "failed": 1}
     assert [v["status"] for v in body["versions"]] == ["finished", "finished", "failed"]
     assert site.get("/api/experiments/crashy")["versions"][0]["status"] == "crashed"
     assert site.get("/api/experiments/live")["versions"][0]["status"] == "running"
@@ -424,6 +478,261 @@ def test_head_answers_without_a_body(site: Site) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
+# -- the experiment's versions: sorted, filtered and paged on the server -----------------
+
+GRID = 12  # versions of the experiment "grid"
+
+
+def build_grid(log_dir: Path) -> ExperimentManager:
+    """Versions with ties, missing values, NaN, a string among numbers, natural names."""
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for i in range(1, GRID + 1):
+        hyperparameters: dict[str, Any] = {"lr": [0.1, 0.03, 0.01, 0.003][i % 4], "depth": i % 3}
+        if i == 5:
+            hyperparameters["lr"] = "auto"
+        if i == 7:
+            del hyperparameters["lr"]
+        tag = "even" if i % 2 == 0 else "odd"
+        manager.start_experiment(f"run{i}", hyperparameters, {"tag": tag}, experiment_id="grid")
+        last = 0.5 + ((i * 7) % 12) / 20
+        if i == 9:
+            last = 0.5 + ((4 * 7) % 12) / 20  # the same as version 4: a tie
+        if i == 6:
+            last = NAN
+        if i == 8:
+            manager.log_metrics({"acc": [i / 20]})  # no loss at all
+        else:
+            manager.log_metrics({"loss": [1.0, last], "acc": [0.5, i / 20]})
+        if i == 3:
+            manager.end_experiment("failed", "diverged")
+        elif i == 10:
+            manager.end_experiment("killed")
+        else:
+            manager.end_experiment()
+    return manager
+
+
+@dataclass
+class Grid:
+    library: ExperimentManager
+    client: TestClient
+
+    def get(self, query: str = "", status: int = 200) -> Any:
+        response = self.client.get("/api/experiments/grid" + ("?" + query if query else ""))
+        assert response.status_code == status, (query, response.text)
+        return strict_loads(response.content)
+
+    def versions(self, query: str) -> list[int]:
+        return [v["version"] for v in self.get(query)["versions"]]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Grid:
+    log_dir = tmp_path_factory.mktemp("grid")
+    manager = build_grid(log_dir)
+    return Grid(manager, TestClient(create_app(log_dir, allowed_hosts=["testserver"])))
+
+
+def expected_order(summaries: list[dict[str, Any]], value: Any, descending: bool) -> list[int]:
+    """The documented rule, for values of one type: missing last, ties by version."""
+    present, missing = [], []
+    for summary in summaries:
+        found = value(summary)
+        if found is None or (isinstance(found, float) and math.isnan(found)):
+            missing.append(summary["version"])
+        else:
+            present.append((found, summary["version"]))
+    present.sort(key=lambda pair: pair[1])  # ties by version...
+    present.sort(key=lambda pair: pair[0], reverse=descending)  # ...kept by a stable sort
+    return [version for _, version in present] + sorted(missing)
+
+
+def last_loss(summary: dict[str, Any]) -> Any:
+    return (summary["metric_summaries"].get("loss") or {}).get("last")
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_sort_by_a_metric_puts_missing_and_nan_last_and_ties_by_version(
+    grid: Grid, order: str
+) -> None:
+    summaries = grid.library.list_versions("grid")
+    body = grid.get(f"sort=metrics.loss.last&order={order}")
+    got = [v["version"] for v in body["versions"]]
+    assert got == expected_order(summaries, last_loss, order == "desc")
+    assert got[-2:] == [6, 8]  # NaN and no loss at all: last in both orders
+    assert got.index(4) + 1 == got.index(9)  # equal values: by version, in both orders
+    by_version = {s["version"]: s for s in summaries}
+    assert body["versions"] == plain([by_version[v] for v in got])  # whole summaries
+    assert (body["total"], body["version_count"], body["sort"], body["order"]) == (
+        GRID,
+        GRID,
+        "metrics.loss.last",
+        order,
+    )
+
+
+@pytest.mark.parametrize(
+    ("sort", "value"),
+    [
+        ("version", lambda s: s["version"]),
+        ("duration", lambda s: s["duration"]),
+        ("created_at", lambda s: s["created_at"]),
+        ("status", lambda s: s["status"]),
+        ("hyperparameters.depth", lambda s: s["hyperparameters"]["depth"]),
+        ("metrics.acc.min", lambda s: s["metric_summaries"]["acc"]["min"]),
+        ("metrics.acc.count", lambda s: s["metric_summaries"]["acc"]["count"]),
+        ("metadata.tag", lambda s: s["metadata"]["tag"]),
+    ],
+)
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_sort_by_each_kind_of_column(grid: Grid, sort: str, value: Any, order: str) -> None:
+    summaries = grid.library.list_versions("grid")
+    expected = expected_order(summaries, value, order == "desc")
+    assert grid.versions(f"sort={sort}&order={order}") == expected
+
+
+def test_sort_groups_numbers_before_strings_and_names_naturally(grid: Grid) -> None:
+    # lr: numbers, then the one string ("auto", version 5), then the version without it.
+    by_lr = {0.1: [4, 8, 12], 0.03: [1, 9], 0.01: [2, 6, 10], 0.003: [3, 11]}
+    ascending = [v for lr in sorted(by_lr) for v in by_lr[lr]]
+    descending = [v for lr in sorted(by_lr, reverse=True) for v in by_lr[lr]]
+    assert grid.versions("sort=hp.lr&order=asc") == [*ascending, 5, 7]
+    assert grid.versions("sort=hyperparameters.lr&order=desc") == [*descending, 5, 7]
+    # run2 before run10, as a person reads them.
+    assert grid.versions("sort=config_name") == list(range(1, GRID + 1))
+    assert grid.versions("sort=config_name&order=desc") == list(range(GRID, 0, -1))
+
+
+def test_offset_and_limit_walk_the_sorted_versions(grid: Grid) -> None:
+    everything = grid.versions("sort=metrics.loss.last&order=desc")
+    pages = [
+        grid.get(f"sort=metrics.loss.last&order=desc&offset={offset}&limit=5")
+        for offset in (0, 5, 10, 15)
+    ]
+    assert [[v["version"] for v in page["versions"]] for page in pages] == [
+        everything[0:5],
+        everything[5:10],
+        everything[10:],
+        [],
+    ]
+    assert all(page["total"] == GRID for page in pages)
+    assert [(page["offset"], page["limit"]) for page in pages] == [(0, 5), (5, 5), (10, 5), (15, 5)]
+    assert grid.get("limit=0")["versions"] == []
+
+
+def test_filter_is_the_tables_filter_done_on_the_server(grid: Grid) -> None:
+    assert grid.versions("filter=lr%3D0.01") == [2, 6, 10]
+    assert grid.versions("filter=LR%3D0.01%20%20killed") == [10]  # every term, any case
+    assert grid.versions("filter=tag%3Dodd%20failed%20diverged") == [3]  # status and error
+    assert grid.versions("filter=run1") == [1, 10, 11, 12]  # the config name
+    assert grid.versions("filter=v1") == [1, 10, 11, 12]
+    assert grid.versions("filter=lr%3Dauto") == [5]
+    body = grid.get("filter=tag%3Deven&sort=metrics.acc.last&order=desc&limit=2")
+    assert [v["version"] for v in body["versions"]] == [12, 10]
+    assert (body["total"], body["version_count"]) == (6, GRID)
+    nothing = grid.get("filter=no-such-thing")
+    assert (nothing["total"], nothing["versions"]) == (0, [])
+    assert grid.versions("filter=%20") == list(range(1, GRID + 1))
+
+
+def test_versions_parameter_keeps_only_those(grid: Grid) -> None:
+    body = grid.get("versions=9,2,4&sort=metrics.loss.last")
+    assert [v["version"] for v in body["versions"]] == [2, 4, 9]
+    assert body["total"] == 3
+
+
+def test_columns_describe_what_a_page_can_show(grid: Grid) -> None:
+    columns = grid.get("limit=0")["columns"]
+    assert [(c["key"], c["sort"], c["varies"]) for c in columns["hyperparameters"]] == [
+        ("lr", "hyperparameters.lr", True),
+        ("depth", "hyperparameters.depth", True),
+    ]
+    assert [c["key"] for c in columns["metadata"]] == [
+        "precision",
+        "model_size",
+        "dataset_version",
+        "hardware_constraint_mode",
+        "tag",
+    ]
+    assert {c["key"]: c["varies"] for c in columns["metadata"]}["tag"] is True
+    assert {c["key"]: c["varies"] for c in columns["metadata"]}["precision"] is False
+    assert columns["metrics"] == [
+        {"name": "loss", "sort": "metrics.loss"},
+        {"name": "acc", "sort": "metrics.acc"},
+    ]
+    assert (columns["config_varies"], columns["errors"], columns["checkpoints"]) == (
+        True,
+        True,
+        False,
+    )
+    assert grid.get("limit=0")["status_counts"] == {"finished": 10, "failed": 1, "killed": 1}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sort=bogus",
+        "sort=hp.lr%20desc",
+        "sort=-hp.lr",
+        "sort=hp.lr,version",
+        "sort=metrics.loss.median",
+        "sort=metrics.loss",
+        "sort=status.x",
+        "order=up",
+        "order=DESC",
+        "offset=-1",
+        "offset=1.5",
+        "limit=abc",
+        "limit=-2",
+        "versions=0",
+        "versions=a",
+    ],
+)
+def test_bad_listing_parameters_are_refused_with_a_typed_error(grid: Grid, query: str) -> None:
+    error = grid.get(query, 400)["error"]
+    assert error["type"] == "InvalidArgumentError"
+    assert query.split("=", maxsplit=1)[0] in error["message"]
+
+
+def test_a_next_page_reuses_the_sorted_order_until_the_history_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from experiment_manager.web import _listing
+
+    manager = build_grid(tmp_path)
+    client = TestClient(create_app(tmp_path, allowed_hosts=["testserver"]))
+    sorts: list[int] = []
+    real = _listing.sort_order
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sorts.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_listing, "sort_order", counted)
+    url = "/api/experiments/grid?sort=metrics.acc.last&order=desc&limit=5&offset="
+    first = client.get(url + "0").json()
+    second = client.get(url + "5").json()
+    client.get(url + "0&filter=even")  # a filter over the same order: no new sort
+    assert sorts == [GRID]
+    assert [v["version"] for v in first["versions"] + second["versions"]] == list(range(12, 2, -1))
+    manager.start_experiment("run13", {"lr": 0.5}, {}, experiment_id="grid")
+    manager.log_metrics({"acc": [0.99]})
+    manager.end_experiment()
+    fresh = client.get(url + "0").json()
+    assert sorts == [GRID, GRID + 1]
+    assert (fresh["total"], fresh["versions"][0]["version"]) == (GRID + 1, 13)
+
+
+def test_a_running_version_is_listed_afresh(site: Site) -> None:
+    def acc_count() -> Any:
+        body = site.get("/api/experiments/live?sort=metrics.loss.last")
+        return body["versions"][0]["metric_summaries"]["loss"]["count"]
+
+    before = acc_count()
+    site.live.log({"loss": 0.5}, step=100)
+    assert acc_count() == before + 1
+
+
 # -- the OpenAPI document --------------------------------------------------------------
 
 
@@ -451,7 +760,15 @@ def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
         path: {p["name"] for p in op["get"]["parameters"] if p["in"] == "query"}
         for path, op in doc["paths"].items()
     }
-    assert params["/api/search"] == {"q", "experiment", "order_by", "limit"}
+    assert params["/api/search"] == {"q", "experiment", "order_by", "offset", "limit"}
+    assert params["/api/experiments/{experiment_id}"] == {
+        "sort",
+        "order",
+        "offset",
+        "limit",
+        "filter",
+        "versions",
+    }
     assert params["/api/experiments/{experiment_id}/series"] == {
         "metric",
         "versions",

@@ -1,8 +1,9 @@
 """The JSON endpoints: parse the request, call the library, answer strict JSON.
 
 Each endpoint is a thin wrapper over one of the manager's read calls
-(``list_experiments``, ``search``, ``list_versions``, ``get_version``, ``compare``)
-or, for curves, over the cached metric columns (:mod:`._cache`), the series builder
+(``list_experiments``, ``search``, ``get_version``, ``compare``), over the cached,
+sorted and filtered listing of an experiment's versions (:mod:`._listing`) or, for
+curves, over the cached metric columns (:mod:`._cache`), the series builder
 (:mod:`._series`) and the downsampler (:mod:`._downsample`). Endpoints are plain
 functions; Starlette runs them in its thread pool. See ``docs/dashboard.md`` and
 ``/api/openapi.json`` for what each one takes and returns.
@@ -11,7 +12,7 @@ functions; Starlette runs them in its thread pool. See ``docs/dashboard.md`` and
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -21,10 +22,10 @@ from experiment_manager._naming import validate_experiment_id
 from experiment_manager._paths import relative_to_log_dir
 from experiment_manager.errors import (
     ExperimentManagerError,
-    ExperimentNotFoundError,
     InvalidArgumentError,
 )
-from experiment_manager.web import _params
+from experiment_manager.query import BoolOp, FieldRef, Node, Not, parse_order_by, parse_query
+from experiment_manager.web import _listing, _params
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS, downsample
 from experiment_manager.web._openapi import document as openapi_document
 from experiment_manager.web._responses import (
@@ -40,6 +41,7 @@ from experiment_manager.web._series import X_AXES, Series, points_after
 if TYPE_CHECKING:
     from experiment_manager.manager import ExperimentManager
     from experiment_manager.web._cache import HistoryCache
+    from experiment_manager.web._listing import VersionListings
 
 __all__ = [
     "compare",
@@ -88,6 +90,11 @@ def _cache(request: Request) -> HistoryCache:
     return cache
 
 
+def _listings(request: Request) -> VersionListings:
+    listings: VersionListings = request.app.state.listings
+    return listings
+
+
 def _experiment_id(request: Request) -> str:
     return validate_experiment_id(request.path_params["experiment_id"])
 
@@ -107,28 +114,80 @@ def experiments(request: Request) -> Any:
     return {"experiments": listed}
 
 
+def _fields_of(node: Node) -> Iterator[FieldRef]:
+    """Every field a parsed query names, left to right."""
+    if isinstance(node, BoolOp):
+        for operand in node.operands:
+            yield from _fields_of(operand)
+    elif isinstance(node, Not):
+        yield from _fields_of(node.operand)
+    else:
+        yield node.field
+
+
+def _searched_fields(query: str | None, order_by: str | None) -> list[FieldRef]:
+    """The fields a search filters and orders by, each once, in the order written."""
+    refs: list[FieldRef] = []
+    if query:
+        refs += _fields_of(parse_query(query).node)
+    if order_by:
+        refs += [ref for ref, _ in parse_order_by(order_by)]
+    return list({str(ref): ref for ref in refs}.values())
+
+
+def _page_bounds(query: Mapping[str, str]) -> tuple[int, int | None]:
+    offset = _params.integer("offset", query.get("offset"), 0, 0)
+    limit_text = query.get("limit")
+    limit = None if not limit_text else _params.integer("limit", limit_text, 0, 0)
+    return offset, limit
+
+
 @_endpoint
 def search(request: Request) -> Any:
-    """``GET /api/search``: versions matching a filter, over one experiment or all."""
+    """``GET /api/search``: versions matching a filter, over one experiment or all, paged."""
     query = request.query_params
-    limit_text = query.get("limit")
-    results = _manager(request).search(
-        query.get("q") or None,
-        experiment_id=query.get("experiment") or None,
-        order_by=query.get("order_by") or None,
-        limit=None if not limit_text else _params.integer("limit", limit_text, 0, 0),
+    text, order_by = query.get("q") or None, query.get("order_by") or None
+    offset, limit = _page_bounds(query)
+    matched = _manager(request).search(
+        text, experiment_id=query.get("experiment") or None, order_by=order_by
     )
-    return {"results": results, "count": len(results)}
+    results = matched[offset:] if limit is None else matched[offset : offset + limit]
+    refs = _searched_fields(text, order_by)
+    return {
+        "results": results,
+        "count": len(results),
+        "total": len(matched),
+        "offset": offset,
+        "limit": limit,
+        "fields": [str(ref) for ref in refs],
+        "values": [[ref.lookup(result)[1] for ref in refs] for result in results],
+    }
 
 
 @_endpoint
 def experiment(request: Request) -> Any:
-    """``GET /api/experiments/{id}``: every version's summary."""
+    """``GET /api/experiments/{id}``: its versions' summaries, sorted, filtered and paged."""
     experiment_id = _experiment_id(request)
-    versions = _manager(request).list_versions(experiment_id)
-    if not versions:
-        raise ExperimentNotFoundError(experiment_id)
-    return {"experiment_id": experiment_id, "versions": versions}
+    query = request.query_params
+    key = _listing.parse_sort(query.get("sort"))
+    order = _params.choice("order", query.get("order"), _listing.ORDERS)
+    offset, limit = _page_bounds(query)
+    wanted = _params.version_list("versions", query.get("versions"))
+    listing = _listings(request).get(experiment_id)
+    rows = listing.select(key, order == "desc", query.get("filter") or "", wanted)
+    page = rows[offset:] if limit is None else rows[offset : offset + limit]
+    return {
+        "experiment_id": experiment_id,
+        "total": len(rows),
+        "offset": offset,
+        "limit": limit,
+        "sort": key.name,
+        "order": order,
+        "versions": [listing.summaries[i] for i in page.tolist()],
+        "version_count": len(listing.summaries),
+        "status_counts": listing.status_counts(),
+        "columns": listing.columns(),
+    }
 
 
 @_endpoint

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from experiment_manager.web import _api, _pages
 from experiment_manager.web._cache import HistoryCache
+from experiment_manager.web._listing import VersionListings
 from experiment_manager.web._responses import StrictJSONResponse, error_body
 from experiment_manager.web._security import SecurityMiddleware
 
@@ -95,4 +96,5 @@ def create_app(
     manager = ExperimentManager(log_dir, capture_environment=False)
     app.state.manager = manager
     app.state.cache = HistoryCache(manager)
+    app.state.listings = VersionListings(manager)
     return app

@@ -42,6 +42,12 @@ _VERSION = _param(
     {"type": "string", "pattern": "^[1-9][0-9]*$"},
     required=True,
 )
+_OFFSET = _param(
+    "offset",
+    "query",
+    "Skip this many results of the whole, sorted list.",
+    {"type": "integer", "minimum": 0, "default": 0},
+)
 _METRIC = _param("metric", "query", "The metric's name.", {"type": "string"}, required=True)
 _X = _param(
     "x",
@@ -164,6 +170,90 @@ _SCHEMAS: dict[str, Any] = {
             "checkpoints": {"type": "array", "items": {"type": "string"}},
         },
         "additionalProperties": True,
+    },
+    "SearchResponse": {
+        "type": "object",
+        "required": ["results", "count", "total", "offset", "limit", "fields", "values"],
+        "properties": {
+            "results": {"type": "array", "items": _ref("VersionSummary")},
+            "count": {"type": "integer", "description": "Results in this answer."},
+            "total": {"type": "integer", "description": "Versions matching, in all."},
+            "offset": {"type": "integer"},
+            "limit": {"type": ["integer", "null"]},
+            "fields": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The fields the filter and the order name, each once, "
+                "canonical (hp.lr is hyperparameters.lr).",
+            },
+            "values": {
+                "type": "array",
+                "items": {"type": "array"},
+                "description": "For each result, its value of each field (null: none).",
+            },
+        },
+    },
+    "KeyColumn": {
+        "type": "object",
+        "required": ["key", "sort", "varies"],
+        "properties": {
+            "key": {"type": "string", "description": "Nested keys joined with dots."},
+            "sort": {"type": "string", "description": "Its name for the sort parameter."},
+            "varies": {"type": "boolean", "description": "Versions have different values."},
+        },
+    },
+    "ListingColumns": {
+        "type": "object",
+        "description": "What the versions have, to choose the table's columns.",
+        "properties": {
+            "hyperparameters": {"type": "array", "items": _ref("KeyColumn")},
+            "metadata": {"type": "array", "items": _ref("KeyColumn")},
+            "metrics": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "sort": {
+                            "type": "string",
+                            "description": "Sort name without its aggregate (add .last, ...).",
+                        },
+                    },
+                },
+            },
+            "aggregates": {"type": "array", "items": {"type": "string"}},
+            "config_varies": {"type": "boolean"},
+            "checkpoints": {"type": "boolean", "description": "Any version has one."},
+            "resumed": {"type": "boolean", "description": "Any version was resumed."},
+            "errors": {"type": "boolean", "description": "Any version has an error."},
+        },
+    },
+    "VersionPage": {
+        "type": "object",
+        "required": [
+            "experiment_id",
+            "total",
+            "offset",
+            "limit",
+            "sort",
+            "order",
+            "versions",
+            "version_count",
+            "status_counts",
+            "columns",
+        ],
+        "properties": {
+            "experiment_id": {"type": "string"},
+            "total": {"type": "integer", "description": "Versions passing the filter."},
+            "offset": {"type": "integer"},
+            "limit": {"type": ["integer", "null"]},
+            "sort": {"type": "string", "description": "The sort column, canonical."},
+            "order": {"type": "string", "enum": ["asc", "desc"]},
+            "versions": {"type": "array", "items": _ref("VersionSummary")},
+            "version_count": {"type": "integer", "description": "Versions in all."},
+            "status_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "columns": _ref("ListingColumns"),
+        },
     },
     "Record": {
         "type": "object",
@@ -293,42 +383,70 @@ _PATHS: dict[str, Any] = {
         ),
     ),
     "/api/search": _get(
-        "Versions matching a filter (search); see docs/query-language.md.",
+        "Versions matching a filter (search), paged; see docs/query-language.md.",
         [
             _param("q", "query", "The filter, such as metrics.loss.min < 0.3.", {"type": "string"}),
             _param("experiment", "query", "Search this experiment only.", {"type": "string"}),
             _param("order_by", "query", "Such as metrics.acc.max desc.", {"type": "string"}),
-            _param("limit", "query", "At most this many results.", {"type": "integer"}),
+            _OFFSET,
+            _param(
+                "limit",
+                "query",
+                "At most this many results (default: every one from offset on).",
+                {"type": "integer", "minimum": 0},
+            ),
         ],
-        _json(
-            {
-                "type": "object",
-                "required": ["results", "count"],
-                "properties": {
-                    "results": {"type": "array", "items": _ref("VersionSummary")},
-                    "count": {"type": "integer"},
-                },
-            },
-            "The matching version summaries.",
-        ),
+        _json(_ref("SearchResponse"), "The matching version summaries, one page of them."),
         400,
         404,
         422,
     ),
     "/api/experiments/{experiment_id}": _get(
-        "Every version's summary (list_versions).",
-        [_EXPERIMENT_ID],
-        _json(
-            {
-                "type": "object",
-                "required": ["experiment_id", "versions"],
-                "properties": {
-                    "experiment_id": {"type": "string"},
-                    "versions": {"type": "array", "items": _ref("VersionSummary")},
-                },
-            },
-            "The experiment's versions.",
-        ),
+        "The experiment's version summaries, sorted, filtered and paged on the server.",
+        [
+            _EXPERIMENT_ID,
+            _param(
+                "sort",
+                "query",
+                "The column: version, status, created_at, ended_at, last_logged_at, "
+                "duration, config_name, error, checkpoints or resumed (their counts), "
+                "hyperparameters.<key> (also hp.<key>), metadata.<key>, or "
+                "metrics.<name>.<agg> with agg last, min, max, mean or count. Keys are "
+                "written as in the query language (backticks around odd ones). Numbers, "
+                "then strings (natural order), then booleans, whatever the order; "
+                "missing values and NaN last; ties by version.",
+                {"type": "string", "default": "version"},
+            ),
+            _param(
+                "order",
+                "query",
+                "The direction of the sort.",
+                {"type": "string", "enum": ["asc", "desc"], "default": "asc"},
+            ),
+            _OFFSET,
+            _param(
+                "limit",
+                "query",
+                "At most this many versions (default: every one from offset on).",
+                {"type": "integer", "minimum": 0},
+            ),
+            _param(
+                "filter",
+                "query",
+                "The page's filter: whitespace-separated terms, each of which must occur "
+                "(ignoring case) in the version's text: v<version>, status, config name, "
+                "error, and key=value for each hyperparameter and metadata key.",
+                {"type": "string"},
+            ),
+            _param(
+                "versions",
+                "query",
+                "Comma-separated versions: list only these.",
+                {"type": "string"},
+            ),
+        ],
+        _json(_ref("VersionPage"), "One page of the experiment's versions."),
+        400,
         404,
         422,
     ),
