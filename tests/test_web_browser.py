@@ -204,6 +204,19 @@ def wait_ready(page: Any) -> None:
     page.wait_for_function("() => document.body.dataset.ready !== undefined")
 
 
+def wait_table(page: Any, sort: str, order: str, offset: int = 0, filter_text: str = "") -> None:
+    """Until the versions table shows the page the server sorted and filtered so."""
+    page.wait_for_function(
+        "(key) => document.body.dataset.table === key",
+        arg="|".join([sort, order, str(offset), filter_text]),
+    )
+
+
+def table_versions(page: Any) -> list[int]:
+    texts = page.locator("#versions tbody tr td:nth-child(2)").all_inner_texts()
+    return [int(text.removeprefix("v")) for text in texts]
+
+
 def chart_traces(page: Any) -> list[dict[str, Any]]:
     traces: list[dict[str, Any]] = page.evaluate(
         """() => document.getElementById('chart').metricChart.traces().map(t => ({
@@ -447,14 +460,19 @@ def test_experiment_page_overlay_diff_and_shared_url(
 
     # The versions table: sort, filter, column chooser.
     page.locator("#versions th", has_text=re.compile(r"^Version$")).click()
+    wait_table(page, "version", "asc")
     assert page.locator("#versions tbody tr td:nth-child(2)").all_inner_texts() == [
         "v1",
         "v2",
         "v3",
     ]
     page.fill("#version-filter", "lr=0.01")
+    wait_table(page, "version", "asc", 0, "lr=0.01")
     assert page.locator("#versions tbody tr td:nth-child(2)").all_inner_texts() == ["v2"]
+    assert "filter=lr%3D0.01" in page.url
+    assert page.locator("#selection-count").inner_text() == "1 of 3 match · 2 selected"
     page.fill("#version-filter", "")
+    wait_table(page, "version", "asc")
     assert page.locator("#versions th", has_text="loss last").count() == 1
     page.click("#column-chooser summary")
     page.uncheck("#column-list input[data-column='m:last:loss']")
@@ -693,6 +711,152 @@ def test_stored_xss_never_executes(
         for path in shots:
             print(f"screenshot: {path}")
         context.close()
+
+
+BIG = 230  # versions: three pages of the table
+DASH = "\u2013"  # the pager writes ranges as 1\u2013100
+
+
+def big_loss(i: int) -> float:
+    return ((i * 37) % BIG) / BIG  # every value once, in a scrambled order
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BackgroundServer, Any]]:
+    log_dir = tmp_path_factory.mktemp("dashboard-big")
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for i in range(BIG):
+        hyperparameters = {"lr": [0.1, 0.01, 0.001][i % 3], "seed": i}
+        manager.start_experiment(f"c{i % 4}", hyperparameters, {}, experiment_id="big")
+        manager.log_metrics({"loss": [1.0, big_loss(i)]})
+        manager.end_experiment()
+    with BackgroundServer(log_dir) as live:
+        yield live, manager
+
+
+def test_big_experiment_sorts_and_pages_on_the_server(
+    big: tuple[BackgroundServer, Any], page: Any, shot: Any
+) -> None:
+    server, manager = big
+    summaries = manager.list_versions("big")
+    by_loss = [s["version"] for s in sorted(summaries, key=lambda s: big_loss(s["version"] - 1))]
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(server.url("/experiments/big"))
+    wait_ready(page)
+    wait_table(page, "version", "desc")
+    # Only one page of rows is in the DOM, the newest first; the pager counts them all.
+    assert page.locator("#versions tbody tr").count() == 100
+    assert table_versions(page) == list(range(BIG, BIG - 100, -1))
+    assert page.locator("#page-info").inner_text() == f"1{DASH}100 of {BIG}"
+    assert page.locator("#summary").inner_text().startswith(f"{BIG} versions")
+    assert page.locator("input.row-select:checked").count() == 5  # the five newest
+    wait_chart_versions(page, list(range(BIG - 4, BIG + 1)))
+
+    # A click on a metric's header sorts all the versions on the server.
+    page.locator("#versions th", has_text=re.compile(r"^loss last$")).click()
+    wait_table(page, "metrics.loss.last", "asc")
+    assert table_versions(page) == by_loss[:100]
+    assert table_versions(page)[0] == by_loss[0]  # the lowest loss of all 230
+    assert page.locator("#versions tbody tr").first.locator("td").nth(1).inner_text() == (
+        f"v{by_loss[0]}"
+    )
+    assert page.locator("#versions th.sorted-asc").inner_text() == "loss last"
+    assert any("sort=metrics.loss.last" in url and "limit=100" in url for url in requests)
+    shot("big-sorted")
+
+    # The next page is the next 100 rows of the same order; still 100 rows in the DOM.
+    page.click("#page-next")
+    wait_table(page, "metrics.loss.last", "asc", 100)
+    assert table_versions(page) == by_loss[100:200]
+    assert page.locator("#versions tbody tr").count() == 100
+    assert page.locator("#page-info").inner_text() == f"101{DASH}200 of {BIG}"
+    page.click("#page-next")
+    wait_table(page, "metrics.loss.last", "asc", 200)
+    assert table_versions(page) == by_loss[200:]
+    assert page.locator("#page-next").is_disabled()
+
+    # Selecting on another page adds to the chart; the selection survives page turns.
+    chosen = by_loss[-1]
+    page.check(f"input.row-select[data-version='{chosen}']")
+    wait_chart_versions(page, sorted([*range(BIG - 4, BIG + 1), chosen]))
+    page.click("#page-first")
+    wait_table(page, "metrics.loss.last", "asc", 0)
+    assert page.locator("#selection-count").inner_text() == "6 selected"
+    assert f"versions={','.join(map(str, sorted([chosen, *range(BIG - 4, BIG + 1)])))}" in (
+        page.url
+    )
+
+    # Descending: the highest loss first.
+    page.locator("#versions th", has_text=re.compile(r"^loss last$")).click()
+    wait_table(page, "metrics.loss.last", "desc")
+    assert table_versions(page) == by_loss[::-1][:100]
+
+    # The filter runs on the server over all versions, and pages too.
+    page.fill("#version-filter", "lr=0.001")
+    wait_table(page, "metrics.loss.last", "desc", 0, "lr=0.001")
+    expected = [v for v in by_loss[::-1] if (v - 1) % 3 == 2]
+    assert table_versions(page) == expected
+    assert page.locator("#page-info").inner_text() == f"1{DASH}{len(expected)} of {len(expected)}"
+    assert page.locator("#selection-count").inner_text() == (
+        f"{len(expected)} of {BIG} match · 6 selected"
+    )
+    shot("big-filtered")
+    page.watch.assert_clean()
+
+
+def test_search_shows_the_true_total_the_fields_and_pages(
+    big: tuple[BackgroundServer, Any], page: Any, shot: Any
+) -> None:
+    server, manager = big
+    query = "metrics.loss.last < 0.8 and hp.lr > 0.005"
+    matching = manager.search(query, order_by="metrics.loss.last")
+    assert len(matching) > 100
+    page.goto(server.url("/"))
+    wait_ready(page)
+    page.fill("#search-q", query)
+    page.fill("#search-order", "metrics.loss.last")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_function("() => document.body.dataset.searched === 'ok'")
+    count = page.locator("#search-results .result-count").inner_text()
+    assert count == f"{len(matching)} matching versions (1{DASH}100 shown)"
+    assert page.locator("#search-results tbody tr").count() == 100
+    headers = page.locator("#search-results th").all_inner_texts()
+    assert "metrics.loss.last" in headers
+    assert "hyperparameters.lr" in headers
+    rows = page.locator("#search-results tbody tr")
+    lr_column = headers.index("hyperparameters.lr")
+    loss_column = headers.index("metrics.loss.last")
+    first = matching[0]
+    assert rows.first.locator("td").nth(1).inner_text() == f"v{first['version']}"
+    assert rows.first.locator("td").nth(lr_column).inner_text() == str(
+        first["hyperparameters"]["lr"]
+    )
+    assert float(rows.first.locator("td").nth(loss_column).inner_text()) == pytest.approx(
+        first["metric_summaries"]["loss"]["last"], rel=1e-4
+    )
+    shot("search-total")
+
+    page.click("#search-next")
+    page.wait_for_function("() => (document.body.dataset.searchedAt || '').startsWith('100|')")
+    assert page.locator("#search-results tbody tr").count() == len(matching) - 100
+    versions = page.locator("#search-results tbody tr td:nth-child(2)").all_inner_texts()
+    assert versions == [f"v{r['version']}" for r in matching[100:]]
+    assert page.locator("#search-page-info").inner_text() == (
+        f"101{DASH}{len(matching)} of {len(matching)}"
+    )
+    assert "offset=100" in page.url
+
+    # A header orders the whole search on the server.
+    page.locator("#search-results th", has_text=re.compile(r"^metrics.loss.last$")).click()
+    page.wait_for_function(
+        "() => (document.body.dataset.searchedAt || '').startsWith('0|metrics.loss.last desc|')"
+    )
+    top = manager.search(query, order_by="metrics.loss.last desc", limit=1)[0]
+    assert page.locator("#search-results tbody tr").first.locator("td").nth(1).inner_text() == (
+        f"v{top['version']}"
+    )
+    page.watch.assert_clean()
 
 
 def experiment_links(server: BackgroundServer, page: Any) -> list[str]:

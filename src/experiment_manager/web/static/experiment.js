@@ -1,20 +1,29 @@
-// The experiment page: its versions (sortable, filterable, chosen columns), curves of the
-// selected versions, what differs between them, and their checkpoints. The selection, the
-// metric and the chart options live in the URL query so a view can be shared.
+// The experiment page: its versions (sorted, filtered and paged by the server, with chosen
+// columns), curves of the selected versions, what differs between them, and their
+// checkpoints. The selection, the metric, the chart options and the filter live in the URL
+// query so a view can be shared.
 "use strict";
 
 (() => {
   const { el, clear, api } = EXPM;
   const AGGREGATES = ["last", "min", "max", "mean", "count"];
-  const ROW_LIMIT = 250; // more rows on demand: laying out thousands takes seconds
+  // One page of rows at a time: an experiment may have 10,000 versions, and the table
+  // holds only what is on screen (the server sorts and filters all of them).
+  const PAGE_SIZE = 100;
+  const FILTER_DELAY_MS = 200;
   const REFRESH_MS = 5000;
 
   const experimentId = EXPM.pathParts()[1] || "";
   const params = new URLSearchParams(window.location.search);
 
   const state = {
-    versions: [], // summaries, in version order
-    byVersion: new Map(),
+    rows: [], // the page's summaries, in the server's order
+    known: new Map(), // every summary received, by version (the selection's labels, checkpoints)
+    total: 0, // versions passing the filter
+    versionCount: 0,
+    statusCounts: {},
+    info: null, // the server's description of the columns
+    offset: 0,
     selected: new Set(),
     metric: params.get("metric") || "",
     x: ["step", "time", "index"].includes(params.get("x")) ? params.get("x") : "step",
@@ -24,13 +33,14 @@
     sort: { sortKey: "version", sortDir: -1 },
     columns: [],
     visible: new Set(),
-    showAll: false,
     rawSignature: "",
   };
   let table = null;
   let chart = null;
   let compareSeq = 0;
+  let pageSeq = 0;
   let refreshTimer = null;
+  let filterTimer = null;
   let lastRefresh = 0;
 
   function clampSmoothing(value) {
@@ -65,47 +75,32 @@
     return new Set(values.map((v) => JSON.stringify(v === undefined ? null : v))).size;
   }
 
-  function buildColumns() {
-    const versions = state.versions;
-    const hpKeys = [];
-    const metaKeys = [];
-    const metricNames = [];
-    const seenHp = new Set();
-    const seenMeta = new Set();
-    const seenMetric = new Set();
-    for (const v of versions) {
-      v._hp = EXPM.flatten(v.hyperparameters || {});
-      v._meta = EXPM.flatten(v.metadata || {});
-      for (const key of Object.keys(v._hp)) if (!seenHp.has(key)) seenHp.add(key), hpKeys.push(key);
-      for (const key of Object.keys(v._meta)) if (!seenMeta.has(key)) seenMeta.add(key), metaKeys.push(key);
-      for (const name of Object.keys(v.metric_summaries || {})) {
-        if (!seenMetric.has(name)) seenMetric.add(name), metricNames.push(name);
-      }
-    }
-    state.metricNames = metricNames;
-
+  /** The columns the versions can show, from the server's description of all of them. */
+  function buildColumns(info) {
+    const hpKeys = info.hyperparameters || [];
+    const metaKeys = info.metadata || [];
+    state.metricNames = (info.metrics || []).map((m) => m.name);
     const columns = [
-      { key: "version", label: "Version", group: "Run", fixed: true, className: "num", defaultDir: -1, sort: (v) => v.version, cell: (v) => el("a", { href: EXPM.versionUrl(experimentId, v.version), text: "v" + v.version }) },
-      { key: "status", label: "Status", group: "Run", fixed: true, sort: (v) => v.status, cell: (v) => EXPM.statusChip(v.status) },
-      { key: "created_at", label: "Created", group: "Run", fixed: true, defaultDir: -1, sort: (v) => v.created_at || null, cell: (v) => EXPM.timeCell(v.created_at) },
-      { key: "duration", label: "Duration", group: "Run", fixed: true, className: "num", sort: (v) => durationOf(v), cell: (v) => durationCell(v) },
-      { key: "config_name", label: "Config", group: "Run", sort: (v) => v.config_name, cell: (v) => valueSpan(v.config_name), default: distinct(versions.map((v) => v.config_name)) > 1 },
-      { key: "ended_at", label: "Ended", group: "Run", defaultDir: -1, sort: (v) => v.ended_at || null, cell: (v) => EXPM.timeCell(v.ended_at) },
-      { key: "last_logged_at", label: "Last logged", group: "Run", defaultDir: -1, sort: (v) => v.last_logged_at || null, cell: (v) => EXPM.timeCell(v.last_logged_at) },
-      { key: "checkpoints", label: "Checkpoints", group: "Run", className: "num", sort: (v) => (v.checkpoints || []).length, cell: (v) => String((v.checkpoints || []).length), default: versions.some((v) => (v.checkpoints || []).length > 0) },
-      { key: "resumed", label: "Resumed", group: "Run", className: "num", sort: (v) => (v.resumed || []).length, cell: (v) => ((v.resumed || []).length ? String(v.resumed.length) : ""), default: versions.some((v) => (v.resumed || []).length > 0) },
-      { key: "error", label: "Error", group: "Run", sort: (v) => errorText(v.error) || null, cell: (v) => valueSpan(errorText(v.error), "error-text"), default: versions.some((v) => v.error) },
+      { key: "version", label: "Version", group: "Run", fixed: true, className: "num", defaultDir: -1, sort: "version", cell: (v) => el("a", { href: EXPM.versionUrl(experimentId, v.version), text: "v" + v.version }) },
+      { key: "status", label: "Status", group: "Run", fixed: true, sort: "status", cell: (v) => EXPM.statusChip(v.status) },
+      { key: "created_at", label: "Created", group: "Run", fixed: true, defaultDir: -1, sort: "created_at", cell: (v) => EXPM.timeCell(v.created_at) },
+      { key: "duration", label: "Duration", group: "Run", fixed: true, className: "num", sort: "duration", cell: (v) => durationCell(v) },
+      { key: "config_name", label: "Config", group: "Run", sort: "config_name", cell: (v) => valueSpan(v.config_name), default: Boolean(info.config_varies) },
+      { key: "ended_at", label: "Ended", group: "Run", defaultDir: -1, sort: "ended_at", cell: (v) => EXPM.timeCell(v.ended_at) },
+      { key: "last_logged_at", label: "Last logged", group: "Run", defaultDir: -1, sort: "last_logged_at", cell: (v) => EXPM.timeCell(v.last_logged_at) },
+      { key: "checkpoints", label: "Checkpoints", group: "Run", className: "num", defaultDir: -1, sort: "checkpoints", cell: (v) => String((v.checkpoints || []).length), default: Boolean(info.checkpoints) },
+      { key: "resumed", label: "Resumed", group: "Run", className: "num", defaultDir: -1, sort: "resumed", cell: (v) => ((v.resumed || []).length ? String(v.resumed.length) : ""), default: Boolean(info.resumed) },
+      { key: "error", label: "Error", group: "Run", sort: "error", cell: (v) => valueSpan(errorText(v.error), "error-text"), default: Boolean(info.errors) },
     ];
-    const varying = hpKeys.filter((key) => distinct(versions.map((v) => v._hp[key])) > 1);
-    const defaultHp = new Set(varying.length > 0 ? varying.slice(0, 12) : hpKeys.slice(0, 6));
-    for (const key of hpKeys) {
-      columns.push({ key: "hp:" + key, label: key, title: "hyperparameters." + key, group: "Hyperparameters", className: "hp", sort: (v) => EXPM.sortValue(v._hp[key]), cell: (v) => valueSpan(key in v._hp ? EXPM.fmtValue(v._hp[key]) : ""), default: defaultHp.has(key) });
+    const varying = hpKeys.filter((c) => c.varies).map((c) => c.key);
+    const defaultHp = new Set(varying.length > 0 ? varying.slice(0, 12) : hpKeys.slice(0, 6).map((c) => c.key));
+    for (const { key, sort } of hpKeys) {
+      columns.push({ key: "hp:" + key, label: key, title: "hyperparameters." + key, group: "Hyperparameters", className: "hp", sort, cell: (v) => valueSpan(key in v._hp ? EXPM.fmtValue(v._hp[key]) : ""), default: defaultHp.has(key) });
     }
-    for (const key of metaKeys) {
-      const differs = distinct(versions.map((v) => v._meta[key])) > 1;
-      columns.push({ key: "meta:" + key, label: key, title: "metadata." + key, group: "Metadata", sort: (v) => EXPM.sortValue(v._meta[key]), cell: (v) => valueSpan(key in v._meta ? EXPM.fmtValue(v._meta[key]) : ""), default: differs && versions.length > 1 });
+    for (const { key, sort, varies } of metaKeys) {
+      columns.push({ key: "meta:" + key, label: key, title: "metadata." + key, group: "Metadata", sort, cell: (v) => valueSpan(key in v._meta ? EXPM.fmtValue(v._meta[key]) : ""), default: varies && state.versionCount > 1 });
     }
-    metricNames.forEach((name, index) => {
+    (info.metrics || []).forEach(({ name, sort }, index) => {
       for (const agg of AGGREGATES) {
         columns.push({
           key: "m:" + agg + ":" + name,
@@ -113,18 +108,14 @@
           title: "metrics." + name + "." + agg,
           group: "Metrics",
           className: "num",
-          sort: (v) => EXPM.sortValue(metricOf(v, name, agg)),
+          defaultDir: agg === "count" ? -1 : 1,
+          sort: sort + "." + agg,
           cell: (v) => metricCell(v, name, agg),
           default: agg === "last" && index < 8,
         });
       }
     });
     state.columns = columns;
-  }
-
-  function metricOf(v, name, agg) {
-    const s = (v.metric_summaries || {})[name];
-    return s ? s[agg] : undefined;
   }
 
   function metricCell(v, name, agg) {
@@ -220,30 +211,74 @@
     document.querySelector("#column-chooser summary").textContent = "Columns (" + count + ")";
   }
 
-  // ---- Versions table ----------------------------------------------------------------
+  // ---- Versions table: one page from the server ------------------------------------
 
-  function rowText(v) {
-    if (!v._text) {
-      const parts = ["v" + v.version, String(v.version), v.status, v.config_name, errorText(v.error)];
-      for (const [key, value] of Object.entries(v._hp || {})) parts.push(key + "=" + EXPM.fmtValue(value));
-      for (const [key, value] of Object.entries(v._meta || {})) parts.push(key + "=" + EXPM.fmtValue(value));
-      v._text = parts.join("\n").toLowerCase();
-    }
-    return v._text;
+  /** A summary with its flattened keys, remembered by version. */
+  function accept(v) {
+    v._hp = EXPM.flatten(v.hyperparameters || {});
+    v._meta = EXPM.flatten(v.metadata || {});
+    state.known.set(v.version, v);
+    return v;
   }
 
-  function filteredVersions() {
-    const terms = state.filter.toLowerCase().split(/\s+/).filter(Boolean);
-    if (terms.length === 0) return state.versions;
-    return state.versions.filter((v) => terms.every((t) => rowText(v).includes(t)));
+  function pageQuery() {
+    const column = state.columns.find((c) => c.key === state.sort.sortKey);
+    return {
+      sort: column ? column.sort : "version",
+      order: state.sort.sortDir > 0 ? "asc" : "desc",
+      offset: state.offset,
+      limit: PAGE_SIZE,
+      filter: state.filter,
+    };
+  }
+
+  /** The page of rows the view asks for; null when a newer request overtook this one. */
+  async function fetchPage() {
+    const seq = ++pageSeq;
+    const body = await api(["experiments", experimentId], pageQuery());
+    return seq === pageSeq ? body : null;
+  }
+
+  /** Takes a page in; returns whether the columns changed (new keys or metrics). */
+  function acceptPage(body) {
+    state.rows = (Array.isArray(body.versions) ? body.versions : []).map(accept);
+    state.total = typeof body.total === "number" ? body.total : state.rows.length;
+    state.versionCount = typeof body.version_count === "number" ? body.version_count : state.total;
+    state.statusCounts = body.status_counts || {};
+    // Past the end (versions were filtered away meanwhile): show the last page instead.
+    if (state.offset > 0 && state.offset >= state.total) state.offset = Math.max(0, (Math.ceil(state.total / PAGE_SIZE) - 1) * PAGE_SIZE);
+    const info = JSON.stringify(body.columns || {});
+    if (state.info !== null && JSON.stringify(state.info) === info) return false;
+    state.info = body.columns || {};
+    const before = state.columns.map((c) => c.key).join("\n");
+    buildColumns(state.info);
+    if (state.columns.map((c) => c.key).join("\n") !== before) loadVisible();
+    return true;
+  }
+
+  /** Fetches and shows the page the view names (after a sort, a filter, a page turn). */
+  async function showPage() {
+    let body;
+    try {
+      body = await fetchPage();
+    } catch (error) {
+      const more = clear(document.getElementById("versions-more"));
+      more.appendChild(EXPM.errorBox(error, "Could not load the versions."));
+      return;
+    }
+    if (!body) return;
+    const overshot = state.offset;
+    const rebuild = acceptPage(body);
+    if (state.offset !== overshot) return showPage();
+    renderTable(rebuild);
+    renderSummary();
   }
 
   function selectColumn() {
     const header = el("input", { type: "checkbox", title: "Select all shown", attrs: { "aria-label": "Select all shown versions" } });
     header.addEventListener("change", () => {
-      const shown = filteredVersions();
-      if (header.checked) for (const v of shown) state.selected.add(v.version);
-      else for (const v of shown) state.selected.delete(v.version);
+      if (header.checked) for (const v of state.rows) state.selected.add(v.version);
+      else for (const v of state.rows) state.selected.delete(v.version);
       selectionChanged();
     });
     return {
@@ -263,11 +298,16 @@
     };
   }
 
+  function onSort() {
+    state.offset = 0;
+    showPage();
+  }
+
   function renderTable(rebuild) {
     const container = document.getElementById("versions");
     const columns = [selectColumn(), ...state.columns.filter((c) => c.fixed || state.visible.has(c.key))];
     if (rebuild || !table) {
-      table = EXPM.sortableTable(columns, state.sort, () => renderTable(false));
+      table = EXPM.sortableTable(columns, state.sort, onSort);
       table.columns = columns;
       table.tbody.addEventListener("change", (event) => {
         const target = event.target;
@@ -279,36 +319,64 @@
       });
       clear(container).appendChild(table.table);
     }
-    const rows = table.sorted(filteredVersions());
-    const shown = state.showAll ? rows : rows.slice(0, ROW_LIMIT);
-    table.render(shown);
+    table.render(state.rows);
     for (const tr of table.tbody.rows) {
       const input = tr.querySelector("input.row-select");
       if (input && input.checked) tr.classList.add("selected");
     }
-    const more = clear(document.getElementById("versions-more"));
-    if (shown.length < rows.length) {
-      const button = el("button", { type: "button", className: "secondary small", text: "Show all " + rows.length + " versions" });
-      button.addEventListener("click", () => {
-        state.showAll = true;
-        renderTable(false);
-      });
-      more.append(el("span", { className: "muted", text: "Showing " + shown.length + " of " + rows.length + ". " }), button);
-    }
-    updateSelectionInfo(rows);
+    renderPager();
+    updateSelectionInfo();
     renderColumnChooser();
+    const query = pageQuery();
+    // Tests and benchmarks wait for the view they asked for.
+    document.body.dataset.table = [query.sort, query.order, query.offset, query.filter].join("|");
+    document.body.dataset.tableAt = String(performance.now());
   }
 
-  function updateSelectionInfo(rows) {
-    const shown = rows || filteredVersions();
+  function renderPager() {
+    const more = clear(document.getElementById("versions-more"));
+    if (state.total === 0) {
+      more.appendChild(el("span", { className: "muted", text: state.filter ? "No version matches the filter." : "No versions." }));
+      return;
+    }
+    const first = state.offset + 1;
+    const last = state.offset + state.rows.length;
+    const info = el("span", { id: "page-info", className: "muted", text: first.toLocaleString() + "–" + last.toLocaleString() + " of " + state.total.toLocaleString() });
+    if (state.total <= PAGE_SIZE && state.offset === 0) {
+      more.appendChild(info);
+      return;
+    }
+    const turn = (id, label, offset, disabled) => {
+      const button = el("button", { type: "button", id, className: "secondary small", text: label, disabled });
+      button.addEventListener("click", () => {
+        state.offset = offset;
+        showPage();
+      });
+      return button;
+    };
+    const lastPage = Math.max(0, Math.ceil(state.total / PAGE_SIZE) - 1) * PAGE_SIZE;
+    more.append(
+      el(
+        "span",
+        { className: "pager" },
+        turn("page-first", "« First", 0, state.offset === 0),
+        turn("page-prev", "‹ Previous", Math.max(0, state.offset - PAGE_SIZE), state.offset === 0),
+        info,
+        turn("page-next", "Next ›", state.offset + PAGE_SIZE, last >= state.total),
+        turn("page-last", "Last »", lastPage, last >= state.total),
+      ),
+    );
+  }
+
+  function updateSelectionInfo() {
     const header = table && table.thead.querySelector("input[type=checkbox]");
     if (header) {
-      const selectedShown = shown.filter((v) => state.selected.has(v.version)).length;
-      header.checked = shown.length > 0 && selectedShown === shown.length;
-      header.indeterminate = selectedShown > 0 && selectedShown < shown.length;
+      const selectedShown = state.rows.filter((v) => state.selected.has(v.version)).length;
+      header.checked = state.rows.length > 0 && selectedShown === state.rows.length;
+      header.indeterminate = selectedShown > 0 && selectedShown < state.rows.length;
     }
     const count = state.selected.size;
-    const filtered = shown.length === state.versions.length ? "" : shown.length + " of " + state.versions.length + " shown · ";
+    const filtered = state.total === state.versionCount ? "" : state.total.toLocaleString() + " of " + state.versionCount.toLocaleString() + " match · ";
     document.getElementById("selection-count").textContent = filtered + count + " selected";
   }
 
@@ -321,6 +389,14 @@
       tr.classList.toggle("selected", input.checked);
     }
     updateSelectionInfo();
+  }
+
+  /** Fetches the summaries of versions not seen yet (a shared link's selection). */
+  async function ensureKnown(versions) {
+    const missing = versions.filter((n) => !state.known.has(n));
+    if (missing.length === 0) return;
+    const body = await api(["experiments", experimentId], { versions: missing.join(","), limit: missing.length });
+    for (const v of Array.isArray(body.versions) ? body.versions : []) accept(v);
   }
 
   // ---- Selection → chart, diff, checkpoints ------------------------------------------
@@ -358,7 +434,7 @@
 
   function updateChart() {
     const selected = selectedList()
-      .map((n) => state.byVersion.get(n))
+      .map((n) => state.known.get(n))
       .filter(Boolean);
     const configsVary = distinct(selected.map((v) => v.config_name)) > 1;
     return chart.show({
@@ -375,7 +451,7 @@
     const names = state.metricNames || [];
     const selectedMetrics = new Set();
     for (const n of state.selected) {
-      const v = state.byVersion.get(n);
+      const v = state.known.get(n);
       if (v) for (const name of Object.keys(v.metric_summaries || {})) selectedMetrics.add(name);
     }
     if (!state.metric || !names.includes(state.metric)) {
@@ -410,7 +486,7 @@
     EXPM.append(status, parts);
     // A version that stopped running changes its row too.
     const changed = info.series.some((s) => {
-      const v = state.byVersion.get(s.version);
+      const v = state.known.get(s.version);
       return v && s.status && v.status !== s.status;
     });
     if (changed && Date.now() - lastRefresh > 2000) refreshVersions();
@@ -495,7 +571,7 @@
 
   function renderCheckpoints() {
     const container = clear(document.getElementById("checkpoints"));
-    const versions = selectedList().map((n) => state.byVersion.get(n)).filter(Boolean);
+    const versions = selectedList().map((n) => state.known.get(n)).filter(Boolean);
     if (versions.length === 0) {
       container.appendChild(el("p", { className: "muted", text: "Select versions to list their checkpoints." }));
       return;
@@ -526,18 +602,12 @@
   // ---- Loading -----------------------------------------------------------------------
 
   function renderSummary() {
-    const counts = {};
-    for (const v of state.versions) counts[v.status] = (counts[v.status] || 0) + 1;
     const summary = clear(document.getElementById("summary"));
-    summary.append(el("span", { text: state.versions.length + (state.versions.length === 1 ? " version" : " versions") }));
+    const n = state.versionCount;
+    summary.append(el("span", { text: n.toLocaleString() + (n === 1 ? " version" : " versions") }));
     const chips = el("span", { className: "chips" });
-    for (const status of Object.keys(counts)) chips.appendChild(EXPM.statusChip(status, counts[status]));
+    for (const status of Object.keys(state.statusCounts)) chips.appendChild(EXPM.statusChip(status, state.statusCounts[status]));
     summary.append(chips);
-  }
-
-  function acceptVersions(body) {
-    state.versions = (Array.isArray(body.versions) ? body.versions : []).slice().sort((a, b) => a.version - b.version);
-    state.byVersion = new Map(state.versions.map((v) => [v.version, v]));
   }
 
   async function refreshVersions() {
@@ -546,20 +616,24 @@
     refreshTimer = null;
     let body;
     try {
-      body = await api(["experiments", experimentId]);
+      body = await fetchPage();
+      // Selected versions on other pages change too (a run ends): their labels, checkpoints.
+      const others = selectedList().filter((n) => !(body && body.versions.some((v) => v.version === n)));
+      if (body && others.length > 0) {
+        const more = await api(["experiments", experimentId], { versions: others.join(","), limit: others.length });
+        for (const v of Array.isArray(more.versions) ? more.versions : []) accept(v);
+      }
     } catch (error) {
       scheduleRefresh();
       return;
     }
+    if (!body) return; // a newer request (a sort, a page turn) shows its own answer
     const signature = JSON.stringify(body);
     if (signature !== state.rawSignature) {
       state.rawSignature = signature;
-      const before = state.columns.map((c) => c.key).join("\n");
-      acceptVersions(body);
-      buildColumns();
-      if (state.columns.map((c) => c.key).join("\n") !== before) loadVisible();
+      const rebuild = acceptPage(body);
       renderSummary();
-      renderTable(true);
+      renderTable(rebuild);
       renderMetricSelect();
       renderCheckpoints();
     }
@@ -567,7 +641,7 @@
   }
 
   function scheduleRefresh() {
-    if (refreshTimer || !state.versions.some((v) => v.status === "running")) return;
+    if (refreshTimer || !state.statusCounts.running) return;
     refreshTimer = window.setTimeout(refreshVersions, REFRESH_MS);
   }
 
@@ -577,7 +651,8 @@
     document.title = experimentId + " · experiment_manager";
     // A shared view names its versions and metric: fetch their curves while the
     // versions load.
-    const early = (params.get("versions") || "").split(",").filter((p) => /^[1-9][0-9]*$/.test(p)).map(Number);
+    const fromUrl = params.get("versions");
+    const early = [...new Set((fromUrl || "").split(",").filter((p) => /^[1-9][0-9]*$/.test(p)).map(Number))].sort((a, b) => a - b);
     let earlyChart = null;
     if (early.length > 0 && state.metric) {
       earlyChart = chart.show({
@@ -585,12 +660,12 @@
         x: state.x,
         logY: state.logY,
         smoothing: state.smoothing,
-        versions: [...new Set(early)].sort((a, b) => a - b).map((n) => ({ version: n, label: "v" + n })),
+        versions: early.map((n) => ({ version: n, label: "v" + n })),
       });
     }
     let body;
     try {
-      body = await api(["experiments", experimentId]);
+      body = await fetchPage();
     } catch (error) {
       document.getElementById("page-error").appendChild(EXPM.errorBox(error, "Could not load this experiment."));
       for (const panel of document.querySelectorAll("main > section.panel")) panel.hidden = true;
@@ -598,24 +673,31 @@
       return;
     }
     state.rawSignature = JSON.stringify(body);
-    acceptVersions(body);
-    buildColumns();
-    loadVisible();
-
-    const fromUrl = params.get("versions");
+    acceptPage(body);
     if (fromUrl !== null) {
-      for (const part of fromUrl.split(",")) {
-        const n = Number(part);
-        if (part !== "" && state.byVersion.has(n)) state.selected.add(n);
-      }
-    } else {
-      for (const v of state.versions.slice(-5)) state.selected.add(v.version);
+      for (const n of early) state.selected.add(n);
+    } else if (!state.filter) {
+      for (const v of state.rows.slice(0, 5)) state.selected.add(v.version); // the newest
     }
     document.getElementById("version-filter").value = state.filter;
     renderSummary();
     renderTable(true);
     renderMetricSelect();
     EXPM.markReady("ready");
+    if (fromUrl === null && state.filter) {
+      // The newest versions, whether or not the filter shows them.
+      const newest = await api(["experiments", experimentId], { sort: "version", order: "desc", limit: 5 });
+      for (const v of newest.versions || []) state.selected.add(accept(v).version);
+    }
+    // A shared link may name versions on other pages (or none that exist).
+    try {
+      await ensureKnown(selectedList());
+    } catch (error) {
+      // their labels and checkpoints wait for the next refresh
+    }
+    for (const n of selectedList()) if (!state.known.has(n)) state.selected.delete(n);
+    syncRowSelection();
+    renderMetricSelect();
     writeUrl();
     renderCheckpoints();
     compareAfter(Promise.all([earlyChart, updateChart()]));
@@ -627,9 +709,15 @@
 
     const filter = document.getElementById("version-filter");
     filter.addEventListener("input", () => {
-      state.filter = filter.value.trim();
-      renderTable(false);
-      writeUrl();
+      // Every keystroke would be a request: wait until the typing pauses.
+      if (filterTimer) window.clearTimeout(filterTimer);
+      filterTimer = window.setTimeout(() => {
+        filterTimer = null;
+        state.filter = filter.value.trim();
+        state.offset = 0;
+        writeUrl();
+        showPage();
+      }, FILTER_DELAY_MS);
     });
     document.getElementById("select-none").addEventListener("click", () => {
       state.selected.clear();

@@ -3,7 +3,9 @@
 
 (() => {
   const { el, clear, api } = EXPM;
-  const SEARCH_LIMIT = 500;
+  const SEARCH_PAGE = 100; // results per page; the server counts every match
+  // Fields every result row shows anyway (the query's other fields get columns of their own).
+  const RESULT_FIELDS = ["experiment_id", "version", "status", "created_at", "config_name", "duration"];
   // A table of thousands of rows takes the browser seconds to lay out: the first rows
   // show at once, the rest on demand (sorting and the filter always see every row).
   const ROW_LIMIT = 250;
@@ -218,8 +220,10 @@
   }
 
   let searchSeq = 0;
+  let searchOffset = 0;
 
-  async function runSearch(pushHistory) {
+  async function runSearch(pushHistory, offset) {
+    searchOffset = offset || 0;
     const query = document.getElementById("search-q").value.trim();
     const orderBy = document.getElementById("search-order").value.trim();
     const container = document.getElementById("search-results");
@@ -227,17 +231,19 @@
     url.search = "";
     if (query) url.searchParams.set("q", query);
     if (orderBy) url.searchParams.set("order_by", orderBy);
+    if (searchOffset > 0) url.searchParams.set("offset", String(searchOffset));
     if (pushHistory && url.href !== window.location.href) window.history.pushState(null, "", url.href);
-    clear(container);
     if (!query && !orderBy) {
+      clear(container);
       delete document.body.dataset.searched;
       return;
     }
     const seq = ++searchSeq;
-    container.appendChild(el("p", { className: "muted", text: "Searching…" }));
+    // A page turn keeps the table in place until the next page is in.
+    if (!container.querySelector("table")) clear(container).appendChild(el("p", { className: "muted", text: "Searching…" }));
     let body;
     try {
-      body = await api(["search"], { q: query, order_by: orderBy, limit: SEARCH_LIMIT });
+      body = await api(["search"], { q: query, order_by: orderBy, offset: searchOffset, limit: SEARCH_PAGE });
     } catch (error) {
       if (seq !== searchSeq) return;
       clear(container);
@@ -248,58 +254,118 @@
     }
     if (seq !== searchSeq) return;
     clear(container);
-    renderResults(container, body, queryMetrics(query));
+    renderResults(container, body, queryMetrics(query), orderBy);
     document.body.dataset.searched = "ok";
+    document.body.dataset.searchedAt = [searchOffset, orderBy, query].join("|");
   }
 
-  function renderResults(container, body, preferred) {
+  /** Sort state for the results' headers, from an order_by of one field. */
+  function orderState(orderBy) {
+    const match = /^([^\s,]+)(?:\s+(asc|desc))?$/i.exec(orderBy);
+    if (!match) return { sortKey: null, sortDir: 1 };
+    const descending = (match[2] || "").toLowerCase() === "desc";
+    return { sortKey: match[1], sortDir: descending ? -1 : 1 };
+  }
+
+  function renderResults(container, body, preferred, orderBy) {
     const results = Array.isArray(body.results) ? body.results : [];
-    const count = typeof body.count === "number" ? body.count : results.length;
-    const note = count + (count === 1 ? " matching version" : " matching versions") + (results.length < count || results.length >= SEARCH_LIMIT ? " (showing the first " + results.length + ")" : "");
-    container.appendChild(el("p", { className: "result-count", text: note }));
-    if (results.length === 0) return;
-    const state = { sortKey: null, sortDir: 1 };
+    const values = Array.isArray(body.values) ? body.values : [];
+    const total = typeof body.total === "number" ? body.total : results.length;
+    const offset = typeof body.offset === "number" ? body.offset : 0;
+    const shown = results.length < total ? " (" + (results.length ? offset + 1 : 0).toLocaleString() + "–" + (offset + results.length).toLocaleString() + " shown)" : "";
+    container.appendChild(el("p", { className: "result-count", text: total.toLocaleString() + (total === 1 ? " matching version" : " matching versions") + shown }));
+    if (total === 0) return;
+    results.forEach((r, i) => {
+      r._values = Array.isArray(values[i]) ? values[i] : [];
+    });
+    const state = orderState(orderBy);
     const resultColumns = [
       {
         key: "experiment_id",
         label: "Experiment",
-        sort: (r) => r.experiment_id,
+        sort: "experiment_id",
         cell: (r) => el("a", { href: EXPM.experimentUrl(r.experiment_id), text: r.experiment_id, className: "id" }),
       },
       {
         key: "version",
         label: "Version",
         className: "num",
-        sort: (r) => r.version,
+        defaultDir: -1,
+        sort: "version",
         cell: (r) => el("a", { href: EXPM.versionUrl(r.experiment_id, r.version), text: "v" + r.version }),
       },
-      { key: "status", label: "Status", sort: (r) => r.status, cell: (r) => EXPM.statusChip(r.status) },
-      { key: "created_at", label: "Created", defaultDir: -1, sort: (r) => r.created_at, cell: (r) => EXPM.timeCell(r.created_at) },
-      { key: "config_name", label: "Config", sort: (r) => r.config_name, cell: (r) => String(r.config_name ?? "") },
-      { key: "duration", label: "Duration", className: "num", sort: (r) => EXPM.sortValue(r.duration), cell: (r) => EXPM.fmtDuration(r.duration) },
-      { key: "metrics", label: "Key metrics (last)", cell: (r) => keyMetricsCell(r, preferred) },
+      { key: "status", label: "Status", sort: "status", cell: (r) => EXPM.statusChip(r.status) },
+      { key: "created_at", label: "Created", defaultDir: -1, sort: "created_at", cell: (r) => EXPM.timeCell(r.created_at) },
+      { key: "config_name", label: "Config", sort: "config_name", cell: (r) => String(r.config_name ?? "") },
+      { key: "duration", label: "Duration", className: "num", sort: "duration", cell: (r) => EXPM.fmtDuration(r.duration) },
     ];
-    const resultTable = EXPM.sortableTable(resultColumns, state, () => resultTable.render(resultTable.sorted(results)));
+    // The fields the query filters and orders by, as the server names them.
+    (Array.isArray(body.fields) ? body.fields : []).forEach((field, index) => {
+      if (RESULT_FIELDS.includes(field)) return;
+      const numeric = field.startsWith("metrics.");
+      resultColumns.push({
+        key: field,
+        label: field,
+        title: field,
+        className: "field" + (numeric ? " num" : ""),
+        sort: field,
+        cell: (r) => {
+          const value = r._values[index];
+          return el("span", { className: "cell-value", text: numeric ? EXPM.fmtNum(value) : EXPM.fmtValue(value === undefined ? null : value) });
+        },
+      });
+    });
+    resultColumns.push({ key: "metrics", label: "Key metrics (last)", cell: (r) => keyMetricsCell(r, preferred) });
+    // A header click orders the whole search on the server, not just this page.
+    const resultTable = EXPM.sortableTable(resultColumns, state, () => {
+      const field = state.sortKey;
+      document.getElementById("search-order").value = field + (state.sortDir < 0 ? " desc" : "");
+      runSearch(true, 0);
+    });
     resultTable.render(results);
     container.appendChild(el("div", { className: "table-wrap results" }, resultTable.table));
+    if (total > results.length) container.appendChild(searchPager(offset, results.length, total));
+  }
+
+  function searchPager(offset, count, total) {
+    const turn = (id, label, to, disabled) => {
+      const button = el("button", { type: "button", id, className: "secondary small", text: label, disabled });
+      button.addEventListener("click", () => runSearch(true, to));
+      return button;
+    };
+    const last = Math.max(0, Math.ceil(total / SEARCH_PAGE) - 1) * SEARCH_PAGE;
+    return el(
+      "div",
+      { className: "more" },
+      el(
+        "span",
+        { className: "pager" },
+        turn("search-first", "« First", 0, offset === 0),
+        turn("search-prev", "‹ Previous", Math.max(0, offset - SEARCH_PAGE), offset === 0),
+        el("span", { id: "search-page-info", className: "muted", text: (offset + 1).toLocaleString() + "–" + (offset + count).toLocaleString() + " of " + total.toLocaleString() }),
+        turn("search-next", "Next ›", offset + SEARCH_PAGE, offset + count >= total),
+        turn("search-last", "Last »", last, offset + count >= total),
+      ),
+    );
   }
 
   function restoreSearch() {
     const params = new URLSearchParams(window.location.search);
     document.getElementById("search-q").value = params.get("q") || "";
     document.getElementById("search-order").value = params.get("order_by") || "";
-    runSearch(false);
+    const offset = Number(params.get("offset") || 0);
+    runSearch(false, Number.isInteger(offset) && offset > 0 ? offset : 0);
   }
 
   function init() {
     document.getElementById("search-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      runSearch(true);
+      runSearch(true, 0);
     });
     document.getElementById("search-clear").addEventListener("click", () => {
       document.getElementById("search-q").value = "";
       document.getElementById("search-order").value = "";
-      runSearch(true);
+      runSearch(true, 0);
     });
     document.getElementById("query-help-toggle").addEventListener("click", (event) => {
       event.preventDefault();
