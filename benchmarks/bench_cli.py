@@ -7,8 +7,8 @@ Two log dirs are built (and kept under ``--cache`` for later runs):
 
 Building them through ``start_experiment`` would rewrite a growing history 10,000
 times, so one version is made through the real API and its stored form is copied with
-new numbers and values, then written with the store's own transaction (the same code
-path and file format as the API). Each command then runs as a real subprocess, timed
+new numbers and values, then written with the store's bulk ``add_versions`` (the same
+file format as the API). Each command then runs as a real subprocess, timed
 from start to exit (median of 3), beside ``python -c "import experiment_manager"``.
 Target: each command under 1 s.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import random
 import statistics
 import subprocess
@@ -59,25 +58,19 @@ def versions_like(
     return out
 
 
-def _extend(batch: list[dict[str, Any]], versions: list[dict[str, Any]]) -> None:
-    versions.extend(batch)
-
-
 def build(cache: Path) -> tuple[Path, Path]:
     many, big = cache / "many", cache / "big"
     rng = random.Random(0)
     if not (big / "big.json").exists():
         base = template(cache)
         print("building big: 10,000 versions ...", file=sys.stderr)
-        FileStore(big).transact(
-            "big", functools.partial(_extend, versions_like(base, "big", 10_000, rng))
-        )
+        FileStore(big).add_versions("big", versions_like(base, "big", 10_000, rng))
     if not (many / "exp-0999.json").exists():
         base = template(cache)
         store = FileStore(many)
         for index in range(1000):
             name = f"exp-{index:04d}"
-            store.transact(name, functools.partial(_extend, versions_like(base, name, 10, rng)))
+            store.add_versions(name, versions_like(base, name, 10, rng))
             if (index + 1) % 200 == 0:
                 print(f"building many: {index + 1}/1000 experiments", file=sys.stderr)
     return many, big

@@ -104,7 +104,7 @@ CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
     "top_level_null": lambda good: b"null",
     "nan_token": _nan_token,
     "infinity_token": _infinity_token,
-    "format_missing": lambda good: good.replace(b'"format":1,', b""),
+    "format_missing": lambda good: good.replace(b'"format":2,', b""),
     "format_zero": _with(format=0),
     "format_string": _with(format="1"),
     "experiment_id_mismatch": _with(experiment_id="someone_else"),
@@ -215,8 +215,8 @@ def test_manager_whose_active_history_broke_can_start_another_experiment(
 def test_future_format_is_unsupported(log_dir: Path) -> None:
     path = _victim_path(log_dir)
     document = _document(path.read_bytes())
-    document["format"] = 2
-    document["something_new"] = {"only": "format 2 knows"}
+    document["format"] = 3
+    document["something_new"] = {"only": "format 3 knows"}
     path.write_bytes(json.dumps(document).encode())
     manager = ExperimentManager(log_dir)
     for call in (
@@ -227,7 +227,7 @@ def test_future_format_is_unsupported(log_dir: Path) -> None:
             call()
         assert isinstance(caught.value, CorruptHistoryError)
         _assert_names_file(caught.value, path)
-        assert caught.value.found == 2
+        assert caught.value.found == 3
     _assert_untouched(log_dir, json.dumps(document).encode())
 
 
@@ -290,13 +290,13 @@ from pathlib import Path
 from experiment_manager.stores import FileStore
 
 
-def hold(versions):
-    versions.append({"version": 999, "metrics": {}, "checkpoints": []})
+def hold(stored):
+    stored["metrics"]["loss"] = [999.0]
     print("holding", flush=True)
     time.sleep(120)
 
 
-FileStore(Path(sys.argv[1]), lock_timeout=30).transact(sys.argv[2], hold)
+FileStore(Path(sys.argv[1]), lock_timeout=30).update_version(sys.argv[2], 1, hold)
 """
 
 

@@ -13,7 +13,9 @@ import experiment_manager.manager
 from experiment_manager import ExperimentManager
 from tests._util import SPEC_KEYS, assert_same, strict_loads
 
-GOLDEN = Path(__file__).parent / "golden" / "history_v1.json"
+GOLDEN = Path(__file__).parent / "golden" / "history_v2.json"
+# What format 1 wrote from the same inputs: still read, and migrated on the first write.
+GOLDEN_V1 = Path(__file__).parent / "golden" / "history_v1.json"
 # The library's clock, in the order it is read: v1 created, two checkpoints added,
 # v1 ended (by starting v2), v2 created.
 TIMES = [
@@ -115,10 +117,11 @@ def test_spec_fields_of_written_history_equal_the_golden_file(
         )
 
 
-def test_golden_file_reads_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("golden", [GOLDEN, GOLDEN_V1], ids=["format2", "format1"])
+def test_golden_file_reads_back(tmp_path: Path, golden: Path) -> None:
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
-    shutil.copyfile(GOLDEN, log_dir / "golden.json")
+    shutil.copyfile(golden, log_dir / "golden.json")
     manager = ExperimentManager(log_dir)
     [first, second] = manager.read_history("golden")
     assert first["experiment_id"] == "golden"
@@ -172,16 +175,19 @@ def test_golden_file_reads_back(tmp_path: Path) -> None:
     assert second["checkpoints"] == []
 
 
-def test_golden_file_can_be_extended_without_changing_old_versions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", [GOLDEN, GOLDEN_V1], ids=["format2", "format1"])
+def test_golden_file_can_be_extended_without_changing_old_versions(
+    tmp_path: Path, source: Path
+) -> None:
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
-    shutil.copyfile(GOLDEN, log_dir / "golden.json")
+    shutil.copyfile(source, log_dir / "golden.json")
     manager = ExperimentManager(log_dir)
     assert manager.start_experiment("golden run", {"lr": 0.1}, {}, "golden").version == 3
     manager.log_metrics({"loss": 0.1})
     written = strict_loads((log_dir / "golden.json").read_text(encoding="utf-8"))
-    golden = _golden()
-    assert written["format"] == golden["format"]
+    golden = strict_loads(source.read_text(encoding="utf-8"))
+    assert written["format"] == 2  # a format 1 history is migrated by its first write
     assert written["experiment_id"] == golden["experiment_id"]
     assert_same(written["versions"][:2], golden["versions"])
     assert written["versions"][2]["version"] == 3

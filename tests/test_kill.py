@@ -118,7 +118,7 @@ def test_sigkilled_writers_never_lose_returned_calls(tmp_path: Path) -> None:
             continue
         # The file is always complete strict JSON (no NaN/Infinity tokens, no torn write).
         document = load_history_file(log_dir, EXPERIMENT_ID)
-        assert document["format"] == 1
+        assert document["format"] == 2
         assert document["experiment_id"] == EXPERIMENT_ID
         versions = [v["version"] for v in document["versions"]]
         assert versions == list(range(1, len(versions) + 1)), f"seed {seed}"

@@ -162,7 +162,7 @@ def test_mnist_example_prints_and_writes_what_it_implies(tmp_path: Path) -> None
     assert (log_dir / "mnist_baseline.json").is_file()
 
     document = load_history_file(log_dir, "mnist_baseline")
-    assert document["format"] == 1
+    assert document["format"] == 2
     assert document["experiment_id"] == "mnist_baseline"
     assert len(document["versions"]) == 1
     version = document["versions"][0]
@@ -213,7 +213,7 @@ def test_complete_workflow_example_prints_and_writes_what_it_implies(tmp_path: P
     log_dir = workdir / "experiments" / "logs"
     text = (log_dir / "neural_net_experiment.json").read_text(encoding="utf-8")
     document = strict_loads(text)
-    assert document["format"] == 1
+    assert document["format"] == 2
     assert document["experiment_id"] == "neural_net_experiment"
     [version] = document["versions"]
     assert set(SPEC_KEYS) <= set(version)

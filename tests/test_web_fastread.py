@@ -1,4 +1,4 @@
-"""The dashboard's direct read of one metric (``web/_fastread``) against ``read_history``.
+"""The direct read of one metric (``Store.read_metric``) against ``read_history``.
 
 Both of its sources are checked: the versions' columns files, and the history's
 outline when those are missing.
@@ -27,10 +27,11 @@ import numpy as np
 
 from experiment_manager import ExperimentManager
 from experiment_manager.stores import _atomic, _columns
+from experiment_manager.stores._metric_read import MetricRead
+from experiment_manager.stores.base import Store
 from experiment_manager.stores.files import FileStore
 from experiment_manager.stores.memory import MemoryStore
 from experiment_manager.web._cache import HistoryCache
-from experiment_manager.web._fastread import read_metric
 from experiment_manager.web._series import X_AXES, columns_of, prepare
 
 NAN = float("nan")
@@ -41,6 +42,10 @@ INF = float("inf")
 def columns_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """The histories here are small: read their columns files all the same."""
     monkeypatch.setattr(_columns, "MIN_BYTES_PER_VERSION", 0)
+
+
+def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> MetricRead | None:
+    return store.read_metric(experiment_id, metric, x)
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -149,11 +154,13 @@ def test_a_running_version_is_left_to_the_full_read(
     assert read_metric(manager.store, "exp", "loss", "step") is None
     attempts: list[str] = []
 
-    def counted(*args: Any) -> Any:
-        attempts.append(args[1])
-        return read_metric(*args)
+    original = FileStore.read_metric
 
-    monkeypatch.setattr("experiment_manager.web._cache.read_metric", counted)
+    def counted(self: FileStore, *args: Any) -> Any:
+        attempts.append(args[0])
+        return original(self, *args)
+
+    monkeypatch.setattr(FileStore, "read_metric", counted)
     cache = HistoryCache(manager)
     curves = cache.curves("exp", "loss", "step")
     assert curves.series(1, "step").ys.tolist() == [1.0]  # the journal's point, merged
@@ -179,7 +186,7 @@ def test_a_running_version_is_left_to_the_full_read(
         ('"version":1', '"version":true'),
         ('"version":1', '"version":0'),
         ('"status":"finished"', '"status":"running"'),
-        ('"format":1', '"format":99'),
+        ('"format":2', '"format":99'),
         ('"experiment_id":"exp"', '"experiment_id":"other"'),
     ],
 )
@@ -249,7 +256,8 @@ def test_a_cached_full_history_is_used_before_the_file(
     cache = HistoryCache(manager)
     cache.get("exp")
     monkeypatch.setattr(
-        "experiment_manager.web._cache.read_metric",
+        FileStore,
+        "read_metric",
         lambda *args: pytest.fail("the cached history should have been used"),
     )
     assert cache.curves("exp", "loss", "index").series(1, "index").total == 4

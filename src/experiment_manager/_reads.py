@@ -21,7 +21,7 @@ from experiment_manager.errors import (
     InvalidArgumentError,
 )
 from experiment_manager.models import VersionTable
-from experiment_manager.stores.base import Store
+from experiment_manager.stores.base import Store, decode_version
 
 __all__ = ["ReadsMixin"]
 
@@ -167,15 +167,10 @@ class ReadsMixin:
             >>> manager.get_version("exp")["hyperparameters"]
             {'lr': 0.1}
         """
-        history = self._store.read_history(validate_experiment_id(experiment_id))
-        if not history:
+        validate_experiment_id(experiment_id)
+        if version is not None and (type(version) is not int or version < 1):
             raise ExperimentNotFoundError(experiment_id, version)
-        if version is None:
-            return history[-1]
-        for record in history:
-            if record["version"] == version:
-                return record
-        raise ExperimentNotFoundError(experiment_id, version)
+        return decode_version(self._store.read_version(experiment_id, version))
 
     def search(
         self,

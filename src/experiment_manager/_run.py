@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from experiment_manager import _checkpoints, _serialize
-from experiment_manager.stores.base import END_STATUSES, LiveHandle, Store, StoredVersion
+from experiment_manager.stores.base import LiveHandle, Store, StoredVersion
 
 __all__ = ["ActiveRun", "next_step_after", "now_iso"]
 
@@ -192,32 +192,17 @@ class ActiveRun:
         Returns:
             The version as stored after ending.
         """
-        assert status in END_STATUSES
         for thread in self._hashers:
             thread.join()
         self._journal.close()
-        ended = datetime.fromisoformat(ended_at)
-
-        def finish(stored: StoredVersion) -> tuple[int, StoredVersion]:
-            self.store.fold_journal(self.experiment_id, stored)
-            segment = stored.get("_journal_segment", 0)
-            created = datetime.fromisoformat(stored["created_at"])
-            stored.update(
-                status=status,
-                ended_at=ended_at,
-                duration=round((ended - created).total_seconds(), 6),
-                error=error,
-                _journal_segment=segment + 1,
-                _journal_offset=0,
-            )
-            return segment, dict(stored)
-
         try:
-            segment, stored = self.store.update_version(self.experiment_id, self.version, finish)
-            self.store.remove_journal(self.experiment_id, self.version, segment)
+            stored = self.store.end_version(
+                self.experiment_id, self.version, status, ended_at=ended_at, error=error
+            )
         finally:
             self.ended = True
             live, self._live = self._live, None
             if live is not None:
                 live.release()
+        assert stored is not None  # only_if_running was not asked for
         return stored

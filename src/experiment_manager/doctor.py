@@ -21,23 +21,15 @@ With ``dry_run=True`` nothing is changed; the report says what would be done.
 from __future__ import annotations
 
 import os
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from experiment_manager._naming import unsafe_reason
 from experiment_manager.errors import CorruptHistoryError, InvalidArgumentError
-from experiment_manager.stores import _atomic
-from experiment_manager.stores.base import StoredVersion
-from experiment_manager.stores.files import HISTORY_SUFFIX, INTERNAL_DIR, FileStore
+from experiment_manager.stores import open_store
+from experiment_manager.stores.base import Store, StoredVersion
 
 __all__ = ["DoctorReport", "doctor"]
-
-_JOURNAL_NAME = re.compile(r"(\d+)\.(\d+)\.jsonl")
-_STALE_DERIVED_TEMP_SECONDS = 60.0
 
 
 @dataclass
@@ -104,7 +96,7 @@ def doctor(
     """Verify every history and journal in ``log_dir``; repair what is safe.
 
     Args:
-        log_dir: The folder of an ``ExperimentManager`` with the default file store.
+        log_dir: The ``log_dir`` of an ``ExperimentManager``.
         dry_run: Report what would be done without changing anything.
         progress: Called as ``progress(done, total)`` after each history.
 
@@ -119,169 +111,72 @@ def doctor(
         >>> doctor(tempfile.mkdtemp()).healthy
         True
     """
-    store = FileStore(Path(os.path.abspath(os.fspath(log_dir))))
-    if not store.log_dir.is_dir():
-        raise InvalidArgumentError("log_dir", str(store.log_dir), "is not a folder")
-    report = DoctorReport(str(store.log_dir), dry_run)
+    location = os.path.abspath(os.fspath(log_dir))
+    if not os.path.isdir(location):
+        raise InvalidArgumentError("log_dir", location, "is not a folder")
+    store = open_store(location)
+    report = DoctorReport(location, dry_run)
     ids = store.experiment_ids()
-    folded: dict[str, dict[int, int]] = {}
+    segments: dict[str, dict[int, int]] = {}
     for done, experiment_id in enumerate(ids, start=1):
         report.histories += 1
         try:
-            folded[experiment_id] = _check_history(store, experiment_id, report)
+            segments[experiment_id] = _check_history(store, experiment_id, report)
         except CorruptHistoryError as error:
             report.corrupt.append({"path": str(error.path), "reason": error.reason})
         if progress is not None:
             progress(done, len(ids))
-    _remove_orphan_temps(store, set(ids), report)
-    _check_journals(store, folded, report)
-    _remove_derived_temps(store, report)
+    removed, kept = store.tidy(segments, dry_run=dry_run)
+    report.removed.extend(removed)
+    report.kept.extend(kept)
     return report
 
 
-def _remove_orphan_temps(store: FileStore, known: set[str], report: DoctorReport) -> None:
-    """Temp files of histories that do not exist (a writer killed on its first write)."""
-    for temp in sorted(store.log_dir.glob(f".*{HISTORY_SUFFIX}.tmp")):
-        experiment_id = temp.name[1 : -len(f"{HISTORY_SUFFIX}.tmp")]
-        if experiment_id in known or unsafe_reason(experiment_id) is not None:
-            continue  # handled with its history, or not a name this library writes
-        if not report.dry_run:
-            with _atomic.locked(store.lock_path(experiment_id), store.lock_timeout):
-                if store.history_path(experiment_id).exists() or not temp.exists():
-                    continue
-                temp.unlink()
-        report.removed.append(str(temp))
-
-
-def _check_history(store: FileStore, experiment_id: str, report: DoctorReport) -> dict[int, int]:
-    """Fold crashed versions and drop the fixed temp file; return current segments."""
+def _check_history(store: Store, experiment_id: str, report: DoctorReport) -> dict[int, int]:
+    """Fold crashed versions (and lazily kept writes); return current journal segments."""
     versions = store.load(experiment_id)  # raises CorruptHistoryError, touching nothing
     crashed = [
-        v["version"]
+        v
         for v in versions
         if v.get("status") == "running" and not store.is_live(experiment_id, v["version"])
     ]
-    temp = _atomic.temp_path(store.history_path(experiment_id))
-    if not report.dry_run:
-        for version in crashed:
-            _fold_crashed(store, experiment_id, version, report)
-        with _atomic.locked(store.lock_path(experiment_id), store.lock_timeout):
-            if temp.exists():
-                temp.unlink()
-                report.removed.append(str(temp))
-        versions = store.load(experiment_id)
-    else:
-        for version in crashed:
-            stored = next(v for v in versions if v["version"] == version)
+    if report.dry_run:
+        for stored in crashed:
             before = _point_count(stored)
             store.fold_journal(experiment_id, stored)  # on the copy read: nothing written
             report.crashed.append(
                 {
                     "experiment_id": experiment_id,
-                    "version": version,
+                    "version": stored["version"],
                     "points": _point_count(stored) - before,
                 }
             )
-        if temp.exists():
-            report.removed.append(str(temp))
-    return {v["version"]: v.get("_journal_segment", 0) for v in versions}
+        return {v["version"]: v.get("_journal_segment", 0) for v in versions}
+    for stored in crashed:
+        _fold_crashed(store, experiment_id, stored, report)
+    store.flush(experiment_id)
+    return {v["version"]: v.get("_journal_segment", 0) for v in store.load(experiment_id)}
 
 
-def _fold_crashed(store: FileStore, experiment_id: str, version: int, report: DoctorReport) -> None:
+def _fold_crashed(
+    store: Store, experiment_id: str, stored: StoredVersion, report: DoctorReport
+) -> None:
+    version = stored["version"]
     live = store.hold_live(experiment_id, version)
     if live is None:
         return  # resumed by a live process since we looked
     try:
-
-        def finish(stored: StoredVersion) -> tuple[int, int]:
-            if stored.get("status") != "running":
-                return -1, 0
-            before = _point_count(stored)
-            store.fold_journal(experiment_id, stored)
-            after = _point_count(stored)
-            segment = stored.get("_journal_segment", 0)
-            last = _last_time(stored)
-            stored.update(
-                status="crashed",
-                ended_at=last,
-                _journal_segment=segment + 1,
-                _journal_offset=0,
-            )
-            return segment, after - before
-
-        segment, points = store.update_version(experiment_id, version, finish)
-        if segment >= 0:
-            store.remove_journal(experiment_id, version, segment)
-            report.crashed.append(
-                {"experiment_id": experiment_id, "version": version, "points": points}
-            )
+        ended = store.end_version(
+            experiment_id, version, "crashed", ended_at=None, only_if_running=True
+        )
     finally:
         live.release()
+    if ended is not None:
+        points = _point_count(ended) - _point_count(stored)
+        report.crashed.append(
+            {"experiment_id": experiment_id, "version": version, "points": points}
+        )
 
 
 def _point_count(stored: StoredVersion) -> int:
     return sum(len(values) for values in (stored.get("metrics") or {}).values())
-
-
-def _last_time(stored: StoredVersion) -> str | None:
-    from datetime import datetime, timezone
-
-    times = [t for column in (stored.get("timestamps") or {}).values() for t in column if t]
-    if not times:
-        return None
-    return datetime.fromtimestamp(max(times), timezone.utc).isoformat(timespec="microseconds")
-
-
-def _check_journals(
-    store: FileStore, segments: dict[str, dict[int, int]], report: DoctorReport
-) -> None:
-    root = store.log_dir / INTERNAL_DIR / "journals"
-    if not root.is_dir():
-        return
-    for folder in sorted(root.iterdir()):
-        experiment_id = folder.name
-        for path in sorted(folder.iterdir()) if folder.is_dir() else [folder]:
-            reason = _journal_problem(store, experiment_id, path, segments)
-            if reason == "folded":
-                if not report.dry_run:
-                    path.unlink()
-                report.removed.append(str(path))
-            elif reason is not None:
-                report.kept.append({"path": str(path), "reason": reason})
-
-
-def _journal_problem(
-    store: FileStore, experiment_id: str, path: Path, segments: dict[str, dict[int, int]]
-) -> str | None:
-    match = _JOURNAL_NAME.fullmatch(path.name)
-    if unsafe_reason(experiment_id) is not None or match is None:
-        return "not a journal file name this library writes"
-    if experiment_id not in segments:
-        history = store.log_dir / f"{experiment_id}{HISTORY_SUFFIX}"
-        if history.exists():
-            return None  # its history is corrupt; already reported
-        return "orphan journal: no history file for this experiment"
-    version, segment = int(match.group(1)), int(match.group(2))
-    current = segments[experiment_id].get(version)
-    if current is None:
-        return f"orphan journal: the history has no version {version}"
-    if segment < current:
-        return "folded"
-    if segment > current:
-        return f"journal segment {segment} is ahead of the history's {current}"
-    return None
-
-
-def _remove_derived_temps(store: FileStore, report: DoctorReport) -> None:
-    internal = store.log_dir / INTERNAL_DIR
-    temps = [*internal.glob("index/.*.tmp"), *internal.glob("columns/*/.*.tmp")]
-    cutoff = time.time() - _STALE_DERIVED_TEMP_SECONDS
-    for path in sorted(temps):
-        try:
-            stale = path.stat().st_mtime < cutoff
-        except FileNotFoundError:
-            continue
-        if stale:
-            if not report.dry_run:
-                path.unlink(missing_ok=True)
-            report.removed.append(str(path))

@@ -29,7 +29,6 @@ from experiment_manager.stores.base import (
     Store,
     StoredVersion,
     decode_version,
-    find_version,
 )
 
 __all__ = ["DEFAULT_METADATA", "ExperimentManager"]
@@ -133,9 +132,9 @@ class ExperimentManager(ReadsMixin):
             **_serialize.to_json(defaults, "default_metadata"),
         }
         if store is None:
-            from experiment_manager.stores.files import FileStore
+            from experiment_manager.stores import open_store
 
-            store = FileStore(self.log_dir, lock_timeout=lock_timeout)
+            store = open_store(self.log_dir, lock_timeout=lock_timeout)
         self._store = store
         self._capture_environment = capture_environment
         self._fsync = fsync_every_log
@@ -635,11 +634,11 @@ class ExperimentManager(ReadsMixin):
             self._end_previous()
             held: list[LiveHandle] = []
 
-            def reopen(versions: list[StoredVersion]) -> tuple[StoredVersion, int]:
-                if not versions:
-                    raise ExperimentNotFoundError(experiment_id, version)
-                number = max(v["version"] for v in versions) if version is None else version
-                stored = find_version(versions, experiment_id, number)
+            number = self._store.latest_version(experiment_id) if version is None else version
+            if number is None:
+                raise ExperimentNotFoundError(experiment_id, version)
+
+            def reopen(stored: StoredVersion) -> tuple[StoredVersion, int]:
                 handle = self._store.hold_live(experiment_id, number)
                 if handle is None:
                     raise RunActiveError(experiment_id, number)
@@ -660,7 +659,7 @@ class ExperimentManager(ReadsMixin):
                 return _serialize.loads(_serialize.dumps(stored)), next_step_after(stored)
 
             try:
-                stored, next_step = self._store.transact(experiment_id, reopen)
+                stored, next_step = self._store.update_version(experiment_id, number, reopen)
             except BaseException:
                 for handle in held:
                     handle.release()

@@ -9,7 +9,7 @@ from experiment_manager import _serialize
 __all__ = ["PRIVATE_KEYS", "decode_summary", "decode_version"]
 
 #: Keys kept in the stored form for the library's own bookkeeping, not returned.
-PRIVATE_KEYS = ("_journal_offset", "_journal_segment")
+PRIVATE_KEYS = ("_journal_offset", "_journal_segment", "_revision")
 
 
 def decode_summary(summary: dict[str, Any]) -> dict[str, Any]:

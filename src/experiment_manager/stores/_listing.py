@@ -18,7 +18,7 @@ from typing import Any
 from experiment_manager import _serialize
 from experiment_manager.models import VersionTable
 
-__all__ = ["COLUMNS", "build", "is_valid", "set_row", "to_table"]
+__all__ = ["COLUMNS", "add_row", "build", "is_valid", "set_row", "to_table"]
 
 #: The columns copied from each summary; ``last`` (metric name to column) comes after.
 COLUMNS = ("version", "status", "created_at", "duration", "hyperparameters")
@@ -126,6 +126,27 @@ def set_row(listing: dict[str, Any], row: int, summary: Mapping[str, Any]) -> No
     count = len(listing["version"])
     for name, column in fresh["last"].items():
         last.setdefault(name, [None] * count)[row] = column[0]
+
+
+def add_row(listing: dict[str, Any], summary: Mapping[str, Any]) -> None:
+    """Append a row for a version the listing does not hold yet.
+
+    Args:
+        listing: A listing, changed in place.
+        summary: The version's summary as :func:`.stores._index.summarize` makes it.
+
+    Example:
+        >>> listing = build([{"version": 1, "status": "finished"}])
+        >>> add_row(listing, {"version": 2, "status": "running",
+        ...                   "metric_summaries": {"loss": {"last": 0.5}}})
+        >>> listing["version"], listing["last"]
+        ([1, 2], {'loss': [None, 0.5]})
+    """
+    for key in COLUMNS:
+        listing[key].append(None)
+    for column in listing["last"].values():
+        column.append(None)
+    set_row(listing, len(listing["version"]) - 1, summary)
 
 
 def to_table(experiment_id: str, listing: Mapping[str, Any], *, decode: bool) -> VersionTable:

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from experiment_manager import _serialize
 from experiment_manager.errors import ExperimentNotFoundError
 from experiment_manager.models import VersionTable
 from experiment_manager.stores._codec import decode_summary, decode_version
 from experiment_manager.stores._journal import apply_journal, extend
+
+if TYPE_CHECKING:
+    from experiment_manager.stores._metric_read import MetricRead
 
 __all__ = [
     "FORMAT_VERSION",
@@ -34,8 +38,8 @@ __all__ = [
     "find_version",
 ]
 
-#: The number written as ``"format"`` in every history document.
-FORMAT_VERSION = 1
+#: The number written as ``"format"`` in every history document (1 is still read).
+FORMAT_VERSION = 2
 
 #: Run states. ``running`` is stored while a version is active; ``crashed`` is never
 #: stored by a writer: readers report it for a ``running`` version whose process is gone.
@@ -74,7 +78,13 @@ class LiveHandle(Protocol):
 
 
 class Store(ABC):
-    """Where versions live. Subclasses implement the abstract primitives.
+    """Where versions live: per-version primitives that every backend implements.
+
+    No primitive's cost grows with the number of versions an experiment has: each
+    reads or writes one version (a database does each in a statement or two; the
+    folder backend on per-version files). Conveniences (appending, ending, folding
+    journals, deciding whether a run crashed, summaries, the listing) are built on
+    the primitives here, once, so every backend behaves alike.
 
     Example:
         >>> from experiment_manager.stores.memory import MemoryStore
@@ -86,38 +96,128 @@ class Store(ABC):
     # -- primitives ---------------------------------------------------------------
 
     @abstractmethod
-    def transact(self, experiment_id: str, change: Callable[[list[StoredVersion]], T]) -> T:
-        """Apply ``change`` to an experiment's versions atomically and persist the result.
+    def create_version(
+        self,
+        experiment_id: str,
+        fields: Mapping[str, Any],
+        before_write: Callable[[int], None] | None = None,
+    ) -> StoredVersion:
+        """Allocate the next version number of an experiment and store a new version.
 
-        The backend locks the experiment against every other writer (threads and
-        processes), loads its current versions, calls ``change`` on that list (which
-        it may modify in place), then stores the list and releases the lock. If
-        ``change`` raises, nothing is stored.
+        Numbers go 1, 2, 3, ... without gaps or duplicates, also when many processes
+        start the same experiment at once, because they are allocated under the
+        experiment's lock.
 
         Args:
             experiment_id: A validated experiment id.
-            change: Called once with the list of stored versions (empty for a new id).
+            fields: The version's other fields in stored form (``created_at``,
+                ``config_name``, ``hyperparameters``, ``metadata``, ...).
+            before_write: Called with the new number under the lock, before the
+                version is written (used to take the liveness lock first, so no
+                reader can see the run without its owner). If it raises, nothing
+                is stored.
+
+        Returns:
+            The new version as stored (a copy).
+
+        Raises:
+            CorruptHistoryError: The experiment's stored history cannot be read; it
+                is left as it is.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {})
+            >>> store.create_version("exp", {})["version"]
+            2
+        """
+
+    @abstractmethod
+    def update_version(
+        self, experiment_id: str, version: int, change: Callable[[StoredVersion], T]
+    ) -> T:
+        """Apply ``change`` to one stored version, atomically, under the experiment's lock.
+
+        The backend locks the version against every other writer (threads and
+        processes), reads its current record, calls ``change`` on it (which may
+        modify it in place), then stores it. If ``change`` raises, nothing is stored.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            change: Called once with the version's stored dict.
 
         Returns:
             What ``change`` returned.
+
+        Raises:
+            ExperimentNotFoundError: The version does not exist.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {})
+            >>> store.update_version("exp", 1, lambda v: v.update(status="finished"))
+            >>> store.load_version("exp", 1)["status"]
+            'finished'
+        """
+
+    @abstractmethod
+    def load_version(self, experiment_id: str, version: int) -> StoredVersion:
+        """Read one version in stored form, as stored (journal points not merged).
+
+        Costs about the size of that version, not of the experiment.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+
+        Returns:
+            A dict the caller may keep and modify.
+
+        Raises:
+            ExperimentNotFoundError: The version does not exist.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {"config_name": "a"})
+            >>> store.load_version("exp", 1)["config_name"]
+            'a'
+        """
+
+    @abstractmethod
+    def latest_version(self, experiment_id: str) -> int | None:
+        """The highest version number of an experiment.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            The number, or None for an id that never ran.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> MemoryStore().latest_version("exp") is None
+            True
         """
 
     @abstractmethod
     def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
-        """Return an experiment's versions in stored form and the identity of what was read.
+        """Return every version of an experiment in stored form and the identity of the read.
 
         Args:
             experiment_id: A validated experiment id.
 
         Returns:
-            A list the caller may keep and modify (``[]`` for an unknown id), and a
-            value equal to :meth:`history_identity` for as long as the history is
-            not rewritten.
+            A list the caller may keep and modify (``[]`` for an unknown id), in
+            version order, and a value equal to :meth:`history_identity` for as long
+            as no version is written.
         """
 
     @abstractmethod
     def history_identity(self, experiment_id: str) -> object:
-        """A value that changes whenever an experiment's history is rewritten.
+        """A value that changes whenever any version of an experiment is written.
 
         Args:
             experiment_id: A validated experiment id.
@@ -125,17 +225,6 @@ class Store(ABC):
         Returns:
             Any comparable value (None when there is no history).
         """
-
-    def load(self, experiment_id: str) -> list[StoredVersion]:
-        """Return an experiment's versions in stored form, or ``[]`` for an unknown id.
-
-        Args:
-            experiment_id: A validated experiment id.
-
-        Returns:
-            A list the caller may keep and modify.
-        """
-        return self.load_with_identity(experiment_id)[0]
 
     @abstractmethod
     def experiment_ids(self) -> list[str]:
@@ -212,51 +301,85 @@ class Store(ABC):
             True while the process running the version is alive.
         """
 
-    # -- built on the primitives --------------------------------------------------
+    # -- hooks a backend may override ---------------------------------------------
 
-    def create_version(
-        self,
-        experiment_id: str,
-        fields: Mapping[str, Any],
-        before_write: Callable[[int], None] | None = None,
-    ) -> StoredVersion:
-        """Allocate the next version number of an experiment and store a new version.
-
-        Numbers go 1, 2, 3, ... without gaps or duplicates, also when many processes
-        start the same experiment at once, because they are allocated under the lock.
+    def version_ended(self, experiment_id: str) -> None:  # noqa: B027 (optional hook)
+        """Called after a version of the experiment ended (a backend may tidy up).
 
         Args:
             experiment_id: A validated experiment id.
-            fields: The version's other fields in stored form (``created_at``,
-                ``config_name``, ``hyperparameters``, ``metadata``, ...).
-            before_write: Called with the new number under the lock, before the
-                version is written (used to take the liveness lock first, so no
-                reader can see the run without its owner).
+        """
+
+    def flush(self, experiment_id: str | None = None) -> None:  # noqa: B027 (optional hook)
+        """Bring what the backend keeps lazily up to date now (nothing by default).
+
+        The folder backend rewrites the history documents of big experiments at
+        most every few seconds; this writes them at once.
+
+        Args:
+            experiment_id: One experiment, or None for all.
+        """
+
+    def tidy(
+        self, segments: dict[str, dict[int, int]], *, dry_run: bool
+    ) -> tuple[list[str], list[dict[str, str]]]:
+        """Remove leftovers only this backend knows of (``expm doctor``); nothing by default.
+
+        Args:
+            segments: Per healthy experiment id, each version's current journal segment.
+            dry_run: Only say what would be removed.
 
         Returns:
-            The new version as stored (a copy).
+            What was removed (or would be), and ``{"path", "reason"}`` of what was
+            kept for a person to look at.
+        """
+        return [], []
+
+    def read_metric(self, experiment_id: str, metric: str, x: str) -> MetricRead | None:
+        """One metric of every version, read faster than a whole history, where possible.
+
+        An optimisation only: None means "read the history" (the default).
+
+        Args:
+            experiment_id: A validated experiment id.
+            metric: The metric's name.
+            x: ``step`` for the steps, ``time`` for the times, ``index`` for neither.
+
+        Returns:
+            The metric's columns per version, or None.
+        """
+        return None
+
+    # -- built on the primitives --------------------------------------------------
+
+    def load(self, experiment_id: str) -> list[StoredVersion]:
+        """Return an experiment's versions in stored form, or ``[]`` for an unknown id.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            A list the caller may keep and modify, in version order.
+        """
+        return self.load_with_identity(experiment_id)[0]
+
+    def add_versions(self, experiment_id: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Store many finished versions at once, numbered after the latest (an import).
+
+        Args:
+            experiment_id: A validated experiment id.
+            records: Each version's fields in stored form (``version`` and
+                ``experiment_id`` are set here).
+
+        Returns:
+            The numbers given, in order.
 
         Example:
             >>> from experiment_manager.stores.memory import MemoryStore
-            >>> store = MemoryStore()
-            >>> _ = store.create_version("exp", {})
-            >>> store.create_version("exp", {})["version"]
-            2
+            >>> MemoryStore().add_versions("exp", [{"status": "finished"}] * 2)
+            [1, 2]
         """
-
-        def change(versions: list[StoredVersion]) -> StoredVersion:
-            number = max((v["version"] for v in versions), default=0) + 1
-            if before_write is not None:
-                before_write(number)
-            record: StoredVersion = {"experiment_id": experiment_id, "version": number}
-            record.update(fields)
-            record.setdefault("metrics", {})
-            record.setdefault("checkpoints", [])
-            versions.append(record)
-            copied: StoredVersion = _serialize.loads(_serialize.dumps(record))
-            return copied
-
-        return self.transact(experiment_id, change)
+        return [self.create_version(experiment_id, fields)["version"] for fields in records]
 
     def append(
         self,
@@ -295,8 +418,7 @@ class Store(ABC):
             {'loss': [0.5]}
         """
 
-        def change(versions: list[StoredVersion]) -> None:
-            record = find_version(versions, experiment_id, version)
+        def change(record: StoredVersion) -> None:
             self.fold_journal(experiment_id, record)
             extend(record, metrics or {}, steps or {}, timestamps or {})
             record.setdefault("checkpoints", []).extend(checkpoints)
@@ -305,28 +427,104 @@ class Store(ABC):
                     dict(d) for d in checkpoint_details
                 )
 
-        self.transact(experiment_id, change)
+        self.update_version(experiment_id, version, change)
 
-    def update_version(
-        self, experiment_id: str, version: int, change: Callable[[StoredVersion], T]
-    ) -> T:
-        """Apply ``change`` to one stored version under the experiment's lock.
+    def end_version(
+        self,
+        experiment_id: str,
+        version: int,
+        status: str,
+        *,
+        ended_at: str | None,
+        error: dict[str, str] | None = None,
+        only_if_running: bool = False,
+    ) -> StoredVersion | None:
+        """End one version: fold its journal, record how it ended, drop the journal.
 
         Args:
             experiment_id: A validated experiment id.
             version: The version.
-            change: Called with the version's stored dict, which it may modify.
+            status: One of :data:`END_STATUSES`.
+            ended_at: The end time (ISO 8601 with offset); its ``duration`` is taken
+                from ``created_at``. None: the time of the newest streamed point (a
+                run found dead), and the duration is left as it was.
+            error: For ``failed``: the exception's ``type`` and ``message``.
+            only_if_running: Leave a version that is no longer ``running`` alone.
 
         Returns:
-            What ``change`` returned.
+            The version as stored after ending (a copy), or None when it was left
+            alone.
 
         Raises:
             ExperimentNotFoundError: The version does not exist.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {"created_at": "2026-01-01T00:00:00+00:00"})
+            >>> store.end_version("exp", 1, "finished", ended_at="2026-01-01T00:00:02+00:00")[
+            ...     "duration"]
+            2.0
         """
-        return self.transact(
-            experiment_id,
-            lambda versions: change(find_version(versions, experiment_id, version)),
-        )
+        if status not in END_STATUSES:
+            raise ValueError(f"not an end status: {status!r}")
+
+        def finish(stored: StoredVersion) -> tuple[int, StoredVersion] | None:
+            if only_if_running and stored.get("status") != "running":
+                return None
+            self.fold_journal(experiment_id, stored)
+            segment = stored.get("_journal_segment", 0)
+            if ended_at is None:
+                stored["ended_at"] = _newest_point_time(stored)
+            else:
+                created = datetime.fromisoformat(stored["created_at"])
+                seconds = (datetime.fromisoformat(ended_at) - created).total_seconds()
+                stored.update(ended_at=ended_at, duration=round(seconds, 6))
+            stored.update(status=status, error=error, _journal_segment=segment + 1)
+            stored["_journal_offset"] = 0
+            return segment, _serialize.loads(_serialize.dumps(stored))
+
+        done = self.update_version(experiment_id, version, finish)
+        if done is None:
+            return None
+        segment, stored = done
+        self.remove_journal(experiment_id, version, segment)
+        self.version_ended(experiment_id)
+        return stored
+
+    def read_version(self, experiment_id: str, version: int | None = None) -> StoredVersion:
+        """One version in stored form as a reader sees it (running ones brought up to date).
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version; the latest when None.
+
+        Returns:
+            The version, its journal merged and ``crashed`` when its process is gone.
+
+        Raises:
+            ExperimentNotFoundError: The experiment or version does not exist.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {"status": "running"})
+            >>> store.read_version("exp")["status"]
+            'crashed'
+        """
+        if version is None:
+            version = self.latest_version(experiment_id)
+            if version is None:
+                raise ExperimentNotFoundError(experiment_id, None)
+        for _ in range(_CONSISTENT_READ_ATTEMPTS):
+            identity = self.history_identity(experiment_id)
+            record = self.load_version(experiment_id, version)
+            if record.get("status") != "running":
+                return record
+            self.refresh_running(experiment_id, record)
+            if self.history_identity(experiment_id) == identity:
+                break
+        return record
 
     def fold_journal(self, experiment_id: str, record: StoredVersion) -> None:
         """Move a version's unfolded journal points into its stored record (in place).
@@ -495,3 +693,11 @@ def find_version(versions: list[StoredVersion], experiment_id: str, version: int
         if record.get("version") == version:
             return record
     raise ExperimentNotFoundError(experiment_id, version)
+
+
+def _newest_point_time(stored: StoredVersion) -> str | None:
+    """The time of a version's newest streamed point (ISO 8601), or None."""
+    times = [t for column in (stored.get("timestamps") or {}).values() for t in column if t]
+    if not times:
+        return None
+    return datetime.fromtimestamp(max(times), timezone.utc).isoformat(timespec="microseconds")

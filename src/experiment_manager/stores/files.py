@@ -1,35 +1,57 @@
-"""The default store: one strict-JSON history file per experiment id.
+"""The default store: a folder, one strict-JSON history document per experiment id.
 
 Layout inside ``log_dir``::
 
-    <id>.json                       the history: {"format": 1, "experiment_id", "versions"}
+    <id>.json                       the history: {"format": 2, "experiment_id", "versions"}
     .<id>.json.tmp                  only while a write is under way (or left by a killed writer)
-    .expm/locks/<id>.lock           the OS lock every writer of the history holds
+    .expm/locks/<id>.lock           the OS lock every writer of the experiment holds
+    .expm/versions/<id>/<v>.<r>.json  revision r of version v, newer than the history's
     .expm/journals/<id>/<v>.<s>.jsonl  streamed points of a running version (JSON Lines)
     .expm/live/<id>/<v>.lock        the OS lock the process running version v holds
+    .expm/layout/<id>.bin           where each version lies in the history (derived)
     .expm/index/<id>.json           per-version summaries (derived; rebuilt when stale)
     .expm/columns/<id>/<v>.<d>.bin  a finished version's points as float64 arrays (derived)
 
-The history is replaced atomically under the lock and re-read inside it, so no writer
-loses another's update. A file that cannot be parsed raises
-:class:`~experiment_manager.errors.CorruptHistoryError` and is never written over.
+Every write changes one version and costs about that version's size. A history
+smaller than :data:`DIRECT_BYTES` is rewritten by each write (its records copied as
+bytes, the changed one encoded), so it always holds everything. A bigger one is not:
+the write stores the version's new record as a *version file*, and the history is
+rewritten with every version file folded in at most once every
+:data:`REFRESH_SECONDS` by whichever writer holds the lock, a few seconds after a
+version ends, and when the process exits. Readers merge version files over the
+history, so every write is visible at once in any process. A file that cannot be
+parsed raises :class:`~experiment_manager.errors.CorruptHistoryError` and is never
+written over.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import re
 import threading
-from collections import OrderedDict
-from collections.abc import Callable
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from experiment_manager import _serialize
 from experiment_manager._naming import unsafe_reason
-from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
+from experiment_manager.errors import CorruptHistoryError, ExperimentNotFoundError
 from experiment_manager.models import VersionTable
-from experiment_manager.stores import _atomic, _columns, _index, _index_file, _listing, _liveness
+from experiment_manager.stores import (
+    _atomic,
+    _columns,
+    _document,
+    _index,
+    _index_file,
+    _layout,
+    _listing,
+    _liveness,
+)
+from experiment_manager.stores._metric_read import MetricRead
 from experiment_manager.stores.base import (
     FORMAT_VERSION,
     JournalWriter,
@@ -39,17 +61,36 @@ from experiment_manager.stores.base import (
     decode_summary,
 )
 
-__all__ = ["FileStore"]
+__all__ = ["DIRECT_BYTES", "HISTORY_SUFFIX", "INTERNAL_DIR", "REFRESH_SECONDS", "FileStore"]
 
 T = TypeVar("T")
 
 HISTORY_SUFFIX = ".json"
 INTERNAL_DIR = ".expm"
-# Histories this store wrote last, kept parsed: when the file still holds exactly the
-# bytes we wrote, the next write skips parsing it again. Big ones are not kept, so a
-# long-lived process does not hold a huge history it no longer writes.
-_CACHED_DOCUMENTS = 4
-_CACHED_DOCUMENT_BYTES = 32 * 2**20
+
+#: Histories smaller than this (bytes) are rewritten by every write: that costs less
+#: than a millisecond or two, and keeps the document complete after every call.
+DIRECT_BYTES = 256 * 1024
+#: Bigger histories are rewritten at most once every this many seconds.
+REFRESH_SECONDS = 2.0
+
+_VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.([0-9]{1,19})\.json")
+_ATTEMPTS = 20
+
+
+class _Pending(NamedTuple):
+    """The newest version file of a version."""
+
+    revision: int
+    name: str
+
+
+class _Snapshot(NamedTuple):
+    """The history document as opened, and the version files present beside it."""
+
+    data: bytes | None
+    identity: list[int] | None
+    pending: dict[int, _Pending]
 
 
 class FileStore(Store):
@@ -71,10 +112,11 @@ class FileStore(Store):
     def __init__(self, log_dir: Path, lock_timeout: float = 60.0) -> None:
         self.log_dir = log_dir
         self.lock_timeout = lock_timeout
-        self._written: OrderedDict[str, tuple[bytes, dict[str, Any], dict[str, Any] | None]] = (
-            OrderedDict()
-        )
-        self._written_lock = threading.Lock()
+        self._timers: dict[str, threading.Timer] = {}
+        self._timers_lock = threading.Lock()
+        _STORES.add(self)
+
+    # -- paths ----------------------------------------------------------------------
 
     def history_path(self, experiment_id: str) -> Path:
         """Return the history file of an experiment.
@@ -88,7 +130,7 @@ class FileStore(Store):
         return self.log_dir / f"{experiment_id}{HISTORY_SUFFIX}"
 
     def lock_path(self, experiment_id: str) -> Path:
-        """Return the lock file that guards an experiment's history.
+        """Return the lock file that guards an experiment's files.
 
         Args:
             experiment_id: A validated experiment id.
@@ -98,80 +140,27 @@ class FileStore(Store):
         """
         return self.log_dir / INTERNAL_DIR / "locks" / f"{experiment_id}.lock"
 
-    def transact(self, experiment_id: str, change: Callable[[list[StoredVersion]], T]) -> T:
-        """Lock, re-read, change, write atomically, unlock; see :meth:`Store.transact`.
+    def versions_folder(self, experiment_id: str) -> Path:
+        """Return the folder of an experiment's version files.
 
-        Raises:
-            CorruptHistoryError: The current file cannot be parsed; it is left as it is.
-            LockTimeoutError: Another live writer held the lock too long.
-        """
-        path = self.history_path(experiment_id)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
-            read = _atomic.read_with_stat(path)
-            data = None if read is None else read[0]
-            with self._written_lock:
-                cached = self._written.pop(experiment_id, None)
-            previous_index = None
-            if cached is not None and cached[0] == data:
-                document = cached[1]  # the file holds exactly what we last wrote
-                previous_index = cached[2]
-            elif read is None:
-                document = {
-                    "format": FORMAT_VERSION,
-                    "experiment_id": experiment_id,
-                    "versions": [],
-                }
-            else:
-                document = self._parse(path, read[0], experiment_id)
-                # Summaries of versions this change leaves alone can be reused only
-                # from an index that described exactly the history just read.
-                previous_index = self._index_describing(experiment_id, read[1])
-            result = change(document["versions"])
-            encoded = _serialize.dumps(document)
-            _atomic.write_atomic(path, encoded)
-            index = self._write_index(experiment_id, document, os.stat(path), previous_index)
-            self._write_columns(experiment_id, document["versions"], index, tidy=True)
-            if len(encoded) <= _CACHED_DOCUMENT_BYTES:
-                with self._written_lock:
-                    self._written[experiment_id] = (encoded, document, index)
-                    while len(self._written) > _CACHED_DOCUMENTS:
-                        self._written.popitem(last=False)
-        return result
-
-    def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
-        """Read an experiment's versions; see :meth:`Store.load_with_identity`.
-
-        Raises:
-            CorruptHistoryError: The file cannot be parsed or has the wrong shape.
-        """
-        path = self.history_path(experiment_id)
-        read = _atomic.read_with_stat(path)
-        if read is None:
-            return [], None
-        data, info = read
-        document = self._parse(path, data, experiment_id)
-        return list(document["versions"]), _atomic.file_identity(info)
-
-    def history_identity(self, experiment_id: str) -> object:
-        """Inode, size and times of the history file; see :meth:`Store.history_identity`."""
-        try:
-            return _atomic.file_identity(os.stat(self.history_path(experiment_id)))
-        except FileNotFoundError:
-            return None
-
-    def experiment_ids(self) -> list[str]:
-        """Return the ids of every history file in ``log_dir``, sorted.
+        Args:
+            experiment_id: A validated experiment id.
 
         Returns:
-            The ids; ``[]`` when the folder does not exist yet.
+            ``<log_dir>/.expm/versions/<experiment_id>``.
         """
-        try:
-            names = os.listdir(self.log_dir)
-        except FileNotFoundError:
-            return []
-        ids = (name[: -len(HISTORY_SUFFIX)] for name in names if name.endswith(HISTORY_SUFFIX))
-        return sorted(i for i in ids if unsafe_reason(i) is None)
+        return self.log_dir / INTERNAL_DIR / "versions" / experiment_id
+
+    def layout_path(self, experiment_id: str) -> Path:
+        """Return the layout file of an experiment's history (see :mod:`.stores._layout`).
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            ``<log_dir>/.expm/layout/<experiment_id>.bin``.
+        """
+        return self.log_dir / INTERNAL_DIR / "layout" / f"{experiment_id}.bin"
 
     def index_path(self, experiment_id: str) -> Path:
         """Return the summary index of an experiment.
@@ -184,38 +173,609 @@ class FileStore(Store):
         """
         return self.log_dir / INTERNAL_DIR / "index" / f"{experiment_id}.json"
 
+    # -- the primitives -------------------------------------------------------------
+
+    def create_version(
+        self,
+        experiment_id: str,
+        fields: Mapping[str, Any],
+        before_write: Callable[[int], None] | None = None,
+    ) -> StoredVersion:
+        """Allocate and store the next version; see :meth:`Store.create_version`.
+
+        Raises:
+            CorruptHistoryError: The history cannot be parsed; it is left as it is.
+            LockTimeoutError: Another live writer held the lock too long.
+        """
+        with self._locked(experiment_id):
+            identity, layout, pending = self._writer_view(experiment_id)
+            number = max(layout.latest if layout else 0, max(pending, default=0)) + 1
+            if before_write is not None:
+                before_write(number)
+            record: StoredVersion = {"experiment_id": experiment_id, "version": number}
+            record.update(fields)
+            record.setdefault("metrics", {})
+            record.setdefault("checkpoints", [])
+            record["_revision"] = 1
+            self._store_record(experiment_id, record, identity, None)
+        copied: StoredVersion = _serialize.loads(_serialize.dumps(record))
+        return copied
+
+    def add_versions(self, experiment_id: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Store many versions with one rewrite of the history; see :meth:`Store.add_versions`.
+
+        Raises:
+            CorruptHistoryError: The history cannot be parsed; it is left as it is.
+            LockTimeoutError: Another live writer held the lock too long.
+        """
+        with self._locked(experiment_id):
+            _, layout, pending = self._writer_view(experiment_id)
+            first = max(layout.latest if layout else 0, max(pending, default=0)) + 1
+            changed = {}
+            for number, fields in enumerate(records, start=first):
+                record: StoredVersion = {"experiment_id": experiment_id, "version": number}
+                record.update(fields)
+                record.update(experiment_id=experiment_id, version=number, _revision=1)
+                record.setdefault("metrics", {})
+                record.setdefault("checkpoints", [])
+                changed[number] = (1, _serialize.dumps(record), record)
+            if changed:
+                self._refresh(experiment_id, changed)
+        return list(changed)
+
+    def update_version(
+        self, experiment_id: str, version: int, change: Callable[[StoredVersion], T]
+    ) -> T:
+        """Change one version under the lock; see :meth:`Store.update_version`.
+
+        Raises:
+            ExperimentNotFoundError: The version does not exist.
+            CorruptHistoryError: The history cannot be parsed; it is left as it is.
+            LockTimeoutError: Another live writer held the lock too long.
+        """
+        with self._locked(experiment_id):
+            identity, layout, pending = self._writer_view(experiment_id)
+            known = pending.get(version)
+            if known is not None:
+                record = self._read_version_file(experiment_id, version, known)
+                if record is None:  # removed under the lock: only by hand
+                    raise ExperimentNotFoundError(experiment_id, version)
+            else:
+                record = self._record_from_history(experiment_id, version, layout)
+            revision = record.get("_revision", 0)
+            result = change(record)
+            record["_revision"] = max(revision, known.revision if known else 0) + 1
+            self._store_record(experiment_id, record, identity, known)
+        return result
+
+    def load_version(self, experiment_id: str, version: int) -> StoredVersion:
+        """Read one version, about its own size; see :meth:`Store.load_version`.
+
+        Raises:
+            ExperimentNotFoundError: The version does not exist.
+            CorruptHistoryError: The history or version file cannot be parsed.
+        """
+        path = self.history_path(experiment_id)
+        for _ in range(_ATTEMPTS):
+            fd = _open_document(path)
+            try:
+                identity = None if fd is None else _atomic.file_identity(os.fstat(fd))
+                pending = self._pending(experiment_id)
+                known = pending.get(version)
+                if known is not None:
+                    record = self._read_version_file(experiment_id, version, known)
+                    if record is not None:
+                        return record
+                    continue  # folded into the history meanwhile
+                if fd is None or identity is None:
+                    raise ExperimentNotFoundError(experiment_id, version)
+                layout = self._read_layout(experiment_id, identity)
+                if layout is None:
+                    data = _read_fd(fd)
+                    versions = self._parse(path, data, experiment_id)["versions"]
+                    found: list[StoredVersion] = [v for v in versions if v["version"] == version]
+                else:
+                    span = layout.span(version)
+                    found = [] if span is None else [self._slice(path, fd, span, version)]
+            finally:
+                if fd is not None:
+                    os.close(fd)
+            if _identity_of(path) != identity:
+                continue  # replaced while read: a version file may have been folded
+            if not found:
+                raise ExperimentNotFoundError(experiment_id, version)
+            return found[-1]
+        raise _busy(path)
+
+    def latest_version(self, experiment_id: str) -> int | None:
+        """The highest version number; see :meth:`Store.latest_version`."""
+        path = self.history_path(experiment_id)
+        for _ in range(_ATTEMPTS):
+            identity = _identity_of(path)
+            latest = max(self._pending(experiment_id), default=0)
+            if identity is not None:
+                layout = self._read_layout(experiment_id, identity)
+                if layout is None:
+                    snapshot = self._snapshot(experiment_id)
+                    versions = self._merged(experiment_id, snapshot)
+                    return max((v["version"] for v in versions), default=None)
+                latest = max(latest, layout.latest)
+            if _identity_of(path) == identity:
+                return latest or None
+        raise _busy(path)
+
+    def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
+        """Read every version; see :meth:`Store.load_with_identity`.
+
+        Raises:
+            CorruptHistoryError: A file cannot be parsed or has the wrong shape.
+        """
+        for _ in range(_ATTEMPTS):
+            snapshot = self._snapshot(experiment_id)
+            try:
+                versions = self._merged(experiment_id, snapshot)
+            except _FoldedError:
+                continue
+            if snapshot.identity is None and not versions:
+                return [], None
+            return versions, _identity(snapshot.identity, snapshot.pending)
+        raise _busy(self.history_path(experiment_id))
+
+    def history_identity(self, experiment_id: str) -> object:
+        """The history file's identity and the version files' names.
+
+        See :meth:`Store.history_identity`.
+        """
+        path = self.history_path(experiment_id)
+        while True:
+            before = self._pending(experiment_id)
+            identity = _identity_of(path)
+            if self._pending(experiment_id) == before:
+                if identity is None and not before:
+                    return None
+                return _identity(identity, before)
+
+    def experiment_ids(self) -> list[str]:
+        """Return the ids of every history file in ``log_dir``, sorted.
+
+        Returns:
+            The ids; ``[]`` when the folder does not exist yet.
+        """
+        try:
+            names = os.listdir(self.log_dir)
+        except FileNotFoundError:
+            return []
+        ids = {name[: -len(HISTORY_SUFFIX)] for name in names if name.endswith(HISTORY_SUFFIX)}
+        # An experiment whose first writes went to version files only (none yet folded).
+        root = self.log_dir / INTERNAL_DIR / "versions"
+        ids.update(name for name in _listdir(root) if name not in ids and self._pending(name))
+        return sorted(i for i in ids if unsafe_reason(i) is None)
+
+    def tidy(
+        self, segments: dict[str, dict[int, int]], *, dry_run: bool
+    ) -> tuple[list[str], list[dict[str, str]]]:
+        """Delete stale temp files and folded journals; see :meth:`Store.tidy`."""
+        from experiment_manager.stores import _file_tidy
+
+        return _file_tidy.tidy(self, segments, dry_run=dry_run)
+
+    # -- the lazily rewritten history -------------------------------------------------
+
+    def flush(self, experiment_id: str | None = None) -> None:
+        """Fold every version file into its history now; see :meth:`Store.flush`.
+
+        Args:
+            experiment_id: One experiment, or None for every one with version files.
+
+        Raises:
+            CorruptHistoryError: A history cannot be parsed; it is left as it is.
+            OSError: A history could not be written (its version files are kept).
+        """
+        if experiment_id is None:
+            root = self.log_dir / INTERNAL_DIR / "versions"
+            ids = [i for i in _listdir(root) if unsafe_reason(i) is None]
+        else:
+            ids = [experiment_id]
+        for name in sorted(ids):
+            if self._pending(name):
+                with self._locked(name):
+                    if self._pending(name):
+                        self._refresh(name, None)
+
+    def version_ended(self, experiment_id: str) -> None:
+        """Fold version files a few seconds after a version ends, if none was since."""
+        if not self._pending(experiment_id):
+            return
+        with self._timers_lock:
+            if experiment_id in self._timers:
+                return
+            timer = threading.Timer(REFRESH_SECONDS, self._deferred_refresh, (experiment_id,))
+            timer.daemon = True
+            self._timers[experiment_id] = timer
+        timer.start()
+
+    def _deferred_refresh(self, experiment_id: str) -> None:
+        with self._timers_lock:
+            self._timers.pop(experiment_id, None)
+        # Version files are already durable: a failed fold is retried by the next writer.
+        with contextlib.suppress(Exception):
+            self.flush(experiment_id)
+
+    def _flush_at_exit(self) -> None:
+        with self._timers_lock:
+            waiting = list(self._timers)
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+        for experiment_id in waiting:
+            with contextlib.suppress(Exception):
+                self.flush(experiment_id)
+
+    # -- writing --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, experiment_id: str) -> Any:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
+            yield
+
+    def _writer_view(
+        self, experiment_id: str
+    ) -> tuple[list[int] | None, _layout.Layout | None, dict[int, _Pending]]:
+        """Under the lock: the history's identity and layout, and the version files.
+
+        A history without a current layout (format 1, changed by hand, layout lost)
+        is rewritten first, which also proves that it parses.
+        """
+        identity = _identity_of(self.history_path(experiment_id))
+        layout = None
+        if identity is not None:
+            layout = self._read_layout(experiment_id, identity)
+            if layout is None:
+                identity, layout = self._refresh(experiment_id, None)
+        return identity, layout, self._pending(experiment_id)
+
+    def _store_record(
+        self,
+        experiment_id: str,
+        record: StoredVersion,
+        identity: list[int] | None,
+        replaced: _Pending | None,
+    ) -> None:
+        """Under the lock: make ``record`` the version's current state, durably."""
+        version, revision = record["version"], record["_revision"]
+        encoded = _serialize.dumps(record)
+        size = 0 if identity is None else identity[1]
+        if size < DIRECT_BYTES:
+            self._refresh(experiment_id, {version: (revision, encoded, record)})
+            return
+        folder = self.versions_folder(experiment_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic.write_atomic(folder / f"{version}.{revision}.json", encoded)
+        if replaced is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / replaced.name).unlink()
+        if identity is not None and time.time_ns() - identity[2] >= REFRESH_SECONDS * 1e9:
+            # The call's write is durable already: a fold that fails is retried later.
+            with contextlib.suppress(OSError, CorruptHistoryError):
+                self._refresh(experiment_id, None)
+
+    def _refresh(
+        self,
+        experiment_id: str,
+        changed: dict[int, tuple[int, bytes, StoredVersion]] | None,
+    ) -> tuple[list[int], _layout.Layout]:
+        """Under the lock: rewrite the history with every version file (and ``changed``).
+
+        Records of versions that did not change are copied as bytes when a layout
+        describes the current history; otherwise the history is parsed (and so
+        checked) and every record encoded. The derived files follow; a failure to
+        write them does not fail the call.
+
+        Returns:
+            The new history's identity and layout.
+
+        Raises:
+            CorruptHistoryError: The current history cannot be parsed.
+            OSError: The history could not be written; nothing changed.
+        """
+        path = self.history_path(experiment_id)
+        read = _atomic.read_with_stat(path)
+        pending = self._pending(experiment_id)
+        chunks: dict[int, tuple[int, bytes | memoryview, StoredVersion | None]] = {}
+        previous_index = None
+        if read is not None:
+            data, info = read
+            old_identity = _atomic.file_identity(info)
+            layout = self._read_layout(experiment_id, old_identity)
+            if layout is not None:
+                view = memoryview(data)
+                for row, version in enumerate(layout.versions):
+                    piece = view[layout.starts[row] : layout.ends[row]]
+                    chunks[version] = (layout.revisions[row], piece, None)
+                previous_index = self._index_describing(experiment_id, old_identity)
+            else:
+                for stored in self._parse(path, data, experiment_id)["versions"]:
+                    encoded = _serialize.dumps(stored)
+                    chunks[stored["version"]] = (stored.get("_revision", 0), encoded, stored)
+        folded = []
+        for version, known in pending.items():
+            if version in chunks and chunks[version][0] >= known.revision:
+                folded.append(known.name)  # already in the history (a fold was cut short)
+                continue
+            raw = _atomic.read_bytes(self.versions_folder(experiment_id) / known.name)
+            if raw is None:
+                continue
+            record = self._parse_record(experiment_id, known.name, raw)
+            chunks[version] = (known.revision, raw, record)
+            folded.append(known.name)
+        for version, (revision, encoded, record) in (changed or {}).items():
+            chunks[version] = (revision, encoded, record)
+        ordered = sorted(chunks.items())
+        document, spans = _document.assemble(
+            experiment_id, FORMAT_VERSION, [(v, chunk[0], chunk[1]) for v, chunk in ordered]
+        )
+        running = [
+            v
+            for v, (_, _, record) in ordered
+            if (record.get("status") if record is not None else None) == "running"
+        ]
+        if read is not None and layout is not None:
+            running = sorted({v for v in layout.running if chunks[v][2] is None}.union(running))
+        _atomic.write_atomic(path, document)
+        new_identity = _atomic.file_identity(os.stat(path))
+        new_layout = _layout.Layout(
+            versions=[s[0] for s in spans],
+            starts=[s[1] for s in spans],
+            ends=[s[2] for s in spans],
+            revisions=[s[3] for s in spans],
+            running=running,
+        )
+        with contextlib.suppress(OSError):
+            self._write_derived(
+                experiment_id,
+                document=document,
+                identity=new_identity,
+                layout=new_layout,
+                chunks=chunks,
+                previous_index=previous_index,
+            )
+        folder = self.versions_folder(experiment_id)
+        for name in folded:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / name).unlink()
+        return new_identity, new_layout
+
+    def _write_derived(
+        self,
+        experiment_id: str,
+        *,
+        document: bytes,
+        identity: list[int],
+        layout: _layout.Layout,
+        chunks: Mapping[int, tuple[int, bytes | memoryview, StoredVersion | None]],
+        previous_index: dict[str, Any] | None,
+    ) -> None:
+        """The layout, index and columns files of a history just written."""
+        spans = list(
+            zip(layout.versions, layout.starts, layout.ends, layout.revisions, strict=True)
+        )
+        target = self.layout_path(experiment_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic.write_atomic(
+            target,
+            _layout.encode(identity, spans, layout.running),
+            durable=False,
+            locked_by_caller=False,
+        )
+        view = memoryview(document)
+
+        def record_of(version: int) -> StoredVersion:
+            record = chunks[version][2]
+            if record is None:
+                start, end, _ = layout.span(version) or (0, 0, 0)
+                record = _serialize.loads(view[start:end])
+            return record
+
+        known = {}
+        if previous_index is not None:
+            known = {e["summary"].get("version"): e for e in previous_index["versions"]}
+        entries = []
+        for version in layout.versions:
+            old = known.get(version)
+            if chunks[version][2] is None and old is not None:
+                entries.append(old)  # unchanged: same bytes, same summary
+            else:
+                entries.append(_index.summarize_all([record_of(version)], None)[0])
+        generation = os.urandom(8).hex() if previous_index is None else previous_index["generation"]
+        index = self._write_index(experiment_id, identity, entries, generation)
+        self._write_columns(experiment_id, record_of, index, tidy=True)
+
+    # -- reading --------------------------------------------------------------------
+
+    def _pending(self, experiment_id: str) -> dict[int, _Pending]:
+        """The newest version file of each version that has one."""
+        found: dict[int, _Pending] = {}
+        for name in _listdir(self.versions_folder(experiment_id)):
+            match = _VERSION_FILE.fullmatch(name)
+            if match is None:
+                continue
+            version, revision = int(match.group(1)), int(match.group(2))
+            if version not in found or found[version].revision < revision:
+                found[version] = _Pending(revision, name)
+        return found
+
+    def _read_version_file(
+        self, experiment_id: str, version: int, known: _Pending
+    ) -> StoredVersion | None:
+        raw = _atomic.read_bytes(self.versions_folder(experiment_id) / known.name)
+        if raw is None:
+            return None
+        record = self._parse_record(experiment_id, known.name, raw)
+        if record["version"] != version:
+            path = self.versions_folder(experiment_id) / known.name
+            raise CorruptHistoryError(path, f"holds version {record['version']}, not {version}")
+        return record
+
+    def _parse_record(self, experiment_id: str, name: str, raw: bytes) -> StoredVersion:
+        path = self.versions_folder(experiment_id) / name
+        try:
+            record = _serialize.loads(raw)
+        except ValueError as error:
+            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
+        _document.check_record(path, record, "the version file")
+        return record  # type: ignore[no-any-return]
+
+    def _read_layout(self, experiment_id: str, identity: list[int]) -> _layout.Layout | None:
+        try:
+            data = _atomic.read_bytes(self.layout_path(experiment_id))
+        except OSError:
+            return None  # derived data: a layout that cannot be read is rebuilt
+        return None if data is None else _layout.decode(data, identity)
+
+    def _record_from_history(
+        self, experiment_id: str, version: int, layout: _layout.Layout | None
+    ) -> StoredVersion:
+        """Under the lock: one version's record as the history holds it."""
+        path = self.history_path(experiment_id)
+        span = None if layout is None else layout.span(version)
+        fd = None if span is None else _open_document(path)
+        if span is None or fd is None:
+            raise ExperimentNotFoundError(experiment_id, version)
+        try:
+            return self._slice(path, fd, span, version)
+        finally:
+            os.close(fd)
+
+    def _slice(
+        self, path: Path, fd: int, span: tuple[int, int, int], version: int
+    ) -> StoredVersion:
+        start, end, _ = span
+        raw = os.pread(fd, end - start, start)
+        try:
+            record = _serialize.loads(raw)
+        except ValueError as error:
+            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
+        _document.check_record(path, record, f"version {version}")
+        if record["version"] != version:
+            raise CorruptHistoryError(path, f"version {version} is not where its layout says")
+        return record  # type: ignore[no-any-return]
+
+    def _snapshot(self, experiment_id: str) -> _Snapshot:
+        """The history as read, and the version files present just after opening it."""
+        path = self.history_path(experiment_id)
+        fd = _open_document(path)
+        if fd is None:
+            return _Snapshot(None, None, self._pending(experiment_id))
+        try:
+            identity = _atomic.file_identity(os.fstat(fd))
+            pending = self._pending(experiment_id)
+            data = _read_fd(fd)
+        finally:
+            os.close(fd)
+        return _Snapshot(data, identity, pending)
+
+    def _merged(self, experiment_id: str, snapshot: _Snapshot) -> list[StoredVersion]:
+        """Every version: the history's records, version files over them.
+
+        Raises:
+            _FoldedError: A version file was folded into a newer history meanwhile.
+        """
+        path = self.history_path(experiment_id)
+        versions = {}
+        if snapshot.data is not None:
+            for stored in self._parse(path, snapshot.data, experiment_id)["versions"]:
+                versions[stored["version"]] = stored
+        for version, known in snapshot.pending.items():
+            current = versions.get(version)
+            if current is not None and current.get("_revision", 0) >= known.revision:
+                continue
+            record = self._read_version_file(experiment_id, version, known)
+            if record is None:
+                raise _FoldedError
+            versions[version] = record
+        if _identity_of(path) != snapshot.identity:
+            raise _FoldedError
+        return [versions[v] for v in sorted(versions)]
+
+    def _parse(self, path: Path, data: bytes, experiment_id: str) -> dict[str, Any]:
+        if not data.strip():
+            raise CorruptHistoryError(path, "the file is empty")
+        try:
+            document = _serialize.loads(data)
+        except ValueError as error:
+            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
+        _document.check_document(path, document, experiment_id, FORMAT_VERSION)
+        return document  # type: ignore[no-any-return]
+
+    # -- summaries and the listing, from the index ------------------------------------
+
     def summaries(self, experiment_id: str) -> list[dict[str, Any]]:
         """Per-version summaries from the index; see :meth:`Store.summaries`.
 
-        The index is used when it describes exactly the current history file
-        (same inode, size and times); otherwise the history is read once and the
-        index rebuilt. Running versions are brought up to date from their journal.
+        The index describes the history file; versions with a version file, and
+        running ones, are summarised afresh from their own records.
 
         Raises:
             CorruptHistoryError: The history file cannot be parsed.
         """
-        path = self.history_path(experiment_id)
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            return []
-        index = self._index_describing(experiment_id, info)
-        if index is not None:
+        for _ in range(_ATTEMPTS):
+            before = self.history_identity(experiment_id)
+            if before is None:
+                return []
             try:
-                return self._summaries_from(experiment_id, index, decode=not index["plain"])
-            except (KeyError, TypeError, ValueError, AttributeError):
-                pass  # a damaged index: derived data, rebuilt below
-        index = self._rebuild_index(experiment_id)
-        if index is None:
-            return []
-        return self._summaries_from(experiment_id, index, decode=True)
+                summaries = self._summaries_once(experiment_id)
+            except _FoldedError:
+                continue
+            if self.history_identity(experiment_id) == before:
+                return summaries
+        return Store.summaries(self, experiment_id)
+
+    def _summaries_once(self, experiment_id: str) -> list[dict[str, Any]]:
+        index, plain = None, False
+        identity = _identity_of(self.history_path(experiment_id))
+        if identity is not None:
+            index = self._index_describing(experiment_id, identity)
+            if index is not None:
+                plain = index["plain"]
+            else:
+                index = self._rebuild_index(experiment_id)
+        entries = {} if index is None else {e["summary"]["version"]: e for e in index["versions"]}
+        fresh = self._fresh_summaries(experiment_id, entries)
+        out = []
+        for version in sorted({*entries, *fresh}):
+            if version in fresh:
+                out.append(decode_summary(fresh[version]))
+            else:
+                summary = entries[version]["summary"]
+                out.append(summary if plain else decode_summary(summary))
+        return out
+
+    def _fresh_summaries(
+        self, experiment_id: str, entries: Mapping[int, dict[str, Any]]
+    ) -> dict[int, dict[str, Any]]:
+        """Summaries (stored form) of versions the index cannot tell about.
+
+        Those with a version file, and running ones (their newest points are in the
+        journal, and whether they crashed is found out now).
+        """
+        versions = set(self._pending(experiment_id))
+        versions.update(v for v, e in entries.items() if e["summary"].get("status") == "running")
+        fresh = {}
+        for version in sorted(versions):
+            try:
+                stored = self.read_version(experiment_id, version)
+            except ExperimentNotFoundError:
+                raise _FoldedError from None
+            fresh[version] = _index.summarize(stored)
+        return fresh
 
     def version_table(self, experiment_id: str) -> VersionTable:
         """The listing of an experiment's versions; see :meth:`Store.version_table`.
 
         Only the first two lines of the index are read when it describes exactly
-        the current history file; otherwise the history is read once and the index
-        rebuilt. Running versions are brought up to date from their journal.
+        the current history file; versions with a version file, and running ones,
+        are summarised afresh.
 
         Args:
             experiment_id: A validated experiment id.
@@ -226,26 +786,68 @@ class FileStore(Store):
         Raises:
             CorruptHistoryError: The history file cannot be parsed.
         """
-        path = self.history_path(experiment_id)
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            return VersionTable(experiment_id)
-        head = _atomic.read_lines(self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1])
-        if head is not None:
-            lines, index_info = head
-            found = _index_file.read_listing(lines, index_info.st_size, _atomic.file_identity(info))
+        for _ in range(_ATTEMPTS):
+            before = self.history_identity(experiment_id)
+            if before is None:
+                return VersionTable(experiment_id)
+            try:
+                table = self._table_once(experiment_id)
+            except _FoldedError:
+                continue
+            if self.history_identity(experiment_id) == before:
+                return table
+        return Store.version_table(self, experiment_id)
+
+    def _table_once(self, experiment_id: str) -> VersionTable:
+        identity = _identity_of(self.history_path(experiment_id))
+        listing, plain = _listing.build([]), True
+        if identity is not None:
+            head = _atomic.read_lines(
+                self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1]
+            )
+            found = None
+            if head is not None:
+                lines, index_info = head
+                found = _index_file.read_listing(lines, index_info.st_size, identity)
             if found is not None:
                 listing, plain = found
-                try:
-                    return self._table(experiment_id, listing, decode=not plain)
-                except (ValueError, TypeError):
-                    pass  # a damaged value the shape check let through: rebuild below
-        index = self._rebuild_index(experiment_id)
-        if index is None:
-            return VersionTable(experiment_id)
-        listing = _listing.build([e["summary"] for e in index["versions"]])
-        return self._table(experiment_id, listing, decode=True)
+            else:
+                index = self._rebuild_index(experiment_id)
+                if index is not None:
+                    listing = _listing.build([e["summary"] for e in index["versions"]])
+                    plain = False
+        rows = {version: row for row, version in enumerate(listing["version"])}
+        running = {
+            version: {"summary": {"status": "running"}}
+            for version, status in zip(listing["version"], listing["status"], strict=True)
+            if status == "running"
+        }
+        fresh = self._fresh_summaries(experiment_id, running)
+        for version, summary in sorted(fresh.items()):
+            if version in rows:
+                _listing.set_row(listing, rows[version], summary)
+            else:
+                _listing.add_row(listing, summary)
+        try:
+            return _listing.to_table(experiment_id, listing, decode=not plain or bool(fresh))
+        except (ValueError, TypeError):
+            # A damaged value the index's shape check let through: rebuild it.
+            index = self._rebuild_index(experiment_id)
+            if index is None:
+                raise _FoldedError from None
+            listing = _listing.build([e["summary"] for e in index["versions"]])
+            return _listing.to_table(experiment_id, listing, decode=True)
+
+    def _index_describing(self, experiment_id: str, identity: list[int]) -> dict[str, Any] | None:
+        try:
+            data = _atomic.read_bytes(self.index_path(experiment_id))
+        except OSError:
+            return None
+        # Derived data: an index that is unreadable or of another format is rebuilt.
+        index = None if data is None else _index_file.decode(data)
+        if index is None or index["source"] != identity:
+            return None
+        return index
 
     def _rebuild_index(self, experiment_id: str) -> dict[str, Any] | None:
         """Read the history once and write its index afresh; None when it is gone."""
@@ -254,80 +856,26 @@ class FileStore(Store):
         if read is None:
             return None
         data, info = read
-        document = self._parse(path, data, experiment_id)
-        index = self._write_index(experiment_id, document, info, None)
+        versions = self._parse(path, data, experiment_id)["versions"]
+        identity = _atomic.file_identity(info)
+        entries = _index.summarize_all(versions, None)
+        index = self._write_index(experiment_id, identity, entries, os.urandom(8).hex())
+        by_version = {stored["version"]: stored for stored in versions}
         # Without the lock: write the files of this new generation, delete nothing (a
         # writer may have made newer ones meanwhile; the next write tidies up).
-        self._write_columns(experiment_id, document["versions"], index, tidy=False)
+        self._write_columns(experiment_id, by_version.__getitem__, index, tidy=False)
         return index
-
-    def _table(self, experiment_id: str, listing: dict[str, Any], *, decode: bool) -> VersionTable:
-        """The table of a listing, its running versions brought up to date."""
-        statuses = listing["status"]
-        rows = {
-            version: row
-            for row, version in enumerate(listing["version"])
-            if statuses[row] == "running"
-        }
-        if rows:
-            for stored in self.current_versions(experiment_id):
-                if stored["version"] in rows:
-                    _listing.set_row(listing, rows[stored["version"]], _index.summarize(stored))
-            decode = True
-        return _listing.to_table(experiment_id, listing, decode=decode)
-
-    def _summaries_from(
-        self, experiment_id: str, index: dict[str, Any], *, decode: bool
-    ) -> list[dict[str, Any]]:
-        running = {
-            entry["summary"]["version"]
-            for entry in index["versions"]
-            if entry["summary"].get("status") == "running"
-        }
-        fresh = {}
-        if running:
-            for stored in self.current_versions(experiment_id):
-                if stored["version"] in running:
-                    fresh[stored["version"]] = _index.summarize(stored)
-        # The index was parsed (or built) for this call alone, so its summaries are
-        # decoded in place, unless its text holds no tags or non-finite names.
-        out = []
-        for entry in index["versions"]:
-            version = entry["summary"]["version"]
-            if version in fresh:
-                out.append(decode_summary(fresh[version]))
-                continue
-            summary = entry["summary"]
-            out.append(decode_summary(summary) if decode else summary)
-        return out
-
-    def _index_describing(self, experiment_id: str, info: os.stat_result) -> dict[str, Any] | None:
-        index = self._read_index(experiment_id)
-        if index is None or index["source"] != _atomic.file_identity(info):
-            return None
-        return index
-
-    def _read_index(self, experiment_id: str) -> dict[str, Any] | None:
-        data = _atomic.read_bytes(self.index_path(experiment_id))
-        # Derived data: an index that is unreadable or of another format is rebuilt.
-        return None if data is None else _index_file.decode(data)
 
     def _write_index(
         self,
         experiment_id: str,
-        document: dict[str, Any],
-        info: os.stat_result,
-        previous: dict[str, Any] | None,
+        identity: list[int],
+        entries: list[dict[str, Any]],
+        generation: str,
     ) -> dict[str, Any]:
-        source = _atomic.file_identity(info)
-        entries = _index.summarize_all(document["versions"], previous)
-        # A history the index did not describe was changed by something else than this
-        # library (by hand, a restore, an older library): files derived from the old
-        # one must not be taken for this one's, so the generation changes.
-        generation = os.urandom(8).hex() if previous is None else previous["generation"]
         index = {
             "format": _index.INDEX_FORMAT,
-            "source": source,
+            "source": identity,
             "generation": generation,
             "versions": entries,
         }
@@ -336,13 +884,34 @@ class FileStore(Store):
             path.parent.mkdir(parents=True, exist_ok=True)
             _atomic.write_atomic(
                 path,
-                _index_file.encode(source, entries, generation),
+                _index_file.encode(identity, entries, generation),
                 durable=False,
                 locked_by_caller=False,
             )
-        except PermissionError:
-            pass  # a read-only log dir: the index is only a cache, serve it unsaved
+        except OSError:
+            pass  # a read-only or full disk: the index is only a cache, serve it unsaved
         return index
+
+    # -- one metric of every version ----------------------------------------------------
+
+    def read_metric(self, experiment_id: str, metric: str, x: str) -> MetricRead | None:
+        """One metric of every version without parsing the rest; see :meth:`Store.read_metric`.
+
+        From the versions' columns files when they are all current, else from the
+        history file's outline (:mod:`.stores._fastread`). None when a version has
+        a version file or is running, or the dashboard's libraries are missing.
+        """
+        try:
+            from experiment_manager.stores import _fastread
+        except ImportError:
+            return None
+        before = self.history_identity(experiment_id)
+        if not isinstance(before, tuple) or before[1]:
+            return None  # versions newer than the history: read them the usual way
+        read = _fastread.read_metric(self, experiment_id, metric, x)
+        if read is None or self.history_identity(experiment_id) != before:
+            return None
+        return MetricRead(identity=before, versions=read.versions)
 
     def columns_folder(self, experiment_id: str) -> Path:
         """Return the folder of an experiment's columns files (see :mod:`.stores._columns`).
@@ -401,18 +970,20 @@ class FileStore(Store):
             >>> import tempfile
             >>> store = FileStore(Path(tempfile.mkdtemp()))
             >>> version = store.create_version("exp", {"config_name": "exp"})["version"]
-            >>> def end(versions):  # a long curve: short ones keep no columns files
-            ...     versions[0].update(status="finished", metrics={"loss": [0.25] * 10_000})
-            >>> store.transact("exp", end)
+            >>> def end(stored):  # a long curve: short ones keep no columns files
+            ...     stored.update(status="finished", metrics={"loss": [0.25] * 10_000})
+            >>> store.update_version("exp", 1, end)
             >>> _, [(number, status, arrays)] = store.metric_columns("exp", "loss", ("values",))
             >>> number, status, arrays["values"].cast("d").tolist()[-2:]
             (1, 'finished', [0.25, 0.25])
         """
+        if self._pending(experiment_id):
+            return None  # versions newer than the history: read them the usual way
         try:
             info = os.stat(self.history_path(experiment_id))
-            index = self._index_describing(experiment_id, info)
         except OSError:
             return None
+        index = self._index_describing(experiment_id, _atomic.file_identity(info))
         if index is None:
             return None
         entries = index["versions"]
@@ -437,7 +1008,7 @@ class FileStore(Store):
     def _write_columns(
         self,
         experiment_id: str,
-        versions: list[StoredVersion],
+        record_of: Callable[[int], StoredVersion],
         index: dict[str, Any],
         *,
         tidy: bool,
@@ -458,7 +1029,6 @@ class FileStore(Store):
         entries = index["versions"]
         if index["source"][1] < _columns.MIN_BYTES_PER_VERSION * len(entries):
             entries = []  # short versions: readers parse the history, keep no files
-        by_version = {stored["version"]: stored for stored in versions} if entries else {}
         try:
             present = set(_listdir(folder))
             current = set()
@@ -470,7 +1040,7 @@ class FileStore(Store):
                 current.add(name)
                 if name in present:
                     continue
-                data = _columns.encode(by_version[summary["version"]], fingerprint)
+                data = _columns.encode(record_of(summary["version"]), fingerprint)
                 if data is None:  # a point that is not a number: readers use the history
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
@@ -537,78 +1107,58 @@ class FileStore(Store):
         """Whether a live process holds the liveness lock; see :meth:`Store.is_live`."""
         return _liveness.owner_alive(self.live_path(experiment_id, version))
 
-    def _read_document(self, path: Path, experiment_id: str) -> dict[str, Any] | None:
-        data = _atomic.read_bytes(path)
-        return None if data is None else self._parse(path, data, experiment_id)
 
-    def _parse(self, path: Path, data: bytes, experiment_id: str) -> dict[str, Any]:
-        if not data.strip():
-            raise CorruptHistoryError(path, "the file is empty")
-        try:
-            document = _serialize.loads(data)
-        except ValueError as error:
-            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
-        check_document(path, document, experiment_id)
-        return document  # type: ignore[no-any-return]
+class _FoldedError(Exception):
+    """A version file was folded into a newer history while it was being read."""
+
+
+def _busy(path: Path) -> CorruptHistoryError:
+    # Only if writers keep replacing the history faster than it can be read, for long.
+    return CorruptHistoryError(path, f"changed on each of {_ATTEMPTS} attempts to read it")
+
+
+def _identity(history: list[int] | None, pending: Mapping[int, _Pending]) -> object:
+    return (history, tuple(sorted(known.name for known in pending.values())))
+
+
+def _identity_of(path: Path) -> list[int] | None:
+    try:
+        return _atomic.file_identity(os.stat(path, follow_symlinks=False))
+    except FileNotFoundError:
+        return None
+
+
+def _open_document(path: Path) -> int | None:
+    try:
+        return os.open(path, _atomic.READ_FLAGS)
+    except FileNotFoundError:
+        return None
+
+
+def _read_fd(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    parts: list[bytes] = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, max(size - offset, 65536), offset)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        offset += len(chunk)
 
 
 def _listdir(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
 
 
-def check_document(path: Path, document: Any, experiment_id: str) -> None:
-    """Check that parsed JSON has the shape of a history document.
-
-    Args:
-        path: The file it came from, for error messages.
-        document: The parsed JSON.
-        experiment_id: The id the file should belong to.
-
-    Raises:
-        UnsupportedFormatError: The format number is newer than this library reads.
-        CorruptHistoryError: Anything else is wrong with the shape.
-    """
-    if not isinstance(document, dict):
-        raise CorruptHistoryError(path, f"expected an object, found {type(document).__name__}")
-    found = document.get("format")
-    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
-        raise CorruptHistoryError(path, f"missing or invalid format number {found!r}")
-    if found > FORMAT_VERSION:
-        raise UnsupportedFormatError(path, found, FORMAT_VERSION)
-    if document.get("experiment_id") != experiment_id:
-        raise CorruptHistoryError(
-            path, f"holds experiment {document.get('experiment_id')!r}, not {experiment_id!r}"
-        )
-    versions = document.get("versions")
-    if not isinstance(versions, list):
-        raise CorruptHistoryError(path, "'versions' is not a list")
-    for index, version in enumerate(versions):
-        if not (
-            isinstance(version, dict)
-            and type(version.get("version")) is int
-            and isinstance(version.get("metrics", {}), dict)
-            and isinstance(version.get("checkpoints", []), list)
-        ):
-            raise CorruptHistoryError(path, f"versions[{index}] is not a valid version record")
-        if not all(type(p) is str for p in version.get("checkpoints", [])):
-            raise CorruptHistoryError(path, f"versions[{index}].checkpoints holds a non-string")
-        for name, values in version.get("metrics", {}).items():
-            if not _valid_metric_list(values):
-                raise CorruptHistoryError(
-                    path, f"versions[{index}].metrics[{name!r}] is not a list of numbers"
-                )
+# Stores of this process whose histories wait for a deferred rewrite: done at exit.
+_STORES: weakref.WeakSet[FileStore] = weakref.WeakSet()
 
 
-def _valid_metric_list(values: Any) -> bool:
-    """A stored metric list: numbers and the three non-finite names, nothing else."""
-    if type(values) is not list:
-        return False
-    kinds = set(map(type, values))
-    if kinds <= _serialize.PLAIN_NUMBERS:
-        return True
-    if kinds <= _serialize.PLAIN_NUMBERS | {str}:
-        return all(v in _serialize.NONFINITE_NAMES for v in values if type(v) is str)
-    return False
+@atexit.register
+def _flush_stores() -> None:
+    for store in list(_STORES):
+        store._flush_at_exit()

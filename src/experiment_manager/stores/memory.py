@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from experiment_manager import _serialize
+from experiment_manager.errors import ExperimentNotFoundError
 from experiment_manager.stores.base import JournalWriter, LiveHandle, Store, StoredVersion
 
 __all__ = ["MemoryStore"]
@@ -15,7 +16,7 @@ T = TypeVar("T")
 
 
 class MemoryStore(Store):
-    """Keeps each experiment's versions as encoded JSON in a dict; thread-safe.
+    """Keeps each version as encoded JSON in a dict; thread-safe.
 
     Storing the encoded bytes (not live objects) gives callers the same copy
     semantics, and the same refusal of non-JSON data, as the file store.
@@ -27,30 +28,68 @@ class MemoryStore(Store):
     """
 
     def __init__(self) -> None:
-        self._data: dict[str, bytes] = {}
+        self._data: dict[str, dict[int, bytes]] = {}
         self._writes: dict[str, int] = {}
         self._journals: dict[tuple[str, int, int], bytearray] = {}
         self._live: set[tuple[str, int]] = set()
         self._lock = threading.RLock()
 
-    def transact(self, experiment_id: str, change: Callable[[list[StoredVersion]], T]) -> T:
-        """Apply ``change`` under a process-wide lock; see :meth:`Store.transact`."""
+    def create_version(
+        self,
+        experiment_id: str,
+        fields: Mapping[str, Any],
+        before_write: Callable[[int], None] | None = None,
+    ) -> StoredVersion:
+        """Allocate and store the next version; see :meth:`Store.create_version`."""
         with self._lock:
-            versions = self.load(experiment_id)
-            result = change(versions)
-            self._data[experiment_id] = _serialize.dumps(versions)
-            self._writes[experiment_id] = self._writes.get(experiment_id, 0) + 1
+            versions = self._data.get(experiment_id, {})
+            number = max(versions, default=0) + 1
+            if before_write is not None:
+                before_write(number)
+            record: StoredVersion = {"experiment_id": experiment_id, "version": number}
+            record.update(fields)
+            record.setdefault("metrics", {})
+            record.setdefault("checkpoints", [])
+            encoded = _serialize.dumps(record)
+            self._data.setdefault(experiment_id, {})[number] = encoded
+            self._wrote(experiment_id)
+        copied: StoredVersion = _serialize.loads(encoded)
+        return copied
+
+    def update_version(
+        self, experiment_id: str, version: int, change: Callable[[StoredVersion], T]
+    ) -> T:
+        """Change one version under a process-wide lock; see :meth:`Store.update_version`."""
+        with self._lock:
+            record = self.load_version(experiment_id, version)
+            result = change(record)
+            self._data[experiment_id][version] = _serialize.dumps(record)
+            self._wrote(experiment_id)
         return result
+
+    def load_version(self, experiment_id: str, version: int) -> StoredVersion:
+        """Return a copy of one version; see :meth:`Store.load_version`."""
+        with self._lock:
+            data = self._data.get(experiment_id, {}).get(version)
+        if data is None:
+            raise ExperimentNotFoundError(experiment_id, version)
+        record: StoredVersion = _serialize.loads(data)
+        return record
+
+    def latest_version(self, experiment_id: str) -> int | None:
+        """The highest version number; see :meth:`Store.latest_version`."""
+        with self._lock:
+            return max(self._data.get(experiment_id, {}), default=None)
 
     def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
         """Return a fresh copy of an experiment's versions; see :meth:`Store.load_with_identity`."""
         with self._lock:
-            data = self._data.get(experiment_id)
+            data = sorted(self._data.get(experiment_id, {}).items())
             identity = self._writes.get(experiment_id)
-        return ([] if data is None else list(_serialize.loads(data))), identity
+        return [_serialize.loads(encoded) for _, encoded in data], identity
 
     def history_identity(self, experiment_id: str) -> object:
-        """How many times the history was written; see :meth:`Store.history_identity`."""
+        """How many times a version was written; see :meth:`Store.history_identity`."""
         with self._lock:
             return self._writes.get(experiment_id)
 
@@ -58,6 +97,9 @@ class MemoryStore(Store):
         """Return the ids stored so far, sorted; see :meth:`Store.experiment_ids`."""
         with self._lock:
             return sorted(self._data)
+
+    def _wrote(self, experiment_id: str) -> None:
+        self._writes[experiment_id] = self._writes.get(experiment_id, 0) + 1
 
     def open_journal(self, experiment_id: str, version: int, segment: int) -> JournalWriter:
         """Open an in-memory journal; see :meth:`Store.open_journal`."""

@@ -2,8 +2,8 @@
 
 Two kinds of entries: a whole parsed history (:class:`CachedHistory`, for the
 endpoints that need every field), and one metric of every version read straight from
-the file (:mod:`._fastread`, for curves: several times faster than a full parse of a
-big history). :meth:`HistoryCache.curves` uses a whole history when one is cached,
+the file (the store's ``read_metric``, for curves: several times faster than a full
+parse of a big history). :meth:`HistoryCache.curves` uses a whole history when one is cached,
 else the direct read, else (a running version, anything unusual) the whole history.
 
 An entry is valid while the history file's identity
@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from experiment_manager._naming import validate_experiment_id
 from experiment_manager.errors import ExperimentNotFoundError
-from experiment_manager.web._fastread import read_metric
 from experiment_manager.web._series import Columns, Series, columns_of, prepare
 
 if TYPE_CHECKING:
@@ -258,7 +257,8 @@ class HistoryCache:
                     declined = True  # the same file as last time: read it whole at once
                 else:
                     declined = False
-            read = None if declined else read_metric(self._manager.store, experiment_id, metric, x)
+            store = self._manager.store
+            read = None if declined else store.read_metric(experiment_id, metric, x)
             if read is None or not read.versions:
                 if not declined and identity is not None:
                     # A running version keeps its history file unchanged while its

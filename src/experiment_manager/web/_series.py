@@ -10,7 +10,7 @@ Three x axes:
 
 A metric's values and their steps and times are first gathered as float64 arrays
 (:class:`Columns`; a missing step or time is NaN), either from a record
-(:func:`columns_of`) or straight from the history file (``_fastread``).
+(:func:`columns_of`) or straight from the history file (``Store.read_metric``).
 :func:`prepare` then sorts the points by x (stably, so equal x keep their logging
 order) for range selection and downsampling; :func:`points_after` keeps logging
 order, for live updates that only append.
@@ -32,25 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from experiment_manager.stores._metric_read import Columns
+
 __all__ = ["X_AXES", "Columns", "Series", "columns_of", "points_after", "prepare"]
 
 #: The x axes a request may ask for; the first is the default.
 X_AXES = ("step", "time", "index")
-
-
-@dataclass(frozen=True)
-class Columns:
-    """A metric of one version as arrays, in logging order.
-
-    Attributes:
-        values: The values (NaN and infinities included).
-        steps: The step of each value (NaN: none), possibly shorter than ``values``.
-        times: The wall time of each value (NaN: none), possibly shorter.
-    """
-
-    values: np.ndarray
-    steps: np.ndarray
-    times: np.ndarray
 
 
 @dataclass(frozen=True)

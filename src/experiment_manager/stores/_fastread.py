@@ -26,7 +26,7 @@ Example:
     >>> _ = manager.start_experiment("exp", {}, {})
     >>> _ = [manager.log({"loss": v}, step=10 * i) for i, v in enumerate([0.5, float("nan")])]
     >>> _ = manager.end_experiment()
-    >>> read = read_metric(manager.store, "exp", "loss", "step")
+    >>> read = manager.store.read_metric("exp", "loss", "step")
     >>> [(v.version, v.status, v.columns.steps.tolist()) for v in read.versions]
     [(1, 'finished', [0.0, 10.0])]
     >>> read.versions[0].columns.values.tolist()
@@ -36,8 +36,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 import msgspec
 import numpy as np
@@ -46,41 +45,13 @@ import simdjson
 from experiment_manager._serialize import NONFINITE_NAMES
 from experiment_manager.stores import _atomic
 from experiment_manager.stores._columns import StepRange
-from experiment_manager.stores.base import FORMAT_VERSION, Store
-from experiment_manager.stores.files import FileStore
-from experiment_manager.web._series import Columns
+from experiment_manager.stores._metric_read import Columns, MetricRead, VersionColumns
+from experiment_manager.stores.base import FORMAT_VERSION
 
-__all__ = ["MetricRead", "VersionColumns", "read_metric"]
+if TYPE_CHECKING:
+    from experiment_manager.stores.files import FileStore
 
-
-@dataclass(frozen=True)
-class VersionColumns:
-    """One version's status and the metric's columns."""
-
-    version: int
-    status: str
-    columns: Columns
-
-
-@dataclass(frozen=True)
-class MetricRead:
-    """One metric of every version of an experiment, as read from one file state.
-
-    Attributes:
-        identity: The history file's identity when read.
-        versions: One entry per version, in version order.
-    """
-
-    identity: object
-    versions: list[VersionColumns]
-
-    @property
-    def points(self) -> int:
-        """How many numbers are held (for the cache's memory bound)."""
-        return sum(
-            len(v.columns.values) + len(v.columns.steps) + len(v.columns.times)
-            for v in self.versions
-        )
+__all__ = ["read_metric"]
 
 
 class _UnexpectedError(Exception):
@@ -106,11 +77,11 @@ class _History(msgspec.Struct):
 _OUTLINE = msgspec.json.Decoder(_History)
 
 
-def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> MetricRead | None:
+def read_metric(store: FileStore, experiment_id: str, metric: str, x: str) -> MetricRead | None:
     """Read one metric of every version of a history, or None to read it the usual way.
 
     Args:
-        store: The manager's store (only file stores are read here).
+        store: The file store.
         experiment_id: A validated experiment id.
         metric: The metric's name.
         x: The x axis the columns are for: ``step`` reads the steps, ``time`` the
@@ -120,8 +91,6 @@ def read_metric(store: Store, experiment_id: str, metric: str, x: str) -> Metric
         The metric's columns per version, or None when the history is missing, has
         a running version, or holds anything unexpected.
     """
-    if not isinstance(store, FileStore):
-        return None
     stored = _from_columns(store, experiment_id, metric, x)
     if stored is not None:
         return stored

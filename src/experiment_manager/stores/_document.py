@@ -1,0 +1,123 @@
+"""The history document: its shape check, and its bytes assembled from version records.
+
+A document is ``{"format": 2, "experiment_id": ..., "versions": [record, ...]}``
+written compactly, so each version's record is one contiguous run of bytes: a writer
+that changes a few versions copies every other record's bytes as they are, and the
+:mod:`layout <.stores._layout>` it writes beside the document tells readers where each
+record lies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from experiment_manager import _serialize
+from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
+
+__all__ = ["assemble", "check_document"]
+
+
+def assemble(
+    experiment_id: str, format_version: int, records: Sequence[tuple[int, int, bytes | memoryview]]
+) -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    """The bytes of a document holding the given records, and where each lies.
+
+    Args:
+        experiment_id: The experiment.
+        format_version: The document's format number.
+        records: ``(version, revision, encoded record)`` in version order.
+
+    Returns:
+        The document and ``(version, start, end, revision)`` per record.
+
+    Example:
+        >>> data, spans = assemble("exp", 2, [(1, 1, b'{"version":1}')])
+        >>> data, spans
+        (b'{"format":2,"experiment_id":"exp","versions":[{"version":1}]}', [(1, 46, 59, 1)])
+    """
+    head = b'{"format":%d,"experiment_id":%s,"versions":[' % (
+        format_version,
+        _serialize.dumps(experiment_id),
+    )
+    parts: list[bytes | memoryview] = [head]
+    spans = []
+    offset = len(head)
+    for position, (version, revision, chunk) in enumerate(records):
+        if position:
+            parts.append(b",")
+            offset += 1
+        parts.append(chunk)
+        spans.append((version, offset, offset + len(chunk), revision))
+        offset += len(chunk)
+    parts.append(b"]}")
+    return b"".join(parts), spans
+
+
+def check_document(path: Path, document: Any, experiment_id: str, supported: int) -> None:
+    """Check that parsed JSON has the shape of a history document.
+
+    Args:
+        path: The file it came from, for error messages.
+        document: The parsed JSON.
+        experiment_id: The id the file should belong to.
+        supported: The newest format number this library reads.
+
+    Raises:
+        UnsupportedFormatError: The format number is newer than this library reads.
+        CorruptHistoryError: Anything else is wrong with the shape.
+    """
+    if not isinstance(document, dict):
+        raise CorruptHistoryError(path, f"expected an object, found {type(document).__name__}")
+    found = document.get("format")
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
+        raise CorruptHistoryError(path, f"missing or invalid format number {found!r}")
+    if found > supported:
+        raise UnsupportedFormatError(path, found, supported)
+    if document.get("experiment_id") != experiment_id:
+        raise CorruptHistoryError(
+            path, f"holds experiment {document.get('experiment_id')!r}, not {experiment_id!r}"
+        )
+    versions = document.get("versions")
+    if not isinstance(versions, list):
+        raise CorruptHistoryError(path, "'versions' is not a list")
+    for index, version in enumerate(versions):
+        check_record(path, version, f"versions[{index}]")
+
+
+def check_record(path: Path, version: Any, where: str) -> None:
+    """Check the shape of one stored version record.
+
+    Args:
+        path: The file it came from, for error messages.
+        version: The parsed record.
+        where: Where it is in the file, for error messages.
+
+    Raises:
+        CorruptHistoryError: The record does not have the shape of a version.
+    """
+    if not (
+        isinstance(version, dict)
+        and type(version.get("version")) is int
+        and isinstance(version.get("metrics", {}), dict)
+        and isinstance(version.get("checkpoints", []), list)
+    ):
+        raise CorruptHistoryError(path, f"{where} is not a valid version record")
+    if not all(type(p) is str for p in version.get("checkpoints", [])):
+        raise CorruptHistoryError(path, f"{where}.checkpoints holds a non-string")
+    for name, values in version.get("metrics", {}).items():
+        if not _valid_metric_list(values):
+            raise CorruptHistoryError(path, f"{where}.metrics[{name!r}] is not a list of numbers")
+
+
+def _valid_metric_list(values: Any) -> bool:
+    """A stored metric list: numbers and the three non-finite names, nothing else."""
+    if type(values) is not list:
+        return False
+    kinds = set(map(type, values))
+    if kinds <= _serialize.PLAIN_NUMBERS:
+        return True
+    if kinds <= _serialize.PLAIN_NUMBERS | {str}:
+        return all(v in _serialize.NONFINITE_NAMES for v in values if type(v) is str)
+    return False

@@ -1,0 +1,143 @@
+r"""Where each version's record lies in a history document (derived, rebuilt when stale).
+
+``.expm/layout/<id>.bin`` lets one version be read (and the document be rewritten)
+without parsing the whole document: a header line of strict JSON, then one record of
+four little-endian signed 64-bit integers per version, in version order::
+
+    {"format":1,"source":[ino,size,mtime_ns,ctime_ns],"versions":2,"running":[2]}\n
+    <version, start, end, revision> x versions
+
+``start``/``end`` are byte offsets of the version's record (a JSON object) in the
+document, ``revision`` its ``_revision`` (0 for records written by format 1). The file
+describes the document only while ``source`` equals the document's
+:func:`~.stores._atomic.file_identity`; otherwise it is ignored.
+
+Example:
+    >>> data = encode([1, 2, 3, 4], [(1, 10, 20, 1), (2, 21, 40, 3)], [2])
+    >>> layout = decode(data, [1, 2, 3, 4])
+    >>> layout.span(2), layout.running, layout.latest
+    ((21, 40, 3), [2], 2)
+    >>> decode(data, [1, 2, 3, 5]) is None
+    True
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import struct
+import sys
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+__all__ = ["LAYOUT_FORMAT", "Layout", "decode", "encode"]
+
+#: The number written as ``"format"`` in the header line.
+LAYOUT_FORMAT = 1
+
+_RECORD = struct.Struct("<qqqq")
+_HEADER_LIMIT = 1 << 24
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The spans of a document's versions.
+
+    Attributes:
+        versions: Version numbers, ascending.
+        starts: Byte offset where each version's record starts.
+        ends: Byte offset just after each version's record.
+        revisions: Each version's ``_revision``.
+        running: Versions stored as ``running`` in the document.
+    """
+
+    versions: list[int]
+    starts: list[int]
+    ends: list[int]
+    revisions: list[int]
+    running: list[int]
+
+    @property
+    def latest(self) -> int:
+        """The highest version number (0 for none)."""
+        return self.versions[-1] if self.versions else 0
+
+    def span(self, version: int) -> tuple[int, int, int] | None:
+        """``(start, end, revision)`` of a version, or None when it is not there."""
+        row = bisect.bisect_left(self.versions, version)
+        if row == len(self.versions) or self.versions[row] != version:
+            return None
+        return self.starts[row], self.ends[row], self.revisions[row]
+
+
+def encode(
+    source: list[int], spans: Sequence[tuple[int, int, int, int]], running: Sequence[int]
+) -> bytes:
+    """The layout file of a document.
+
+    Args:
+        source: The document's file identity.
+        spans: ``(version, start, end, revision)`` per version, in version order.
+        running: Versions stored as ``running``.
+
+    Returns:
+        The file's bytes.
+    """
+    header = {
+        "format": LAYOUT_FORMAT,
+        "source": source,
+        "versions": len(spans),
+        "running": sorted(running),
+    }
+    numbers = array("q", [number for span in spans for number in span])
+    if sys.byteorder != "little":
+        numbers.byteswap()
+    return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + numbers.tobytes()
+
+
+def decode(data: bytes, source: list[int]) -> Layout | None:
+    """Read a layout file, if it describes the document of identity ``source``.
+
+    Args:
+        data: The file's bytes.
+        source: The document's current file identity.
+
+    Returns:
+        The layout, or None when the file is stale, of another format or damaged.
+    """
+    end = data.find(b"\n", 0, _HEADER_LIMIT)
+    if end < 0:
+        return None
+    try:
+        header = orjson.loads(data[:end])
+    except orjson.JSONDecodeError:
+        return None
+    if (
+        type(header) is not dict
+        or header.get("format") != LAYOUT_FORMAT
+        or header.get("source") != source
+        or type(header.get("versions")) is not int
+        or type(header.get("running")) is not list
+    ):
+        return None
+    count = header["versions"]
+    body = memoryview(data)[end + 1 :]
+    if len(body) != count * _RECORD.size:
+        return None
+    numbers = array("q")
+    numbers.frombytes(body)
+    if sys.byteorder != "little":
+        numbers.byteswap()
+    versions = list(numbers[0::4])
+    if any(b <= a for a, b in itertools.pairwise(versions)):
+        return None
+    return Layout(
+        versions=versions,
+        starts=list(numbers[1::4]),
+        ends=list(numbers[2::4]),
+        revisions=list(numbers[3::4]),
+        running=[v for v in header["running"] if type(v) is int],
+    )

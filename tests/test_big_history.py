@@ -1,0 +1,235 @@
+"""Big histories: every write costs one version, the history document is rewritten lazily.
+
+A history of at least ``DIRECT_BYTES`` keeps each write in a version file until it is
+folded into the document. These tests make every history "big" (``DIRECT_BYTES = 0``)
+so the lazy path runs on small data, and check the promises: every returned call is
+visible at once to every reader in any process, a kill -9 loses none of them, and once
+the last version has ended (and its process exited) ``json.load`` of the history holds
+everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiment_manager import ExperimentManager
+from experiment_manager.doctor import doctor
+from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.stores import _atomic, files
+from tests._util import assert_same, write_script
+
+
+@pytest.fixture
+def lazy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every history counts as big, and nothing is folded by time alone during a test."""
+    monkeypatch.setattr(files, "DIRECT_BYTES", 0)
+    monkeypatch.setattr(files, "REFRESH_SECONDS", 3600.0)
+
+
+def _versions_folder(log_dir: Path, experiment_id: str) -> Path:
+    return log_dir / ".expm" / "versions" / experiment_id
+
+
+def _fill(manager: ExperimentManager, count: int) -> None:
+    for number in range(count):
+        manager.start_experiment("exp", {"n": number}, {}, experiment_id="exp")
+        manager.log_metrics({"loss": [1.0 / (number + 1)]})
+        manager.log({"acc": number / 10}, step=number)
+        manager.add_checkpoint(f"ckpt-{number}.pt", step=number)
+        manager.end_experiment()
+
+
+def test_writes_go_to_version_files_and_readers_see_them(log_dir: Path, lazy: None) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    _fill(manager, 3)
+    assert not (log_dir / "exp.json").exists()  # nothing folded yet
+    assert sorted(p.name for p in _versions_folder(log_dir, "exp").iterdir()) == [
+        "1.4.json",  # start, log_metrics, add_checkpoint, end (log() goes to the journal)
+        "2.4.json",
+        "3.4.json",
+    ]
+    other = ExperimentManager(log_dir, capture_environment=False)  # a second reader
+    history = other.read_history("exp")
+    assert [h["version"] for h in history] == [1, 2, 3]
+    assert [h["metrics"] for h in history] == [
+        {"loss": [1.0], "acc": [0.0]},
+        {"loss": [0.5], "acc": [0.1]},
+        {"loss": [1 / 3], "acc": [0.2]},
+    ]
+    assert [h["checkpoints"] for h in history] == [["ckpt-0.pt"], ["ckpt-1.pt"], ["ckpt-2.pt"]]
+    assert all("_revision" not in h for h in history)
+    assert other.list_experiments()[0]["experiment_id"] == "exp"
+    assert [s["metric_summaries"]["loss"]["last"] for s in other.list_versions("exp")] == [
+        1.0,
+        0.5,
+        1 / 3,
+    ]
+    assert other.version_table("exp").version == [1, 2, 3]
+    assert_same(other.get_version("exp", 2), history[1])
+    # Folding changes nothing a reader sees, and empties the version files.
+    manager.store.flush("exp")
+    assert list(_versions_folder(log_dir, "exp").iterdir()) == []
+    assert_same(other.read_history("exp"), history)
+    document = json.loads((log_dir / "exp.json").read_bytes())
+    assert document["format"] == 2
+    assert [v["version"] for v in document["versions"]] == [1, 2, 3]
+
+
+def test_a_write_to_a_big_history_does_not_rewrite_it(log_dir: Path, lazy: None) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    _fill(manager, 2)
+    manager.store.flush("exp")
+    before = os.stat(log_dir / "exp.json")
+    manager.start_experiment("exp", {}, {}, experiment_id="exp")
+    manager.log_metrics({"loss": [0.25]})
+    manager.add_checkpoint("late.pt")
+    after = os.stat(log_dir / "exp.json")
+    assert _atomic.file_identity(after) == _atomic.file_identity(before)
+    assert manager.get_version("exp", 3)["metrics"] == {"loss": [0.25]}
+    assert manager.read_history("exp")[-1]["checkpoints"] == ["late.pt"]
+
+
+def test_one_version_is_read_without_reading_the_history(
+    log_dir: Path, lazy: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    _fill(manager, 5)
+    manager.store.flush("exp")
+    expected = manager.read_history("exp")[2]
+    reads: list[int] = []
+    original = files._read_fd
+
+    def counted(fd: int) -> bytes:
+        reads.append(fd)
+        return original(fd)
+
+    monkeypatch.setattr(files, "_read_fd", counted)
+    assert_same(manager.get_version("exp", 3), expected)
+    assert reads == []  # only the version's own bytes were read
+    with pytest.raises(ExperimentNotFoundError):
+        manager.get_version("exp", 9)
+
+
+def test_a_lost_layout_or_a_hand_edit_is_read_correctly(log_dir: Path, lazy: None) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    _fill(manager, 3)
+    manager.store.flush("exp")
+    (log_dir / ".expm" / "layout" / "exp.bin").unlink()  # derived data
+    assert manager.get_version("exp", 2)["hyperparameters"] == {"n": 1}
+    path = log_dir / "exp.json"
+    document = json.loads(path.read_bytes())
+    document["versions"][1]["hyperparameters"] = {"n": "edited"}
+    path.write_text(json.dumps(document, indent=2))  # by hand, another layout of bytes
+    assert manager.get_version("exp", 2)["hyperparameters"] == {"n": "edited"}
+    assert manager.start_experiment("exp", {}, {}, experiment_id="exp").version == 4
+    manager.end_experiment()
+    assert manager.get_version("exp", 2)["hyperparameters"] == {"n": "edited"}
+    assert [h["version"] for h in manager.read_history("exp")] == [1, 2, 3, 4]
+
+
+WRITER = """\
+import sys
+
+from experiment_manager import ExperimentManager
+from experiment_manager.stores import files
+
+files.DIRECT_BYTES = 0
+files.REFRESH_SECONDS = float(sys.argv[2])
+manager = ExperimentManager(sys.argv[1], capture_environment=False)
+for number in range(int(sys.argv[3])):
+    manager.start_experiment("exp", {"n": number}, {}, experiment_id="exp")
+    manager.log_metrics({"loss": [float(number)]})
+    manager.add_checkpoint(f"c{number}.pt")
+    manager.end_experiment()
+    print(f"ended {number + 1}", flush=True)
+if sys.argv[4] == "wait":
+    sys.stdin.readline()
+"""
+
+
+def test_the_history_holds_everything_once_the_last_writer_exits(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "writer.py", WRITER)
+    log_dir = tmp_path / "logs"
+    done = subprocess.run(
+        [sys.executable, str(script), str(log_dir), "3600", "4", "exit"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.split()[-1] == "4"
+    # Folded at exit: plain json.load sees every call, and no version file is left.
+    document = json.loads((log_dir / "exp.json").read_bytes())
+    assert [v["metrics"]["loss"] for v in document["versions"]] == [[0.0], [1.0], [2.0], [3.0]]
+    assert [v["status"] for v in document["versions"]] == ["finished"] * 4
+    assert list(_versions_folder(log_dir, "exp").iterdir()) == []
+
+
+def test_a_live_process_folds_a_few_seconds_after_its_last_version_ends(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "writer.py", WRITER)
+    log_dir = tmp_path / "logs"
+    writer = subprocess.Popen(
+        [sys.executable, str(script), str(log_dir), "0.5", "2", "wait"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdin is not None
+        assert writer.stdout.readline() == "ended 1\n"
+        assert writer.stdout.readline() == "ended 2\n"
+        for _ in range(100):
+            path = log_dir / "exp.json"
+            if path.exists() and len(json.loads(path.read_bytes())["versions"]) == 2:
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        document = json.loads((log_dir / "exp.json").read_bytes())
+        assert [v["status"] for v in document["versions"]] == ["finished", "finished"]
+        writer.stdin.write("\n")
+        writer.stdin.flush()
+        assert writer.wait(timeout=60) == 0
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+
+
+def test_kill_9_loses_no_returned_call_and_the_next_writer_folds(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "writer.py", WRITER)
+    log_dir = tmp_path / "logs"
+    writer = subprocess.Popen(
+        [sys.executable, str(script), str(log_dir), "3600", "1000", "exit"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    ended = 0
+    while ended < 5:
+        ended = int(writer.stdout.readline().split()[1])
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    writer.stdout.close()
+    history = ExperimentManager(log_dir).read_history("exp")
+    # Every version whose end returned is there, finished, with its calls.
+    for record in history[:ended]:
+        assert record["status"] == "finished"
+        assert record["metrics"] == {"loss": [float(record["version"] - 1)]}
+        assert record["checkpoints"] == [f"c{record['version'] - 1}.pt"]
+    assert len(history) >= ended
+    assert [h["version"] for h in history] == list(range(1, len(history) + 1))
+    # The killed process never folded: doctor does (and ends a crashed run honestly).
+    report = doctor(log_dir)
+    assert report.healthy
+    document = json.loads((log_dir / "exp.json").read_bytes())
+    assert len(document["versions"]) == len(history)
+    assert list(_versions_folder(log_dir, "exp").iterdir()) == []
+    statuses = {v["status"] for v in document["versions"][ended:]}
+    assert statuses <= {"finished", "crashed"}
