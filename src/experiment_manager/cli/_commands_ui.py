@@ -68,7 +68,9 @@ def _serve(app: Any, host: str, port: int, open_url: str | None) -> None:
     """Run uvicorn until interrupted; open a browser tab once it listens."""
     import uvicorn
 
-    config = uvicorn.Config(
+    from experiment_manager.web._serving import server_config
+
+    config = server_config(
         app,
         host=host,
         port=port,
@@ -137,7 +139,9 @@ def ui(
     Every page has a JSON twin under /api (described at /api/openapi.json).
     Requests naming another host than the one served are refused (DNS-rebinding
     defence), only GET and HEAD are accepted, and the pages load nothing from the
-    internet. Needs the "ui" extra: pip install "experiment-manager[ui]".
+    internet. A connection that sends no complete request within 5 s of opening or
+    of its last answer is closed, and at most 64 waiting connections are kept open.
+    Needs the "ui" extra: pip install "experiment-manager[ui]".
 
     \b
     Example:

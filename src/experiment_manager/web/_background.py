@@ -1,7 +1,8 @@
 """The dashboard served from a background thread of the calling process.
 
 For notebooks, scripts and tests that want the dashboard next to their own work:
-uvicorn runs the app in a daemon thread on a free port of 127.0.0.1.
+uvicorn runs the app in a daemon thread on a free port of 127.0.0.1, with the same
+limits on idle and slow connections as ``expm ui`` (see :mod:`._serving`).
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ class BackgroundServer:
     def __init__(self, log_dir: str | os.PathLike[str]) -> None:
         import uvicorn
 
+        from experiment_manager.web._serving import server_config
+
         # proto=IPPROTO_TCP matters: asyncio turns Nagle's algorithm off only on
         # sockets that say they are TCP, and without that every answer on a kept-alive
         # connection waits ~40 ms for the client's delayed ACK.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(create_app(log_dir), log_level="warning", lifespan="off")
+        config = server_config(create_app(log_dir), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
