@@ -212,7 +212,12 @@ def _replacing(target: Path) -> Iterator[IO[bytes]]:
     """
     fd, tmp = _create_temp(target)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        try:
+            handle = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())  # the rename must not publish unwritten blocks
