@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from experiment_manager import ExperimentManager
+from experiment_manager.stores import files
 from tests._runner import Runners
 
 
@@ -31,3 +32,17 @@ def runners(tmp_path: Path) -> Iterator[Runners]:
     started = Runners(tmp_path / "scripts")
     yield started
     started.close()
+
+
+@pytest.fixture(params=["small", "big"])
+def each_history_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on a small history (rewritten by every call) and on a big one.
+
+    A big history keeps each call in a version file, folded into the history later
+    (see docs/storage-format.md); ``DIRECT_BYTES = 0`` makes every history big, and
+    folding by time is put off, so the readers' merge is what the test sees.
+    """
+    if request.param == "big":
+        monkeypatch.setattr(files, "DIRECT_BYTES", 0)
+        monkeypatch.setattr(files, "REFRESH_SECONDS", 3600.0)
+    return str(request.param)

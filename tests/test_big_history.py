@@ -233,3 +233,94 @@ def test_kill_9_loses_no_returned_call_and_the_next_writer_folds(tmp_path: Path)
     assert list(_versions_folder(log_dir, "exp").iterdir()) == []
     statuses = {v["status"] for v in document["versions"][ended:]}
     assert statuses <= {"finished", "crashed"}
+
+
+SWEEP = """\
+import sys
+
+from experiment_manager import ExperimentManager
+from experiment_manager.stores import files
+
+files.DIRECT_BYTES = 0
+files.REFRESH_SECONDS = 0.01  # fold all the time, racing the other writers' folds
+log_dir, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+manager = ExperimentManager(log_dir, capture_environment=False)
+for number in range(count):
+    record = manager.start_experiment("sweep", {"worker": worker, "n": number}, {})
+    manager.log_metrics({"value": [worker * 1000 + number]})
+    manager.add_checkpoint(f"w{worker}-{number}.pt")
+    manager.end_experiment()
+"""
+
+
+@pytest.mark.slow
+def test_writers_folding_at_once_keep_every_version_once(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "sweep.py", SWEEP)
+    log_dir = tmp_path / "logs"
+    workers, count = 4, 15
+    processes = [
+        subprocess.Popen([sys.executable, str(script), str(log_dir), str(w), str(count)])
+        for w in range(workers)
+    ]
+    seen: set[int] = set()
+    reader = ExperimentManager(log_dir)
+    while any(p.poll() is None for p in processes):
+        try:
+            history = reader.read_history("sweep")
+        except ExperimentNotFoundError:
+            continue
+        numbers = [h["version"] for h in history]
+        assert numbers == list(range(1, len(numbers) + 1))  # gap-free at every moment
+        assert seen <= set(numbers)  # nothing a reader saw ever goes missing
+        seen = set(numbers)
+    assert [p.wait(timeout=120) for p in processes] == [0] * workers
+    expected = {w * 1000 + n for w in range(workers) for n in range(count)}
+    document = json.loads((log_dir / "sweep.json").read_bytes())
+    for history in (reader.read_history("sweep"), document["versions"]):
+        assert [h["version"] for h in history] == list(range(1, workers * count + 1))
+        assert sorted(v for h in history for v in h["metrics"]["value"]) == sorted(expected)
+        assert {h["status"] for h in history} == {"finished"}
+    assert list(_versions_folder(log_dir, "sweep").iterdir()) == []
+
+
+FORKED = """\
+import json
+import multiprocessing
+import sys
+
+from experiment_manager import ExperimentManager
+from experiment_manager.stores import files
+
+files.DIRECT_BYTES = 0
+files.REFRESH_SECONDS = 3600.0
+
+
+def work(log_dir):
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for number in range(3):
+        manager.start_experiment("forked", {"n": number}, {})
+        manager.end_experiment()
+
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context(sys.argv[2]).Process(target=work, args=(sys.argv[1],))
+    child.start()
+    child.join()
+    with open(f"{sys.argv[1]}/forked.json", "rb") as handle:
+        print(len(json.load(handle)["versions"]))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_multiprocessing_worker_folds_when_it_ends(tmp_path: Path, method: str) -> None:
+    script = write_script(tmp_path, "forked.py", FORKED)
+    log_dir = tmp_path / "logs"
+    done = subprocess.run(
+        [sys.executable, str(script), str(log_dir), method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["3"]  # json.load holds the worker's versions
+    assert list(_versions_folder(log_dir, "forked").iterdir()) == []

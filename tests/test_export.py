@@ -35,6 +35,9 @@ from experiment_manager.errors import (
 )
 from tests._util import assert_same, strict_loads, write_script
 
+# Every test runs on a small history and on a big one (version files merged by readers).
+pytestmark = pytest.mark.usefixtures("each_history_size")
+
 NAN = math.nan
 INF = math.inf
 LEADING = ("experiment_id", "version", "status", "config_name", "created_at", "ended_at")

@@ -29,6 +29,9 @@ from experiment_manager.query import (
     sort_records,
 )
 
+# Every test runs on a small history and on a big one (version files merged by readers).
+pytestmark = pytest.mark.usefixtures("each_history_size")
+
 NAN = math.nan
 INF = math.inf
 

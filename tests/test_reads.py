@@ -32,6 +32,9 @@ from experiment_manager.stores.memory import MemoryStore
 from tests._runner import Plan, Runners
 from tests._util import assert_same, assert_table_matches, same
 
+# Every test runs on a small history and on a big one (version files merged by readers).
+pytestmark = pytest.mark.usefixtures("each_history_size")
+
 NAN = math.nan
 INF = math.inf
 

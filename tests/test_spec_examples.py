@@ -17,6 +17,9 @@ from tests._util import (
     write_script,
 )
 
+# Every test runs on a small history and on a big one (version files merged by readers).
+pytestmark = pytest.mark.usefixtures("each_history_size")
+
 SPEC_FILE = Path("/work/shared/seed/experiment-manager-spec.txt")
 
 # The start_experiment, log_metrics, add_checkpoint and read_history examples of the

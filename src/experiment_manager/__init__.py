@@ -14,6 +14,7 @@ from experiment_manager.errors import (
     LockTimeoutError,
     NoActiveExperimentError,
     SerializationError,
+    StorageError,
     UnsupportedFormatError,
 )
 from experiment_manager.manager import DEFAULT_METADATA, ExperimentManager
@@ -34,6 +35,7 @@ __all__ = [
     "LockTimeoutError",
     "NoActiveExperimentError",
     "SerializationError",
+    "StorageError",
     "UnsupportedFormatError",
     "VersionTable",
     "__version__",

@@ -74,7 +74,8 @@ def _end_all(status: str, error: dict[str, str] | None) -> None:
 def _at_exit() -> None:
     uncaught = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
     if uncaught is not None and not isinstance(uncaught, SystemExit):
-        _end_all("failed", {"type": type(uncaught).__name__, "message": str(uncaught)})
+        message = str(uncaught).encode("utf-8", "backslashreplace").decode("utf-8")
+        _end_all("failed", {"type": type(uncaught).__name__, "message": message})
     else:
         _end_all("finished", None)
 

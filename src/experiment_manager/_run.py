@@ -12,10 +12,11 @@ import os
 import re
 import threading
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 from experiment_manager import _checkpoints, _serialize
-from experiment_manager.stores.base import LiveHandle, Store, StoredVersion
+from experiment_manager.errors import StorageError
+from experiment_manager.stores.base import JournalWriter, LiveHandle, Store, StoredVersion
 
 __all__ = ["ActiveRun", "next_step_after", "now_iso"]
 
@@ -69,7 +70,8 @@ class ActiveRun:
         experiment_id: The experiment.
         version: The version.
         live: The held liveness lock.
-        segment: The journal segment to append to.
+        journal: The version's journal, open for appending.
+        segment: The journal segment it is.
         next_step: The default step of the next point.
         fsync: Whether every point is flushed to stable storage.
     """
@@ -81,6 +83,7 @@ class ActiveRun:
         version: int,
         *,
         live: LiveHandle,
+        journal: JournalWriter,
         segment: int,
         next_step: int,
         fsync: bool,
@@ -92,7 +95,7 @@ class ActiveRun:
         self.version = version
         self.next_step = next_step
         self._live: LiveHandle | None = live
-        self._journal = store.open_journal(experiment_id, version, segment)
+        self._journal = journal
         self._fsync = fsync
         self._dumps = orjson.dumps
         self._newline = orjson.OPT_APPEND_NEWLINE
@@ -101,6 +104,9 @@ class ActiveRun:
         # the hot path of log() then costs one system call and no method call.
         fileno = getattr(self._journal, "fileno", None)
         self._fd: int = fileno() if fileno is not None else -1
+        self._segment = segment
+        # The journal's length after the last whole line: where a failed write is cut.
+        self._size = os.fstat(self._fd).st_size if self._fd >= 0 else 0
         self._hashers: list[threading.Thread] = []
         self.ended = False
 
@@ -124,6 +130,8 @@ class ActiveRun:
         Raises:
             InvalidArgumentError: ``metrics`` is not a mapping.
             InvalidMetricError: A name or value is invalid; nothing is written.
+            StorageError: The OS refused the write (a full disk); nothing of this
+                point is in the journal, and the points before it are intact.
         """
         if step is None:
             step = self.next_step
@@ -145,13 +153,32 @@ class ActiveRun:
         if self._fd < 0:
             self._append(line)
         else:
-            written = os.write(self._fd, line)
-            if written != len(line):  # only on a full disk or a signal mid-write
-                self._append(line[written:])
-        if self._fsync:
+            try:
+                written = os.write(self._fd, line)
+                if written != len(line):  # a full disk, a file-size limit
+                    os.write(self._fd, line[written:])
+                if self._fsync:
+                    os.fsync(self._fd)
+            except OSError as error:
+                self._undo(error)
+            self._size += len(line)
+        if self._fsync and self._fd < 0:
             self._journal.sync()
         self.next_step = step + 1
         return step
+
+    def _undo(self, error: OSError) -> NoReturn:
+        """Cut a line the OS took only in part, so the journal keeps whole lines only.
+
+        Every point acknowledged before stays readable, the next point starts on a line
+        of its own, and the caller learns that this one was not stored.
+        """
+        path = self.store.journal_name(self.experiment_id, self.version, self._segment)
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:  # cannot shrink it: the next open cuts the torn tail
+            self._fd = -1
+        raise StorageError(path, error) from None
 
     def flush(self) -> None:
         """Flush the journal to stable storage (fsync)."""

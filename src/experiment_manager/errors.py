@@ -209,6 +209,27 @@ class UnsupportedFormatError(CorruptHistoryError):
         )
 
 
+class StorageError(ExperimentManagerError, OSError):
+    """A write the storage refused (a full disk, a file-size limit, a path made unusable).
+
+    Nothing of the call that raised it was stored: what earlier calls stored stays
+    readable, and the same call may be made again once the cause is fixed.
+
+    Attributes:
+        path: The file or folder that could not be written.
+        reason: The operating system's words for it.
+    """
+
+    def __init__(self, path: str | Path, error: OSError) -> None:
+        self.path = Path(path)
+        self.reason = error.strerror or str(error)
+        super().__init__(error.errno, f"could not write {str(self.path)!r}: {self.reason}")
+
+    def __str__(self) -> str:
+        """The message, without the errno prefix ``OSError`` would add."""
+        return f"could not write {str(self.path)!r}: {self.reason}"
+
+
 class LockTimeoutError(ExperimentManagerError, TimeoutError):
     """Another live process held an experiment's lock for longer than the timeout.
 

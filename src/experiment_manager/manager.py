@@ -25,6 +25,7 @@ from experiment_manager.errors import (
 )
 from experiment_manager.models import ExperimentRecord
 from experiment_manager.stores.base import (
+    JournalWriter,
     LiveHandle,
     Store,
     StoredVersion,
@@ -43,6 +44,19 @@ DEFAULT_METADATA: Mapping[str, Any] = {
 
 
 _now = now_iso  # the manager's clock; tests replace it to pin created_at
+
+
+def _text(value: str) -> str:
+    """An exception's text as valid UTF-8: a lone surrogate must not stop a run's end."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _let_go(held: list[LiveHandle], journals: list[JournalWriter]) -> None:
+    """Close the journals and release the liveness locks of a start that failed."""
+    for journal in journals:
+        journal.close()
+    for handle in held:
+        handle.release()
 
 
 def _require_mapping(argument: str, value: object) -> Mapping[Any, Any]:
@@ -262,20 +276,23 @@ class ExperimentManager(ReadsMixin):
                 "checkpoint_details": [],
             }
             held: list[LiveHandle] = []
+            journals: list[JournalWriter] = []
 
             def take_live(version: int) -> None:
                 handle = self._store.hold_live(experiment_id, version)
                 if handle is None:  # only if a crashed writer's lock file is reused
                     raise RunActiveError(experiment_id, version)
                 held.append(handle)
+                # Opened before the version is written: a journal that cannot be made
+                # fails the start with nothing stored, not a version left running.
+                journals.append(self._store.open_journal(experiment_id, version, 0))
 
             try:
                 stored = self._store.create_version(experiment_id, fields, before_write=take_live)
             except BaseException:
-                for handle in held:
-                    handle.release()
+                _let_go(held, journals)
                 raise
-            self._activate(stored, held[0], next_step=0)
+            self._activate(stored, held[0], next_step=0, journal=journals[0])
             assert self._active is not None
             return self._active
 
@@ -538,9 +555,9 @@ class ExperimentManager(ReadsMixin):
         if status not in ("finished", "failed", "killed"):
             raise InvalidArgumentError("status", status, "must be 'finished', 'failed' or 'killed'")
         if isinstance(error, BaseException):
-            details = {"type": type(error).__name__, "message": str(error)}
+            details = {"type": _text(type(error).__name__), "message": _text(str(error))}
         elif error is not None:
-            details = {"type": "Error", "message": str(error)}
+            details = {"type": "Error", "message": _text(str(error))}
         else:
             details = None
         with self._exclusive():
@@ -638,12 +655,16 @@ class ExperimentManager(ReadsMixin):
             if number is None:
                 raise ExperimentNotFoundError(experiment_id, version)
 
+            journals: list[JournalWriter] = []
+
             def reopen(stored: StoredVersion) -> tuple[StoredVersion, int]:
                 handle = self._store.hold_live(experiment_id, number)
                 if handle is None:
                     raise RunActiveError(experiment_id, number)
                 held.append(handle)
                 self._store.fold_journal(experiment_id, stored)
+                segment = stored.get("_journal_segment", 0)
+                journals.append(self._store.open_journal(experiment_id, number, segment))
                 from experiment_manager._environment import process_identity
 
                 previous = stored.get("status", "finished")
@@ -661,10 +682,9 @@ class ExperimentManager(ReadsMixin):
             try:
                 stored, next_step = self._store.update_version(experiment_id, number, reopen)
             except BaseException:
-                for handle in held:
-                    handle.release()
+                _let_go(held, journals)
                 raise
-            self._activate(stored, held[0], next_step=next_step)
+            self._activate(stored, held[0], next_step=next_step, journal=journals[0])
             assert self._active is not None
             return self._active
 
@@ -783,7 +803,9 @@ class ExperimentManager(ReadsMixin):
             version = active.version if version is None else version
         return self.get_version(experiment_id, version)
 
-    def _activate(self, stored: StoredVersion, live: LiveHandle, next_step: int) -> None:
+    def _activate(
+        self, stored: StoredVersion, live: LiveHandle, next_step: int, journal: JournalWriter
+    ) -> None:
         segment = stored.get("_journal_segment", 0)
         experiment_id, version = stored["experiment_id"], stored["version"]
         try:
@@ -792,12 +814,13 @@ class ExperimentManager(ReadsMixin):
                 experiment_id,
                 version,
                 live=live,
+                journal=journal,
                 segment=segment,
                 next_step=next_step,
                 fsync=self._fsync,
             )
         except BaseException:
-            live.release()
+            _let_go([live], [journal])
             raise
         self._run = run
         self._active = ExperimentRecord.from_dict(decode_version(stored))

@@ -9,7 +9,9 @@ which the kernel drops when their holder dies, so a killed process never blocks 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,8 +20,68 @@ from experiment_manager.errors import LockTimeoutError
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
-#: ``os.open`` flags of every read of the store's files: no symbolic link followed.
-READ_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY
+#: ``os.open`` flags of every read of the store's files: no symbolic link followed, and
+#: no wait on a FIFO planted in a file's place (it is then refused as not a file).
+READ_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY | getattr(os, "O_NONBLOCK", 0)
+
+
+class NotAFileError(OSError):
+    """A path the store reads that holds something else than a regular file.
+
+    Attributes:
+        kind: What it is (``"directory"``, ``"FIFO"``, ``"socket"``, ...).
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.kind = kind
+        super().__init__(errno.EINVAL, f"is a {kind}, not a regular file", str(path))
+
+
+_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def open_file(path: Path) -> int | None:
+    """Open a regular file for reading, refusing anything else without blocking.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The open descriptor, or None when nothing is there.
+
+    Raises:
+        NotAFileError: A directory, FIFO, socket or device is there.
+        OSError: A symbolic link is there (``ELOOP``), or the file cannot be opened.
+
+    Example:
+        >>> open_file(Path("/nonexistent/file")) is None
+        True
+        >>> try:
+        ...     open_file(Path("/"))
+        ... except NotAFileError as error:
+        ...     print(error.kind)
+        directory
+    """
+    try:
+        fd = os.open(path, READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a socket cannot be opened
+            raise NotAFileError(path, "socket") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "special file")
+        raise NotAFileError(path, kind)
+    return fd
 
 
 def temp_path(path: Path) -> Path:
@@ -138,9 +200,73 @@ def write_atomic(
             tmp.unlink()
         raise
     os.close(fd)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     if durable:
         fsync_dir(path.parent)
+
+
+def write_temp(path: Path, data: bytes) -> Path:
+    """Write what is to replace ``path`` to a new temp file beside it, durably.
+
+    For a writer that does not hold the file's lock while writing: the temp name is
+    unique, and :func:`commit_temp` swaps it in later, under the lock.
+
+    Args:
+        path: The file that will be replaced.
+        data: Its new content.
+
+    Returns:
+        The temp file (``.<name>.<pid>.<random>.tmp``).
+
+    Raises:
+        OSError: The write failed; no temp file is left.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "a.json"
+        >>> commit_temp(write_temp(target, b"{}"), target)
+        >>> target.read_bytes()
+        b'{}'
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+    return tmp
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """Replace ``path`` with a temp file made by :func:`write_temp`, durably.
+
+    Args:
+        tmp: The temp file.
+        path: The file it replaces (in the same folder).
+
+    Raises:
+        OSError: The rename failed; ``path`` is unchanged and the temp file removed.
+    """
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
 
 
 def read_with_stat(path: Path) -> tuple[bytes, os.stat_result] | None:
@@ -156,9 +282,8 @@ def read_with_stat(path: Path) -> tuple[bytes, os.stat_result] | None:
         >>> read_with_stat(Path("/nonexistent/file")) is None
         True
     """
-    try:
-        fd = os.open(path, READ_FLAGS)
-    except FileNotFoundError:
+    fd = open_file(path)
+    if fd is None:
         return None
     with os.fdopen(fd, "rb") as handle:
         return handle.read(), os.fstat(fd)
@@ -226,9 +351,8 @@ def read_lines(path: Path, limits: Sequence[int]) -> tuple[list[bytes], os.stat_
         >>> read_lines(target, [1])[0]
         []
     """
-    try:
-        fd = os.open(path, READ_FLAGS)
-    except FileNotFoundError:
+    fd = open_file(path)
+    if fd is None:
         return None
     lines: list[bytes] = []
     with os.fdopen(fd, "rb") as handle:
@@ -254,9 +378,8 @@ def read_from(path: Path, offset: int) -> bytes:
         >>> read_from(Path("/nonexistent/file"), 0)
         b''
     """
-    try:
-        fd = os.open(path, READ_FLAGS)
-    except FileNotFoundError:
+    fd = open_file(path)
+    if fd is None:
         return b""
     with os.fdopen(fd, "rb") as handle:
         handle.seek(offset)
@@ -310,10 +433,18 @@ class AppendFile:
 
         Args:
             data: Whole lines.
+
+        Raises:
+            OSError: The OS refused the write; the file is as it was before.
         """
-        written = os.write(self._fd, data)
-        if written != len(data):  # only on a full disk or a signal mid-write
-            os.write(self._fd, data[written:])
+        size = os.fstat(self._fd).st_size
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):  # a full disk, a file-size limit
+                os.write(self._fd, data[written:])
+        except OSError:
+            os.ftruncate(self._fd, size)  # whole lines only: the next line starts clean
+            raise
 
     def fileno(self) -> int:
         """The open descriptor (``O_APPEND``), for callers that write to it directly."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from experiment_manager import _serialize
 from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
+from experiment_manager.stores import _shared_columns
 
 __all__ = ["assemble", "check_document"]
 
@@ -109,6 +110,9 @@ def check_record(path: Path, version: Any, where: str) -> None:
     for name, values in version.get("metrics", {}).items():
         if not _valid_metric_list(values):
             raise CorruptHistoryError(path, f"{where}.metrics[{name!r}] is not a list of numbers")
+    wrong = _shared_columns.problem(version)
+    if wrong is not None:
+        raise CorruptHistoryError(path, f"{where}.{wrong}")
 
 
 def _valid_metric_list(values: Any) -> bool:

@@ -145,14 +145,34 @@ def _versions(history: _History, experiment_id: str, metric: str, x: str) -> lis
             raise _UnexpectedError
         columns = Columns(
             values=_numbers(entry.metrics.get(metric), values=True),
-            steps=_numbers(entry.steps.get(metric) if x == "step" else None, values=False),
-            times=_numbers(entry.timestamps.get(metric) if x == "time" else None, values=False),
+            steps=_numbers(_shared(entry.steps, metric) if x == "step" else None, values=False),
+            times=_numbers(
+                _shared(entry.timestamps, metric) if x == "time" else None, values=False
+            ),
         )
         out.append(VersionColumns(version=entry.version, status=entry.status, columns=columns))
     out.sort(key=lambda v: v.version)
     if len({v.version for v in out}) != len(out):
         raise _UnexpectedError
     return out
+
+
+def _shared(columns: dict[str, msgspec.Raw], metric: str) -> msgspec.Raw | None:
+    """A metric's steps or times, following a ``{"$same": other}`` reference once."""
+    raw = columns.get(metric)
+    if raw is None or not bytes(raw).startswith(b"{"):
+        return raw
+    try:
+        reference = msgspec.json.decode(bytes(raw), type=dict[str, str])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise _UnexpectedError from None
+    other = reference.get("$same")
+    if len(reference) != 1 or other is None or other == metric:
+        raise _UnexpectedError
+    target = columns.get(other)
+    if target is None or not bytes(target).startswith(b"["):
+        raise _UnexpectedError
+    return target
 
 
 def _numbers(raw: msgspec.Raw | None, *, values: bool) -> np.ndarray:

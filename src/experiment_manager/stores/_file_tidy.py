@@ -123,6 +123,7 @@ def _journal_problem(
 def _remove_derived_temps(store: FileStore, removed: list[str], dry_run: bool) -> None:
     internal = store.log_dir / _INTERNAL
     temps = [
+        *store.log_dir.glob(f".*{_SUFFIX}.*.tmp"),  # a history folded without the lock
         *internal.glob("index/.*.tmp"),
         *internal.glob("layout/.*.tmp"),
         *internal.glob("columns/*/.*.tmp"),

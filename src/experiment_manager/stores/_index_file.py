@@ -28,7 +28,15 @@ from experiment_manager import _serialize
 from experiment_manager.stores import _listing
 from experiment_manager.stores._index import INDEX_FORMAT, is_entry
 
-__all__ = ["HEADER_LIMIT", "decode", "encode", "read_listing"]
+__all__ = [
+    "HEADER_LIMIT",
+    "decode",
+    "describes",
+    "encode",
+    "header_describes",
+    "read_listing",
+    "update",
+]
 
 #: The most bytes read for the header line. It is about 100 bytes; an index of format
 #: 2 or older is a single long line, which is thus rejected without being read whole.
@@ -73,6 +81,125 @@ def encode(source: list[int], entries: list[dict[str, Any]], generation: str = "
         "length": len(body),
     }
     return _serialize.dumps(header) + b"\n" + body
+
+
+def update(
+    data: bytes,
+    source: list[int],
+    changed: dict[int, dict[str, Any]],
+    versions: list[int],
+) -> bytes | None:
+    """An index file with some entries replaced or added, the others copied as bytes.
+
+    A writer that changed a few versions of a big history rewrites only their lines
+    and the listing, instead of parsing and encoding every entry.
+
+    Args:
+        data: The current index file (describing the previous history).
+        source: The identity of the new history file.
+        changed: Version number to its new entry, for every version that changed or
+            is new.
+        versions: Every version of the new history, in order.
+
+    Returns:
+        The new file's content, or None when ``data`` is not a valid index of this
+        format or the versions were not only changed and appended (the caller then
+        builds the index afresh).
+
+    Example:
+        >>> from experiment_manager.stores._index import summarize_all
+        >>> old = encode([1, 2, 3, 4], summarize_all([{"version": 1, "metrics": {}}], None))
+        >>> new = summarize_all([{"version": 2, "metrics": {"loss": [0.5]}}], None)[0]
+        >>> index = decode(update(old, [5, 6, 7, 8], {2: new}, [1, 2]))
+        >>> index["source"], [e["summary"]["version"] for e in index["versions"]]
+        ([5, 6, 7, 8], [1, 2])
+    """
+    end = data.find(b"\n", 0, HEADER_LIMIT)
+    if end < 0:
+        return None
+    header = _header(data[: end + 1], len(data))
+    listing_end = data.find(b"\n", end + 1)
+    if header is None or listing_end < 0:
+        return None
+    try:
+        listing = _serialize.loads(data[end + 1 : listing_end])
+    except ValueError:
+        return None
+    if not _listing.is_valid(listing, header["versions"]):
+        return None
+    old_versions = listing["version"]
+    if versions[: len(old_versions)] != old_versions:
+        return None  # versions removed or reordered
+    lines = data[listing_end + 1 :].split(b"\n")
+    if len(lines) != len(old_versions) + 1 or lines[-1]:
+        return None
+    encoded = {version: _serialize.dumps(entry) for version, entry in changed.items()}
+    body_lines: list[bytes] = []
+    for row, version in enumerate(versions):
+        line = encoded.get(version)
+        if line is None:
+            if row >= len(old_versions):
+                return None  # a new version without an entry
+            line = lines[row]
+        elif row < len(old_versions):
+            _listing.set_row(listing, row, changed[version]["summary"])
+        else:
+            _listing.add_row(listing, changed[version]["summary"])
+        body_lines.append(line)
+    # The listing holds values of the entries: plain if the old one was and no new
+    # entry holds a mark.
+    marks = b"".join(encoded.values()) if header["plain"] else b"$"
+    plain = not any(mark in marks for mark in _DECODING_MARKS)
+    listing_line = _serialize.dumps(listing)
+    body = b"\n".join([listing_line, *body_lines]) + b"\n"
+    new_header = {
+        "format": INDEX_FORMAT,
+        "source": source,
+        "generation": header["generation"],
+        "versions": len(versions),
+        "plain": plain,
+        "length": len(body),
+    }
+    return _serialize.dumps(new_header) + b"\n" + body
+
+
+def header_describes(line: bytes, size: int, source: list[int]) -> bool:
+    """Whether an index's header line says it describes the history of identity ``source``.
+
+    Args:
+        line: The index file's first line, newline included.
+        size: The index file's size in bytes.
+        source: A history file's identity.
+
+    Returns:
+        True when the header is valid for a file of that size and names that history.
+
+    Example:
+        >>> data = encode([1, 2, 3, 4], [])
+        >>> header_describes(data.splitlines(True)[0], len(data), [1, 2, 3, 4])
+        True
+    """
+    header = _header(line, size)
+    return header is not None and header["source"] == source
+
+
+def describes(data: bytes, source: list[int]) -> bool:
+    """Whether an index file's header says it describes the history of identity ``source``.
+
+    Args:
+        data: The index file's content.
+        source: A history file's identity.
+
+    Returns:
+        True when the header is valid and names that history (the rest is not checked).
+
+    Example:
+        >>> describes(encode([1, 2, 3, 4], []), [1, 2, 3, 4])
+        True
+    """
+    end = data.find(b"\n", 0, HEADER_LIMIT)
+    header = None if end < 0 else _header(data[: end + 1], len(data))
+    return header is not None and header["source"] == source
 
 
 def _header(line: bytes, size: int) -> dict[str, Any] | None:

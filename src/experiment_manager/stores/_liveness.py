@@ -1,7 +1,8 @@
 """Liveness locks: how a reader tells a running version from a crashed one.
 
 The process running a version holds an *exclusive* OS lock on the version's lock file
-for as long as it runs; the kernel drops it when the process dies, however it dies.
+for as long as it runs; the kernel drops it when the process dies, however it dies. A
+run that ends removes the file (while still holding it), so none is left behind.
 Readers probe with a *shared* lock: it is refused while the owner lives, granted once
 it is gone, and probes never refuse each other, so any number of readers can look at
 once without one reader making a crashed run look alive to another.
@@ -13,6 +14,7 @@ exclude each other for the instant they hold it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -39,13 +41,19 @@ class OwnerLock:
         handle: An open descriptor holding a ``flock``, or a filelock object.
     """
 
-    def __init__(self, handle: object) -> None:
+    def __init__(self, handle: object, path: Path | None = None) -> None:
         self._handle: object | None = handle
+        self._path = path
 
     def release(self) -> None:
-        """Release the lock (idempotent)."""
+        """Release the lock and remove its file (idempotent)."""
         handle, self._handle = self._handle, None
         if isinstance(handle, int):
+            if self._path is not None:
+                # Removed while still held: a new owner locks a new file (take_owner
+                # checks it locked the file the path names), so no run leaves one behind.
+                with contextlib.suppress(OSError):
+                    os.unlink(self._path)
             os.close(handle)  # closing the descriptor drops its flock
         elif handle is not None:
             handle.release()  # type: ignore[attr-defined]
@@ -93,10 +101,21 @@ def take_owner(path: Path) -> OwnerLock | None:
     while True:
         fd = _try_flock(path, fcntl.LOCK_EX)
         if fd is not None:
-            return OwnerLock(fd)
+            if _names(path, fd):
+                return OwnerLock(fd, path)
+            os.close(fd)  # the file was removed by its last owner meanwhile: again
+            continue
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.005)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def owner_alive(path: Path) -> bool:

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import re
+import sys
 import threading
 import time
 import weakref
@@ -39,7 +41,13 @@ from typing import Any, NamedTuple, TypeVar
 
 from experiment_manager import _serialize
 from experiment_manager._naming import unsafe_reason
-from experiment_manager.errors import CorruptHistoryError, ExperimentNotFoundError
+from experiment_manager.errors import (
+    CorruptHistoryError,
+    ExperimentManagerError,
+    ExperimentNotFoundError,
+    LockTimeoutError,
+    StorageError,
+)
 from experiment_manager.models import VersionTable
 from experiment_manager.stores import (
     _atomic,
@@ -50,6 +58,7 @@ from experiment_manager.stores import (
     _layout,
     _listing,
     _liveness,
+    _shared_columns,
 )
 from experiment_manager.stores._metric_read import MetricRead
 from experiment_manager.stores.base import (
@@ -85,6 +94,16 @@ class _Pending(NamedTuple):
     name: str
 
 
+class _Built(NamedTuple):
+    """A history assembled for writing, and what it was made of."""
+
+    document: bytes
+    layout: _layout.Layout
+    chunks: dict[int, tuple[int, bytes | memoryview, StoredVersion | None]]
+    folded: list[str]
+    previous_index: bytes | None
+
+
 class _Snapshot(NamedTuple):
     """The history document as opened, and the version files present beside it."""
 
@@ -114,6 +133,7 @@ class FileStore(Store):
         self.lock_timeout = lock_timeout
         self._timers: dict[str, threading.Timer] = {}
         self._timers_lock = threading.Lock()
+        self._dirty: set[str] = set()  # experiments this process wrote version files of
         _STORES.add(self)
 
     # -- paths ----------------------------------------------------------------------
@@ -150,6 +170,17 @@ class FileStore(Store):
             ``<log_dir>/.expm/versions/<experiment_id>``.
         """
         return self.log_dir / INTERNAL_DIR / "versions" / experiment_id
+
+    def fold_lock_path(self, experiment_id: str) -> Path:
+        """Return the lock that one process folding the experiment's version files holds.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            ``<log_dir>/.expm/locks/<experiment_id>.fold.lock``.
+        """
+        return self.log_dir / INTERNAL_DIR / "locks" / f"{experiment_id}.fold.lock"
 
     def layout_path(self, experiment_id: str) -> Path:
         """Return the layout file of an experiment's history (see :mod:`.stores._layout`).
@@ -218,7 +249,7 @@ class FileStore(Store):
                 record.update(experiment_id=experiment_id, version=number, _revision=1)
                 record.setdefault("metrics", {})
                 record.setdefault("checkpoints", [])
-                changed[number] = (1, _serialize.dumps(record), record)
+                changed[number] = (1, _serialize.dumps(_shared_columns.pack(record)), record)
             if changed:
                 self._refresh(experiment_id, changed)
         return list(changed)
@@ -271,8 +302,9 @@ class FileStore(Store):
                     raise ExperimentNotFoundError(experiment_id, version)
                 layout = self._read_layout(experiment_id, identity)
                 if layout is None:
+                    _raise_if_known_corrupt(path, identity)
                     data = _read_fd(fd)
-                    versions = self._parse(path, data, experiment_id)["versions"]
+                    versions = self._parse(path, data, experiment_id, identity)["versions"]
                     found: list[StoredVersion] = [v for v in versions if v["version"] == version]
                 else:
                     span = layout.span(version)
@@ -369,7 +401,7 @@ class FileStore(Store):
 
         Raises:
             CorruptHistoryError: A history cannot be parsed; it is left as it is.
-            OSError: A history could not be written (its version files are kept).
+            StorageError: A history could not be written (its version files are kept).
         """
         if experiment_id is None:
             root = self.log_dir / INTERNAL_DIR / "versions"
@@ -377,37 +409,47 @@ class FileStore(Store):
         else:
             ids = [experiment_id]
         for name in sorted(ids):
-            if self._pending(name):
+            for _ in range(3):  # writers may add version files meanwhile
+                if not self._pending(name):
+                    break
+                self._fold(name, wait=True)
+            else:
                 with self._locked(name):
                     if self._pending(name):
                         self._refresh(name, None)
 
     def version_ended(self, experiment_id: str) -> None:
         """Fold version files a few seconds after a version ends, if none was since."""
-        if not self._pending(experiment_id):
-            return
+        if self._pending(experiment_id):
+            self._fold_soon(experiment_id, REFRESH_SECONDS)
+
+    def _fold_soon(self, experiment_id: str, delay: float) -> None:
+        """Fold an experiment's version files in a thread of this process, after ``delay``."""
+        _finalize_in_workers()
         with self._timers_lock:
+            self._dirty.add(experiment_id)
             if experiment_id in self._timers:
                 return
-            timer = threading.Timer(REFRESH_SECONDS, self._deferred_refresh, (experiment_id,))
+            timer = threading.Timer(delay, self._fold_later, (experiment_id,))
             timer.daemon = True
             self._timers[experiment_id] = timer
         timer.start()
 
-    def _deferred_refresh(self, experiment_id: str) -> None:
+    def _fold_later(self, experiment_id: str) -> None:
         with self._timers_lock:
             self._timers.pop(experiment_id, None)
-        # Version files are already durable: a failed fold is retried by the next writer.
+        # Version files are already durable: a fold that fails is retried later.
         with contextlib.suppress(Exception):
-            self.flush(experiment_id)
+            self._fold(experiment_id, wait=False)
 
     def _flush_at_exit(self) -> None:
+        """Fold what this process left in version files, so the history holds it all."""
         with self._timers_lock:
-            waiting = list(self._timers)
             for timer in self._timers.values():
                 timer.cancel()
             self._timers.clear()
-        for experiment_id in waiting:
+            dirty, self._dirty = sorted(self._dirty), set()
+        for experiment_id in dirty:
             with contextlib.suppress(Exception):
                 self.flush(experiment_id)
 
@@ -415,9 +457,15 @@ class FileStore(Store):
 
     @contextlib.contextmanager
     def _locked(self, experiment_id: str) -> Any:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
-            yield
+        """Hold the experiment's lock; what the OS refuses inside is a typed StorageError."""
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
+                yield
+        except OSError as error:
+            if isinstance(error, ExperimentManagerError):
+                raise
+            raise StorageError(error.filename or self.log_dir, error) from None
 
     def _writer_view(
         self, experiment_id: str
@@ -444,7 +492,7 @@ class FileStore(Store):
     ) -> None:
         """Under the lock: make ``record`` the version's current state, durably."""
         version, revision = record["version"], record["_revision"]
-        encoded = _serialize.dumps(record)
+        encoded = _serialize.dumps(_shared_columns.pack(record))
         size = 0 if identity is None else identity[1]
         if size < DIRECT_BYTES:
             self._refresh(experiment_id, {version: (revision, encoded, record)})
@@ -456,9 +504,11 @@ class FileStore(Store):
             with contextlib.suppress(FileNotFoundError):
                 (folder / replaced.name).unlink()
         if identity is not None and time.time_ns() - identity[2] >= REFRESH_SECONDS * 1e9:
-            # The call's write is durable already: a fold that fails is retried later.
-            with contextlib.suppress(OSError, CorruptHistoryError):
-                self._refresh(experiment_id, None)
+            # Folded by a thread, not in this call: the call's write is durable already.
+            self._fold_soon(experiment_id, 0.0)
+        else:
+            with self._timers_lock:
+                self._dirty.add(experiment_id)
 
     def _refresh(
         self,
@@ -480,10 +530,85 @@ class FileStore(Store):
             OSError: The history could not be written; nothing changed.
         """
         path = self.history_path(experiment_id)
-        read = _atomic.read_with_stat(path)
+        built = self._build(experiment_id, _read_document(path), changed, parse=True)
+        assert built is not None  # under the lock no version file is folded by another
+        _atomic.write_atomic(path, built.document)
+        identity = _atomic.file_identity(os.stat(path))
+        self._finish_fold(experiment_id, built, identity, tidy=True)
+        return identity, built.layout
+
+    def _fold(self, experiment_id: str, *, wait: bool) -> None:
+        """Fold the version files into a big history, holding the lock only to swap it in.
+
+        The new history is assembled and made durable under a temp name without the
+        experiment's lock, so writers are not held up by it; then, under the lock, it
+        replaces the history if that is still the one it was made from (else another
+        fold came first, and this one is dropped). Version files written meanwhile stay
+        and keep winning over the records folded (their revision is higher). One fold
+        of an experiment runs at a time in the whole folder.
+        """
+        path = self.history_path(experiment_id)
+        try:
+            folding = _atomic.locked(self.fold_lock_path(experiment_id), self.lock_timeout * wait)
+            folding.__enter__()
+        except LockTimeoutError:
+            if wait:
+                raise
+            return  # another process is folding it now
+        temp = None
+        try:
+            read = _read_document(path)
+            built = None
+            if read is not None:
+                built = self._build(experiment_id, read, None, parse=False)
+            if built is None:  # a small, missing or unlaid history: fold it under the lock
+                with self._locked(experiment_id):
+                    if self._pending(experiment_id):
+                        self._refresh(experiment_id, None)
+                return
+            assert read is not None
+            temp = _atomic.write_temp(path, built.document)
+            with self._locked(experiment_id):
+                if _identity_of(path) != _atomic.file_identity(read[1]):
+                    return  # changed meanwhile: this fold is stale
+                _atomic.commit_temp(temp, path)
+                temp = None
+                identity = _atomic.file_identity(os.stat(path))
+                self._finish_fold(experiment_id, built, identity, tidy=False)
+        finally:
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+            folding.__exit__(None, None, None)
+
+    def _build(
+        self,
+        experiment_id: str,
+        read: tuple[bytes, os.stat_result] | None,
+        changed: dict[int, tuple[int, bytes, StoredVersion]] | None,
+        *,
+        parse: bool,
+    ) -> _Built | None:
+        """The history holding ``read``'s records, every version file and ``changed``.
+
+        Args:
+            experiment_id: The experiment.
+            read: The current history's bytes and status (None: there is none).
+            changed: Records to store, by version: ``(revision, encoded, record)``.
+            parse: Parse a history that no layout describes; otherwise give None.
+
+        Returns:
+            What to write, or None when a version file went missing (folded by
+            another writer) or the history would have to be parsed.
+
+        Raises:
+            CorruptHistoryError: The current history cannot be parsed.
+        """
+        path = self.history_path(experiment_id)
         pending = self._pending(experiment_id)
         chunks: dict[int, tuple[int, bytes | memoryview, StoredVersion | None]] = {}
         previous_index = None
+        layout = None
         if read is not None:
             data, info = read
             old_identity = _atomic.file_identity(info)
@@ -493,21 +618,25 @@ class FileStore(Store):
                 for row, version in enumerate(layout.versions):
                     piece = view[layout.starts[row] : layout.ends[row]]
                     chunks[version] = (layout.revisions[row], piece, None)
-                previous_index = self._index_describing(experiment_id, old_identity)
+                previous_index = self._index_bytes_describing(experiment_id, old_identity)
+            elif not parse:
+                return None
             else:
-                for stored in self._parse(path, data, experiment_id)["versions"]:
-                    encoded = _serialize.dumps(stored)
+                for stored in self._parse(path, data, experiment_id, old_identity)["versions"]:
+                    encoded = _serialize.dumps(_shared_columns.pack(stored))
                     chunks[stored["version"]] = (stored.get("_revision", 0), encoded, stored)
         folded = []
         for version, known in pending.items():
             if version in chunks and chunks[version][0] >= known.revision:
                 folded.append(known.name)  # already in the history (a fold was cut short)
                 continue
-            raw = _atomic.read_bytes(self.versions_folder(experiment_id) / known.name)
-            if raw is None:
-                continue
-            record = self._parse_record(experiment_id, known.name, raw)
-            chunks[version] = (known.revision, raw, record)
+            found = _read_document(self.versions_folder(experiment_id) / known.name)
+            if found is None:
+                if parse:
+                    continue
+                return None
+            record = self._parse_record(experiment_id, known.name, found[0])
+            chunks[version] = (known.revision, found[0], record)
             folded.append(known.name)
         for version, (revision, encoded, record) in (changed or {}).items():
             chunks[version] = (revision, encoded, record)
@@ -520,10 +649,8 @@ class FileStore(Store):
             for v, (_, _, record) in ordered
             if (record.get("status") if record is not None else None) == "running"
         ]
-        if read is not None and layout is not None:
+        if layout is not None:
             running = sorted({v for v in layout.running if chunks[v][2] is None}.union(running))
-        _atomic.write_atomic(path, document)
-        new_identity = _atomic.file_identity(os.stat(path))
         new_layout = _layout.Layout(
             versions=[s[0] for s in spans],
             starts=[s[1] for s in spans],
@@ -531,20 +658,26 @@ class FileStore(Store):
             revisions=[s[3] for s in spans],
             running=running,
         )
+        return _Built(document, new_layout, chunks, folded, previous_index)
+
+    def _finish_fold(
+        self, experiment_id: str, built: _Built, identity: list[int], *, tidy: bool
+    ) -> None:
+        """Under the lock, after a history was written: its derived files, then cleanup."""
         with contextlib.suppress(OSError):
             self._write_derived(
                 experiment_id,
-                document=document,
-                identity=new_identity,
-                layout=new_layout,
-                chunks=chunks,
-                previous_index=previous_index,
+                document=built.document,
+                identity=identity,
+                layout=built.layout,
+                chunks=built.chunks,
+                previous_index=built.previous_index,
+                tidy=tidy,
             )
         folder = self.versions_folder(experiment_id)
-        for name in folded:
+        for name in built.folded:
             with contextlib.suppress(FileNotFoundError):
                 (folder / name).unlink()
-        return new_identity, new_layout
 
     def _write_derived(
         self,
@@ -554,7 +687,8 @@ class FileStore(Store):
         identity: list[int],
         layout: _layout.Layout,
         chunks: Mapping[int, tuple[int, bytes | memoryview, StoredVersion | None]],
-        previous_index: dict[str, Any] | None,
+        previous_index: bytes | None,
+        tidy: bool,
     ) -> None:
         """The layout, index and columns files of a history just written."""
         spans = list(
@@ -574,22 +708,35 @@ class FileStore(Store):
             record = chunks[version][2]
             if record is None:
                 start, end, _ = layout.span(version) or (0, 0, 0)
-                record = _serialize.loads(view[start:end])
+                record = _shared_columns.unpack(_serialize.loads(view[start:end]))
             return record
 
-        known = {}
-        if previous_index is not None:
-            known = {e["summary"].get("version"): e for e in previous_index["versions"]}
+        changed = {
+            version: _index.summarize_all([record], None)[0]
+            for version, (_, _, record) in chunks.items()
+            if record is not None
+        }
+        wants_columns = len(document) >= _columns.MIN_BYTES_PER_VERSION * len(layout.versions)
+        if previous_index is not None and not wants_columns:
+            # Only the changed versions' lines are encoded; the others are copied.
+            data = _index_file.update(previous_index, identity, changed, layout.versions)
+            if data is not None:
+                path = self.index_path(experiment_id)
+                _atomic.write_atomic(path, data, durable=False, locked_by_caller=False)
+                index = {"source": identity, "generation": "", "versions": []}
+                self._write_columns(experiment_id, record_of, index, tidy=tidy)
+                return
+        old = None if previous_index is None else _index_file.decode(previous_index)
+        known = {} if old is None else {e["summary"].get("version"): e for e in old["versions"]}
         entries = []
         for version in layout.versions:
-            old = known.get(version)
-            if chunks[version][2] is None and old is not None:
-                entries.append(old)  # unchanged: same bytes, same summary
-            else:
-                entries.append(_index.summarize_all([record_of(version)], None)[0])
-        generation = os.urandom(8).hex() if previous_index is None else previous_index["generation"]
+            entry = changed.get(version) or known.get(version)
+            if entry is None:  # no index described the previous history
+                entry = _index.summarize_all([record_of(version)], None)[0]
+            entries.append(entry)
+        generation = os.urandom(8).hex() if old is None else old["generation"]
         index = self._write_index(experiment_id, identity, entries, generation)
-        self._write_columns(experiment_id, record_of, index, tidy=True)
+        self._write_columns(experiment_id, record_of, index, tidy=tidy)
 
     # -- reading --------------------------------------------------------------------
 
@@ -608,10 +755,10 @@ class FileStore(Store):
     def _read_version_file(
         self, experiment_id: str, version: int, known: _Pending
     ) -> StoredVersion | None:
-        raw = _atomic.read_bytes(self.versions_folder(experiment_id) / known.name)
+        raw = _read_document(self.versions_folder(experiment_id) / known.name)
         if raw is None:
             return None
-        record = self._parse_record(experiment_id, known.name, raw)
+        record = self._parse_record(experiment_id, known.name, raw[0])
         if record["version"] != version:
             path = self.versions_folder(experiment_id) / known.name
             raise CorruptHistoryError(path, f"holds version {record['version']}, not {version}")
@@ -624,7 +771,7 @@ class FileStore(Store):
         except ValueError as error:
             raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
         _document.check_record(path, record, "the version file")
-        return record  # type: ignore[no-any-return]
+        return _shared_columns.unpack(record)
 
     def _read_layout(self, experiment_id: str, identity: list[int]) -> _layout.Layout | None:
         try:
@@ -659,7 +806,7 @@ class FileStore(Store):
         _document.check_record(path, record, f"version {version}")
         if record["version"] != version:
             raise CorruptHistoryError(path, f"version {version} is not where its layout says")
-        return record  # type: ignore[no-any-return]
+        return _shared_columns.unpack(record)
 
     def _snapshot(self, experiment_id: str) -> _Snapshot:
         """The history as read, and the version files present just after opening it."""
@@ -669,6 +816,7 @@ class FileStore(Store):
             return _Snapshot(None, None, self._pending(experiment_id))
         try:
             identity = _atomic.file_identity(os.fstat(fd))
+            _raise_if_known_corrupt(path, identity)
             pending = self._pending(experiment_id)
             data = _read_fd(fd)
         finally:
@@ -684,7 +832,8 @@ class FileStore(Store):
         path = self.history_path(experiment_id)
         versions = {}
         if snapshot.data is not None:
-            for stored in self._parse(path, snapshot.data, experiment_id)["versions"]:
+            parsed = self._parse(path, snapshot.data, experiment_id, snapshot.identity)
+            for stored in parsed["versions"]:
                 versions[stored["version"]] = stored
         for version, known in snapshot.pending.items():
             current = versions.get(version)
@@ -698,14 +847,24 @@ class FileStore(Store):
             raise _FoldedError
         return [versions[v] for v in sorted(versions)]
 
-    def _parse(self, path: Path, data: bytes, experiment_id: str) -> dict[str, Any]:
-        if not data.strip():
-            raise CorruptHistoryError(path, "the file is empty")
+    def _parse(
+        self, path: Path, data: bytes, experiment_id: str, identity: list[int] | None = None
+    ) -> dict[str, Any]:
+        """Parse and check a history; a damaged one is remembered by its file identity."""
         try:
-            document = _serialize.loads(data)
-        except ValueError as error:
-            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
-        _document.check_document(path, document, experiment_id, FORMAT_VERSION)
+            if not data.strip():
+                raise CorruptHistoryError(path, "the file is empty")
+            try:
+                document = _serialize.loads(data)
+            except ValueError as error:
+                raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
+            _document.check_document(path, document, experiment_id, FORMAT_VERSION)
+            for stored in document["versions"]:
+                _shared_columns.unpack(stored)
+        except CorruptHistoryError as error:
+            if identity is not None:
+                _remember_corrupt(path, identity, error)
+            raise
         return document  # type: ignore[no-any-return]
 
     # -- summaries and the listing, from the index ------------------------------------
@@ -802,9 +961,12 @@ class FileStore(Store):
         identity = _identity_of(self.history_path(experiment_id))
         listing, plain = _listing.build([]), True
         if identity is not None:
-            head = _atomic.read_lines(
-                self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1]
-            )
+            try:
+                head = _atomic.read_lines(
+                    self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1]
+                )
+            except OSError:
+                head = None  # derived data replaced by something else: rebuilt below
             found = None
             if head is not None:
                 lines, index_info = head
@@ -838,6 +1000,26 @@ class FileStore(Store):
             listing = _listing.build([e["summary"] for e in index["versions"]])
             return _listing.to_table(experiment_id, listing, decode=True)
 
+    def _index_current(self, experiment_id: str, identity: list[int]) -> bool:
+        """Whether the index's header (read alone) says it describes that history."""
+        try:
+            head = _atomic.read_lines(self.index_path(experiment_id), [_index_file.HEADER_LIMIT])
+        except OSError:
+            return False
+        if not head or not head[0]:
+            return False
+        return _index_file.header_describes(head[0][0], head[1].st_size, identity)
+
+    def _index_bytes_describing(self, experiment_id: str, identity: list[int]) -> bytes | None:
+        """The index file's bytes, if its header says it describes that history."""
+        try:
+            data = _atomic.read_bytes(self.index_path(experiment_id))
+        except OSError:
+            return None
+        if data is None or not _index_file.describes(data, identity):
+            return None
+        return data
+
     def _index_describing(self, experiment_id: str, identity: list[int]) -> dict[str, Any] | None:
         try:
             data = _atomic.read_bytes(self.index_path(experiment_id))
@@ -852,11 +1034,11 @@ class FileStore(Store):
     def _rebuild_index(self, experiment_id: str) -> dict[str, Any] | None:
         """Read the history once and write its index afresh; None when it is gone."""
         path = self.history_path(experiment_id)
-        read = _atomic.read_with_stat(path)
+        read = _read_document(path)
         if read is None:
             return None
         data, info = read
-        versions = self._parse(path, data, experiment_id)["versions"]
+        versions = self._parse(path, data, experiment_id, _atomic.file_identity(info))["versions"]
         identity = _atomic.file_identity(info)
         entries = _index.summarize_all(versions, None)
         index = self._write_index(experiment_id, identity, entries, os.urandom(8).hex())
@@ -906,8 +1088,12 @@ class FileStore(Store):
         except ImportError:
             return None
         before = self.history_identity(experiment_id)
-        if not isinstance(before, tuple) or before[1]:
+        if not isinstance(before, tuple) or before[1] or before[0] is None:
             return None  # versions newer than the history: read them the usual way
+        # Only a history the full parser accepted (an index describes it) is read
+        # directly, so this read steps aside exactly where the full parser refuses.
+        if not self._index_current(experiment_id, before[0]):
+            return None
         read = _fastread.read_metric(self, experiment_id, metric, x)
         if read is None or self.history_identity(experiment_id) != before:
             return None
@@ -971,7 +1157,7 @@ class FileStore(Store):
             >>> store = FileStore(Path(tempfile.mkdtemp()))
             >>> version = store.create_version("exp", {"config_name": "exp"})["version"]
             >>> def end(stored):  # a long curve: short ones keep no columns files
-            ...     stored.update(status="finished", metrics={"loss": [0.25] * 10_000})
+            ...     stored.update(status="finished", metrics={"loss": [0.25] * 100_000})
             >>> store.update_version("exp", 1, end)
             >>> _, [(number, status, arrays)] = store.metric_columns("exp", "loss", ("values",))
             >>> number, status, arrays["values"].cast("d").tolist()[-2:]
@@ -1084,7 +1270,11 @@ class FileStore(Store):
 
     def open_journal(self, experiment_id: str, version: int, segment: int) -> JournalWriter:
         """Open a journal for appending; see :meth:`Store.open_journal`."""
-        return _atomic.AppendFile(self.journal_path(experiment_id, version, segment))
+        path = self.journal_path(experiment_id, version, segment)
+        try:
+            return _atomic.AppendFile(path)
+        except OSError as error:
+            raise StorageError(getattr(error, "filename", None) or path, error) from None
 
     def read_journal(self, experiment_id: str, version: int, segment: int, offset: int) -> bytes:
         """Read a journal from ``offset`` on; see :meth:`Store.read_journal`."""
@@ -1101,7 +1291,11 @@ class FileStore(Store):
 
     def hold_live(self, experiment_id: str, version: int) -> LiveHandle | None:
         """Take a version's liveness lock; see :meth:`Store.hold_live`."""
-        return _liveness.take_owner(self.live_path(experiment_id, version))
+        path = self.live_path(experiment_id, version)
+        try:
+            return _liveness.take_owner(path)
+        except OSError as error:
+            raise StorageError(getattr(error, "filename", None) or path, error) from None
 
     def is_live(self, experiment_id: str, version: int) -> bool:
         """Whether a live process holds the liveness lock; see :meth:`Store.is_live`."""
@@ -1129,10 +1323,50 @@ def _identity_of(path: Path) -> list[int] | None:
 
 
 def _open_document(path: Path) -> int | None:
+    """Open a history file; anything but a regular file is reported as a damaged history."""
     try:
-        return os.open(path, _atomic.READ_FLAGS)
-    except FileNotFoundError:
+        return _atomic.open_file(path)
+    except _atomic.NotAFileError as error:
+        raise CorruptHistoryError(path, f"is a {error.kind}, not a regular file") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            reason = "is a symbolic link: histories are read only as regular files"
+        else:
+            reason = f"cannot be read ({error.strerror or error})"
+        raise CorruptHistoryError(path, reason) from None
+
+
+def _read_document(path: Path) -> tuple[bytes, os.stat_result] | None:
+    fd = _open_document(path)
+    if fd is None:
         return None
+    try:
+        info = os.fstat(fd)
+        _raise_if_known_corrupt(path, _atomic.file_identity(info))
+        return _read_fd(fd), info
+    finally:
+        os.close(fd)
+
+
+# Histories found damaged, by path: the file's identity then and the error. A damaged
+# file (a stray 1 GiB of junk) is not read again until it changes.
+_CORRUPT: dict[Path, tuple[list[int], CorruptHistoryError]] = {}
+_CORRUPT_KEPT = 256
+_CORRUPT_LOCK = threading.Lock()
+
+
+def _remember_corrupt(path: Path, identity: list[int], error: CorruptHistoryError) -> None:
+    with _CORRUPT_LOCK:
+        _CORRUPT[path] = (identity, error)
+        while len(_CORRUPT) > _CORRUPT_KEPT:
+            del _CORRUPT[next(iter(_CORRUPT))]
+
+
+def _raise_if_known_corrupt(path: Path, identity: list[int]) -> None:
+    with _CORRUPT_LOCK:
+        known = _CORRUPT.get(path)
+    if known is not None and known[0] == identity:
+        raise known[1].with_traceback(None)  # the same report, not read again
 
 
 def _read_fd(fd: int) -> bytes:
@@ -1162,3 +1396,21 @@ _STORES: weakref.WeakSet[FileStore] = weakref.WeakSet()
 def _flush_stores() -> None:
     for store in list(_STORES):
         store._flush_at_exit()
+
+
+# The processes that registered _flush_stores with multiprocessing (a forked child is
+# another process, with a registry of its own).
+_FINALIZED_IN: set[int] = set()
+
+
+def _finalize_in_workers() -> None:
+    """Fold at the end of a multiprocessing worker too: it leaves by ``os._exit``.
+
+    A forked worker skips ``atexit``; multiprocessing runs its own finalizers instead.
+    """
+    if "multiprocessing" not in sys.modules or os.getpid() in _FINALIZED_IN:
+        return
+    from multiprocessing import util
+
+    util.Finalize(None, _flush_stores, exitpriority=10)
+    _FINALIZED_IN.add(os.getpid())
