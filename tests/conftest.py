@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from experiment_manager import ExperimentManager
+from experiment_manager import ExperimentManager, stores
 from experiment_manager.stores import files
+from experiment_manager.stores.memory import MemoryStore
 from tests._runner import Runners
 
 
@@ -45,4 +46,25 @@ def each_history_size(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     if request.param == "big":
         monkeypatch.setattr(files, "DIRECT_BYTES", 0)
         monkeypatch.setattr(files, "REFRESH_SECONDS", 3600.0)
+    return str(request.param)
+
+
+@pytest.fixture(params=["small", "big", "memory"])
+def each_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on every backend a ``log_dir`` can name, through the public API.
+
+    ``small`` and ``big`` are the folder store (see :func:`each_history_size`);
+    ``memory`` makes every ``ExperimentManager(log_dir)`` of the test share one
+    in-memory store per ``log_dir``, so the same calls run on the reference backend.
+    """
+    if request.param == "big":
+        monkeypatch.setattr(files, "DIRECT_BYTES", 0)
+        monkeypatch.setattr(files, "REFRESH_SECONDS", 3600.0)
+    elif request.param == "memory":
+        made: dict[str, MemoryStore] = {}
+
+        def open_store(log_dir: object, *, lock_timeout: float = 60.0) -> MemoryStore:
+            return made.setdefault(str(log_dir), MemoryStore())
+
+        monkeypatch.setattr(stores, "open_store", open_store)
     return str(request.param)

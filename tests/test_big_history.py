@@ -324,3 +324,72 @@ def test_a_multiprocessing_worker_folds_when_it_ends(tmp_path: Path, method: str
     )
     assert done.stdout.split() == ["3"]  # json.load holds the worker's versions
     assert list(_versions_folder(log_dir, "forked").iterdir()) == []
+
+
+def test_a_leftover_version_file_older_than_the_history_is_not_read(
+    log_dir: Path, lazy: None
+) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    manager.start_experiment("exp", {}, {}, experiment_id="exp")
+    folder = _versions_folder(log_dir, "exp")
+    stale = (folder / "1.1.json").read_bytes()  # revision 1: no metrics yet
+    manager.log_metrics({"loss": [0.5]})
+    manager.store.flush("exp")  # the history holds revision 2
+    # What a writer killed between rewriting the history and removing the file it
+    # folded leaves behind: a version file no newer than the history's record.
+    (folder / "1.1.json").write_bytes(stale)
+    assert manager.get_version("exp", 1)["metrics"] == {"loss": [0.5]}
+    manager.log_metrics({"loss": [0.25]})  # builds on the history's record, not the leftover
+    assert manager.get_version("exp", 1)["metrics"] == {"loss": [0.5, 0.25]}
+    manager.end_experiment()
+    manager.store.flush("exp")
+    assert manager.read_history("exp")[0]["metrics"] == {"loss": [0.5, 0.25]}
+    document = json.loads((log_dir / "exp.json").read_bytes())
+    assert document["versions"][0]["metrics"] == {"loss": [0.5, 0.25]}
+    assert list(folder.iterdir()) == []  # the leftover went with the fold
+
+
+FULL_FOLD = """\
+import json
+import resource
+import signal
+import sys
+
+from experiment_manager import ExperimentManager, StorageError
+from experiment_manager.stores import files
+
+files.DIRECT_BYTES = 0
+files.REFRESH_SECONDS = 3600.0
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+manager = ExperimentManager(sys.argv[1], capture_environment=False)
+for number in range(3):
+    manager.start_experiment("exp", {"n": number}, {"blob": "x" * 5000}, experiment_id="exp")
+    manager.end_experiment()
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+try:
+    manager.store.flush("exp")
+    outcome = "no error"
+except StorageError as error:
+    outcome = "StorageError " + str(error)
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+print(json.dumps([outcome, len(manager.read_history("exp"))]))
+"""
+
+
+def test_a_fold_the_disk_refuses_is_a_typed_error_and_loses_nothing(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "full_fold.py", FULL_FOLD)
+    log_dir = tmp_path / "logs"
+    done = subprocess.run(
+        [sys.executable, str(script), str(log_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    outcome, versions = json.loads(done.stdout)
+    assert outcome.startswith("StorageError")
+    assert versions == 3
+    # The process folded at exit, once the limit was lifted.
+    document = json.loads((log_dir / "exp.json").read_bytes())
+    assert [v["version"] for v in document["versions"]] == [1, 2, 3]

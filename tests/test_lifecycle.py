@@ -850,3 +850,22 @@ def test_capture_environment_false_records_none(log_dir: Path) -> None:
     assert stored["environment"] is None
     file = strict_loads(history_path(log_dir, EXPERIMENT_ID).read_text(encoding="utf-8"))
     assert file["versions"][0]["environment"] is None
+
+
+def test_a_forked_child_releasing_its_copy_leaves_the_run_alive(tmp_path: Path) -> None:
+    from experiment_manager.stores import _liveness
+
+    path = tmp_path / "live" / "1.lock"
+    owner = _liveness.take_owner(path)
+    assert owner is not None
+    child = os.fork()
+    if child == 0:  # the child lets go of its inherited copy, as its exit would
+        owner.release()
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert path.exists()
+    assert _liveness.owner_alive(path)
+    assert _liveness.take_owner(path) is None  # still one owner
+    owner.release()
+    assert not path.exists()
+    assert not _liveness.owner_alive(path)

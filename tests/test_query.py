@@ -29,8 +29,8 @@ from experiment_manager.query import (
     sort_records,
 )
 
-# Every test runs on a small history and on a big one (version files merged by readers).
-pytestmark = pytest.mark.usefixtures("each_history_size")
+# Every test runs on each backend: small and big folder histories, and memory.
+pytestmark = pytest.mark.usefixtures("each_store")
 
 NAN = math.nan
 INF = math.inf

@@ -17,8 +17,8 @@ from tests._util import (
     write_script,
 )
 
-# Every test runs on a small history and on a big one (version files merged by readers).
-pytestmark = pytest.mark.usefixtures("each_history_size")
+# Every test runs on each backend: small and big folder histories, and memory.
+pytestmark = pytest.mark.usefixtures("each_store")
 
 SPEC_FILE = Path("/work/shared/seed/experiment-manager-spec.txt")
 

@@ -155,6 +155,28 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file written earlier to stable storage.
+
+    Args:
+        path: The file.
+
+    Raises:
+        OSError: It is gone, or the flush failed.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "a.json"
+        >>> write_atomic(target, b"{}", durable=False)
+        >>> fsync_file(target)
+    """
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(
     path: Path, data: bytes, *, durable: bool = True, locked_by_caller: bool = True
 ) -> None:

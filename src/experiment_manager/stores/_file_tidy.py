@@ -92,7 +92,7 @@ def _check_journals(
             reason = _journal_problem(store, experiment_id, path, segments)
             if reason == "folded":
                 if not dry_run:
-                    path.unlink()
+                    path.unlink(missing_ok=True)  # its owner may remove it first
                 removed.append(str(path))
             elif reason is not None:
                 kept.append({"path": str(path), "reason": reason})
@@ -122,8 +122,18 @@ def _journal_problem(
 
 def _remove_derived_temps(store: FileStore, removed: list[str], dry_run: bool) -> None:
     internal = store.log_dir / _INTERNAL
+    # A fold's temp file may wait for the experiment's lock this long before use.
+    fold_cutoff = time.time() - 2 * store.lock_timeout - _STALE_DERIVED_TEMP_SECONDS
+    for path in sorted(store.log_dir.glob(f".*{_SUFFIX}.*.tmp")):
+        try:
+            stale = path.stat().st_mtime < fold_cutoff
+        except FileNotFoundError:
+            continue
+        if stale:
+            if not dry_run:
+                path.unlink(missing_ok=True)
+            removed.append(str(path))
     temps = [
-        *store.log_dir.glob(f".*{_SUFFIX}.*.tmp"),  # a history folded without the lock
         *internal.glob("index/.*.tmp"),
         *internal.glob("layout/.*.tmp"),
         *internal.glob("columns/*/.*.tmp"),

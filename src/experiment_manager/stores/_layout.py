@@ -23,13 +23,11 @@ Example:
 
 from __future__ import annotations
 
-import bisect
-import itertools
+import operator
 import struct
 import sys
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import orjson
 
@@ -42,35 +40,63 @@ _RECORD = struct.Struct("<qqqq")
 _HEADER_LIMIT = 1 << 24
 
 
-@dataclass(frozen=True)
 class Layout:
     """The spans of a document's versions.
 
-    Attributes:
-        versions: Version numbers, ascending.
-        starts: Byte offset where each version's record starts.
-        ends: Byte offset just after each version's record.
-        revisions: Each version's ``_revision``.
+    Looking one version up (and the latest number) costs a binary search over the
+    packed records, not a list per field: each write of a big history does it.
+
+    Args:
+        numbers: ``version, start, end, revision`` per version, flat, versions ascending.
         running: Versions stored as ``running`` in the document.
     """
 
-    versions: list[int]
-    starts: list[int]
-    ends: list[int]
-    revisions: list[int]
-    running: list[int]
+    def __init__(self, numbers: Sequence[int], running: list[int]) -> None:
+        self._numbers = numbers
+        self.running = running
+
+    @property
+    def versions(self) -> list[int]:
+        """Version numbers, ascending."""
+        return list(self._numbers[0::4])
+
+    @property
+    def starts(self) -> list[int]:
+        """Byte offset where each version's record starts."""
+        return list(self._numbers[1::4])
+
+    @property
+    def ends(self) -> list[int]:
+        """Byte offset just after each version's record."""
+        return list(self._numbers[2::4])
+
+    @property
+    def revisions(self) -> list[int]:
+        """Each version's ``_revision``."""
+        return list(self._numbers[3::4])
+
+    def __len__(self) -> int:
+        """The number of versions."""
+        return len(self._numbers) // 4
 
     @property
     def latest(self) -> int:
         """The highest version number (0 for none)."""
-        return self.versions[-1] if self.versions else 0
+        return self._numbers[-4] if self._numbers else 0
 
     def span(self, version: int) -> tuple[int, int, int] | None:
         """``(start, end, revision)`` of a version, or None when it is not there."""
-        row = bisect.bisect_left(self.versions, version)
-        if row == len(self.versions) or self.versions[row] != version:
+        numbers = self._numbers
+        low, high = 0, len(numbers) // 4
+        while low < high:
+            middle = (low + high) // 2
+            if numbers[4 * middle] < version:
+                low = middle + 1
+            else:
+                high = middle
+        if low == len(numbers) // 4 or numbers[4 * low] != version:
             return None
-        return self.starts[row], self.ends[row], self.revisions[row]
+        return numbers[4 * low + 1], numbers[4 * low + 2], numbers[4 * low + 3]
 
 
 def encode(
@@ -131,13 +157,7 @@ def decode(data: bytes, source: list[int]) -> Layout | None:
     numbers.frombytes(body)
     if sys.byteorder != "little":
         numbers.byteswap()
-    versions = list(numbers[0::4])
-    if any(b <= a for a, b in itertools.pairwise(versions)):
+    versions = numbers[0::4]
+    if not all(map(operator.lt, versions, versions[1:])):  # C-level: each write reads it
         return None
-    return Layout(
-        versions=versions,
-        starts=list(numbers[1::4]),
-        ends=list(numbers[2::4]),
-        revisions=list(numbers[3::4]),
-        running=[v for v in header["running"] if type(v) is int],
-    )
+    return Layout(numbers, [v for v in header["running"] if type(v) is int])

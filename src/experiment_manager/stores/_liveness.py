@@ -44,12 +44,14 @@ class OwnerLock:
     def __init__(self, handle: object, path: Path | None = None) -> None:
         self._handle: object | None = handle
         self._path = path
+        self._pid = os.getpid()
 
     def release(self) -> None:
         """Release the lock and remove its file (idempotent)."""
         handle, self._handle = self._handle, None
         if isinstance(handle, int):
-            if self._path is not None:
+            # A forked child closes only its copy: the parent still holds the lock.
+            if self._path is not None and os.getpid() == self._pid:
                 # Removed while still held: a new owner locks a new file (take_owner
                 # checks it locked the file the path names), so no run leaves one behind.
                 with contextlib.suppress(OSError):
