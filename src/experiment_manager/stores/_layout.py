@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import operator
 import struct
 import sys
@@ -55,22 +56,22 @@ class Layout:
         self._numbers = numbers
         self.running = running
 
-    @property
+    @functools.cached_property
     def versions(self) -> list[int]:
         """Version numbers, ascending."""
         return list(self._numbers[0::4])
 
-    @property
+    @functools.cached_property
     def starts(self) -> list[int]:
         """Byte offset where each version's record starts."""
         return list(self._numbers[1::4])
 
-    @property
+    @functools.cached_property
     def ends(self) -> list[int]:
         """Byte offset just after each version's record."""
         return list(self._numbers[2::4])
 
-    @property
+    @functools.cached_property
     def revisions(self) -> list[int]:
         """Each version's ``_revision``."""
         return list(self._numbers[3::4])

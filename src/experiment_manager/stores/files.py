@@ -622,11 +622,18 @@ class FileStore(Store):
             return  # another process is folding it now
         temp = None
         try:
-            read = _read_document(path)
-            built = None
-            if read is not None:
+            read, built = None, None
+            for _ in range(_ATTEMPTS):  # a writer may replace a version file meanwhile
+                read = _read_document(path)
+                if (
+                    read is None
+                    or self._read_layout(experiment_id, _atomic.file_identity(read[1])) is None
+                ):
+                    break
                 built = self._build(experiment_id, read, None, parse=False)
-            if built is None:  # a small, missing or unlaid history: fold it under the lock
+                if built is not None:
+                    break
+            if built is None:  # a missing or unlaid history: fold it under the lock
                 with self._locked(experiment_id):
                     if self._pending(experiment_id):
                         self._refresh(experiment_id, None)
@@ -682,9 +689,11 @@ class FileStore(Store):
             layout = self._read_layout(experiment_id, old_identity)
             if layout is not None:
                 view = memoryview(data)
-                for row, version in enumerate(layout.versions):
-                    piece = view[layout.starts[row] : layout.ends[row]]
-                    chunks[version] = (layout.revisions[row], piece, None)
+                laid = zip(
+                    layout.versions, layout.starts, layout.ends, layout.revisions, strict=True
+                )
+                for version, start, end, revision in laid:
+                    chunks[version] = (revision, view[start:end], None)
                 previous_index = self._index_bytes_describing(experiment_id, old_identity)
             elif not parse:
                 return None
@@ -785,10 +794,11 @@ class FileStore(Store):
             for version, (_, _, record) in chunks.items()
             if record is not None
         }
-        wants_columns = len(document) >= _columns.MIN_BYTES_PER_VERSION * len(layout.versions)
+        versions = layout.versions
+        wants_columns = len(document) >= _columns.MIN_BYTES_PER_VERSION * len(versions)
         if previous_index is not None and not wants_columns:
             # Only the changed versions' lines are encoded; the others are copied.
-            data = _index_file.update(previous_index, identity, changed, layout.versions)
+            data = _index_file.update(previous_index, identity, changed, versions)
             if data is not None:
                 path = self.index_path(experiment_id)
                 _atomic.write_atomic(path, data, durable=False, locked_by_caller=False)
@@ -798,7 +808,7 @@ class FileStore(Store):
         old = None if previous_index is None else _index_file.decode(previous_index)
         known = {} if old is None else {e["summary"].get("version"): e for e in old["versions"]}
         entries = []
-        for version in layout.versions:
+        for version in versions:
             entry = changed.get(version) or known.get(version)
             if entry is None:  # no index described the previous history
                 entry = _index.summarize_all([record_of(version)], None)[0]
