@@ -121,7 +121,12 @@ def test_a_lost_layout_or_a_hand_edit_is_read_correctly(log_dir: Path, lazy: Non
     manager = ExperimentManager(log_dir, capture_environment=False)
     _fill(manager, 3)
     manager.store.flush("exp")
-    (log_dir / ".expm" / "layout" / "exp.bin").unlink()  # derived data
+    layout = log_dir / ".expm" / "layout" / "exp.bin"
+    data = bytearray(layout.read_bytes())
+    data[-20] ^= 0xFF  # a damaged record: fails its CRC, so it is not used
+    layout.write_bytes(bytes(data))
+    assert manager.get_version("exp", 2)["hyperparameters"] == {"n": 1}
+    layout.unlink()  # derived data
     assert manager.get_version("exp", 2)["hyperparameters"] == {"n": 1}
     path = log_dir / "exp.json"
     document = json.loads(path.read_bytes())

@@ -4,11 +4,12 @@ r"""Where each version's record lies in a history document (derived, rebuilt whe
 without parsing the whole document: a header line of strict JSON, then one record of
 four little-endian signed 64-bit integers per version, in version order::
 
-    {"format":1,"source":[ino,size,mtime_ns,ctime_ns],"versions":2,"running":[2]}\n
+    {"format":1,"source":[ino,size,mtime_ns,ctime_ns],"versions":2,"running":[2],"crc32":C}\n
     <version, start, end, revision> x versions
 
 ``start``/``end`` are byte offsets of the version's record (a JSON object) in the
-document, ``revision`` its ``_revision`` (0 for records written by format 1). The file
+document, ``revision`` its ``_revision`` (0 for records written by format 1), ``crc32``
+the CRC-32 of those records' bytes. The file
 describes the document only while ``source`` equals the document's
 :func:`~.stores._atomic.file_identity`; otherwise it is ignored.
 
@@ -24,9 +25,9 @@ Example:
 from __future__ import annotations
 
 import functools
-import operator
 import struct
 import sys
+import zlib
 from array import array
 from collections.abc import Sequence
 
@@ -113,16 +114,18 @@ def encode(
     Returns:
         The file's bytes.
     """
+    numbers = array("q", [number for span in spans for number in span])
+    if sys.byteorder != "little":
+        numbers.byteswap()
+    body = numbers.tobytes()
     header = {
         "format": LAYOUT_FORMAT,
         "source": source,
         "versions": len(spans),
         "running": sorted(running),
+        "crc32": zlib.crc32(body),
     }
-    numbers = array("q", [number for span in spans for number in span])
-    if sys.byteorder != "little":
-        numbers.byteswap()
-    return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + numbers.tobytes()
+    return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + body
 
 
 def decode(data: bytes, source: list[int]) -> Layout | None:
@@ -152,13 +155,15 @@ def decode(data: bytes, source: list[int]) -> Layout | None:
         return None
     count = header["versions"]
     body = memoryview(data)[end + 1 :]
-    if len(body) != count * _RECORD.size:
+    # Each write of a big history reads it: a CRC, not a pass in Python, checks it.
+    if len(body) != count * _RECORD.size or header.get("crc32") != zlib.crc32(body):
         return None
-    numbers = array("q")
-    numbers.frombytes(body)
-    if sys.byteorder != "little":
-        numbers.byteswap()
-    versions = numbers[0::4]
-    if not all(map(operator.lt, versions, versions[1:])):  # C-level: each write reads it
-        return None
+    numbers: Sequence[int]
+    if sys.byteorder == "little":
+        numbers = body.cast("q")
+    else:
+        swapped = array("q")
+        swapped.frombytes(body)
+        swapped.byteswap()
+        numbers = swapped
     return Layout(numbers, [v for v in header["running"] if type(v) is int])

@@ -86,6 +86,8 @@ DIRECT_BYTES = 32 * 1024
 #: Bigger histories are rewritten at most once every this many seconds.
 REFRESH_SECONDS = 2.0
 
+# A fold a call sets off starts this long after it, so the call returns first.
+_FOLD_DELAY = 0.1
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.([0-9]{1,19})\.json")
 _ATTEMPTS = 20
 
@@ -138,6 +140,7 @@ class FileStore(Store):
         self._timers_lock = threading.Lock()
         self._dirty: set[str] = set()  # experiments this process wrote version files of
         self._stripes = [threading.Lock() for _ in range(64)]
+        self._fold_seconds: dict[str, float] = {}  # how long this process's last fold took
         _STORES.add(self)
 
     # -- paths ----------------------------------------------------------------------
@@ -541,7 +544,9 @@ class FileStore(Store):
             _atomic.fsync_dir(folder.parent)  # a new folder's entry must survive power loss
         target = folder / f"{version}.{revision}.json"
         _atomic.write_atomic(target, encoded, durable=False)
-        stale = identity is not None and time.time_ns() - identity[2] >= REFRESH_SECONDS * 1e9
+        stale = identity is not None and time.time_ns() - identity[2] >= self._interval(
+            experiment_id
+        )
 
         def finish() -> None:
             try:
@@ -557,8 +562,8 @@ class FileStore(Store):
             if replaced is not None:
                 with contextlib.suppress(FileNotFoundError):
                     (folder / replaced.name).unlink()
-            if stale:
-                self._fold_soon(experiment_id, 0.0)  # by a thread, not in this call
+            if stale:  # by a thread, once this call has returned
+                self._fold_soon(experiment_id, _FOLD_DELAY)
             else:
                 with self._timers_lock:
                     self._dirty.add(experiment_id)
@@ -593,10 +598,20 @@ class FileStore(Store):
         self._summarise_fold(experiment_id, built, identity, tidy=True)
         return identity, built.layout
 
+    def _interval(self, experiment_id: str) -> float:
+        """Nanoseconds a big history is left unfolded before a writer folds it.
+
+        At least ``REFRESH_SECONDS``, and long enough that folding takes at most a
+        twentieth of the time.
+        """
+        return max(REFRESH_SECONDS, 20 * self._fold_seconds.get(experiment_id, 0.0)) * 1e9
+
     def _fold(self, experiment_id: str, *, wait: bool) -> None:
         """Fold, with what the OS refuses as a typed StorageError (see :meth:`_fold_once`)."""
+        started = time.perf_counter()
         try:
             self._fold_once(experiment_id, wait=wait)
+            self._fold_seconds[experiment_id] = time.perf_counter() - started
         except OSError as error:
             if isinstance(error, ExperimentManagerError):
                 raise
