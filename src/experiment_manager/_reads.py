@@ -217,21 +217,24 @@ class ReadsMixin:
         parsed = _query.parse_query(query) if query else None
         if order_by:
             _query.parse_order_by(order_by)
-        candidates = list(self._candidates(experiment_id))
-        return _query.search_records(candidates, parsed, order_by=order_by, limit=limit)
-
-    def _candidates(self, experiment_id: str | None) -> Iterator[dict[str, Any]]:
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
+        ):
+            raise InvalidArgumentError("limit", limit, "must be a non-negative int or None")
         if experiment_id is not None:
-            versions = self.list_versions(experiment_id)
-            if not versions:
+            validate_experiment_id(experiment_id)
+            if self._store.latest_version(experiment_id) is None:
                 raise ExperimentNotFoundError(experiment_id)
-            yield from versions
-            return
+            return self._store.search_versions(experiment_id, parsed, order_by, limit)
+        # Each experiment's best `limit` (filtered, sorted and cut by its backend), then
+        # the same order over all of them: the same result as one search over all.
+        found: list[dict[str, Any]] = []
         for known in self._store.experiment_ids():
             try:
-                yield from self._store.summaries(known)
+                found.extend(self._store.search_versions(known, parsed, order_by, limit))
             except CorruptHistoryError:
                 continue
+        return _query.search_records(found, None, order_by=order_by, limit=limit)
 
     def best(
         self, experiment_id: str, metric: str, mode: str = "min", agg: str | None = None

@@ -25,6 +25,7 @@ from experiment_manager.stores._codec import decode_summary, decode_version
 from experiment_manager.stores._journal import apply_journal, extend
 
 if TYPE_CHECKING:
+    from experiment_manager.query import Query
     from experiment_manager.stores._metric_read import MetricRead
 
 __all__ = [
@@ -641,6 +642,47 @@ class Store(ABC):
 
         versions = self.current_versions(experiment_id)
         return [decode_summary(_index.summarize(record)) for record in versions]
+
+    def search_versions(
+        self,
+        experiment_id: str,
+        query: Query | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Summaries of one experiment's versions that match a filter, sorted and cut.
+
+        The filter, the order and the limit go to the backend together, so one that
+        can (a database) evaluates them itself; this default filters
+        :meth:`summaries` in Python.
+
+        Args:
+            experiment_id: A validated experiment id.
+            query: A parsed filter (see :func:`experiment_manager.query.parse_query`),
+                or None for every version.
+            order_by: A sort specification, e.g. ``"metrics.loss.min, version desc"``.
+            limit: The most summaries to return.
+
+        Returns:
+            Decoded summaries, as :meth:`summaries` gives them.
+
+        Raises:
+            QuerySyntaxError: ``order_by`` does not parse.
+
+        Example:
+            >>> from experiment_manager.query import parse_query
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> for lr in (0.1, 0.01, 0.001):
+            ...     _ = store.create_version("exp", {"hyperparameters": {"lr": lr}})
+            >>> found = store.search_versions(
+            ...     "exp", parse_query("hyperparameters.lr < 0.05"), "hyperparameters.lr", 1)
+            >>> [s["version"] for s in found]
+            [3]
+        """
+        from experiment_manager.query import search_records
+
+        return search_records(self.summaries(experiment_id), query, order_by, limit)
 
     def version_table(self, experiment_id: str) -> VersionTable:
         """Return the listing of an experiment's versions, column-wise.
