@@ -49,9 +49,9 @@ def test_streamed_points_are_read_at_once_with_their_steps(log_dir: Path) -> Non
     assert history[1]["timestamps"]["loss"] == history[1]["timestamps"]["acc"]
     assert math.isnan(history[4]["metrics"]["loss"][0])
     assert reader.get_version("exp", 2)["checkpoints"] == ["ckpt-1.pt"]
-    assert reader.best_checkpoint("val_loss", experiment_id="exp", version=3)["path"] == (
-        "ckpt-2.pt"
-    )
+    best = reader.best_checkpoint("val_loss", experiment_id="exp", version=3)
+    assert best is not None
+    assert best["path"] == "ckpt-2.pt"
     manager.end_experiment()
     record = manager.resume_experiment("exp", 2)
     assert record.version == 2
