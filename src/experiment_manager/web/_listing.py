@@ -296,14 +296,19 @@ def flatten(value: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], A
         {('opt', 'name'): 'sgd', ('opt', 'lr'): 0.1, ('tags',): []}
     """
     out: dict[tuple[str, ...], Any] = {}
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         for key, item in value.items():
             path = (*prefix, str(key))
-            if isinstance(item, Mapping) and item:
+            # JSON leaves skip the (slow) abstract-class check: 10,000 versions call this.
+            nested = type(item) is dict or (type(item) not in _LEAVES and isinstance(item, Mapping))
+            if nested and item:
                 out.update(flatten(item, path))
             else:
                 out[path] = item
     return out
+
+
+_LEAVES = frozenset({str, int, float, bool, list, type(None)})
 
 
 def _dotted_items(value: Any, prefix: str, parts: list[str]) -> None:
@@ -398,19 +403,28 @@ def _comparable(value: Any) -> Any:
 
 def _keys_of(summaries: Sequence[Mapping[str, Any]], section: str) -> list[dict[str, Any]]:
     seen: dict[tuple[str, ...], _Distinct] = {}
+    previous: Any = None
+    varying = 0  # how many of the keys seen are known to vary
     for index, summary in enumerate(summaries):
-        flat = flatten(summary.get(section) or {})
+        values = summary.get(section) or {}
+        if values == previous:
+            continue  # the same as the version before: nothing new to learn from it
+        previous = values
+        flat = flatten(values)
         for path, value in flat.items():
             known = seen.get(path)
             if known is None:
                 # A key that earlier versions lack differs between versions already.
-                seen[path] = _Distinct(value, varies=index > 0)
-            else:
+                seen[path] = known = _Distinct(value, varies=index > 0)
+                varying += known.varies
+            elif not known.varies:
                 known.see(value)
-        if len(flat) < len(seen):
+                varying += known.varies
+        if len(flat) < len(seen) and varying < len(seen):
             for path, known in seen.items():
-                if path not in flat:
+                if path not in flat and not known.varies:
                     known.varies = True
+                    varying += 1
     return [
         {"key": ".".join(path), "sort": str(FieldRef(section, path)), "varies": known.varies}
         for path, known in seen.items()
