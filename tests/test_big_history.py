@@ -398,3 +398,20 @@ def test_a_fold_the_disk_refuses_is_a_typed_error_and_loses_nothing(tmp_path: Pa
     # The process folded at exit, once the limit was lifted.
     document = json.loads((log_dir / "exp.json").read_bytes())
     assert [v["version"] for v in document["versions"]] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["small", "big"])
+def test_a_run_leaves_no_lock_file_behind(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch, big: bool
+) -> None:
+    if big:
+        monkeypatch.setattr(files, "DIRECT_BYTES", 0)
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    with manager.experiment("exp", {}, experiment_id="exp"):
+        manager.log({"loss": 0.5})
+        manager.add_checkpoint("a.pt")
+        assert (log_dir / ".expm" / "live" / "exp" / "1.lock").exists()  # held while it runs
+    manager.store.flush()
+    locks = [p for p in (log_dir / ".expm").rglob("*.lock")]
+    assert locks == []
+    assert manager.read_history("exp")[0]["status"] == "finished"

@@ -2,7 +2,7 @@
 
 A reader therefore sees either the old or the new content of a file, never a mix, and a
 process killed at any moment leaves at most a stale temp file that the next writer of
-the same file overwrites. Locks are OS locks (``flock`` through the filelock library),
+the same file overwrites. Locks are OS locks (``flock``; the filelock library on Windows),
 which the kernel drops when their holder dies, so a killed process never blocks anyone.
 """
 
@@ -12,10 +12,16 @@ import contextlib
 import errno
 import os
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from experiment_manager.errors import LockTimeoutError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -108,9 +114,15 @@ def temp_path(path: Path) -> Path:
 def locked(lock_path: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive inter-process (and inter-thread) lock on ``lock_path``.
 
+    The lock file exists only while someone holds it: the holder removes it before
+    letting go, and a taker checks that the file it locked is still the one the path
+    names (else its holder removed it meanwhile, and it takes the new one). So no lock
+    file is left behind, and a killed holder's file blocks no one (the kernel drops
+    the lock with the process).
+
     Args:
         lock_path: The lock file; its folder is created if needed.
-        timeout: Seconds to wait for a live holder; negative waits forever.
+        timeout: Seconds to wait for a live holder; 0 tries once; negative waits forever.
 
     Yields:
         None, while the lock is held.
@@ -120,21 +132,74 @@ def locked(lock_path: Path, timeout: float) -> Iterator[None]:
 
     Example:
         >>> import tempfile
-        >>> with locked(Path(tempfile.mkdtemp()) / "x.lock", timeout=5):
-        ...     pass
+        >>> path = Path(tempfile.mkdtemp()) / "x.lock"
+        >>> with locked(path, timeout=5):
+        ...     path.exists()
+        True
+        >>> path.exists()
+        False
     """
-    import filelock  # deferred: keeps `import experiment_manager` cheap
+    if fcntl is None:  # pragma: no cover - Windows: the filelock library's lock
+        import filelock
 
+        lock = filelock.FileLock(str(lock_path), timeout=timeout)
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise LockTimeoutError(lock_path, timeout) from None
+        try:
+            yield
+        finally:
+            lock.release()
+        return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(lock_path), timeout=timeout)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise LockTimeoutError(lock_path, timeout) from None
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    pause = 0.001
+    flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+    while True:
+        fd = os.open(lock_path, flags, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise LockTimeoutError(lock_path, timeout) from None
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if names(lock_path, fd):
+            break
+        os.close(fd)  # removed by its last holder meanwhile: take the new file
     try:
         yield
     finally:
-        lock.release()
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # while still held: see above
+        os.close(fd)
+
+
+def names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not removed or replaced).
+
+    Args:
+        path: A path.
+        fd: An open descriptor.
+
+    Returns:
+        True when both are the same file.
+
+    Example:
+        >>> names(Path("/"), os.open("/", os.O_RDONLY))
+        True
+    """
+    try:
+        return os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def fsync_dir(folder: Path) -> None:

@@ -19,6 +19,8 @@ import os
 import time
 from pathlib import Path
 
+from experiment_manager.stores import _atomic
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -103,21 +105,13 @@ def take_owner(path: Path) -> OwnerLock | None:
     while True:
         fd = _try_flock(path, fcntl.LOCK_EX)
         if fd is not None:
-            if _names(path, fd):
+            if _atomic.names(path, fd):
                 return OwnerLock(fd, path)
             os.close(fd)  # the file was removed by its last owner meanwhile: again
             continue
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.005)
-
-
-def _names(path: Path, fd: int) -> bool:
-    """Whether ``path`` still names the file open as ``fd``."""
-    try:
-        return os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def owner_alive(path: Path) -> bool:
