@@ -299,3 +299,29 @@ def test_an_error_message_with_a_lone_surrogate_still_ends_the_run(log_dir: Path
     [record] = manager.read_history("exp")
     assert record["status"] == "failed"
     assert record["error"] == {"type": "ValueError", "message": "bad \\ud800 value"}
+
+
+def test_a_junk_history_is_turned_away_without_being_read(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    manager.start_experiment("good", {}, {}, experiment_id="good")
+    manager.end_experiment()
+    with (log_dir / "junk.json").open("wb") as handle:  # 256 MiB, mostly a hole
+        handle.write(b"\x00junk")
+        handle.truncate(256 * 2**20)
+    reads: list[int] = []
+    original = files._read_fd
+
+    def counted(fd: int) -> bytes:
+        data = original(fd)
+        reads.append(len(data))
+        return data
+
+    monkeypatch.setattr(files, "_read_fd", counted)
+    listing = manager.list_experiments()
+    assert [e["experiment_id"] for e in listing] == ["good", "junk"]
+    assert "not a JSON object" in listing[1]["error"]
+    assert all(size < 2**20 for size in reads)  # refused from its first bytes
+    with pytest.raises(CorruptHistoryError):
+        manager.read_history("junk")

@@ -313,8 +313,7 @@ class FileStore(Store):
                 if fd is not None and identity is not None:
                     layout = self._read_layout(experiment_id, identity)
                     if layout is None:
-                        _raise_if_known_corrupt(path, identity)
-                        data = _read_fd(fd)
+                        data = _read_object(path, fd, identity)
                         versions = self._parse(path, data, experiment_id, identity)["versions"]
                         found = [v for v in versions if v["version"] == version]
                     elif _newer_than_history(known, layout, version) is None:
@@ -924,9 +923,8 @@ class FileStore(Store):
             return _Snapshot(None, None, self._pending(experiment_id))
         try:
             identity = _atomic.file_identity(os.fstat(fd))
-            _raise_if_known_corrupt(path, identity)
             pending = self._pending(experiment_id)
-            data = _read_fd(fd)
+            data = _read_object(path, fd, identity)
         finally:
             os.close(fd)
         return _Snapshot(data, identity, pending)
@@ -1469,10 +1467,24 @@ def _read_document(path: Path) -> tuple[bytes, os.stat_result] | None:
         return None
     try:
         info = os.fstat(fd)
-        _raise_if_known_corrupt(path, _atomic.file_identity(info))
-        return _read_fd(fd), info
+        return _read_object(path, fd, _atomic.file_identity(info)), info
     finally:
         os.close(fd)
+
+
+def _read_object(path: Path, fd: int, identity: list[int]) -> bytes:
+    """A whole file that is to hold a JSON object; refused before reading it if it cannot.
+
+    A stray file of junk (1 GiB of it) is turned away from its first bytes, and a file
+    found damaged before is not read again until it changes.
+    """
+    _raise_if_known_corrupt(path, identity)
+    head = os.pread(fd, 4096, 0).lstrip(b" \t\r\n")
+    if head and not head.startswith(b"{"):
+        error = CorruptHistoryError(path, f"not a JSON object (it starts with {head[:16]!r})")
+        _remember_corrupt(path, identity, error)
+        raise error
+    return _read_fd(fd)
 
 
 # Histories found damaged, by path: the file's identity then and the error. A damaged
