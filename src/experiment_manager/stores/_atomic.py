@@ -268,17 +268,24 @@ def write_atomic(
         >>> target.read_bytes()
         b'{}'
     """
-    if locked_by_caller:
-        tmp = temp_path(path)
-    else:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC | _BINARY
+    tmp = temp_path(path) if locked_by_caller else _unique_temp(path)
+    _fill(tmp, data, exclusive=not locked_by_caller, durable=durable)
+    _replace(tmp, path, durable=durable)
+
+
+def _unique_temp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+
+
+def _fill(tmp: Path, data: bytes, *, exclusive: bool, durable: bool) -> None:
+    """Write ``data`` to a temp file (fsync'd if ``durable``); on failure none is left."""
+    flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _BINARY
+    flags |= os.O_EXCL if exclusive else os.O_TRUNC
     fd = os.open(tmp, flags, 0o644)
     try:
         view = memoryview(data)
         while view:
-            written = os.write(fd, view)
-            view = view[written:]
+            view = view[os.write(fd, view) :]
         if durable:
             os.fsync(fd)
     except BaseException:
@@ -287,6 +294,10 @@ def write_atomic(
             tmp.unlink()
         raise
     os.close(fd)
+
+
+def _replace(tmp: Path, path: Path, *, durable: bool) -> None:
+    """Rename a temp file over ``path``; on failure the temp file is removed."""
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -320,20 +331,8 @@ def write_temp(path: Path, data: bytes) -> Path:
         >>> target.read_bytes()
         b'{}'
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    os.close(fd)
+    tmp = _unique_temp(path)
+    _fill(tmp, data, exclusive=True, durable=True)
     return tmp
 
 
@@ -347,13 +346,7 @@ def commit_temp(tmp: Path, path: Path) -> None:
     Raises:
         OSError: The rename failed; ``path`` is unchanged and the temp file removed.
     """
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    _replace(tmp, path, durable=True)
 
 
 def read_with_stat(path: Path) -> tuple[bytes, os.stat_result] | None:

@@ -122,24 +122,23 @@ def _journal_problem(
 
 def _remove_derived_temps(store: FileStore, removed: list[str], dry_run: bool) -> None:
     internal = store.log_dir / _INTERNAL
+    now = time.time()
     # A fold's temp file may wait for the experiment's lock this long before use.
-    fold_cutoff = time.time() - 2 * store.lock_timeout - _STALE_DERIVED_TEMP_SECONDS
-    for path in sorted(store.log_dir.glob(f".*{_SUFFIX}.*.tmp")):
-        try:
-            stale = path.stat().st_mtime < fold_cutoff
-        except FileNotFoundError:
-            continue
-        if stale:
-            if not dry_run:
-                path.unlink(missing_ok=True)
-            removed.append(str(path))
-    temps = [
+    folds = sorted(store.log_dir.glob(f".*{_SUFFIX}.*.tmp"))
+    _remove_older(
+        folds, now - 2 * store.lock_timeout - _STALE_DERIVED_TEMP_SECONDS, removed, dry_run
+    )
+    derived = [
         *internal.glob("index/.*.tmp"),
         *internal.glob("layout/.*.tmp"),
         *internal.glob("columns/*/.*.tmp"),
     ]
-    cutoff = time.time() - _STALE_DERIVED_TEMP_SECONDS
-    for path in sorted(temps):
+    _remove_older(sorted(derived), now - _STALE_DERIVED_TEMP_SECONDS, removed, dry_run)
+
+
+def _remove_older(paths: list[Path], cutoff: float, removed: list[str], dry_run: bool) -> None:
+    """Remove the files last changed before ``cutoff`` (seconds since the epoch)."""
+    for path in paths:
         try:
             stale = path.stat().st_mtime < cutoff
         except FileNotFoundError:

@@ -37,6 +37,7 @@ __all__ = [
     "decode_summary",
     "decode_version",
     "find_version",
+    "new_record",
 ]
 
 #: The number written as ``"format"`` in every history document (1 is still read).
@@ -711,6 +712,30 @@ class Store(ABC):
 
         listing = _listing.build(self.summaries(experiment_id))
         return _listing.to_table(experiment_id, listing, decode=False)
+
+
+def new_record(experiment_id: str, version: int, fields: Mapping[str, Any]) -> StoredVersion:
+    """A new version's stored record: its id and number, the fields, empty lists.
+
+    Args:
+        experiment_id: The experiment.
+        version: The number allocated for it.
+        fields: Its other fields in stored form (``experiment_id``/``version`` in
+            them are overridden).
+
+    Returns:
+        The record (a new dict).
+
+    Example:
+        >>> new_record("exp", 3, {"config_name": "c"})
+        {'experiment_id': 'exp', 'version': 3, 'config_name': 'c', 'metrics': {}, 'checkpoints': []}
+    """
+    record: StoredVersion = {"experiment_id": experiment_id, "version": version}
+    record.update(fields)
+    record.update(experiment_id=experiment_id, version=version)
+    record.setdefault("metrics", {})
+    record.setdefault("checkpoints", [])
+    return record
 
 
 def find_version(versions: list[StoredVersion], experiment_id: str, version: int) -> StoredVersion:

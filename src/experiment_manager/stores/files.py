@@ -68,6 +68,7 @@ from experiment_manager.stores.base import (
     Store,
     StoredVersion,
     decode_summary,
+    new_record,
 )
 
 __all__ = ["DIRECT_BYTES", "HISTORY_SUFFIX", "INTERNAL_DIR", "REFRESH_SECONDS", "FileStore"]
@@ -230,10 +231,7 @@ class FileStore(Store):
             number = max(layout.latest if layout else 0, max(pending, default=0)) + 1
             if before_write is not None:
                 before_write(number)
-            record: StoredVersion = {"experiment_id": experiment_id, "version": number}
-            record.update(fields)
-            record.setdefault("metrics", {})
-            record.setdefault("checkpoints", [])
+            record = new_record(experiment_id, number, fields)
             record["_revision"] = 1
             finish = self._store_record(experiment_id, record, identity, None)
         if finish is not None:
@@ -253,11 +251,8 @@ class FileStore(Store):
             first = max(layout.latest if layout else 0, max(pending, default=0)) + 1
             changed = {}
             for number, fields in enumerate(records, start=first):
-                record: StoredVersion = {"experiment_id": experiment_id, "version": number}
-                record.update(fields)
-                record.update(experiment_id=experiment_id, version=number, _revision=1)
-                record.setdefault("metrics", {})
-                record.setdefault("checkpoints", [])
+                record = new_record(experiment_id, number, fields)
+                record["_revision"] = 1
                 changed[number] = (1, _serialize.dumps(_shared_columns.pack(record)), record)
             if changed:
                 self._refresh(experiment_id, changed)

@@ -8,7 +8,13 @@ from typing import Any, TypeVar
 
 from experiment_manager import _serialize
 from experiment_manager.errors import ExperimentNotFoundError
-from experiment_manager.stores.base import JournalWriter, LiveHandle, Store, StoredVersion
+from experiment_manager.stores.base import (
+    JournalWriter,
+    LiveHandle,
+    Store,
+    StoredVersion,
+    new_record,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -46,10 +52,7 @@ class MemoryStore(Store):
             number = max(versions, default=0) + 1
             if before_write is not None:
                 before_write(number)
-            record: StoredVersion = {"experiment_id": experiment_id, "version": number}
-            record.update(fields)
-            record.setdefault("metrics", {})
-            record.setdefault("checkpoints", [])
+            record = new_record(experiment_id, number, fields)
             encoded = _serialize.dumps(record)
             self._data.setdefault(experiment_id, {})[number] = encoded
             self._wrote(experiment_id)
