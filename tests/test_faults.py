@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from experiment_manager import ExperimentManager, StorageError
 from experiment_manager.cli import main as cli_main
 from experiment_manager.doctor import doctor
 from experiment_manager.errors import CorruptHistoryError
 from experiment_manager.stores import files
+from experiment_manager.web import create_app
 from tests._util import write_script
 
 FULL_DISK = """\
@@ -233,6 +235,13 @@ def test_a_hostile_entry_is_one_error_and_the_rest_are_listed(log_dir: Path, kin
     assert "good" in result.output
     assert "corrupt" in result.output
     assert result.exit_code == 3
+    client = TestClient(create_app(log_dir, allowed_hosts=["testserver"]))
+    answer = client.get("/api/experiments")
+    assert answer.status_code == 200
+    entries = {e["experiment_id"]: e for e in answer.json()["experiments"]}
+    assert entries["good"]["versions"] == 1
+    assert "error" in entries["bad"]
+    assert str(log_dir) not in answer.text  # named relative to the log folder
     assert (log_dir / "bad.json").is_symlink() or (log_dir / "bad.json").exists()
 
 
