@@ -245,14 +245,8 @@ def test_a_hostile_entry_is_one_error_and_the_rest_are_listed(log_dir: Path, kin
     assert (log_dir / "bad.json").is_symlink() or (log_dir / "bad.json").exists()
 
 
-def test_a_damaged_history_is_not_read_again_until_it_changes(
-    log_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    manager = ExperimentManager(log_dir, capture_environment=False)
-    manager.start_experiment("good", {}, {}, experiment_id="good")
-    manager.end_experiment()
-    junk = log_dir / "junk.json"
-    junk.write_bytes(b"{" + b"x" * 20_000_000)
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the whole files the store reads from now on."""
     reads: list[int] = []
     original = files._read_fd
 
@@ -262,6 +256,18 @@ def test_a_damaged_history_is_not_read_again_until_it_changes(
         return data
 
     monkeypatch.setattr(files, "_read_fd", counted)
+    return reads
+
+
+def test_a_damaged_history_is_not_read_again_until_it_changes(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    manager.start_experiment("good", {}, {}, experiment_id="good")
+    manager.end_experiment()
+    junk = log_dir / "junk.json"
+    junk.write_bytes(b"{" + b"x" * 20_000_000)
+    reads = _count_reads(monkeypatch)
     first = manager.list_experiments()
     assert "error" in first[1]
     big_reads = len([n for n in reads if n > 1_000_000])
@@ -319,15 +325,7 @@ def test_a_junk_history_is_turned_away_without_being_read(
     with (log_dir / "junk.json").open("wb") as handle:  # 256 MiB, mostly a hole
         handle.write(b"\x00junk")
         handle.truncate(256 * 2**20)
-    reads: list[int] = []
-    original = files._read_fd
-
-    def counted(fd: int) -> bytes:
-        data = original(fd)
-        reads.append(len(data))
-        return data
-
-    monkeypatch.setattr(files, "_read_fd", counted)
+    reads = _count_reads(monkeypatch)
     listing = manager.list_experiments()
     assert [e["experiment_id"] for e in listing] == ["good", "junk"]
     assert "not a JSON object" in listing[1]["error"]
