@@ -14,19 +14,23 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from starlette.testclient import TestClient
 
 from experiment_manager import ExperimentManager, StorageError
 from experiment_manager.cli import main as cli_main
 from experiment_manager.doctor import doctor
 from experiment_manager.errors import CorruptHistoryError
 from experiment_manager.stores import files
-from experiment_manager.web import create_app
 from tests._util import write_script
+
+warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
+from starlette.testclient import TestClient  # noqa: E402
+
+from experiment_manager.web import create_app  # noqa: E402
 
 FULL_DISK = """\
 import json
