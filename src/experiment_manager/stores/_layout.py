@@ -77,10 +77,6 @@ class Layout:
         """Each version's ``_revision``."""
         return list(self._numbers[3::4])
 
-    def __len__(self) -> int:
-        """The number of versions."""
-        return len(self._numbers) // 4
-
     @property
     def latest(self) -> int:
         """The highest version number (0 for none)."""

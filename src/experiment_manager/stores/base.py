@@ -36,7 +36,6 @@ __all__ = [
     "StoredVersion",
     "decode_summary",
     "decode_version",
-    "find_version",
     "new_record",
 ]
 
@@ -736,30 +735,6 @@ def new_record(experiment_id: str, version: int, fields: Mapping[str, Any]) -> S
     record.setdefault("metrics", {})
     record.setdefault("checkpoints", [])
     return record
-
-
-def find_version(versions: list[StoredVersion], experiment_id: str, version: int) -> StoredVersion:
-    """Return the stored version numbered ``version``.
-
-    Args:
-        versions: An experiment's stored versions.
-        experiment_id: The experiment's id, for the error message.
-        version: The number wanted.
-
-    Returns:
-        The version's dict (not a copy).
-
-    Raises:
-        ExperimentNotFoundError: No version has that number.
-
-    Example:
-        >>> find_version([{"version": 1}], "exp", 1)
-        {'version': 1}
-    """
-    for record in reversed(versions):
-        if record.get("version") == version:
-            return record
-    raise ExperimentNotFoundError(experiment_id, version)
 
 
 def _newest_point_time(stored: StoredVersion) -> str | None:

@@ -476,9 +476,7 @@ class FileStore(Store):
             with _atomic.locked(self.lock_path(experiment_id), self.lock_timeout):
                 yield
         except OSError as error:
-            if isinstance(error, ExperimentManagerError):
-                raise
-            raise StorageError(error.filename or self.log_dir, error) from None
+            raise _as_storage_error(error, self.log_dir) from None
 
     def _version_lock(self, experiment_id: str, version: int) -> threading.Lock:
         """This process's lock of one version (striped): held across a write's fsync.
@@ -492,9 +490,7 @@ class FileStore(Store):
         try:
             finish()
         except OSError as error:
-            if isinstance(error, ExperimentManagerError):
-                raise
-            raise StorageError(error.filename or self.log_dir, error) from None
+            raise _as_storage_error(error, self.log_dir) from None
 
     def _writer_view(
         self, experiment_id: str
@@ -607,9 +603,7 @@ class FileStore(Store):
             self._fold_once(experiment_id, wait=wait)
             self._fold_seconds[experiment_id] = time.perf_counter() - started
         except OSError as error:
-            if isinstance(error, ExperimentManagerError):
-                raise
-            raise StorageError(error.filename or self.log_dir, error) from None
+            raise _as_storage_error(error, self.log_dir) from None
 
     def _fold_once(self, experiment_id: str, *, wait: bool) -> None:
         """Fold the version files into a big history, holding the lock only to swap it in.
@@ -720,7 +714,8 @@ class FileStore(Store):
                 if parse:
                     continue
                 return None
-            record = self._parse_record(experiment_id, known.name, found[0])
+            name = self.versions_folder(experiment_id) / known.name
+            record = _parse_record(name, found[0], "the version file")
             chunks[version] = (known.revision, found[0], record)
             folded.append(known.name)
         for version, (revision, encoded, record) in (changed or {}).items():
@@ -857,23 +852,14 @@ class FileStore(Store):
     def _read_version_file(
         self, experiment_id: str, version: int, known: _Pending
     ) -> StoredVersion | None:
-        raw = _read_document(self.versions_folder(experiment_id) / known.name)
+        path = self.versions_folder(experiment_id) / known.name
+        raw = _read_document(path)
         if raw is None:
             return None
-        record = self._parse_record(experiment_id, known.name, raw[0])
+        record = _parse_record(path, raw[0], "the version file")
         if record["version"] != version:
-            path = self.versions_folder(experiment_id) / known.name
             raise CorruptHistoryError(path, f"holds version {record['version']}, not {version}")
         return record
-
-    def _parse_record(self, experiment_id: str, name: str, raw: bytes) -> StoredVersion:
-        path = self.versions_folder(experiment_id) / name
-        try:
-            record = _serialize.loads(raw)
-        except ValueError as error:
-            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
-        _document.check_record(path, record, "the version file")
-        return _shared_columns.unpack(record)
 
     def _read_layout(self, experiment_id: str, identity: list[int]) -> _layout.Layout | None:
         try:
@@ -900,15 +886,10 @@ class FileStore(Store):
         self, path: Path, fd: int, span: tuple[int, int, int], version: int
     ) -> StoredVersion:
         start, end, _ = span
-        raw = os.pread(fd, end - start, start)
-        try:
-            record = _serialize.loads(raw)
-        except ValueError as error:
-            raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
-        _document.check_record(path, record, f"version {version}")
+        record = _parse_record(path, os.pread(fd, end - start, start), f"version {version}")
         if record["version"] != version:
             raise CorruptHistoryError(path, f"version {version} is not where its layout says")
-        return _shared_columns.unpack(record)
+        return record
 
     def _snapshot(self, experiment_id: str) -> _Snapshot:
         """The history as read, and the version files present just after opening it."""
@@ -1375,7 +1356,7 @@ class FileStore(Store):
         try:
             return _atomic.AppendFile(path)
         except OSError as error:
-            raise StorageError(getattr(error, "filename", None) or path, error) from None
+            raise _as_storage_error(error, path) from None
 
     def read_journal(self, experiment_id: str, version: int, segment: int, offset: int) -> bytes:
         """Read a journal from ``offset`` on; see :meth:`Store.read_journal`."""
@@ -1396,7 +1377,7 @@ class FileStore(Store):
         try:
             return _liveness.take_owner(path)
         except OSError as error:
-            raise StorageError(getattr(error, "filename", None) or path, error) from None
+            raise _as_storage_error(error, path) from None
 
     def is_live(self, experiment_id: str, version: int) -> bool:
         """Whether a live process holds the liveness lock; see :meth:`Store.is_live`."""
@@ -1420,6 +1401,23 @@ def _newer_than_history(
     if known is None or known.revision <= _history_revision(layout, version):
         return None
     return known
+
+
+def _as_storage_error(error: OSError, path: Path) -> OSError:
+    """What the OS refused, as a StorageError naming the path (the library's own pass)."""
+    if isinstance(error, ExperimentManagerError):
+        return error
+    return StorageError(error.filename or path, error)
+
+
+def _parse_record(path: Path, raw: bytes, where: str) -> StoredVersion:
+    """One version's record, checked, its shared steps and times given back in full."""
+    try:
+        record = _serialize.loads(raw)
+    except ValueError as error:
+        raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
+    _document.check_record(path, record, where)
+    return _shared_columns.unpack(record)
 
 
 class _FoldedError(Exception):
