@@ -10,7 +10,9 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from experiment_manager import _ranges
 from experiment_manager.cli import _format
+from experiment_manager.errors import InvalidArgumentError
 from experiment_manager.manager import ExperimentManager
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "json_option",
     "output_options",
     "parse_ref",
+    "parse_version_args",
     "parse_versions",
     "progress_option",
     "should_color",
@@ -341,7 +344,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 
 def parse_versions(text: str) -> list[int]:
-    """Parse a version list such as ``1,2,5-7``.
+    """Parse a version list such as ``1,2,5-7`` (see :mod:`experiment_manager._ranges`).
 
     Args:
         text: Comma-separated versions and inclusive ranges.
@@ -356,19 +359,32 @@ def parse_versions(text: str) -> list[int]:
         >>> parse_versions("3,1-2,3")
         [3, 1, 2]
     """
+    try:
+        return _ranges.parse_versions(text)
+    except InvalidArgumentError as error:
+        raise click.BadParameter(
+            f"{_format.safe_text(error.value)!r} is not a version list: {error.reason} "
+            "(e.g. 3, 1-6 or 1,3,5-7)"
+        ) from None
+
+
+def parse_version_args(texts: Sequence[str]) -> list[int]:
+    """Join version arguments such as ``1 3 5-7`` or ``1-6`` into one list.
+
+    Args:
+        texts: Each argument, itself a version list.
+
+    Returns:
+        Every version named, in order, without repeats.
+
+    Raises:
+        click.BadParameter: An argument is not a version list.
+
+    Example:
+        >>> parse_version_args(["1", "3", "5-7"])
+        [1, 3, 5, 6, 7]
+    """
     versions: dict[int, None] = {}
-    for part in text.split(","):
-        item = part.strip()
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
-        if match is None or int(match.group(1)) < 1:
-            raise click.BadParameter(
-                f"{_format.safe_text(item)!r} is not a version number or range such as 2-4"
-            )
-        first = int(match.group(1))
-        last = int(match.group(2) or first)
-        if last < first:
-            raise click.BadParameter(f"range {item!r} runs backwards")
-        if last - first > 100_000:
-            raise click.BadParameter(f"range {item!r} is too long")
-        versions.update(dict.fromkeys(range(first, last + 1)))
+    for text in texts:
+        versions.update(dict.fromkeys(parse_versions(text)))
     return list(versions)
