@@ -10,6 +10,7 @@ import pytest
 from experiment_manager import ExperimentManager, stores
 from experiment_manager.stores import files
 from experiment_manager.stores.memory import MemoryStore
+from tests._postgres import Databases, server_uri
 from tests._runner import Runners
 
 
@@ -49,14 +50,47 @@ def each_history_size(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     return str(request.param)
 
 
-@pytest.fixture(params=["small", "big", "memory"])
+@pytest.fixture
+def postgres_databases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Databases]:
+    """Fresh databases on the test server (see :mod:`tests._postgres`), dropped after.
+
+    Each test's local journals go to its own folder.
+    """
+    made = Databases(server_uri())
+    monkeypatch.setenv("EXPM_SPOOL_DIR", str(tmp_path / "spool"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def postgres_uri(postgres_databases: Databases) -> str:
+    """The URI of an empty database on the test server."""
+    return postgres_databases.new()
+
+
+@pytest.fixture(params=["small", "big", "memory", "postgres"])
 def each_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test on every backend a ``log_dir`` can name, through the public API.
 
     ``small`` and ``big`` are the folder store (see :func:`each_history_size`);
     ``memory`` makes every ``ExperimentManager(log_dir)`` of the test share one
-    in-memory store per ``log_dir``, so the same calls run on the reference backend.
+    in-memory store per ``log_dir``, so the same calls run on the reference backend;
+    ``postgres`` gives each ``log_dir`` of the test its own database on the test
+    server (every manager on that ``log_dir`` connects to it, as other hosts would).
     """
+    if request.param == "postgres":
+        databases: Databases = request.getfixturevalue("postgres_databases")
+        uris: dict[str, str] = {}
+        real_open = stores.open_store
+
+        def open_postgres(log_dir: object, *, lock_timeout: float = 60.0) -> stores.Store:
+            key = str(log_dir)
+            if key not in uris:
+                uris[key] = databases.new()
+            return real_open(uris[key], lock_timeout=lock_timeout)
+
+        monkeypatch.setattr(stores, "open_store", open_postgres)
+        return "postgres"
     if request.param == "big":
         monkeypatch.setattr(files, "DIRECT_BYTES", 0)
         monkeypatch.setattr(files, "REFRESH_SECONDS", 3600.0)

@@ -11,14 +11,14 @@ import pytest
 
 from experiment_manager import ExperimentManager
 from experiment_manager.errors import ExperimentNotFoundError
-from experiment_manager.stores import FileStore, MemoryStore, files
+from experiment_manager.stores import FileStore, MemoryStore, PostgresStore, files, open_store
 from experiment_manager.stores.base import Store
 from tests._util import SPEC_KEYS, assert_same, assert_table_matches
 
 ManagerFactory = Callable[[], ExperimentManager]
 
 
-@pytest.fixture(params=["file", "file-lazy", "memory"])
+@pytest.fixture(params=["file", "file-lazy", "memory", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     if request.param == "file-lazy":
         # Every history counts as big: writes stay in version files, folded by flush().
@@ -26,6 +26,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.setattr(files, "REFRESH_SECONDS", 3600.0)
     if request.param.startswith("file"):
         return FileStore(tmp_path / "logs", lock_timeout=10)
+    if request.param == "postgres":
+        return open_store(request.getfixturevalue("postgres_uri"), lock_timeout=10)
     return MemoryStore()
 
 
@@ -36,6 +38,8 @@ def backend(store: Store, tmp_path: Path) -> Iterator[ManagerFactory]:
     def make() -> ExperimentManager:
         if isinstance(store, FileStore):  # a new FileStore on the same folder, as a new
             shared: Store = FileStore(store.log_dir, lock_timeout=10)  # process would do
+        elif isinstance(store, PostgresStore):  # a new connection pool, as a new process
+            shared = open_store(store._uri, lock_timeout=10)
         else:
             shared = store
         return ExperimentManager(tmp_path / "unused_log_dir", store=shared)

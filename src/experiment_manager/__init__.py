@@ -12,10 +12,13 @@ from experiment_manager.errors import (
     InvalidExperimentIdError,
     InvalidMetricError,
     LockTimeoutError,
+    MissingDependencyError,
     NoActiveExperimentError,
     SerializationError,
     StorageError,
+    StoreConnectionError,
     UnsupportedFormatError,
+    UnsupportedSchemaError,
 )
 from experiment_manager.manager import DEFAULT_METADATA, ExperimentManager
 from experiment_manager.models import ExperimentRecord, VersionTable
@@ -33,10 +36,13 @@ __all__ = [
     "InvalidExperimentIdError",
     "InvalidMetricError",
     "LockTimeoutError",
+    "MissingDependencyError",
     "NoActiveExperimentError",
     "SerializationError",
     "StorageError",
+    "StoreConnectionError",
     "UnsupportedFormatError",
+    "UnsupportedSchemaError",
     "VersionTable",
     "__version__",
 ]

@@ -28,11 +28,16 @@ __all__ = [
     "InvalidExperimentIdError",
     "InvalidMetricError",
     "LockTimeoutError",
+    "MissingDependencyError",
     "NoActiveExperimentError",
     "QuerySyntaxError",
     "RunActiveError",
     "SerializationError",
+    "StorageError",
+    "StoreConnectionError",
+    "TransferConflictError",
     "UnsupportedFormatError",
+    "UnsupportedSchemaError",
 ]
 
 
@@ -230,6 +235,27 @@ class StorageError(ExperimentManagerError, OSError):
         return f"could not write {str(self.path)!r}: {self.reason}"
 
 
+class TransferConflictError(ExperimentManagerError, ValueError):
+    """``migrate`` found versions in the destination that are not the source's.
+
+    A migration keeps version numbers, so the destination must hold nothing of an
+    experiment, or exactly the versions an earlier (maybe killed) migration copied.
+    Raised before anything is written when that does not hold.
+
+    Attributes:
+        experiment_id: The experiment.
+        version: The first version that differs (or is missing), or None.
+        reason: What differs.
+    """
+
+    def __init__(self, experiment_id: str, version: int | None, reason: str) -> None:
+        self.experiment_id = experiment_id
+        self.version = version
+        self.reason = reason
+        where = f"{experiment_id!r}" if version is None else f"{experiment_id!r} version {version}"
+        super().__init__(f"cannot migrate {where}: {reason}")
+
+
 class LockTimeoutError(ExperimentManagerError, TimeoutError):
     """Another live process held an experiment's lock for longer than the timeout.
 
@@ -244,6 +270,63 @@ class LockTimeoutError(ExperimentManagerError, TimeoutError):
         super().__init__(
             f"could not lock {str(self.lock_path)!r} within {timeout:g} s: "
             "another live process is holding it"
+        )
+
+
+class StoreConnectionError(ExperimentManagerError, ConnectionError):
+    """A database store that cannot be reached, refused the login, or went away.
+
+    The message names the server by its URI with the password hidden, and says what
+    to check; it never holds a password.
+
+    Attributes:
+        location: The store's URI, password replaced by ``***``.
+        reason: What went wrong, as the driver or the server said it.
+        hint: What to check.
+    """
+
+    def __init__(self, location: str, reason: str, hint: str) -> None:
+        self.location = location
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"cannot use the store {location!r}: {reason} ({hint})")
+
+
+class UnsupportedSchemaError(ExperimentManagerError, RuntimeError):
+    """A database whose schema was made by a newer version of experiment_manager.
+
+    Nothing is written to it; upgrade the library to use it.
+
+    Attributes:
+        location: The store's URI, password replaced by ``***``.
+        found: The schema version in the database.
+        supported: The newest schema version this library knows.
+    """
+
+    def __init__(self, location: str, found: int, supported: int) -> None:
+        self.location = location
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"the store {location!r} has schema version {found}, newer than the "
+            f"{supported} this version of experiment_manager knows: upgrade it "
+            '(pip install -U "experiment-manager[postgres]")'
+        )
+
+
+class MissingDependencyError(ExperimentManagerError, ImportError):
+    """A feature whose optional dependency is not installed.
+
+    Attributes:
+        feature: What needs it.
+        extra: The extra that installs it (``pip install "experiment-manager[<extra>]"``).
+    """
+
+    def __init__(self, feature: str, extra: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(
+            f'{feature} needs the "{extra}" extra: pip install "experiment-manager[{extra}]"'
         )
 
 

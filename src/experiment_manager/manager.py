@@ -25,6 +25,7 @@ from experiment_manager.errors import (
 )
 from experiment_manager.models import ExperimentRecord
 from experiment_manager.stores.base import (
+from experiment_manager.stores._locations import is_database_uri, redact
     JournalWriter,
     LiveHandle,
     Store,
@@ -93,7 +94,11 @@ class ExperimentManager(ReadsMixin):
 
     Args:
         log_dir: Folder of the history files, created when first needed. Relative
-            paths are taken from the working directory at construction.
+            paths are taken from the working directory at construction. A
+            ``postgresql://user:password@host:port/database`` URI (or
+            ``postgres://``) keeps everything in that PostgreSQL database instead
+            (the ``postgres`` extra; see docs/postgres.md); ``self.log_dir`` is
+            then the URI with its password hidden.
         default_metadata: Values for the documented metadata keys (``precision``,
             ``model_size``, ``dataset_version``, ``hardware_constraint_mode``) that a
             run does not set, merged over :data:`DEFAULT_METADATA` (all
@@ -137,7 +142,11 @@ class ExperimentManager(ReadsMixin):
         path = os.fspath(log_dir)
         if not isinstance(path, str):
             raise InvalidArgumentError("log_dir", log_dir, "must be a str path, not bytes")
-        self.log_dir = Path(os.path.abspath(path))
+        # A database URI is kept as given, with its password hidden: log_dir is shown
+        # in reprs and messages, and the store alone keeps the URI it connects with.
+        self.log_dir: Path | str = (
+            redact(path) if is_database_uri(path) else Path(os.path.abspath(path))
+        )
         defaults = _require_mapping(
             "default_metadata", {} if default_metadata is None else default_metadata
         )
@@ -148,7 +157,9 @@ class ExperimentManager(ReadsMixin):
         if store is None:
             from experiment_manager.stores import open_store
 
-            store = open_store(self.log_dir, lock_timeout=lock_timeout)
+            store = open_store(
+                path if is_database_uri(path) else self.log_dir, lock_timeout=lock_timeout
+            )
         self._store = store
         self._capture_environment = capture_environment
         self._fsync = fsync_every_log

@@ -84,7 +84,7 @@ def ls(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
         click.echo(_format.render_table(headers, rows, right=[1], stylist=output.stylist))
     else:
         where = manager.log_dir
-        missing = "" if where.is_dir() else " (the folder does not exist)"
+        missing = "" if isinstance(where, str) or where.is_dir() else " (the folder does not exist)"
         click.echo(f"no experiments in {_format.safe_text(where)}{missing}", err=True)
     corrupt = [entry for entry in experiments if "error" in entry]
     if corrupt:

@@ -1,0 +1,75 @@
+"""What a ``log_dir`` names: a folder, or a database URI; and how to show one safely.
+
+A leaf module with no backend imports, so the factory, the manager and the CLI can
+tell the two apart (and hide a password) without loading a database driver.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+__all__ = ["DATABASE_SCHEMES", "is_database_uri", "redact"]
+
+#: URI schemes that name a PostgreSQL server instead of a folder.
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_SECRET_PARAMETERS = frozenset(("password", "passfile", "sslpassword"))
+_HIDDEN = "***"
+
+
+def is_database_uri(location: str) -> bool:
+    """Whether a ``log_dir`` is a PostgreSQL URI rather than a folder path.
+
+    Args:
+        location: The ``log_dir`` as given.
+
+    Returns:
+        True for ``postgresql://...`` and ``postgres://...`` (any letter case).
+
+    Example:
+        >>> is_database_uri("postgresql://me@db/tracking"), is_database_uri("runs/logs")
+        (True, False)
+    """
+    match = _SCHEME.match(location)
+    return match is not None and match.group(1).lower() in DATABASE_SCHEMES
+
+
+def redact(location: str) -> str:
+    """A ``log_dir`` as it may be shown: a database URI's password replaced by ``***``.
+
+    The password in the user part and ``password=`` (and similar) query parameters
+    are hidden; a folder path is returned unchanged. A URI too malformed to split is
+    shown as its scheme only.
+
+    Args:
+        location: A folder path or a database URI.
+
+    Returns:
+        Text safe for a log line, an error message or a ``repr``.
+
+    Example:
+        >>> redact("postgresql://me:s3cret@db:5432/tracking?password=x&sslmode=require")
+        'postgresql://me:***@db:5432/tracking?password=***&sslmode=require'
+    """
+    if not is_database_uri(location):
+        return location
+    try:
+        parts = urlsplit(location)
+        netloc = parts.netloc
+        if "@" in netloc:
+            user, _, host = netloc.rpartition("@")
+            if ":" in user:
+                user = user.split(":", 1)[0] + ":" + _HIDDEN
+            netloc = f"{user}@{host}"
+        query = parts.query
+        if query:
+            pairs = [
+                (key, _HIDDEN if key.lower() in _SECRET_PARAMETERS else value)
+                for key, value in parse_qsl(query, keep_blank_values=True)
+            ]
+            query = urlencode(pairs, safe="*", quote_via=quote)
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        return location.split("://", 1)[0] + "://" + _HIDDEN

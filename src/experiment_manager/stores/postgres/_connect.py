@@ -1,0 +1,239 @@
+"""Connections to the server: bounded waits, keepalives, and errors that say what to check.
+
+psycopg is imported here, on first use, so ``import experiment_manager`` never loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from experiment_manager.errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    StoreConnectionError,
+)
+from experiment_manager.stores._locations import redact
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Pool", "connect", "connection_error", "driver"]
+
+#: Seconds to wait for the server to answer a new connection.
+CONNECT_TIMEOUT = 5
+#: Client and server TCP keepalive settings: a peer that vanished (a host powered off,
+#: its network cut) is noticed after about idle + interval x count = 11 s.
+KEEPALIVE = {"idle": 5, "interval": 2, "count": 3}
+
+_HINTS = (
+    ("password authentication failed", "check the user name and password in the URI"),
+    ("no password supplied", "put the password in the URI or in ~/.pgpass"),
+    ("does not exist", "check the database name in the URI, or create it"),
+    ("connection refused", "check the host and port, and that the server is running"),
+    ("timeout", "check the host and port, and that no firewall drops the connection"),
+    ("could not translate host name", "check the host name in the URI"),
+    ("server closed the connection", "the server restarted or went away: try again"),
+    ("terminating connection", "the server restarted or went away: try again"),
+)
+
+
+def driver() -> Any:
+    """Import psycopg, or say which extra installs it.
+
+    Returns:
+        The ``psycopg`` module.
+
+    Raises:
+        MissingDependencyError: psycopg is not installed.
+    """
+    try:
+        import psycopg
+    except ImportError:
+        raise MissingDependencyError("a PostgreSQL store", "postgres") from None
+    return psycopg
+
+
+def connection_error(uri: str, error: BaseException) -> StoreConnectionError:
+    """Turn a driver error into a :class:`StoreConnectionError` naming no password.
+
+    Args:
+        uri: The store's URI (with its password).
+        error: What the driver raised.
+
+    Returns:
+        The typed error (to raise ``from None``, so the driver's text with the
+        connection string does not travel in the chain).
+    """
+    location = redact(uri)
+    reason = " ".join(str(error).split()) or type(error).__name__
+    password = _password(uri)
+    if password:
+        reason = reason.replace(password, "***")
+    lowered = reason.lower()
+    hint = next((h for key, h in _HINTS if key in lowered), "check the URI and the server")
+    return StoreConnectionError(location, reason, hint)
+
+
+def _password(uri: str) -> str | None:
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return None
+    if parts.password:
+        return unquote(parts.password)
+    for key, value in parse_qsl(parts.query):
+        if key.lower() == "password":
+            return value
+    return None
+
+
+def connect(
+    uri: str, *, autocommit: bool = True, keepalive: bool = False
+) -> psycopg.Connection[Any]:
+    """Open a connection with a bounded wait and TCP keepalives on both ends.
+
+    Args:
+        uri: The store's URI.
+        autocommit: Each statement commits on its own unless in a transaction block.
+        keepalive: Also make the server probe this client, so that it ends the
+            session (and frees its liveness lock) soon after this host vanishes.
+
+    Returns:
+        The connection.
+
+    Raises:
+        StoreConnectionError: The server cannot be reached or refused the login.
+        InvalidArgumentError: The URI cannot be parsed.
+        MissingDependencyError: psycopg is not installed.
+    """
+    pg = driver()
+    try:
+        connection = pg.connect(
+            uri,
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT,
+            application_name="experiment_manager",
+            keepalives=1,
+            keepalives_idle=KEEPALIVE["idle"],
+            keepalives_interval=KEEPALIVE["interval"],
+            keepalives_count=KEEPALIVE["count"],
+        )
+    except pg.ProgrammingError as error:  # a conninfo that does not parse
+        raise InvalidArgumentError("log_dir", redact(uri), _clean(uri, error)) from None
+    except pg.Error as error:
+        raise connection_error(uri, error) from None
+    if keepalive:
+        seconds = KEEPALIVE["idle"] + KEEPALIVE["interval"] * KEEPALIVE["count"]
+        try:
+            connection.execute(
+                "SELECT set_config('tcp_keepalives_idle', %s, false),"
+                " set_config('tcp_keepalives_interval', %s, false),"
+                " set_config('tcp_keepalives_count', %s, false),"
+                " set_config('tcp_user_timeout', %s, false)",
+                (
+                    str(KEEPALIVE["idle"]),
+                    str(KEEPALIVE["interval"]),
+                    str(KEEPALIVE["count"]),
+                    str(seconds * 1000),
+                ),
+            )
+        except pg.Error as error:
+            connection.close()
+            raise connection_error(uri, error) from None
+    opened: psycopg.Connection[Any] = connection
+    return opened
+
+
+def _clean(uri: str, error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    password = _password(uri)
+    return text.replace(password, "***") if password else text
+
+
+class Pool:
+    """A few idle autocommit connections, shared by the threads of one process.
+
+    A connection that failed is dropped, not returned; a forked child starts with
+    none of its parent's.
+
+    Args:
+        uri: The store's URI.
+        keep: At most this many idle connections are kept.
+    """
+
+    def __init__(self, uri: str, keep: int = 4) -> None:
+        self._uri = uri
+        self._keep = keep
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """Lend a connection for the block; errors of the driver become typed errors.
+
+        Yields:
+            An autocommit connection, not in a transaction.
+
+        Raises:
+            StoreConnectionError: The server cannot be reached, or the connection
+                broke during the block.
+        """
+        pg = driver()
+        connection = self._take()
+        try:
+            yield connection
+        except pg.OperationalError as error:
+            _discard(connection)
+            raise connection_error(self._uri, error) from None
+        except BaseException:
+            if connection.info.transaction_status != pg.pq.TransactionStatus.IDLE:
+                _discard(connection)
+            else:
+                self._give(connection)
+            raise
+        else:
+            if connection.info.transaction_status != pg.pq.TransactionStatus.IDLE:
+                _discard(connection)
+            else:
+                self._give(connection)
+
+    def _take(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the sockets are the parent's
+                self._idle = []
+                self._pid = os.getpid()
+            while self._idle:
+                connection = self._idle.pop()
+                if not connection.closed and not connection.broken:
+                    return connection
+        return connect(self._uri)
+
+    def _give(self, connection: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            if self._pid == os.getpid() and len(self._idle) < self._keep and not connection.closed:
+                self._idle.append(connection)
+                return
+        _discard(connection)
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            mine = self._pid == os.getpid()
+        if mine:
+            for connection in idle:
+                _discard(connection)
+
+
+def _discard(connection: psycopg.Connection[Any]) -> None:
+    # A broken socket may fail to close; it is gone anyway.
+    with contextlib.suppress(Exception):
+        connection.close()

@@ -1,0 +1,161 @@
+"""The PostgreSQL schema: numbered migrations, applied once, under an advisory lock.
+
+Every process that opens a store checks the schema version; the first to find it
+behind applies the missing migrations inside one transaction while holding a
+transaction-level advisory lock, so many processes starting at once against an
+empty database end with one schema and no error. The tables are described in
+docs/postgres.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from experiment_manager.errors import UnsupportedSchemaError
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "ensure_schema"]
+
+# Any fixed number: it only has to differ from the keys other applications lock.
+_MIGRATION_LOCK = 0x65787063_6D696772  # "expcmigr"
+
+_FIRST = """
+CREATE TABLE expm_meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE TABLE expm_experiments (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    latest integer NOT NULL DEFAULT 0,
+    writes bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE expm_versions (
+    experiment bigint NOT NULL REFERENCES expm_experiments (id) ON DELETE CASCADE,
+    version integer NOT NULL,
+    status text NOT NULL,
+    fields json NOT NULL,
+    summary json,
+    segment integer NOT NULL DEFAULT 0,
+    shipped bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (experiment, version)
+);
+CREATE TABLE expm_series (
+    id bigserial PRIMARY KEY,
+    experiment bigint NOT NULL,
+    version integer NOT NULL,
+    name text NOT NULL,
+    length integer NOT NULL DEFAULT 0,
+    stepped boolean NOT NULL DEFAULT false,
+    UNIQUE (experiment, version, name),
+    FOREIGN KEY (experiment, version) REFERENCES expm_versions ON DELETE CASCADE
+);
+CREATE TABLE expm_points (
+    series bigint NOT NULL,
+    seq integer NOT NULL,
+    value float8 NOT NULL,
+    exact numeric,
+    step bigint,
+    time float8,
+    PRIMARY KEY (series, seq)
+);
+CREATE FUNCTION expm_ship(
+    p_experiment bigint, p_version integer, p_segment integer,
+    p_offset bigint, p_end bigint, p_data text
+) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_segment integer;
+    v_shipped bigint;
+BEGIN
+    SELECT segment, shipped INTO v_segment, v_shipped FROM expm_versions
+        WHERE experiment = p_experiment AND version = p_version FOR UPDATE;
+    IF NOT FOUND OR v_segment <> p_segment OR v_shipped <> p_offset THEN
+        RETURN coalesce(v_shipped, -1);
+    END IF;
+    CREATE TEMP TABLE IF NOT EXISTS expm_incoming (
+        n integer, name text, value json, step bigint, time float8
+    ) ON COMMIT DELETE ROWS;
+    INSERT INTO expm_incoming
+        SELECT u.n, e.key, e.value, (u.line::json ->> 's')::bigint, (u.line::json ->> 't')::float8
+        FROM unnest(string_to_array(rtrim(p_data, E'\n'), E'\n')) WITH ORDINALITY AS u (line, n),
+             json_each(u.line::json -> 'm') AS e
+        WHERE u.line <> '';
+    INSERT INTO expm_series (experiment, version, name)
+        SELECT DISTINCT p_experiment, p_version, i.name FROM expm_incoming i
+        ON CONFLICT (experiment, version, name) DO NOTHING;
+    WITH added AS (
+        INSERT INTO expm_points (series, seq, value, exact, step, time)
+        SELECT s.id,
+               s.length + row_number() OVER (PARTITION BY s.id ORDER BY i.n) - 1,
+               CASE json_typeof(i.value) WHEN 'string' THEN (i.value #>> '{}')::float8
+                                          ELSE (i.value::text)::float8 END,
+               CASE WHEN i.value::text ~ '^-?[0-9]+$' THEN (i.value::text)::numeric END,
+               i.step, i.time
+        FROM expm_incoming i
+        JOIN expm_series s ON s.experiment = p_experiment AND s.version = p_version
+                           AND s.name = i.name
+        RETURNING series
+    )
+    UPDATE expm_series s SET length = s.length + c.k, stepped = true
+        FROM (SELECT series, count(*) AS k FROM added GROUP BY series) AS c
+        WHERE s.id = c.series;
+    UPDATE expm_versions SET shipped = p_end
+        WHERE experiment = p_experiment AND version = p_version;
+    RETURN p_end;
+END;
+$$;
+"""
+
+#: Each migration's statements; migration ``n`` takes the schema from ``n - 1`` to ``n``.
+MIGRATIONS: tuple[str, ...] = (_FIRST,)
+#: The schema version this library writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _installed(connection: psycopg.Connection[tuple[object, ...]]) -> int:
+    row = connection.execute("SELECT to_regclass('expm_meta') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
+        return 0
+    found = connection.execute("SELECT value FROM expm_meta WHERE key = 'schema'").fetchone()
+    return int(str(found[0])) if found is not None else 0
+
+
+def ensure_schema(connection: psycopg.Connection[tuple[object, ...]], location: str) -> str:
+    """Bring the database's schema up to :data:`SCHEMA_VERSION`; return the store's id.
+
+    Args:
+        connection: An autocommit connection.
+        location: The redacted URI, for errors.
+
+    Returns:
+        The random id made by the first migration (it salts the liveness lock keys,
+        so two stores in one database never share a lock).
+
+    Raises:
+        UnsupportedSchemaError: The schema is newer than this library knows.
+    """
+    found = _installed(connection)
+    if found < SCHEMA_VERSION:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            found = _installed(connection)  # another process may have just done it
+            for number in range(found + 1, SCHEMA_VERSION + 1):
+                connection.execute(MIGRATIONS[number - 1])
+                if number == 1:
+                    connection.execute(
+                        "INSERT INTO expm_meta (key, value) VALUES ('store', %s)",
+                        (secrets.token_hex(8),),
+                    )
+                connection.execute(
+                    "INSERT INTO expm_meta (key, value) VALUES ('schema', %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(number),),
+                )
+            found = max(found, SCHEMA_VERSION)
+    if found > SCHEMA_VERSION:
+        raise UnsupportedSchemaError(location, found, SCHEMA_VERSION)
+    row = connection.execute("SELECT value FROM expm_meta WHERE key = 'store'").fetchone()
+    return str(row[0]) if row is not None else ""

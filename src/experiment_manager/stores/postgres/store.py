@@ -1,0 +1,741 @@
+"""The PostgreSQL backend: the store interface on a database many hosts share.
+
+See docs/postgres.md for the tables and the guarantees. In short:
+
+* versions are numbered in a transaction that locks the experiment's row, so
+  1, 2, 3, ... hold across processes and hosts;
+* a running version's points go to a local journal and are shipped by a thread
+  (:mod:`._spool`); ``log_metrics``, ``add_checkpoint`` and every other call commit
+  before they return;
+* the process running a version holds a session-level advisory lock on its own
+  connection, so a reader on any host sees ``crashed`` as soon as the server has
+  ended that session (at once for a killed process, after the keepalive time for a
+  vanished host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from experiment_manager import _serialize
+from experiment_manager.errors import (
+    ExperimentNotFoundError,
+    InvalidMetricError,
+    LockTimeoutError,
+    StoreConnectionError,
+)
+from experiment_manager.stores import _index
+from experiment_manager.stores._codec import decode_summary
+from experiment_manager.stores._locations import redact
+from experiment_manager.stores.base import (
+    JournalWriter,
+    LiveHandle,
+    Store,
+    StoredVersion,
+    new_record,
+)
+from experiment_manager.stores.postgres import _connect, _rows, _schema, _spool
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from experiment_manager.stores._metric_read import MetricRead
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+_SERIES_COLUMNS = """
+SELECT s.version, s.name, s.id, s.stepped,
+       array_agg(p.value ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL),
+       array_agg(p.exact ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL),
+       array_agg(p.step ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL),
+       array_agg(p.time ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL)
+FROM expm_series s LEFT JOIN expm_points p ON p.series = s.id
+WHERE s.experiment = %s"""
+# The same queries for one version and for all, spelt out: no SQL is ever assembled.
+_SERIES_OF_ALL = _SERIES_COLUMNS + " GROUP BY s.id ORDER BY s.id"
+_SERIES_OF_ONE = _SERIES_COLUMNS + " AND s.version = %s GROUP BY s.id ORDER BY s.id"
+_VERSION_COLUMNS = "SELECT version, fields::text, status, segment, shipped FROM expm_versions"
+_VERSIONS_ALL = _VERSION_COLUMNS + " WHERE experiment = %s ORDER BY version"
+_VERSION_ONE = _VERSION_COLUMNS + " WHERE experiment = %s AND version = %s"
+_VERSION_ONE_LOCKED = _VERSION_ONE + " FOR UPDATE"
+_INSERT_POINTS = """
+INSERT INTO expm_points (series, seq, value, exact, step, time)
+SELECT %s, u.seq, u.value, u.exact, u.step, u.time
+FROM unnest(%s::integer[], %s::float8[], %s::numeric[], %s::bigint[], %s::float8[])
+     AS u (seq, value, exact, step, time)
+"""
+
+
+class PostgresStore(Store):
+    """Experiments in a PostgreSQL database, for many processes on many hosts.
+
+    Args:
+        uri: ``postgresql://user:password@host:port/database`` (or ``postgres://``;
+            any libpq parameter may follow as a query string).
+        lock_timeout: Seconds a write waits for another writer of the same version.
+
+    Raises:
+        StoreConnectionError: The server cannot be reached, or refused the login.
+        UnsupportedSchemaError: The database's schema is newer than this library.
+        MissingDependencyError: psycopg is not installed (the ``postgres`` extra).
+
+    Example:
+        >>> import os
+        >>> uri = os.environ.get("EXPM_TEST_POSTGRES_URI")
+        >>> store = PostgresStore(uri) if uri else None  # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str, *, lock_timeout: float = 60.0) -> None:
+        self._uri = uri
+        self.location = redact(uri)
+        self._lock_timeout = lock_timeout
+        self._pool = _connect.Pool(uri)
+        with self._pool.connection() as connection:
+            encoding = connection.execute("SHOW server_encoding").fetchone()
+            if encoding is None or str(encoding[0]).upper() not in ("UTF8", "UTF-8"):
+                raise StoreConnectionError(
+                    self.location,
+                    f"the database's encoding is {encoding and encoding[0]!r}",
+                    "create it with ENCODING 'UTF8'",
+                )
+            self._store_id = _schema.ensure_schema(connection, self.location)
+        self._ids: dict[str, int] = {}
+        self._ids_lock = threading.Lock()
+        self._root = _spool.spool_root(self._store_id)
+        self._live: dict[tuple[int, int], _LiveLock] = {}
+        self._live_lock = threading.Lock()
+        self._shipper = _spool.Shipper(self._ship, self._keep_live)
+        self._recover()
+
+    def __repr__(self) -> str:
+        """Name the server, never the password."""
+        return f"PostgresStore({self.location!r})"
+
+    # -- connections ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool.connection() as connection, connection.transaction():
+            connection.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                (f"{int(self._lock_timeout * 1000)}ms",),
+            )
+            try:
+                yield connection
+            except _connect.driver().errors.LockNotAvailable:
+                raise LockTimeoutError(self.location, self._lock_timeout) from None
+
+    def _pk(self, experiment_id: str, *, create: bool = False) -> int | None:
+        with self._ids_lock:
+            known = self._ids.get(experiment_id)
+        if known is not None:
+            return known
+        with self._pool.connection() as connection:
+            if create:
+                connection.execute(
+                    "INSERT INTO expm_experiments (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+                    (experiment_id,),
+                )
+            row = connection.execute(
+                "SELECT id FROM expm_experiments WHERE name = %s", (experiment_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        with self._ids_lock:
+            self._ids[experiment_id] = int(row[0])
+        return int(row[0])
+
+    # -- reading rows -----------------------------------------------------------------
+
+    def _series(
+        self, connection: psycopg.Connection[Any], pk: int, version: int | None
+    ) -> dict[int, dict[str, _rows.Series]]:
+        found: dict[int, dict[str, _rows.Series]] = {}
+        with connection.cursor(binary=True) as cursor:
+            if version is None:
+                cursor.execute(_SERIES_OF_ALL, (pk,))
+            else:
+                cursor.execute(_SERIES_OF_ONE, (pk, version))
+            for number, name, row_id, stepped, values, exact, steps, times in cursor:
+                found.setdefault(number, {})[name] = _rows.series(
+                    row_id, stepped, values, exact, steps, times
+                )
+        return found
+
+    def _records(
+        self,
+        connection: psycopg.Connection[Any],
+        pk: int,
+        version: int | None = None,
+        *,
+        lock: bool = False,
+    ) -> list[tuple[StoredVersion, dict[str, _rows.Series]]]:
+        if version is None:
+            rows = connection.execute(_VERSIONS_ALL, (pk,)).fetchall()
+        else:
+            query = _VERSION_ONE_LOCKED if lock else _VERSION_ONE
+            rows = connection.execute(query, (pk, version)).fetchall()
+        if not rows:
+            return []
+        series = self._series(connection, pk, version)
+        return [
+            (
+                _rows.assemble(fields, status, segment, shipped, series.get(number, {})),
+                series.get(number, {}),
+            )
+            for number, fields, status, segment, shipped in rows
+        ]
+
+    # -- writing rows -----------------------------------------------------------------
+
+    def _write_row(
+        self, connection: psycopg.Connection[Any], pk: int, record: StoredVersion, *, insert: bool
+    ) -> None:
+        status = str(record.get("status") or "running")
+        summary = None if status == "running" else _serialize.dumps(_index.summarize(record))
+        values = (
+            status,
+            _rows.fields_of(record).decode(),
+            summary.decode() if summary is not None else None,
+            int(record.get("_journal_segment", 0)),
+            int(record.get("_journal_offset", 0)),
+        )
+        if insert:
+            connection.execute(
+                "INSERT INTO expm_versions"
+                " (status, fields, summary, segment, shipped, experiment, version)"
+                " VALUES (%s, %s::json, %s::json, %s, %s, %s, %s)",
+                (*values, pk, record["version"]),
+            )
+        else:
+            connection.execute(
+                "UPDATE expm_versions SET status = %s, fields = %s::json, summary = %s::json,"
+                " segment = %s, shipped = %s WHERE experiment = %s AND version = %s",
+                (*values, pk, record["version"]),
+            )
+
+    def _write_points(
+        self,
+        connection: psycopg.Connection[Any],
+        pk: int,
+        version: int,
+        before: Mapping[str, _rows.Series],
+        record: StoredVersion,
+    ) -> None:
+        """Store what changed in a version's metrics since ``before`` was read."""
+        metrics = record.get("metrics") or {}
+        steps = record.get("steps") or {}
+        times = record.get("timestamps") or {}
+        for name in set(before) - set(metrics):
+            self._drop_series(connection, before[name].id)
+        for name, values in metrics.items():
+            _check_metric_name(name)
+            stepped = name in steps
+            old = before.get(name)
+            new_steps = list(steps.get(name) or []) if stepped else None
+            new_times = list(times.get(name) or []) if stepped else None
+            start = 0
+            if old is not None:
+                keeps = (
+                    len(values) >= len(old.values)
+                    and values[: len(old.values)] == old.values
+                    and (old.steps is None or (new_steps or [])[: len(old.steps)] == old.steps)
+                    and (old.times is None or (new_times or [])[: len(old.times)] == old.times)
+                    and (old.steps is not None or not any((new_steps or [])[: len(old.values)]))
+                    and (old.steps is not None or not any((new_times or [])[: len(old.values)]))
+                )
+                if keeps:
+                    start = len(old.values)
+                    series_id = old.id
+                else:
+                    self._drop_series(connection, old.id)
+                    old = None
+            if old is None:
+                row = connection.execute(
+                    "INSERT INTO expm_series (experiment, version, name) VALUES (%s, %s, %s)"
+                    " RETURNING id",
+                    (pk, version, name),
+                ).fetchone()
+                assert row is not None
+                series_id = int(row[0])
+            added = values[start:]
+            if added:
+                floats, exact = _rows.encode_values(added)
+                count = len(added)
+                self._insert(
+                    connection,
+                    series_id,
+                    list(range(start, start + count)),
+                    floats,
+                    exact,
+                    _padded(new_steps, start, count),
+                    _padded(new_times, start, count),
+                )
+            connection.execute(
+                "UPDATE expm_series SET length = %s, stepped = %s WHERE id = %s",
+                (len(values), stepped, series_id),
+            )
+
+    @staticmethod
+    def _insert(  # noqa: PLR0917 (one argument per column)
+        connection: psycopg.Connection[Any],
+        series_id: int,
+        seqs: list[int],
+        floats: list[float],
+        exact: list[int | None],
+        steps: list[Any],
+        times: list[Any],
+    ) -> None:
+        if not any(e is not None for e in exact):
+            exact = [None] * len(floats)
+        connection.execute(_INSERT_POINTS, (series_id, seqs, floats, exact, steps, times))
+
+    @staticmethod
+    def _drop_series(connection: psycopg.Connection[Any], series_id: int) -> None:
+        connection.execute("DELETE FROM expm_points WHERE series = %s", (series_id,))
+        connection.execute("DELETE FROM expm_series WHERE id = %s", (series_id,))
+
+    @staticmethod
+    def _wrote(connection: psycopg.Connection[Any], pk: int) -> None:
+        connection.execute("UPDATE expm_experiments SET writes = writes + 1 WHERE id = %s", (pk,))
+
+    # -- primitives -------------------------------------------------------------------
+
+    def create_version(
+        self,
+        experiment_id: str,
+        fields: Mapping[str, Any],
+        before_write: Callable[[int], None] | None = None,
+    ) -> StoredVersion:
+        """Number and store a new version in one transaction; see :meth:`Store.create_version`."""
+        return self._create(experiment_id, [fields], before_write)[0]
+
+    def _create(
+        self,
+        experiment_id: str,
+        many: Sequence[Mapping[str, Any]],
+        before_write: Callable[[int], None] | None = None,
+    ) -> list[StoredVersion]:
+        pk = self._pk(experiment_id, create=True)
+        assert pk is not None
+        made = []
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT latest FROM expm_experiments WHERE id = %s FOR UPDATE", (pk,)
+            ).fetchone()
+            assert row is not None
+            latest = int(row[0])
+            for offset, fields in enumerate(many, start=1):
+                number = latest + offset
+                if before_write is not None:
+                    before_write(number)
+                record = new_record(experiment_id, number, _without_private(fields))
+                record = _serialize.loads(_serialize.dumps(record))
+                record.setdefault("status", "running")
+                self._write_row(connection, pk, record, insert=True)
+                self._write_points(connection, pk, number, {}, record)
+                made.append(record)
+            connection.execute(
+                "UPDATE expm_experiments SET latest = %s, writes = writes + 1 WHERE id = %s",
+                (latest + len(many), pk),
+            )
+        return [copy.deepcopy(r) for r in made]
+
+    def add_versions(self, experiment_id: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Store many versions in one transaction; see :meth:`Store.add_versions`."""
+        if not records:
+            return []
+        return [r["version"] for r in self._create(experiment_id, records)]
+
+    def update_version(
+        self, experiment_id: str, version: int, change: Callable[[StoredVersion], T]
+    ) -> T:
+        """Change one version in a transaction locking its row; see :meth:`Store.update_version`."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            raise ExperimentNotFoundError(experiment_id, version)
+        with self._transaction() as connection:
+            found = self._records(connection, pk, version, lock=True)
+            if not found:
+                raise ExperimentNotFoundError(experiment_id, version)
+            record, series = found[0]
+            before = _snapshot(series)
+            result = change(record)
+            self._write_row(connection, pk, record, insert=False)
+            self._write_points(connection, pk, version, before, record)
+            self._wrote(connection, pk)
+        return result
+
+    def load_version(self, experiment_id: str, version: int) -> StoredVersion:
+        """Read one version's row and points in one snapshot; see :meth:`Store.load_version`."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            raise ExperimentNotFoundError(experiment_id, version)
+        with self._snapshot() as connection:
+            found = self._records(connection, pk, version)
+        if not found:
+            raise ExperimentNotFoundError(experiment_id, version)
+        return found[0][0]
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool.connection() as connection, connection.transaction():
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield connection
+
+    def latest_version(self, experiment_id: str) -> int | None:
+        """The experiment row's last number; see :meth:`Store.latest_version`."""
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT latest FROM expm_experiments WHERE name = %s", (experiment_id,)
+            ).fetchone()
+        return int(row[0]) if row is not None and row[0] else None
+
+    def load_with_identity(self, experiment_id: str) -> tuple[list[StoredVersion], object]:
+        """Every version, read in one snapshot; see :meth:`Store.load_with_identity`."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return [], None
+        with self._snapshot() as connection:
+            row = connection.execute(
+                "SELECT writes FROM expm_experiments WHERE id = %s", (pk,)
+            ).fetchone()
+            records = [record for record, _ in self._records(connection, pk)]
+        return records, (int(row[0]) if row is not None else None)
+
+    def history_identity(self, experiment_id: str) -> object:
+        """The experiment row's write counter; see :meth:`Store.history_identity`."""
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT writes FROM expm_experiments WHERE name = %s", (experiment_id,)
+            ).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def experiment_ids(self) -> list[str]:
+        """Every experiment with a version; see :meth:`Store.experiment_ids`."""
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                "SELECT name FROM expm_experiments WHERE latest > 0"
+            ).fetchall()
+        return sorted(str(row[0]) for row in rows)
+
+    # -- journals -----------------------------------------------------------------------
+
+    def _key(self, experiment_id: str, version: int, segment: int) -> _spool.Key | None:
+        pk = self._pk(experiment_id)
+        return None if pk is None else (pk, version, segment)
+
+    def open_journal(self, experiment_id: str, version: int, segment: int) -> JournalWriter:
+        """Open the version's local journal, shipped while open; see :meth:`Store.open_journal`."""
+        key = self._key(experiment_id, version, segment)
+        if key is None:
+            raise ExperimentNotFoundError(experiment_id, version)
+        return _spool.SpoolJournal(_spool.journal_path(self._root, key), self._shipper, key)
+
+    def read_journal(self, experiment_id: str, version: int, segment: int, offset: int) -> bytes:
+        """Lines not yet shipped, from this host's journal; see :meth:`Store.read_journal`."""
+        key = self._key(experiment_id, version, segment)
+        if key is None:
+            return b""
+        try:
+            with open(_spool.journal_path(self._root, key), "rb") as journal:
+                journal.seek(offset)
+                return journal.read()
+        except FileNotFoundError:
+            return b""
+
+    def remove_journal(self, experiment_id: str, version: int, segment: int) -> None:
+        """Delete the local journal once ended; see :meth:`Store.remove_journal`."""
+        key = self._key(experiment_id, version, segment)
+        if key is not None:
+            self._shipper.unwatch(key)
+            with contextlib.suppress(FileNotFoundError):
+                _spool.journal_path(self._root, key).unlink()
+
+    def journal_name(self, experiment_id: str, version: int, segment: int) -> str:
+        """The local journal's path; see :meth:`Store.journal_name`."""
+        key = self._key(experiment_id, version, segment)
+        if key is None:
+            return super().journal_name(experiment_id, version, segment)
+        return str(_spool.journal_path(self._root, key))
+
+    def _ship(self, key: _spool.Key, offset: int, data: bytes) -> int:
+        experiment, version, segment = key
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT expm_ship(%s, %s, %s, %s, %s, %s)",
+                (experiment, version, segment, offset, offset + len(data), data.decode("utf-8")),
+            ).fetchone()
+        shipped = int(row[0]) if row is not None else -1
+        return shipped if shipped >= 0 else offset + len(data)
+
+    def _recover(self) -> None:
+        """Ship what killed writers on this host left in their journals."""
+        try:
+            names = os.listdir(self._root)
+        except OSError:
+            return
+        for name in names:
+            key = _spool.parse_name(name)
+            if key is None:
+                continue
+            experiment, version, segment = key
+            path = self._root / name
+            with contextlib.suppress(StoreConnectionError, OSError):
+                with self._pool.connection() as connection:
+                    row = connection.execute(
+                        "SELECT v.segment, v.shipped, v.status, e.name FROM expm_versions v"
+                        " JOIN expm_experiments e ON e.id = v.experiment"
+                        " WHERE v.experiment = %s AND v.version = %s",
+                        (experiment, version),
+                    ).fetchone()
+                if row is None or int(row[0]) != segment:
+                    path.unlink()  # its version ended (folded) or is gone
+                    continue
+                if self.is_live(str(row[3]), version):
+                    continue  # its writer is alive and ships it
+                data = path.read_bytes()[int(row[1]) :]
+                whole = data[: data.rfind(b"\n") + 1]
+                if whole:
+                    self._ship(key, int(row[1]), whole)
+
+    # -- liveness -----------------------------------------------------------------------
+
+    def _lock_key(self, pk: int, version: int) -> int:
+        digest = hashlib.blake2b(f"{self._store_id}:{pk}:{version}".encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "big", signed=True)
+
+    def hold_live(self, experiment_id: str, version: int) -> LiveHandle | None:
+        """Take the version's advisory lock on its own connection; see :meth:`Store.hold_live`."""
+        pk = self._pk(experiment_id, create=True)
+        assert pk is not None
+        key = self._lock_key(pk, version)
+        connection = _connect.connect(self._uri, keepalive=True)
+        row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if row is None or not row[0]:
+            connection.close()
+            return None
+        live = _LiveLock(self, (pk, version), key, connection)
+        with self._live_lock:
+            self._live[(pk, version)] = live
+        self._shipper.start()  # its thread also keeps the lock if the connection breaks
+        return live
+
+    def is_live(self, experiment_id: str, version: int) -> bool:
+        """Whether any session holds the version's advisory lock; see :meth:`Store.is_live`."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return False
+        unsigned = self._lock_key(pk, version) & 0xFFFFFFFFFFFFFFFF
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 1"
+                " AND granted)",
+                (unsigned >> 32, unsigned & 0xFFFFFFFF),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def _released(self, live: _LiveLock) -> None:
+        with self._live_lock:
+            if self._live.get(live.version) is live:
+                del self._live[live.version]
+
+    def _keep_live(self) -> None:
+        """Take a liveness lock again on a new connection if its connection broke."""
+        with self._live_lock:
+            held = list(self._live.values())
+        for live in held:
+            live.check()
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def flush(self, experiment_id: str | None = None) -> None:
+        """Wait until every point logged in this process is committed; see :meth:`Store.flush`."""
+        self._shipper.ship_now()
+
+    def summaries(self, experiment_id: str) -> list[dict[str, Any]]:
+        """Summaries kept in each ended version's row; see :meth:`Store.summaries`."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return []
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                "SELECT version, status, summary::text FROM expm_versions WHERE experiment = %s"
+                " ORDER BY version",
+                (pk,),
+            ).fetchall()
+        out = []
+        for number, status, summary in rows:
+            if summary is None or status == "running":
+                try:
+                    record = self.read_version(experiment_id, number)
+                except ExperimentNotFoundError:
+                    continue
+                out.append(decode_summary(_index.summarize(record)))
+            else:
+                out.append(decode_summary(_serialize.loads(summary)))
+        return out
+
+    def read_metric(self, experiment_id: str, metric: str, x: str) -> MetricRead | None:
+        """One metric of every version from the points table; see :meth:`Store.read_metric`."""
+        import numpy as np
+
+        from experiment_manager.stores._metric_read import Columns, MetricRead, VersionColumns
+
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return None
+        with self._snapshot() as connection:
+            identity_row = connection.execute(
+                "SELECT writes FROM expm_experiments WHERE id = %s", (pk,)
+            ).fetchone()
+            statuses = dict(
+                connection.execute(
+                    "SELECT version, status FROM expm_versions WHERE experiment = %s", (pk,)
+                ).fetchall()
+            )
+            with connection.cursor(binary=True) as cursor:
+                cursor.execute(
+                    "SELECT s.version, s.stepped,"
+                    " array_agg(p.value ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL),"
+                    " array_agg(p.step ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL),"
+                    " array_agg(p.time ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL)"
+                    " FROM expm_series s LEFT JOIN expm_points p ON p.series = s.id"
+                    " WHERE s.experiment = %s AND s.name = %s GROUP BY s.id",
+                    (pk, metric),
+                )
+                rows = cursor.fetchall()
+        by_version = {}
+        for number, stepped, values, steps, times in rows:
+            as_floats = np.asarray(values or [], dtype=float)
+            none = np.asarray([], dtype=float)
+            by_version[number] = Columns(
+                as_floats,
+                np.asarray([np.nan if s is None else s for s in steps], float)
+                if stepped and steps
+                else none,
+                np.asarray([np.nan if t is None else t for t in times], float)
+                if stepped and times
+                else none,
+            )
+        versions = []
+        for number in sorted(statuses):
+            status = statuses[number]
+            if status == "running":
+                record = self.read_version(experiment_id, number)
+                status = record["status"]
+                columns = _columns(record, metric)
+            else:
+                columns = by_version.get(number) or Columns(
+                    np.asarray([], float), np.asarray([], float), np.asarray([], float)
+                )
+            versions.append(VersionColumns(number, status, columns))
+        identity = int(identity_row[0]) if identity_row is not None else None
+        return MetricRead(identity, versions)
+
+    def close(self) -> None:
+        """Close the idle connections (live versions keep theirs until they end)."""
+        self._pool.close()
+
+
+def _columns(record: StoredVersion, metric: str) -> Any:
+    import numpy as np
+
+    from experiment_manager import _serialize as codec
+    from experiment_manager.stores._metric_read import Columns
+
+    values = codec.decode_metric_values((record.get("metrics") or {}).get(metric) or [])
+    steps = (record.get("steps") or {}).get(metric) or []
+    times = (record.get("timestamps") or {}).get(metric) or []
+    return Columns(
+        np.asarray(values, float),
+        np.asarray([np.nan if s is None else s for s in steps], float),
+        np.asarray([np.nan if t is None else t for t in times], float),
+    )
+
+
+class _LiveLock:
+    """A version's advisory lock, held by a connection that does nothing else."""
+
+    def __init__(
+        self, store: PostgresStore, version: tuple[int, int], key: int, connection: Any
+    ) -> None:
+        self._store: PostgresStore | None = store
+        self.version = version
+        self._key = key
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def check(self) -> None:
+        store = self._store
+        if store is None or self._pid != os.getpid():
+            return
+        with self._lock:
+            try:
+                self._connection.execute("SELECT 1")
+                return
+            except Exception:  # the session is gone: the lock with it
+                with contextlib.suppress(Exception):
+                    self._connection.close()
+            try:
+                connection = _connect.connect(store._uri, keepalive=True)
+                row = connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+                self._connection = connection
+                if not (row and row[0]):
+                    connection.close()
+            except Exception:  # noqa: S110 (the server is still away: try again later)
+                pass
+
+    def release(self) -> None:
+        store, self._store = self._store, None
+        if store is None:
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                with contextlib.suppress(Exception):
+                    self._connection.close()  # ends the session and frees the lock
+        store._released(self)
+
+
+def _check_metric_name(name: str) -> None:
+    if "\x00" in name:
+        raise InvalidMetricError(name, None, "PostgreSQL cannot store U+0000 in a name")
+
+
+def _padded(column: list[Any] | None, start: int, count: int) -> list[Any]:
+    if column is None:
+        return [None] * count
+    part = column[start : start + count]
+    return part + [None] * (count - len(part))
+
+
+def _snapshot(series: Mapping[str, _rows.Series]) -> dict[str, _rows.Series]:
+    """Copies of a version's columns as read, to see afterwards what a change added."""
+    return {
+        name: _rows.Series(
+            one.id,
+            list(one.values),
+            None if one.steps is None else list(one.steps),
+            None if one.times is None else list(one.times),
+        )
+        for name, one in series.items()
+    }
+
+
+def _without_private(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in fields.items()
+        if k not in ("_revision", "_journal_offset", "_journal_segment")
+    }
