@@ -101,6 +101,11 @@ def table_of(summaries: list[dict[str, Any]], experiment_id: str) -> dict[str, A
             ]
             for name in names
         },
+        "name": [s.get("name") for s in summaries],
+        "tags": [s.get("tags") or [] for s in summaries],
+        "hidden": [
+            "archived" if s.get("archived") else None for s in summaries
+        ],  # list_versions shows no version in the trash
     }
 
 

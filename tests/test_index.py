@@ -165,6 +165,18 @@ def expected_listing(entries: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("version", "status", "created_at", "duration")
     }
     listing["hyperparameters"] = [s.get("hyperparameters") or {} for s in summaries]
+    listing["name"] = [s.get("name") for s in summaries]
+    listing["tags"] = [s.get("tags") or [] for s in summaries]
+    listing["hidden"] = [
+        "purged"
+        if s.get("purged_at")
+        else "trashed"
+        if s.get("trashed_at")
+        else "archived"
+        if s.get("archived")
+        else None
+        for s in summaries
+    ]
     listing["last"] = {
         name: [
             s["metric_summaries"][name]["last"] if name in s["metric_summaries"] else None
@@ -176,11 +188,11 @@ def expected_listing(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def assert_index_current(log_dir: Path, experiment_id: str = EXPERIMENT) -> dict[str, Any]:
-    """The index file is JSON Lines of format 4 that describes the history file."""
+    """The index file is JSON Lines of format 5 that describes the history file."""
     index = read_index(log_dir, experiment_id)
     header = index["header"]
     assert list(header) == ["format", "source", "generation", "versions", "plain", "length"]
-    assert header["format"] == 4
+    assert header["format"] == 5
     assert isinstance(header["generation"], str)
     assert header["generation"]
     assert header["source"] == identity(log_dir / f"{experiment_id}.json")
@@ -365,7 +377,7 @@ def _planted(log_dir: Path, *, listing: bool = True) -> dict[str, Any]:
 
 def _newer_format(path: Path, log_dir: Path) -> None:
     index = _planted(log_dir)
-    write_index(path, index["header"], index["listing"], index["versions"], format=5)
+    write_index(path, index["header"], index["listing"], index["versions"], format=6)
 
 
 def _format_3(path: Path, log_dir: Path) -> None:

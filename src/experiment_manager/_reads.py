@@ -33,13 +33,33 @@ def _last_activity(summary: dict[str, Any]) -> str | None:
     return max(known) if known else None
 
 
+#: What every search adds to its filter: versions in the trash are never found, and
+#: archived ones only when asked for (a backend evaluates it with the rest).
+_VISIBLE = "trashed_at = null and purged_at = null"
+_SHOWN = f"{_VISIBLE} and not archived = true"
+
+
+def _visible(summaries: list[dict[str, Any]], include_archived: bool) -> list[dict[str, Any]]:
+    """The summaries a listing shows: none in the trash, archived ones when asked."""
+    from experiment_manager.stores._listing import hidden_reason
+
+    shown = (None, "archived") if include_archived else (None,)
+    return [s for s in summaries if hidden_reason(s) in shown]
+
+
 class ReadsMixin:
     """Read-only calls shared by every backend; needs ``self._store``."""
 
     _store: Store
 
-    def list_experiments(self) -> list[dict[str, Any]]:
+    def list_experiments(self, *, include_archived: bool = False) -> list[dict[str, Any]]:
         """One summary per experiment id, from the per-version index (no points read).
+
+        Versions in the trash are never counted, archived ones only with
+        ``include_archived``; an experiment with no version left to count is left out.
+
+        Args:
+            include_archived: Count archived versions too.
 
         Returns:
             Sorted by id: ``experiment_id``, ``versions``, ``latest_version``,
@@ -62,7 +82,7 @@ class ReadsMixin:
         out: list[dict[str, Any]] = []
         for experiment_id in self._store.experiment_ids():
             try:
-                summaries = self._store.summaries(experiment_id)
+                summaries = _visible(self._store.summaries(experiment_id), include_archived)
             except CorruptHistoryError as error:
                 out.append({"experiment_id": experiment_id, "error": str(error)})
                 continue
@@ -86,11 +106,16 @@ class ReadsMixin:
             )
         return out
 
-    def list_versions(self, experiment_id: str) -> list[dict[str, Any]]:
+    def list_versions(
+        self, experiment_id: str, *, include_archived: bool = False
+    ) -> list[dict[str, Any]]:
         """Summaries of every version of one experiment, in version order.
+
+        Versions in the trash are left out, archived ones unless ``include_archived``.
 
         Args:
             experiment_id: The experiment.
+            include_archived: List archived versions too.
 
         Returns:
             Each version's record without its points: ``metrics`` is replaced by
@@ -110,9 +135,10 @@ class ReadsMixin:
             >>> manager.list_versions("exp")[0]["metric_summaries"]["loss"]["min"]
             0.2
         """
-        return self._store.summaries(validate_experiment_id(experiment_id))
+        summaries = self._store.summaries(validate_experiment_id(experiment_id))
+        return _visible(summaries, include_archived)
 
-    def version_table(self, experiment_id: str) -> VersionTable:
+    def version_table(self, experiment_id: str, *, include_archived: bool = False) -> VersionTable:
         """The versions of one experiment as columns, for listing them.
 
         Each version's number, status, start time, duration, hyperparameters and
@@ -122,6 +148,7 @@ class ReadsMixin:
 
         Args:
             experiment_id: The experiment.
+            include_archived: List archived versions too (those in the trash never).
 
         Returns:
             The table; it has no rows for an unknown id.
@@ -142,7 +169,12 @@ class ReadsMixin:
             >>> table.version, table.status, table.last
             ([1, 2], ['finished', 'finished'], {'loss': [0.1, 0.01]})
         """
-        return self._store.version_table(validate_experiment_id(experiment_id))
+        table = self._store.version_table(validate_experiment_id(experiment_id))
+        hidden = table.hidden
+        if not any(hidden):
+            return table
+        shown = (None, "archived") if include_archived else (None,)
+        return table.rows([row for row, reason in enumerate(hidden) if reason in shown])
 
     def get_version(self, experiment_id: str, version: int | None = None) -> dict[str, Any]:
         """One version's full record, points included.
@@ -156,7 +188,8 @@ class ReadsMixin:
 
         Raises:
             InvalidExperimentIdError: The id is not a safe file name.
-            ExperimentNotFoundError: No such experiment or version.
+            ExperimentNotFoundError: No such experiment or version (or one emptied
+                by ``gc``).
             CorruptHistoryError: The history file cannot be parsed.
 
         Example:
@@ -170,7 +203,10 @@ class ReadsMixin:
         validate_experiment_id(experiment_id)
         if version is not None and (type(version) is not int or version < 1):
             raise ExperimentNotFoundError(experiment_id, version)
-        return decode_version(self._store.read_version(experiment_id, version))
+        stored = self._store.read_version(experiment_id, version)
+        if stored.get("purged_at"):  # emptied by gc: only its number is left
+            raise ExperimentNotFoundError(experiment_id, stored["version"])
+        return decode_version(stored)
 
     def search(
         self,
@@ -178,8 +214,13 @@ class ReadsMixin:
         experiment_id: str | None = None,
         order_by: str | None = None,
         limit: int | None = None,
+        *,
+        include_archived: bool = False,
     ) -> list[dict[str, Any]]:
         """Find versions with the filter language, over one experiment or all of them.
+
+        Versions in the trash are never found, archived ones only with
+        ``include_archived``.
 
         The language (see ``docs/query-language.md``): comparisons such as
         ``hyperparameters.lr < 0.01``, ``metrics.val_loss.min <= 0.3`` or
@@ -193,6 +234,7 @@ class ReadsMixin:
             order_by: For example ``"metrics.val_loss.min"`` or
                 ``"metrics.acc.max desc, version"``.
             limit: At most this many results.
+            include_archived: Search archived versions too.
 
         Returns:
             Matching version summaries (as :meth:`list_versions` gives them).
@@ -214,7 +256,10 @@ class ReadsMixin:
         """
         from experiment_manager import query as _query
 
-        parsed = _query.parse_query(query) if query else None
+        if query:
+            _query.parse_query(query)  # its errors point into the text as given
+        visible = _VISIBLE if include_archived else _SHOWN
+        parsed = _query.parse_query(f"({query}) and {visible}" if query else visible)
         if order_by:
             _query.parse_order_by(order_by)
         if limit is not None and (

@@ -8,11 +8,12 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from experiment_manager import _checkpoints, _process_hooks, _serialize
+from experiment_manager._curation import CurationMixin, curation_fields
 from experiment_manager._naming import slugify, validate_experiment_id
 from experiment_manager._reads import ReadsMixin
 from experiment_manager._run import ActiveRun, next_step_after, now_iso
@@ -24,8 +25,8 @@ from experiment_manager.errors import (
     RunActiveError,
 )
 from experiment_manager.models import ExperimentRecord
-from experiment_manager.stores.base import (
 from experiment_manager.stores._locations import is_database_uri, redact
+from experiment_manager.stores.base import (
     JournalWriter,
     LiveHandle,
     Store,
@@ -80,7 +81,7 @@ def _check_step(step: object) -> int | None:
     return number
 
 
-class ExperimentManager(ReadsMixin):
+class ExperimentManager(CurationMixin, ReadsMixin):
     """Tracks experiments: starts versioned runs, logs metrics and checkpoints, reads history.
 
     Each experiment id has one history file, ``<log_dir>/<experiment_id>.json``, holding
@@ -208,6 +209,9 @@ class ExperimentManager(ReadsMixin):
         hyperparameters: Mapping[str, Any],
         metadata: Mapping[str, Any],
         experiment_id: str | None = None,
+        *,
+        name: str | None = None,
+        tags: Iterable[str] | None = None,
     ) -> ExperimentRecord:
         """Start a new version of an experiment and make it the active one.
 
@@ -226,6 +230,9 @@ class ExperimentManager(ReadsMixin):
                 the manager's defaults when absent; given keys are kept.
             experiment_id: The experiment's id. Without it the id is ``config_name``
                 when that is a safe file name, else a slug of it (see ``slugify``).
+            name: The version's human name (default: ``config_name``); see
+                :meth:`set_name`.
+            tags: The version's first tags; see :meth:`add_tags`.
 
         Returns:
             The new record, also available as :attr:`active_experiment`.
@@ -258,6 +265,7 @@ class ExperimentManager(ReadsMixin):
         )
         meta = _serialize.to_json(_require_mapping("metadata", metadata), "metadata")
         meta = {**self._default_metadata, **meta}
+        curation = curation_fields(name, tags)
         if experiment_id is None:
             experiment_id = slugify(config_name)
         else:
@@ -285,6 +293,7 @@ class ExperimentManager(ReadsMixin):
                 "steps": {},
                 "timestamps": {},
                 "checkpoint_details": [],
+                **curation,
             }
             held: list[LiveHandle] = []
             journals: list[JournalWriter] = []
@@ -444,7 +453,8 @@ class ExperimentManager(ReadsMixin):
             >>> [(h["version"], h["hyperparameters"]["lr"]) for h in manager.read_history("exp")]
             [(1, 0.1), (2, 0.2)]
         """
-        return self._store.read_history(validate_experiment_id(experiment_id))
+        history = self._store.read_history(validate_experiment_id(experiment_id))
+        return [r for r in history if not (r.get("trashed_at") or r.get("purged_at"))]
 
     # -- streaming ----------------------------------------------------------------------
 
@@ -669,6 +679,8 @@ class ExperimentManager(ReadsMixin):
             journals: list[JournalWriter] = []
 
             def reopen(stored: StoredVersion) -> tuple[StoredVersion, int]:
+                if stored.get("trashed_at") or stored.get("purged_at"):  # restore it first
+                    raise ExperimentNotFoundError(experiment_id, number)
                 handle = self._store.hold_live(experiment_id, number)
                 if handle is None:
                     raise RunActiveError(experiment_id, number)

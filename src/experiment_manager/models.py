@@ -126,6 +126,10 @@ class VersionTable:
         hyperparameters: Each version's hyperparameters (``{}`` when it has none).
         last: Metric name (sorted) to each version's last value of that metric;
             None for a version without a value of it.
+        name: Each version's name (its ``config_name`` unless one was set).
+        tags: Each version's tags, sorted.
+        hidden: Why each version is hidden from listings by default: ``archived``,
+            ``trashed`` or ``purged`` (see ``ExperimentManager.archive``), or None.
 
     Example:
         >>> table = VersionTable("exp", [1, 2], ["finished", "failed"], [None, None],
@@ -141,7 +145,42 @@ class VersionTable:
     duration: list[float | int | None] = field(default_factory=list)
     hyperparameters: list[dict[str, Any]] = field(default_factory=list)
     last: dict[str, list[Any]] = field(default_factory=dict)
+    name: list[str | None] = field(default_factory=list)
+    tags: list[list[str]] = field(default_factory=list)
+    hidden: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         """The number of versions (rows)."""
         return len(self.version)
+
+    def rows(self, keep: list[int]) -> VersionTable:
+        """A table of some of the rows, in the order given.
+
+        Args:
+            keep: Row indices.
+
+        Returns:
+            A new table (the lists are new; the values are shared).
+
+        Example:
+            >>> table = VersionTable("exp", [1, 2], ["finished", "failed"], [None, None],
+            ...                      [1.5, None], [{}, {}], {"loss": [0.3, None]})
+            >>> table.rows([1]).version, table.rows([1]).last
+            ([2], {'loss': [None]})
+        """
+
+        def pick(column: list[Any]) -> list[Any]:
+            return [column[i] for i in keep] if column else []
+
+        return VersionTable(
+            experiment_id=self.experiment_id,
+            version=pick(self.version),
+            status=pick(self.status),
+            created_at=pick(self.created_at),
+            duration=pick(self.duration),
+            hyperparameters=pick(self.hyperparameters),
+            last={name: pick(column) for name, column in self.last.items()},
+            name=pick(self.name),
+            tags=pick(self.tags),
+            hidden=pick(self.hidden),
+        )

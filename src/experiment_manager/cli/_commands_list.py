@@ -36,9 +36,12 @@ def _status_counts(counts: Mapping[str, int]) -> _format.Styled:
 
 
 @click.command("ls")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Show archived versions too (never those in the trash)."
+)
 @output_options
 @click.pass_context
-def ls(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
+def ls(ctx: click.Context, show_all: bool, as_json: bool, as_csv: bool) -> None:
     r"""List experiments: versions, last activity, status counts and metrics.
 
     One row per experiment id in the log folder, read from the per-version summaries
@@ -52,7 +55,7 @@ def ls(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
     """
     output = Output(as_json, as_csv)
     manager = get_manager(ctx)
-    experiments = manager.list_experiments()
+    experiments = manager.list_experiments(include_archived=show_all)
     if output.mode == "json":
         output.json(experiments)
     elif output.mode == "csv":
@@ -144,6 +147,16 @@ def _history_table(
     ]
     right = [0]
     right += [index for index in (2, 3) if _format.numeric_column(columns[index])]
+    # Names and tags, like hyperparameters, only when they tell versions apart.
+    extra: list[tuple[str, list[_format.Cell]]] = []
+    if len(set(table.name)) > 1 or any(table.hidden):
+        extra.append(("NAME", _name_cells(table)))
+    if any(table.tags):
+        extra.append(("TAGS", [_format.safe_text(",".join(tags)) or "-" for tags in table.tags]))
+    for offset, (title, cells) in enumerate(extra, start=1):
+        headers.insert(offset, title)
+        columns.insert(offset, cells)
+    right = [index + len(extra) if index else index for index in right]
     missing = [None] * len(table)
     values = [[flat.get(key) for flat in flats] for key in hp_keys]
     values += [table.last.get(name, missing) for name in names]
@@ -153,6 +166,16 @@ def _history_table(
             right.append(len(columns))
         columns.append(list(cells))
     return _format.render_columns(headers, columns, right=right, stylist=stylist)
+
+
+def _name_cells(table: VersionTable) -> list[_format.Cell]:
+    """Each version's name, marked when archived (only listed with --all)."""
+    names = table.name or [None] * len(table)
+    hidden = table.hidden or [None] * len(table)
+    return [
+        _format.safe_text(name or "-") + (" (archived)" if reason == "archived" else "")
+        for name, reason in zip(names, hidden, strict=True)
+    ]
 
 
 @click.command()
@@ -174,12 +197,16 @@ def _history_table(
     metavar="NAME",
     help="Metric column to show (repeatable) [default: every metric].",
 )
+@click.option(
+    "--all", "show_all", is_flag=True, help="Show archived versions too (never those in the trash)."
+)
 @output_options
 @click.pass_context
 def history(
     ctx: click.Context,
     *,
     experiment_id: str,
+    show_all: bool,
     params: tuple[str, ...],
     metrics: tuple[str, ...],
     as_json: bool,
@@ -201,12 +228,12 @@ def history(
     output = Output(as_json, as_csv)
     manager = get_manager(ctx)
     if output.mode == "table":
-        table = manager.version_table(experiment_id)
+        table = manager.version_table(experiment_id, include_archived=show_all)
         if not len(table):
             raise ExperimentNotFoundError(experiment_id)
         click.echo(_history_table(table, params, metrics, output.stylist))
         return
-    versions = manager.list_versions(experiment_id)
+    versions = manager.list_versions(experiment_id, include_archived=show_all)
     if not versions:
         raise ExperimentNotFoundError(experiment_id)
     if output.mode == "json":
@@ -239,7 +266,7 @@ def _columns(query: str | None, order_by: str | None) -> list[Any]:
         refs = list(_fields(_query.parse_query(query).node))
     if order_by:
         refs = [*refs, *(ref for ref, _ in _query.parse_order_by(order_by))]
-    shown = {"experiment_id", "version", "status", "created_at"}
+    shown = {"experiment_id", "version", "name", "status", "created_at"}
     columns: dict[str, Any] = {}
     for ref in refs:
         if str(ref) not in shown:
@@ -258,12 +285,16 @@ def _columns(query: str | None, order_by: str | None) -> list[Any]:
     help="Sort, e.g. 'metrics.val_loss.min' or 'metrics.acc.max desc, version'.",
 )
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N versions.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Show archived versions too (never those in the trash)."
+)
 @output_options
 @click.pass_context
 def search(
     ctx: click.Context,
     *,
     query: str | None,
+    show_all: bool,
     experiment_id: str | None,
     order_by: str | None,
     limit: int | None,
@@ -286,9 +317,17 @@ def search(
     """
     output = Output(as_json, as_csv)
     manager = get_manager(ctx)
-    if experiment_id is not None and not manager.list_versions(experiment_id):
+    if experiment_id is not None and not manager.list_versions(
+        experiment_id, include_archived=show_all
+    ):
         raise ExperimentNotFoundError(experiment_id)
-    results = manager.search(query, experiment_id=experiment_id, order_by=order_by, limit=limit)
+    results = manager.search(
+        query,
+        experiment_id=experiment_id,
+        order_by=order_by,
+        limit=limit,
+        include_archived=show_all,
+    )
     if output.mode == "json":
         output.json(results)
     elif output.mode == "csv":
@@ -297,13 +336,15 @@ def search(
         output.csv(wide_rows(results))
     elif results:
         extra = _columns(query, order_by)
-        headers = ["EXPERIMENT", "VERSION", "STATUS", "CREATED"]
+        headers = ["EXPERIMENT", "VERSION", "NAME", "STATUS", "CREATED"]
         headers += [_format.safe_text(str(ref)) for ref in extra]
         rows: list[list[_format.Cell]] = []
         for record in results:
             row: list[_format.Cell] = [
                 _format.safe_text(record.get("experiment_id")),
                 str(record.get("version")),
+                _format.safe_text(record.get("name") or "-")
+                + (" (archived)" if record.get("archived") else ""),
                 status_cell(record.get("status")),
                 _format.format_time(record.get("created_at")),
             ]

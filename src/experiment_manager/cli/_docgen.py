@@ -42,8 +42,8 @@ folder: `--log-dir DIR`, else the `{LOG_DIR_ENV}` environment variable, else
   `\\x1b` or `\\u202e`, so what a run stored cannot drive your terminal. In `--json`
   output such characters are `\\u` escapes, so the data parses back exactly.
 - Errors are one line on stderr, `error: ...`; add `--debug` for a traceback.
-- Long work (`export`, `doctor`) reports progress on stderr when it is a terminal,
-  or always with `--progress`.
+- Long work (`export`, `doctor`, `migrate`, `sync`) reports progress on stderr when it
+  is a terminal, or always with `--progress`.
 
 ## Exit codes
 

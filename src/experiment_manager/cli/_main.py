@@ -167,6 +167,7 @@ def keep_blocks(command: click.Command) -> None:
 
 def _register() -> None:
     from experiment_manager.cli import (
+        _commands_curate,
         _commands_demo,
         _commands_doctor,
         _commands_export,
@@ -184,6 +185,16 @@ def _register() -> None:
         _commands_list.search,
         _commands_export.export,
         _commands_plot.plot,
+        _commands_curate.tag,
+        _commands_curate.untag,
+        _commands_curate.note,
+        _commands_curate.rename,
+        _commands_curate.archive,
+        _commands_curate.unarchive,
+        _commands_curate.rm,
+        _commands_curate.restore,
+        _commands_curate.trash,
+        _commands_curate.gc,
         _commands_doctor.doctor,
         _commands_demo.demo,
         _commands_ui.ui,

@@ -32,6 +32,12 @@ _SCALAR_ROOTS: Final = (
     "experiment_id",
     "duration",
     "checkpoints",
+    "name",
+    "tags",
+    "note",
+    "archived",
+    "trashed_at",
+    "purged_at",
 )
 _KNOWN_ROOTS: Final = (*_NESTED_ROOTS, "metrics", *_SCALAR_ROOTS)
 _ORDERING: Final[dict[str, Callable[[Any, Any], bool]]] = {

@@ -27,8 +27,9 @@ __all__ = [
     "summarize_all",
 ]
 
-#: Format 3: JSON Lines with a listing line (see :mod:`.stores._index_file`).
-INDEX_FORMAT = 4
+#: Format 3: JSON Lines with a listing line (see :mod:`.stores._index_file`); format 5
+#: added the curation fields (name, tags, archived, trash) to summaries and the listing.
+INDEX_FORMAT = 5
 
 #: The aggregates of a metric summary, in the order they are written.
 AGGREGATE_KEYS = ("last", "min", "max", "mean", "count", "argmin_step", "argmax_step")
@@ -49,7 +50,17 @@ _COPIED = (
     "error",
     "environment",
     "resumed",
+    "origin",
+    "tags",
+    "note",
+    "archived",
+    "trashed_at",
+    "purged_at",
 )
+
+#: Curation fields (see :mod:`experiment_manager._curation`): changing one changes the
+#: summary but not the metrics, so it is compared beside the fingerprint.
+_CURATION = ("name", "tags", "note", "archived", "trashed_at", "purged_at")
 
 
 def fingerprint(stored: StoredVersion) -> list[Any]:
@@ -98,6 +109,9 @@ def summarize(stored: StoredVersion, *, aggregates: bool = True) -> dict[str, An
     from experiment_manager.query import metric_summary
 
     summary = {key: stored[key] for key in _COPIED if key in stored}
+    # A version's name defaults to its configuration's, so a search by name finds both.
+    summary["name"] = stored.get("name") or stored.get("config_name")
+    summary["tags"] = list(stored.get("tags") or [])
     steps = stored.get("steps") or {}
     summaries = {}
     for name, values in (stored.get("metrics") or {}).items() if aggregates else ():
@@ -148,12 +162,24 @@ def summarize_all(
     for stored in sorted(versions, key=lambda v: v["version"]):
         mark = fingerprint(stored)
         old = known.get(stored["version"])
-        if old is not None and old.get("fingerprint") == mark:
+        if (
+            old is not None
+            and old.get("fingerprint") == mark
+            and _curation_of(old["summary"]) == _curation_of(stored, summary=False)
+        ):
             entries.append(old)
         else:
             complete = stored.get("status") != "running"
             entries.append({"fingerprint": mark, "summary": summarize(stored, aggregates=complete)})
     return entries
+
+
+def _curation_of(record: dict[str, Any], *, summary: bool = True) -> list[Any]:
+    """The curation fields of a summary or of a stored version, as a summary holds them."""
+    values = [record.get(key) for key in _CURATION]
+    if not summary:
+        values[0] = values[0] or record.get("config_name")
+    return values
 
 
 def is_entry(entry: Any) -> bool:

@@ -64,7 +64,7 @@ def encode(source: list[int], entries: list[dict[str, Any]], generation: str = "
         >>> entries = summarize_all([{"version": 1, "metrics": {"loss": [0.5]}}], None)
         >>> data = encode([1, 2, 3, 4], entries)
         >>> data.splitlines()[0]
-        b'{"format":4,"source":[1,2,3,4],"generation":"0","versions":1,"plain":true,"length":311}'
+        b'{"format":5,"source":[1,2,3,4],"generation":"0","versions":1,"plain":true,"length":375}'
         >>> decode(data)["versions"] == entries
         True
     """

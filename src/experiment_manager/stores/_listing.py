@@ -18,10 +18,31 @@ from typing import Any
 from experiment_manager import _serialize
 from experiment_manager.models import VersionTable
 
-__all__ = ["COLUMNS", "add_row", "build", "is_valid", "set_row", "to_table"]
+__all__ = [
+    "COLUMNS",
+    "HIDDEN",
+    "add_row",
+    "build",
+    "hidden_reason",
+    "is_valid",
+    "set_row",
+    "to_table",
+]
 
 #: The columns copied from each summary; ``last`` (metric name to column) comes after.
-COLUMNS = ("version", "status", "created_at", "duration", "hyperparameters")
+COLUMNS = (
+    "version",
+    "status",
+    "created_at",
+    "duration",
+    "hyperparameters",
+    "name",
+    "tags",
+    "hidden",
+)
+
+#: What hides a version from listings, strongest first (see ``hidden_reason``).
+HIDDEN = ("purged", "trashed", "archived")
 
 _TEXT = {str, type(None)}
 _NUMBER = {int, float, type(None)}
@@ -46,6 +67,8 @@ def build(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """
     listing: dict[str, Any] = {key: [s.get(key) for s in summaries] for key in COLUMNS}
     listing["hyperparameters"] = [s.get("hyperparameters") or {} for s in summaries]
+    listing["tags"] = [list(s.get("tags") or []) for s in summaries]
+    listing["hidden"] = [hidden_reason(s) for s in summaries]
     last: dict[str, list[Any]] = {}
     for row, summary in enumerate(summaries):
         for name, aggregates in (summary.get("metric_summaries") or {}).items():
@@ -91,6 +114,9 @@ def is_valid(listing: Any, count: int) -> bool:
         and kinds[2] <= _TEXT
         and kinds[3] <= _NUMBER
         and kinds[4] <= {dict}
+        and kinds[5] <= _TEXT
+        and kinds[6] <= {list}
+        and kinds[7] <= _TEXT
     ):
         return False
     for column in last.values():
@@ -100,6 +126,28 @@ def is_valid(listing: Any, count: int) -> bool:
         if str in found and not {v for v in column if type(v) is str} <= _NONFINITE:
             return False
     return True
+
+
+def hidden_reason(summary: Mapping[str, Any]) -> str | None:
+    """Why a version is hidden from listings, or None for a version that is shown.
+
+    Args:
+        summary: A version's summary (or stored record).
+
+    Returns:
+        ``purged`` (emptied by ``gc``), ``trashed`` (in the trash), ``archived``, or None.
+
+    Example:
+        >>> hidden_reason({"archived": True}), hidden_reason({"trashed_at": "2026-01-01"})
+        ('archived', 'trashed')
+    """
+    if summary.get("purged_at"):
+        return "purged"
+    if summary.get("trashed_at"):
+        return "trashed"
+    if summary.get("archived"):
+        return "archived"
+    return None
 
 
 def set_row(listing: dict[str, Any], row: int, summary: Mapping[str, Any]) -> None:
@@ -180,6 +228,9 @@ def to_table(experiment_id: str, listing: Mapping[str, Any], *, decode: bool) ->
         duration=listing["duration"],
         hyperparameters=hyperparameters,
         last=last,
+        name=listing["name"],
+        tags=listing["tags"],
+        hidden=listing["hidden"],
     )
 
 

@@ -321,6 +321,18 @@ class Store(ABC):
             experiment_id: One experiment, or None for all.
         """
 
+    def version_purged(self, experiment_id: str, version: int) -> None:  # noqa: B027 (optional hook)
+        """Called after :meth:`purge_version` emptied a version: remove what it still owns.
+
+        Journals are removed before this is called (through :meth:`remove_journal`);
+        a backend removes here what only it keeps per version (the folder backend:
+        columns files and the liveness lock file). Nothing by default.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version, now a tombstone that keeps its number taken.
+        """
+
     def tidy(
         self, segments: dict[str, dict[int, int]], *, dry_run: bool
     ) -> tuple[list[str], list[dict[str, str]]]:
@@ -492,6 +504,43 @@ class Store(ABC):
         self.remove_journal(experiment_id, version, segment)
         self.version_ended(experiment_id)
         return stored
+
+    def purge_version(
+        self, experiment_id: str, version: int, empty: Callable[[StoredVersion], None]
+    ) -> None:
+        """Empty one version for good, keeping its number taken, and remove what it owned.
+
+        ``empty`` turns the stored record into a tombstone in place, under the
+        experiment's lock (:meth:`update_version`); every journal segment of the
+        version is then removed and :meth:`version_purged` called. The tombstone
+        stays, so :meth:`latest_version` never goes down and no number is reused.
+
+        Args:
+            experiment_id: A validated experiment id.
+            version: The version.
+            empty: Called once with the stored dict; may raise to leave it alone.
+
+        Raises:
+            ExperimentNotFoundError: The version does not exist.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {"metrics": {"loss": [1]}})
+            >>> store.purge_version("exp", 1, lambda v: v.update(metrics={}, purged_at="t"))
+            >>> store.load_version("exp", 1)["metrics"], store.latest_version("exp")
+            ({}, 1)
+        """
+
+        def change(stored: StoredVersion) -> int:
+            segment = int(stored.get("_journal_segment", 0))
+            empty(stored)
+            return segment
+
+        segment = self.update_version(experiment_id, version, change)
+        for number in range(segment + 1):
+            self.remove_journal(experiment_id, version, number)
+        self.version_purged(experiment_id, version)
 
     def read_version(self, experiment_id: str, version: int | None = None) -> StoredVersion:
         """One version in stored form as a reader sees it (running ones brought up to date).

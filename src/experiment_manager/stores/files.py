@@ -406,6 +406,29 @@ class FileStore(Store):
 
     # -- the lazily rewritten history -------------------------------------------------
 
+    def version_purged(self, experiment_id: str, version: int) -> None:
+        """Remove a purged version's columns files and liveness lock, fold its history now.
+
+        See :meth:`Store.version_purged`. The folded history holds the version's
+        tombstone in place of its record, so no version file keeps the old record.
+
+        Raises:
+            StorageError: A file could not be removed.
+        """
+        self.flush(experiment_id)
+        folder = self.columns_folder(experiment_id)
+        prefix = f"{version}."
+        paths = [folder / name for name in _listdir(folder) if name.startswith(prefix)]
+        if not self.is_live(experiment_id, version):
+            paths.append(self.live_path(experiment_id, version))
+        for path in paths:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise _as_storage_error(error, path) from None
+
     def flush(self, experiment_id: str | None = None) -> None:
         """Fold every version file into its history now; see :meth:`Store.flush`.
 
@@ -1302,8 +1325,8 @@ class FileStore(Store):
             current = set()
             for entry in entries:
                 summary, fingerprint = entry["summary"], entry["fingerprint"]
-                if summary.get("status") == "running":
-                    continue
+                if summary.get("status") == "running" or summary.get("purged_at"):
+                    continue  # a purged version has no points left to keep
                 name = _columns.file_name(summary["version"], generation, fingerprint)
                 current.add(name)
                 if name in present:
