@@ -95,7 +95,7 @@ def test_log_dir_is_created_only_when_first_needed(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         manager.add_checkpoint("a.ckpt")
     with pytest.raises(InvalidArgumentError):
-        manager.start_experiment("exp", ["not", "a", "dict"], {})  # type: ignore[arg-type]
+        manager.start_experiment("exp", ["not", "a", "dict"], {})
     assert not (tmp_path / "deep").exists()
     manager.start_experiment("exp", {}, {})
     assert (log_dir / "exp.json").is_file()

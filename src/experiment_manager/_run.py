@@ -18,7 +18,11 @@ from experiment_manager import _checkpoints, _serialize
 from experiment_manager.errors import StorageError
 from experiment_manager.stores.base import JournalWriter, LiveHandle, Store, StoredVersion
 
-__all__ = ["ActiveRun", "next_step_after", "now_iso"]
+__all__ = ["SYSTEM_PREFIX", "ActiveRun", "next_step_after", "now_iso"]
+
+#: Metrics the system sampler logs are named under this prefix; their step is the
+#: sample number, so they do not move the default step of the user's points.
+SYSTEM_PREFIX = "system/"
 
 # In a journal line encoded from the user's dict as it is, a value that is not a
 # finite number shows as `":` followed by t/f (bool), n (None, NaN, Inf), " (str),
@@ -50,12 +54,13 @@ def next_step_after(record: StoredVersion) -> int:
         One more than the largest step logged so far, or 0.
 
     Example:
-        >>> next_step_after({"steps": {"loss": [0, 1, None], "acc": [5]}})
+        >>> next_step_after({"steps": {"loss": [0, 1, None], "acc": [5], "system/cpu": [90]}})
         6
     """
     steps = [
         step
-        for values in (record.get("steps") or {}).values()
+        for name, values in (record.get("steps") or {}).items()
+        if not name.startswith(SYSTEM_PREFIX)  # sample numbers: a step axis of their own
         for step in values
         if isinstance(step, int)
     ]
@@ -110,7 +115,9 @@ class ActiveRun:
         self._hashers: list[threading.Thread] = []
         self.ended = False
 
-    def write_point(self, metrics: Any, step: int | None, wall_time: float) -> int:
+    def write_point(
+        self, metrics: Any, step: int | None, wall_time: float, *, advance: bool = True
+    ) -> int:
         """Validate one step's values and append them to the journal.
 
         The common case (a dict of non-empty str names to finite floats and ints)
@@ -123,6 +130,9 @@ class ActiveRun:
             metrics: Metric name to one real number, as the user passed it.
             step: The step, or None for the next default step.
             wall_time: Seconds since the epoch when the user made the call.
+            advance: Make the default step of the next point one more than this
+                one (False for points on a step axis of their own, such as system
+                samples).
 
         Returns:
             The step used.
@@ -164,7 +174,8 @@ class ActiveRun:
             self._size += len(line)
         if self._fsync and self._fd < 0:
             self._journal.sync()
-        self.next_step = step + 1
+        if advance:
+            self.next_step = step + 1
         return step
 
     def _undo(self, error: OSError) -> NoReturn:

@@ -11,7 +11,9 @@ Stored documents are RFC 8259 JSON: no ``NaN`` or ``Infinity`` tokens anywhere.
 
 Conversions of hyperparameters and metadata (see :func:`to_json`): numpy scalars and
 arrays, tuples, sets (sorted), ``pathlib`` paths, ``datetime``/``date``/``time``
-(ISO 8601), ``Enum`` (its value) and dataclass instances (their fields). Keys that are
+(ISO 8601), ``Enum`` (its value), and configuration objects, nested keys kept (see
+:func:`config_mapping`): dataclass instances, ``argparse.Namespace``, pydantic models
+and OmegaConf/Hydra configs (interpolations resolved). Keys that are
 int, float, bool or None become strings as ``json`` would write them; any other key
 type, or two keys that would become the same string, is refused.
 """
@@ -24,12 +26,15 @@ import enum
 import math
 import numbers
 import os
+import sys
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from experiment_manager.errors import InvalidArgumentError, InvalidMetricError, SerializationError
 
 __all__ = [
+    "config_mapping",
     "decode_metric_values",
     "dumps",
     "from_json",
@@ -135,6 +140,10 @@ def _to_json(value: object, path: str, depth: int) -> Any:
         return _check_int(path, int(value))
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else {FLOAT_TAG: _nonfinite_name(value)}
+    if type(value).__module__.startswith("omegaconf"):  # before Mapping: DictConfig is one
+        container = _omegaconf_container(value, path)
+        if container is not None:
+            return _to_json(container, path, depth + 1)
     if isinstance(value, Mapping):
         return _mapping_to_json(value, path, depth)
     if isinstance(value, (list, tuple)):
@@ -149,9 +158,6 @@ def _to_json(value: object, path: str, depth: int) -> Any:
         return _to_json(os.fspath(value), path, depth + 1)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        return _mapping_to_json(fields, path, depth)
     if _array_like(value):
         return _to_json(value.tolist(), path, depth + 1)  # type: ignore[attr-defined]
     if isinstance(value, numbers.Real):  # numpy floating scalars, Fraction
@@ -160,7 +166,81 @@ def _to_json(value: object, path: str, depth: int) -> Any:
         except OverflowError:  # a Fraction of huge ints, for one
             raise SerializationError(path, value, "number is too large for a float") from None
         return _to_json(number, path, depth + 1)
+    config = config_mapping(value, path)
+    if config is not None:
+        return _mapping_to_json(config, path, depth)
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray, memoryview)):
+        # OmegaConf's ListConfig and other sequences that are not lists
+        return [_to_json(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
     raise SerializationError(path, value, f"{type(value).__name__} has no JSON form")
+
+
+def _omegaconf_container(value: object, path: str) -> object:
+    """An OmegaConf config as plain containers (its module is loaded if it is one)."""
+    module = type(value).__module__
+    if not module.startswith("omegaconf"):
+        return None
+    import omegaconf
+
+    if not isinstance(value, omegaconf.Container):
+        return None
+    try:
+        return omegaconf.OmegaConf.to_container(value, resolve=True, throw_on_missing=True)
+    except omegaconf.errors.OmegaConfBaseException as error:  # a missing value, a bad ${...}
+        reason = str(error).splitlines()[0]
+        raise SerializationError(path, value, f"config cannot be resolved: {reason}") from None
+
+
+def config_mapping(value: object, path: str = "value") -> Mapping[Any, Any] | None:
+    """The fields of a configuration object, or None if ``value`` is not one.
+
+    Recognised: dataclass instances, ``argparse.Namespace`` and
+    ``types.SimpleNamespace``, pydantic models (v2 ``model_dump``, v1 ``dict``),
+    OmegaConf ``DictConfig`` (interpolations resolved; Hydra's configs are these),
+    and attrs classes. Values are converted further by :func:`to_json`.
+
+    Args:
+        value: Anything.
+        path: Where it sits, for error messages.
+
+    Returns:
+        A mapping of its fields (one level; nested objects are left as they are),
+        or None.
+
+    Raises:
+        SerializationError: An OmegaConf config has a missing mandatory value or an
+            interpolation that cannot be resolved.
+
+    Example:
+        >>> import argparse
+        >>> config_mapping(argparse.Namespace(lr=0.1, layers=[64, 64]))
+        {'lr': 0.1, 'layers': [64, 64]}
+        >>> config_mapping(3) is None
+        True
+    """
+    if isinstance(value, type):
+        return None
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    container = _omegaconf_container(value, path)
+    if isinstance(container, Mapping):
+        return container
+    kind = type(value)
+    argparse = sys.modules.get("argparse")  # a Namespace means argparse is loaded
+    if isinstance(value, types.SimpleNamespace) or (
+        argparse is not None and isinstance(value, argparse.Namespace)
+    ):
+        return dict(vars(value))
+    if hasattr(kind, "model_fields") and callable(getattr(value, "model_dump", None)):
+        dumped = value.model_dump()  # type: ignore[attr-defined]  # pydantic v2
+        return dumped if isinstance(dumped, Mapping) else None
+    if hasattr(kind, "__fields__") and callable(getattr(value, "dict", None)):
+        dumped = value.dict()  # type: ignore[attr-defined]  # pydantic v1
+        return dumped if isinstance(dumped, Mapping) else None
+    fields = getattr(kind, "__attrs_attrs__", None)
+    if fields is not None:
+        return {field.name: getattr(value, field.name) for field in fields}
+    return None
 
 
 def _mapping_to_json(value: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:

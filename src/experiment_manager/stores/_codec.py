@@ -52,7 +52,7 @@ def decode_version(stored: dict[str, Any]) -> dict[str, Any]:
     """
     for key in PRIVATE_KEYS:
         stored.pop(key, None)
-    for key in ("hyperparameters", "metadata"):
+    for key in ("hyperparameters", "metadata", "hyperparameter_changes"):
         if key in stored:
             stored[key] = _serialize.from_json(stored[key])
     metrics = stored.get("metrics")
