@@ -10,13 +10,13 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiment_manager import _checkpoints, _process_hooks, _serialize
 from experiment_manager._curation import CurationMixin, curation_fields
 from experiment_manager._naming import slugify, validate_experiment_id
 from experiment_manager._reads import ReadsMixin
-from experiment_manager._run import ActiveRun, next_step_after, now_iso
+from experiment_manager._run import SYSTEM_PREFIX, ActiveRun, next_step_after, now_iso
 from experiment_manager.errors import (
     ExperimentManagerError,
     ExperimentNotFoundError,
@@ -33,6 +33,9 @@ from experiment_manager.stores.base import (
     StoredVersion,
     decode_version,
 )
+
+if TYPE_CHECKING:
+    from experiment_manager._system_metrics import SystemSampler
 
 __all__ = ["DEFAULT_METADATA", "ExperimentManager"]
 
@@ -62,9 +65,27 @@ def _let_go(held: list[LiveHandle], journals: list[JournalWriter]) -> None:
 
 
 def _require_mapping(argument: str, value: object) -> Mapping[Any, Any]:
+    if argument == "hyperparameters" and not isinstance(value, Mapping):
+        # argparse.Namespace, dataclasses, pydantic models, OmegaConf configs
+        value = _serialize.config_mapping(value, argument)
     if not isinstance(value, Mapping):
         raise InvalidArgumentError(argument, value, f"must be a dict, not {type(value).__name__}")
     return value
+
+
+def _merge_into(
+    target: dict[str, Any], given: Mapping[str, Any], prefix: str, at: str, changes: list[Any]
+) -> None:
+    """Merge ``given`` into ``target``, noting each value that changes."""
+    for key, value in given.items():
+        path = f"{prefix}{key}"
+        if key not in target:
+            target[key] = value
+        elif isinstance(target[key], dict) and isinstance(value, dict) and value:
+            _merge_into(target[key], value, f"{path}.", at, changes)
+        elif target[key] != value or type(target[key]) is not type(value):
+            changes.append({"at": at, "key": path, "from": target[key], "to": value})
+            target[key] = value
 
 
 _MAX_STEP = 2**63 - 1  # steps are stored as JSON integers of 64 bits
@@ -114,10 +135,16 @@ class ExperimentManager(CurationMixin, ReadsMixin):
             before returning. Off by default: a returned point is then in the OS and
             survives the process being killed, but the last few seconds of points
             may be lost if the machine itself loses power. :meth:`flush` forces it.
+        system_metrics: Sample CPU, memory, disk, network and GPU use in a
+            background thread while a version runs and log them as ``system/...``
+            metrics: ``True`` every 10 s, a number of seconds, or ``False`` (off,
+            the default). Needs the ``system`` extra (psutil, nvidia-ml-py);
+            ``EXPM_SYSTEM_METRICS=0`` turns it off for the whole process.
 
     Raises:
-        InvalidArgumentError: ``log_dir`` is empty or not a path, or
-            ``default_metadata`` is not a dict.
+        InvalidArgumentError: ``log_dir`` is empty or not a path,
+            ``default_metadata`` is not a dict, or ``system_metrics`` is not a
+            bool or a positive number.
 
     Example:
         >>> import tempfile
@@ -137,7 +164,11 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         store: Store | None = None,
         capture_environment: bool = True,
         fsync_every_log: bool = False,
+        system_metrics: bool | float = False,
     ) -> None:
+        from experiment_manager._system_metrics import sampling_interval
+
+        self._system_interval = sampling_interval(system_metrics)
         if not isinstance(log_dir, (str, os.PathLike)) or os.fspath(log_dir) in ("", b""):
             raise InvalidArgumentError("log_dir", log_dir, "must be a non-empty path")
         path = os.fspath(log_dir)
@@ -168,6 +199,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         self._busy_thread: int | None = None
         self._active: ExperimentRecord | None = None
         self._run: ActiveRun | None = None
+        self._sampler: SystemSampler | None = None
 
     def __repr__(self) -> str:
         """Show the log folder and the active run."""
@@ -206,7 +238,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
     def start_experiment(
         self,
         config_name: str,
-        hyperparameters: Mapping[str, Any],
+        hyperparameters: Mapping[str, Any] | object,
         metadata: Mapping[str, Any],
         experiment_id: str | None = None,
         *,
@@ -222,9 +254,11 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
         Args:
             config_name: Name of the configuration used; must be a non-empty str.
-            hyperparameters: Hyperparameters of the run. Values are converted to JSON
-                types (numpy scalars and arrays, tuples, paths, datetimes, enums,
-                dataclasses); the dict passed in is not changed.
+            hyperparameters: Hyperparameters of the run: a dict, or a config object
+                (``argparse.Namespace``, dataclass, pydantic model, OmegaConf/Hydra
+                config). Values are converted to JSON types (numpy scalars and
+                arrays, tuples, paths, datetimes, enums, config objects, nested keys
+                kept); what is passed in is not changed.
             metadata: Additional metadata. The keys ``precision``, ``model_size``,
                 ``dataset_version`` and ``hardware_constraint_mode`` are added with
                 the manager's defaults when absent; given keys are kept.
@@ -239,7 +273,8 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
         Raises:
             InvalidArgumentError: ``config_name`` is empty or not a str, or
-                ``hyperparameters``/``metadata`` is not a dict.
+                ``hyperparameters`` is not a dict or config object, or ``metadata``
+                is not a dict.
             InvalidExperimentIdError: ``experiment_id`` is not a safe file name.
             SerializationError: A value has no faithful JSON form; the error names
                 its key path. Nothing is written.
@@ -547,6 +582,63 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 raise NoActiveExperimentError("flush")
             run.flush()
 
+    def update_hyperparameters(
+        self, hyperparameters: Mapping[str, Any] | object
+    ) -> list[dict[str, Any]]:
+        """Add or change hyperparameters of the active version, recording every change.
+
+        New keys are added (nested dicts are merged key by key). A key that already
+        holds a different value takes the new one, and the change is appended to
+        the version's ``hyperparameter_changes`` as ``{"at", "key", "from", "to"}``
+        (``key`` is the dotted path), so no value is ever overwritten silently. The
+        history holds the result when this returns.
+
+        Args:
+            hyperparameters: A dict or config object, as for :meth:`start_experiment`.
+
+        Returns:
+            The changes made by this call (empty when it only added keys).
+
+        Raises:
+            NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
+            InvalidArgumentError: ``hyperparameters`` is not a dict or config object.
+            SerializationError: A value has no faithful JSON form; nothing is written.
+
+        Example:
+            >>> import tempfile
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> _ = manager.start_experiment("exp", {"lr": 0.1}, {})
+            >>> [c["from"] for c in manager.update_hyperparameters({"lr": 0.01, "seed": 1})]
+            [0.1]
+            >>> manager.active_experiment.hyperparameters
+            {'lr': 0.01, 'seed': 1}
+        """
+        given = _serialize.to_json(
+            _require_mapping("hyperparameters", hyperparameters), "hyperparameters"
+        )
+        with self._exclusive():
+            record = self._current("update_hyperparameters")
+            at = _now()
+
+            def merge(stored: StoredVersion) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                merged = _serialize.loads(_serialize.dumps(stored.get("hyperparameters") or {}))
+                changes: list[dict[str, Any]] = []
+                _merge_into(merged, given, "", at, changes)
+                stored["hyperparameters"] = merged
+                if changes:
+                    stored["hyperparameter_changes"] = [
+                        *(stored.get("hyperparameter_changes") or []),
+                        *changes,
+                    ]
+                return merged, changes
+
+            merged, changes = self._store.update_version(
+                record.experiment_id, record.version, merge
+            )
+            record.hyperparameters = decode_version({"hyperparameters": merged})["hyperparameters"]
+            decoded: list[dict[str, Any]] = _serialize.from_json(changes)
+            return decoded
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def end_experiment(
@@ -848,6 +940,43 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         self._run = run
         self._active = ExperimentRecord.from_dict(decode_version(stored))
         _process_hooks.register(self)
+        if self._system_interval is not None:
+            self._start_sampler(run, stored)
+
+    def _start_sampler(self, run: ActiveRun, stored: StoredVersion) -> None:
+        from experiment_manager._system_metrics import SystemSampler
+
+        steps = [
+            step
+            for name, values in (stored.get("steps") or {}).items()
+            if name.startswith(SYSTEM_PREFIX)
+            for step in values
+            if isinstance(step, int)
+        ]
+
+        def write(values: dict[str, float], step: int, wall_time: float) -> bool:
+            # Waits for the lock in short slices: the run's end holds it while it
+            # stops this thread, which must then see `stopped` rather than block.
+            while not sampler.stopped.is_set():
+                if self._lock.acquire(timeout=0.05):
+                    try:
+                        if self._run is not run or sampler.stopped.is_set():
+                            return False
+                        run.write_point(values, step, wall_time, advance=False)
+                        return True
+                    finally:
+                        self._lock.release()
+            return False
+
+        assert self._system_interval is not None
+        sampler = SystemSampler(
+            write,
+            self._system_interval,
+            str(self.log_dir),
+            first_step=max(steps) + 1 if steps else 0,
+        )
+        self._sampler = sampler
+        sampler.start()
 
     def _current(self, operation: str) -> ExperimentRecord:
         record = self._active
@@ -862,6 +991,9 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         self._run = None
         self._active = None
         _process_hooks.unregister(self)
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()
         stored = run.end(status, error, _now())
         ended = ExperimentRecord.from_dict(decode_version(stored))
         record.status, record.ended_at = ended.status, ended.ended_at
