@@ -1,0 +1,463 @@
+"""What every importer shares: the run read from a tool, its record, the import itself.
+
+A reader turns its source into :class:`RunRef` items (cheap: an id, a path, a start
+time) whose ``load()`` reads the whole run into a :class:`RunData`. :func:`run_import`
+skips runs already imported, loads the others one at a time (a run that cannot be read
+is reported and the rest go on), turns each into a version record and stores them with
+the store's ``add_versions``, a batch at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from experiment_manager import _checkpoints, _serialize
+from experiment_manager._naming import slugify, validate_experiment_id
+from experiment_manager.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from experiment_manager.stores.base import Store
+
+__all__ = [
+    "ORIGIN_KEY",
+    "ImportReport",
+    "Progress",
+    "RunData",
+    "RunRef",
+    "Series",
+    "iso",
+    "lossless_value",
+    "open_target",
+    "run_import",
+]
+
+#: The version field that says where an imported version came from.
+ORIGIN_KEY = "origin"
+
+#: Points stored per ``add_versions`` call at most (bounds memory on big imports).
+_BATCH_POINTS = 2_000_000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Series:
+    """One metric of a run: values with the step and wall time of each.
+
+    Attributes:
+        values: The values, in logging order.
+        steps: The step of each value (None where the tool has none).
+        times: The wall time of each value, seconds since the epoch (None where unknown).
+    """
+
+    values: list[float] = field(default_factory=list)
+    steps: list[int | None] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)
+
+    def add(self, value: float, step: int | None, time: float | None) -> None:
+        """Append one point.
+
+        Args:
+            value: The value.
+            step: Its step.
+            time: Its wall time.
+
+        Example:
+            >>> series = Series()
+            >>> series.add(0.5, 1, 1700000000.0)
+            >>> series.values, series.steps
+            ([0.5], [1])
+        """
+        self.values.append(value)
+        self.steps.append(step)
+        self.times.append(time)
+
+
+@dataclass
+class RunData:
+    """One run as read from another tool, in this library's terms.
+
+    Attributes:
+        run_id: The tool's own id of the run.
+        path: Where the run was read (its folder or file).
+        experiment: The tool's experiment or project name (the default experiment id).
+        name: The run's name (the version's ``config_name``).
+        started: Start time, seconds since the epoch (None when unknown).
+        ended: End time, seconds since the epoch (None when unknown or still running).
+        status: This library's status (``finished``, ``failed``, ``killed``, ``crashed``).
+        tool_status: The status as the tool wrote it (None when it has none).
+        hyperparameters: The run's parameters.
+        metadata: The run's tags and other descriptive values.
+        metrics: Metric name to its points.
+        artifacts: Absolute paths of the run's artifact files (kept as references).
+        environment: What is known of where the run ran (git commit, host, ...).
+        error: ``{"type", "message"}`` for a failed run, when known.
+        notes: What could not be read (a truncated file), for the report.
+    """
+
+    run_id: str
+    path: str
+    experiment: str
+    name: str
+    started: float | None
+    ended: float | None
+    status: str
+    tool_status: str | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Series] = field(default_factory=dict)
+    artifacts: list[str] = field(default_factory=list)
+    environment: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        """How many metric values the run has.
+
+        Example:
+            >>> RunData("r", "/p", "e", "n", None, None, "finished").points
+            0
+        """
+        return sum(len(series.values) for series in self.metrics.values())
+
+
+@dataclass
+class RunRef:
+    """A run found in a source, not read yet.
+
+    Attributes:
+        run_id: The tool's id of the run.
+        path: Where the run lies (reported when it cannot be read).
+        experiment: The tool's experiment or project name.
+        started: Start time, seconds since the epoch, for ordering (None when unknown).
+        load: Reads the whole run; may raise on a damaged run.
+    """
+
+    run_id: str
+    path: str
+    experiment: str
+    started: float | None
+    load: Callable[[], RunData]
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do).
+
+    Attributes:
+        tool: ``mlflow``, ``tensorboard`` or ``wandb``.
+        source: The source, as an absolute path.
+        dry_run: Whether nothing was written.
+        imported: One entry per run stored (or that would be): ``experiment_id``,
+            ``version`` (the number it got or would get), ``run_id``, ``name``,
+            ``path``, ``status``, ``points``, ``artifacts`` and ``notes`` (what of it
+            could not be read, such as the unread end of a truncated file).
+        skipped: Runs already imported: ``experiment_id``, ``version`` (the one
+            holding it), ``run_id``, ``path``.
+        failed: Runs that could not be read: ``path``, ``run_id`` (when known),
+            ``reason``. Nothing of them was stored; the other runs were.
+    """
+
+    tool: str
+    source: str
+    dry_run: bool
+    imported: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every run found was imported or skipped.
+
+        Example:
+            >>> ImportReport("mlflow", "/mlruns", dry_run=True).ok
+            True
+        """
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON data.
+
+        Returns:
+            Every attribute, plus ``ok``.
+
+        Example:
+            >>> ImportReport("mlflow", "/mlruns", dry_run=False).to_dict()["imported"]
+            []
+        """
+        return {
+            "tool": self.tool,
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "imported": [dict(item) for item in self.imported],
+            "skipped": [dict(item) for item in self.skipped],
+            "failed": [dict(item) for item in self.failed],
+        }
+
+
+def iso(seconds: float) -> str:
+    """A time in seconds since the epoch as ISO 8601 in UTC, to the microsecond.
+
+    Args:
+        seconds: The time.
+
+    Returns:
+        The text.
+
+    Example:
+        >>> iso(0)
+        '1970-01-01T00:00:00.000000+00:00'
+    """
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds")
+
+
+def lossless_value(text: str) -> Any:
+    """A parameter's text as a number or bool when that loses nothing, else the text.
+
+    The text becomes an ``int``, ``float`` or ``bool`` only when ``str()`` of that
+    value gives the text back exactly (``"32"``, ``"0.01"``, ``"True"``), so the
+    tool's string is always ``str(value)``.
+
+    Args:
+        text: The value as the tool stored it.
+
+    Returns:
+        The number, the bool, or the text unchanged.
+
+    Example:
+        >>> [lossless_value(t) for t in ("32", "0.01", "True", "1e-3", "007", "adam")]
+        [32, 0.01, True, '1e-3', '007', 'adam']
+    """
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        number: int | float = int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        if not math.isfinite(number):
+            return text
+    return number if str(number) == text else text
+
+
+def open_target(log_dir: str | os.PathLike[str] | None, store: Store | None) -> Store:
+    """The store an import writes to: ``store`` when given, else the one ``log_dir`` names.
+
+    Args:
+        log_dir: A log folder (or store location).
+        store: A store already open.
+
+    Returns:
+        The store.
+
+    Raises:
+        InvalidArgumentError: Both or neither were given.
+
+    Example:
+        >>> from experiment_manager.stores.memory import MemoryStore
+        >>> type(open_target(None, MemoryStore())).__name__
+        'MemoryStore'
+    """
+    if (log_dir is None) == (store is None):
+        raise InvalidArgumentError("log_dir", log_dir, "give either log_dir or store")
+    if store is not None:
+        return store
+    from experiment_manager.stores import open_store
+
+    assert log_dir is not None
+    return open_store(log_dir)
+
+
+def _imported_runs(store: Store, experiment_id: str, tool: str) -> dict[str, int]:
+    """Run id to version of every run of ``tool`` already imported into an experiment."""
+    found: dict[str, int] = {}
+    for summary in store.summaries(experiment_id):
+        origin = summary.get(ORIGIN_KEY)
+        if isinstance(origin, Mapping) and origin.get("tool") == tool:
+            found.setdefault(str(origin.get("run_id")), int(summary["version"]))
+    return found
+
+
+def _record(run: RunData, tool: str, source: str, imported_at: str) -> dict[str, Any]:
+    """The version record (stored form) of one run."""
+    from experiment_manager.manager import DEFAULT_METADATA
+
+    started = run.started
+    if started is None:
+        times = [t for s in run.metrics.values() for t in s.times if t is not None]
+        started = min(times) if times else datetime.now(timezone.utc).timestamp()
+    metrics: dict[str, Any] = {}
+    steps: dict[str, Any] = {}
+    timestamps: dict[str, Any] = {}
+    for name, series in run.metrics.items():
+        if not series.values:
+            continue
+        metrics[name] = _serialize.metric_values(name, series.values)
+        steps[name] = series.steps
+        timestamps[name] = series.times
+    ended = run.ended
+    created_at = iso(started)
+    details = []
+    for path in run.artifacts:
+        detail = _checkpoints.describe(path, None, None, created_at)
+        details.append(detail)
+    return {
+        "created_at": created_at,
+        "config_name": run.name,
+        "hyperparameters": _serialize.to_json(run.hyperparameters, "hyperparameters"),
+        "metadata": _serialize.to_json({**DEFAULT_METADATA, **run.metadata}, "metadata"),
+        "metrics": metrics,
+        "checkpoints": list(run.artifacts),
+        "status": run.status,
+        "ended_at": iso(ended) if ended is not None else None,
+        "duration": round(ended - started, 6) if ended is not None else None,
+        "error": run.error,
+        "environment": _serialize.to_json(run.environment, "environment"),
+        "resumed": [],
+        "steps": steps,
+        "timestamps": timestamps,
+        "checkpoint_details": details,
+        ORIGIN_KEY: {
+            "tool": tool,
+            "source": source,
+            "run_id": run.run_id,
+            "path": run.path,
+            "experiment": run.experiment,
+            "status": run.tool_status,
+            "imported_at": imported_at,
+        },
+    }
+
+
+def _target_id(experiment_id: str | None, tool_experiment: str) -> str:
+    if experiment_id is not None:
+        return experiment_id
+    return slugify(tool_experiment or "imported")
+
+
+def run_import(
+    tool: str,
+    source: Path,
+    refs: Sequence[RunRef],
+    failed: Iterable[Mapping[str, Any]],
+    store: Store,
+    *,
+    experiment_id: str | None,
+    dry_run: bool,
+    progress: Progress | None,
+) -> ImportReport:
+    """Import the runs found in a source into a store.
+
+    Args:
+        tool: The tool's name, recorded in each version's origin.
+        source: The source, absolute.
+        refs: The runs found.
+        failed: Runs the reader could not even list (``path``, ``reason``).
+        store: Where the versions go.
+        experiment_id: One experiment id for every run, or None for each run's own
+            (its tool experiment's name, slugged).
+        dry_run: Read everything, store nothing.
+        progress: Called with ``(runs done, runs in all)`` after each run.
+
+    Returns:
+        The report.
+
+    Raises:
+        InvalidExperimentIdError: ``experiment_id`` is not a safe id.
+
+    Example:
+        >>> from experiment_manager.stores.memory import MemoryStore
+        >>> run_import("mlflow", Path("/m"), [], [], MemoryStore(), experiment_id=None,
+        ...            dry_run=False, progress=None).ok
+        True
+    """
+    if experiment_id is not None:
+        validate_experiment_id(experiment_id)
+    report = ImportReport(tool, str(source), dry_run, failed=[dict(item) for item in failed])
+    imported_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    ordered = sorted(
+        refs,
+        key=lambda ref: (
+            _target_id(experiment_id, ref.experiment),
+            math.inf if ref.started is None else ref.started,
+            ref.run_id,
+        ),
+    )
+    total = len(ordered)
+    known: dict[str, dict[str, int]] = {}
+    next_version: dict[str, int] = {}
+    batch: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    batch_points = 0
+    batch_id: str | None = None
+
+    def flush() -> None:
+        nonlocal batch, batch_points
+        if batch and batch_id is not None and not dry_run:
+            numbers = store.add_versions(batch_id, [record for record, _ in batch])
+            for number, (_, entry) in zip(numbers, batch, strict=True):
+                entry["version"] = number
+        batch, batch_points = [], 0
+
+    for done, ref in enumerate(ordered, start=1):
+        target = _target_id(experiment_id, ref.experiment)
+        if target != batch_id:
+            flush()
+            batch_id = target
+        if target not in known:
+            known[target] = _imported_runs(store, target, tool)
+            next_version[target] = (store.latest_version(target) or 0) + 1
+        if ref.run_id in known[target]:
+            report.skipped.append(
+                {
+                    "experiment_id": target,
+                    "version": known[target][ref.run_id],
+                    "run_id": ref.run_id,
+                    "path": ref.path,
+                }
+            )
+        else:
+            try:
+                run = ref.load()
+                record = _record(run, tool, str(source), imported_at)
+            except Exception as error:  # a damaged run is reported; the rest go on
+                report.failed.append(
+                    {"path": ref.path, "run_id": ref.run_id, "reason": _reason(error)}
+                )
+            else:
+                entry = {
+                    "experiment_id": target,
+                    "version": next_version[target],
+                    "run_id": run.run_id,
+                    "name": run.name,
+                    "path": run.path,
+                    "status": run.status,
+                    "points": run.points,
+                    "artifacts": len(run.artifacts),
+                    "notes": list(run.notes),
+                }
+                known[target][run.run_id] = next_version[target]
+                next_version[target] += 1
+                report.imported.append(entry)
+                batch.append((record, entry))
+                batch_points += run.points
+                if batch_points >= _BATCH_POINTS:
+                    flush()
+        if progress is not None:
+            progress(done, total)
+    flush()
+    return report
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, (OSError, ValueError)) else f"{type(error).__name__}: {text}"

@@ -1,0 +1,225 @@
+"""Importing MLflow runs: a file store and a SQLite database written by MLflow itself."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiment_manager import DEFAULT_METADATA, ExperimentManager
+from experiment_manager.errors import InvalidArgumentError, InvalidExperimentIdError
+from experiment_manager.importers import ImportReport, import_mlflow
+from experiment_manager.importers._common import iso
+from experiment_manager.stores.base import Store
+from experiment_manager.stores.memory import MemoryStore
+from tests._import_sources import require, tree_digest, write_source
+
+STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed", "RUNNING": "crashed"}
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[Any]]]:
+    """``file`` and ``sqlite``: the source and what MlflowClient reads back from it."""
+    require("mlflow")
+    root = tmp_path_factory.mktemp("mlflow")
+    file_runs = write_source(
+        "mlflow_writer.py",
+        (root / "mlruns").as_uri(),
+        root / "artifacts-file",
+        root / "file.json",
+        env={"MLFLOW_ALLOW_FILE_STORE": "true"},
+    )
+    db_runs = write_source(
+        "mlflow_writer.py",
+        f"sqlite:///{root / 'mlflow.db'}",
+        root / "artifacts-db",
+        root / "db.json",
+    )
+    return {"file": (root / "mlruns", file_runs), "sqlite": (root / "mlflow.db", db_runs)}
+
+
+def _history(store: Store, experiment_id: str) -> list[dict[str, Any]]:
+    return store.read_history(experiment_id)
+
+
+def _same_number(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def check_version(version: dict[str, Any], run: dict[str, Any], source: Path) -> None:
+    """Every field MLflow has for the run, read back from the imported version."""
+    assert version["config_name"] == run["name"]
+    assert version["status"] == STATUS[run["status"]]
+    assert version["created_at"] == iso(run["start_time"] / 1000)
+    if run["status"] == "RUNNING":
+        assert version["ended_at"] is None
+        assert version["duration"] is None
+    else:
+        assert version["ended_at"] == iso(run["end_time"] / 1000)
+        assert version["duration"] == pytest.approx((run["end_time"] - run["start_time"]) / 1000)
+    # Params: the text MLflow keeps is str() of the imported value, always.
+    assert set(version["hyperparameters"]) == set(run["params"])
+    for key, text in run["params"].items():
+        assert str(version["hyperparameters"][key]) == text, key
+    assert version["metadata"] == {**DEFAULT_METADATA, **run["tags"]}
+    assert set(version["metrics"]) == set(run["metrics"])
+    for key, points in run["metrics"].items():
+        values = version["metrics"][key]
+        assert len(values) == len(points), key
+        assert all(_same_number(v, p[0]) for v, p in zip(values, points, strict=True)), key
+        assert version["steps"][key] == [p[1] for p in points], key
+        assert [round(t * 1000) for t in version["timestamps"][key]] == [p[2] for p in points]
+    assert version["checkpoints"] == run["artifacts"]
+    assert [d["abspath"] for d in version["checkpoint_details"]] == run["artifacts"]
+    assert all(d["exists"] for d in version["checkpoint_details"])
+    origin = version["origin"]
+    assert origin["tool"] == "mlflow"
+    assert origin["source"] == str(source)
+    assert origin["run_id"] == run["run_id"]
+    assert origin["experiment"] == run["experiment"]
+    assert origin["status"] == run["status"]
+
+
+@pytest.fixture(params=["folder", "memory"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "memory":
+        return MemoryStore()
+    return ExperimentManager(tmp_path / "logs").store
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_every_field_of_every_run_reads_back(
+    sources: dict[str, tuple[Path, list[Any]]], kind: str, target: Store
+) -> None:
+    source, runs = sources[kind]
+    report = import_mlflow(source, store=target)
+    assert report.ok
+    assert not report.skipped
+    assert len(report.imported) == len(runs) == 5  # the deleted run is left out
+    assert target.experiment_ids() == ["Vision-baseline", "other-exp-2"]
+    by_id = {run["run_id"]: run for run in runs}
+    baseline = _history(target, "Vision-baseline")
+    # Versions in start-time order.
+    assert [v["config_name"] for v in baseline] == [
+        "resnet-b",
+        "resnet-a",
+        "resnet-c",
+        "still-running",
+    ]
+    for version in [*baseline, *_history(target, "other-exp-2")]:
+        check_version(version, by_id[version["origin"]["run_id"]], source)
+    first = next(v for v in baseline if v["config_name"] == "resnet-a")
+    # The lossless parse: numbers and bools where str() gives the text back, else text.
+    assert first["hyperparameters"] == {
+        "lr": 0.01,
+        "batch_size": 32,
+        "optimizer": "adam",
+        "eps": 1e-08,
+        "use_amp": True,
+        "padded": "007",
+    }
+    assert first["environment"]["git"]["commit"] == "abc123"
+    assert len(first["metrics"]["loss"]) == 51
+    assert first["steps"]["loss"][-1] == 1000
+    assert math.isnan(first["metrics"]["val_loss"][0])
+    assert [Path(p).name for p in first["checkpoints"]] == ["model.pt", "model.pt"]
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_reimport_adds_nothing_and_source_is_unchanged(
+    sources: dict[str, tuple[Path, list[Any]]], kind: str, tmp_path: Path
+) -> None:
+    source, _ = sources[kind]
+    before = tree_digest(source.parent)
+    manager = ExperimentManager(tmp_path / "logs")
+    first = import_mlflow(source, tmp_path / "logs")
+    history = json.dumps(manager.read_history("Vision-baseline"))  # NaN compares as text
+    again = import_mlflow(source, tmp_path / "logs")
+    assert again.imported == []
+    assert again.ok
+    assert sorted(s["run_id"] for s in again.skipped) == sorted(i["run_id"] for i in first.imported)
+    assert {s["version"] for s in again.skipped if s["experiment_id"] == "Vision-baseline"} == {
+        1,
+        2,
+        3,
+        4,
+    }
+    assert json.dumps(manager.read_history("Vision-baseline")) == history
+    assert tree_digest(source.parent) == before  # nothing written, no journal left beside it
+
+
+def test_both_stores_into_one_experiment_id(
+    sources: dict[str, tuple[Path, list[Any]]], tmp_path: Path
+) -> None:
+    report = import_mlflow(sources["file"][0], tmp_path, experiment_id="all-runs")
+    assert {item["experiment_id"] for item in report.imported} == {"all-runs"}
+    other = import_mlflow(sources["sqlite"][0], tmp_path, experiment_id="all-runs")
+    assert [item["version"] for item in other.imported] == [6, 7, 8, 9, 10]
+    assert ExperimentManager(tmp_path).store.experiment_ids() == ["all-runs"]
+    with pytest.raises(InvalidExperimentIdError):
+        import_mlflow(sources["file"][0], tmp_path, experiment_id="../up")
+
+
+def test_dry_run_reads_everything_and_writes_nothing(
+    sources: dict[str, tuple[Path, list[Any]]], tmp_path: Path
+) -> None:
+    report = import_mlflow(sources["sqlite"][0], tmp_path / "logs", dry_run=True)
+    assert report.dry_run
+    assert len(report.imported) == 5
+    assert not (tmp_path / "logs").exists()
+    real = import_mlflow(sources["sqlite"][0], tmp_path / "logs")
+    assert [(i["experiment_id"], i["version"], i["points"]) for i in real.imported] == [
+        (i["experiment_id"], i["version"], i["points"]) for i in report.imported
+    ]
+
+
+def test_damaged_runs_are_reported_and_the_rest_import(
+    sources: dict[str, tuple[Path, list[Any]]], tmp_path: Path
+) -> None:
+    source = tmp_path / "mlruns"
+    shutil.copytree(sources["file"][0], source)
+    runs = {run["name"]: run for run in sources["file"][1]}
+    metric_run = next(source.glob(f"*/{runs['resnet-a']['run_id']}"))
+    with open(metric_run / "metrics" / "loss", "a") as file:
+        file.write("this is not a point\n")
+    meta_run = next(source.glob(f"*/{runs['resnet-b']['run_id']}"))
+    (meta_run / "meta.yaml").write_text("run_id: [unclosed\n")
+    before = tree_digest(source)
+    report = import_mlflow(source, tmp_path / "logs")
+    assert not report.ok
+    failed = {item["path"]: item["reason"] for item in report.failed}
+    assert set(failed) == {str(metric_run), str(meta_run)}
+    assert "not 'timestamp value [step]'" in failed[str(metric_run)]
+    assert sorted(i["name"] for i in report.imported) == ["other-run", "resnet-c", "still-running"]
+    assert tree_digest(source) == before
+    # Once repaired, the runs that failed import and the others are skipped.
+    shutil.rmtree(source)
+    shutil.copytree(sources["file"][0], source)
+    again = import_mlflow(source, tmp_path / "logs")
+    assert sorted(i["name"] for i in again.imported) == ["resnet-a", "resnet-b"]
+    assert len(again.skipped) == 3
+
+
+def test_a_source_that_is_not_mlflow_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello")
+    with pytest.raises(InvalidArgumentError, match="neither an mlruns/ folder"):
+        import_mlflow(junk, tmp_path / "logs")
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        import_mlflow(tmp_path / "missing", tmp_path / "logs")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_report_is_plain_json(sources: dict[str, tuple[Path, list[Any]]]) -> None:
+    report = import_mlflow(sources["file"][0], store=MemoryStore())
+    data = report.to_dict()
+    assert isinstance(report, ImportReport)
+    assert data["ok"] is True
+    assert data["tool"] == "mlflow"
+    assert {"experiment_id", "version", "run_id", "path", "points", "notes"} <= set(
+        data["imported"][0]
+    )

@@ -1,0 +1,98 @@
+"""Importing TensorBoard event files written by tensorboardX and torch's SummaryWriter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiment_manager import ExperimentManager
+from experiment_manager.importers import import_tensorboard
+from experiment_manager.importers._common import iso
+from tests._import_sources import require, tree_digest, write_source
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A log folder with a tensorboardX run and torch runs of both scalar styles."""
+    require("tensorboardX", "torch", "tensorboard")
+    root = tmp_path_factory.mktemp("tensorboard")
+    expected = write_source("tensorboard_writer.py", root / "tb_logs", root / "expected.json")
+    return root / "tb_logs", expected
+
+
+def test_every_scalar_of_every_style_reads_back(
+    source: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    logdir, expected = source
+    before = tree_digest(logdir)
+    report = import_tensorboard(logdir, tmp_path)
+    assert report.ok
+    assert sorted(i["name"] for i in report.imported) == ["tbx", "torch_new", "torch_old"]
+    history = ExperimentManager(tmp_path).read_history("tb_logs")
+    assert len(history) == 3
+    for version in history:
+        run = expected[version["config_name"]]
+        assert set(version["metrics"]) == set(run["scalars"]), version["config_name"]
+        for tag, points in run["scalars"].items():
+            assert version["metrics"][tag] == [p[0] for p in points], tag
+            assert version["steps"][tag] == [p[1] for p in points], tag
+            assert version["timestamps"][tag] == [p[2] for p in points], tag
+        assert version["hyperparameters"] == run["hparams"]
+        assert version["status"] == "finished"
+        times = [t for column in version["timestamps"].values() for t in column]
+        assert version["created_at"] <= iso(min(times))
+        origin = version["origin"]
+        assert origin["tool"] == "tensorboard"
+        assert origin["source"] == str(logdir)
+        assert origin["run_id"].startswith(version["config_name"] + "/events.out.tfevents.")
+    new_style = next(v for v in history if v["config_name"] == "torch_new")
+    assert len(new_style["metrics"]["train/loss"]) == 29  # tensor scalars, none sampled away
+    assert tree_digest(logdir) == before
+
+
+def test_reimport_skips_and_a_new_run_is_added(
+    source: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    logdir = tmp_path / "copy"
+    shutil.copytree(source[0], logdir)
+    import_tensorboard(logdir, tmp_path / "logs", experiment_id="tb")
+    history = json.dumps(ExperimentManager(tmp_path / "logs").read_history("tb"))
+    again = import_tensorboard(logdir, tmp_path / "logs", experiment_id="tb")
+    assert again.imported == []
+    assert len(again.skipped) == 3
+    assert json.dumps(ExperimentManager(tmp_path / "logs").read_history("tb")) == history
+    shutil.copytree(logdir / "tbx", logdir / "later" / "tbx")
+    third = import_tensorboard(logdir, tmp_path / "logs", experiment_id="tb")
+    assert [(i["name"], i["version"]) for i in third.imported] == [("later/tbx", 4)]
+
+
+def test_damaged_event_files(source: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    logdir = tmp_path / "damaged"
+    shutil.copytree(source[0], logdir)
+    # A file cut short: the events before the cut are imported, the report says so.
+    events = next((logdir / "torch_old").glob("*tfevents*"))
+    data = events.read_bytes()
+    events.write_bytes(data[: len(data) // 2])
+    # A file of junk in a run of its own: reported with its path, nothing imported.
+    (logdir / "junk").mkdir()
+    (logdir / "junk" / "events.out.tfevents.1.host").write_bytes(b"\x01" * 300)
+    before = tree_digest(logdir)
+    report = import_tensorboard(logdir, tmp_path / "logs")
+    assert [item["path"] for item in report.failed] == [str(logdir / "junk")]
+    imported = {item["name"]: item for item in report.imported}
+    assert sorted(imported) == ["tbx", "torch_new", "torch_old"]
+    cut = imported["torch_old"]
+    assert 0 < cut["points"] < 37
+    assert len(cut["notes"]) == 1
+    assert str(events) in cut["notes"][0]
+    assert "cut short" in cut["notes"][0]
+    assert "no event could be read" in report.failed[0]["reason"]
+    assert tree_digest(logdir) == before
+    version = ExperimentManager(tmp_path / "logs").get_version("damaged", cut["version"])
+    expected = source[1]["torch_old"]["scalars"]["train/loss"]
+    kept = version["metrics"]["train/loss"]
+    assert kept == [p[0] for p in expected[: len(kept)]]

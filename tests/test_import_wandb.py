@@ -1,0 +1,114 @@
+"""Importing W&B offline runs written by wandb itself, whole and truncated."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiment_manager import DEFAULT_METADATA, ExperimentManager
+from experiment_manager.importers import import_wandb
+from tests._import_sources import require, tree_digest, write_source
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    """A folder with two offline runs: one that finished, one that exited with code 1."""
+    require("wandb")
+    root = tmp_path_factory.mktemp("wandb")
+    expected = write_source("wandb_writer.py", root / "project", root / "expected.json")
+    return root / "project", expected
+
+
+def check_version(version: dict[str, Any], run: dict[str, Any]) -> None:
+    assert version["config_name"] == run["name"]
+    assert version["hyperparameters"] == run["config"]
+    metadata = version["metadata"]
+    assert {k: metadata[k] for k in DEFAULT_METADATA} == dict(DEFAULT_METADATA)
+    assert metadata["wandb.project"] == "vision sweep"
+    assert metadata["wandb.tags"] == ["baseline", "v2"]
+    assert metadata["wandb.notes"] == "a note"
+    assert metadata["wandb.group"] == "g1"
+    assert metadata["wandb.job_type"] == "train"
+    assert metadata["summary"]["best_acc"] == run["summary"]["best_acc"]
+    names = {name for row in run["history"] for name in row["values"]}
+    assert set(version["metrics"]) == names  # the text column is not a metric
+    for name in names:
+        rows = [row for row in run["history"] if name in row["values"]]
+        assert version["metrics"][name] == [row["values"][name] for row in rows], name
+        assert version["steps"][name] == [row["step"] for row in rows], name
+        for time, row in zip(version["timestamps"][name], rows, strict=True):
+            assert row["time"][0] - 0.01 <= time <= row["time"][1] + 0.01, name
+    assert [Path(p).name for p in version["checkpoints"]] == run["files"]
+    assert all(Path(p).exists() for p in version["checkpoints"])
+    assert version["origin"]["tool"] == "wandb"
+    assert version["origin"]["run_id"] == run["run_id"]
+
+
+def test_every_row_config_summary_and_status_read_back(
+    source: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    folder, runs = source
+    before = tree_digest(folder)
+    report = import_wandb(folder, tmp_path)
+    assert report.ok
+    assert [(i["experiment_id"], i["name"]) for i in report.imported] == [
+        ("vision-sweep", "good"),
+        ("vision-sweep", "broken"),
+    ]
+    history = ExperimentManager(tmp_path).read_history("vision-sweep")
+    for version, run in zip(history, runs, strict=True):
+        check_version(version, run)
+    good, broken = history
+    assert good["status"] == "finished"
+    assert good["error"] is None
+    assert broken["status"] == "failed"
+    assert broken["error"] == {"type": "ExitCode", "message": "the run exited with code 1"}
+    assert good["created_at"] < good["ended_at"]
+    assert len(good["metrics"]["loss"]) == 40
+    assert tree_digest(folder) == before
+
+
+def test_truncated_file_imports_what_is_readable(
+    source: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(source[0], folder, symlinks=True)
+    good = source[1][0]
+    file = next(folder.glob(f"wandb/*-{good['run_id']}/run-{good['run_id']}.wandb"))
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) * 2 // 3])
+    report = import_wandb(folder, tmp_path / "logs")
+    assert report.ok
+    cut = next(i for i in report.imported if i["name"] == "good")
+    assert len(cut["notes"]) == 1
+    assert str(file) in cut["notes"][0]
+    assert "bytes unread" in cut["notes"][0]
+    assert cut["status"] == "crashed"  # no exit record was read
+    version = ExperimentManager(tmp_path / "logs").get_version("vision-sweep", cut["version"])
+    rows = good["history"]
+    kept = version["metrics"]["loss"]
+    assert 0 < len(kept) < len(rows)
+    assert kept == [row["values"]["loss"] for row in rows[: len(kept)]]
+    assert version["hyperparameters"] == good["config"]
+
+
+def test_reimport_skips_and_junk_is_reported(
+    source: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(source[0], folder, symlinks=True)
+    import_wandb(folder, tmp_path / "logs")
+    history = json.dumps(ExperimentManager(tmp_path / "logs").read_history("vision-sweep"))
+    junk = folder / "wandb" / "offline-run-20260101_000000-junk0000"
+    junk.mkdir()
+    (junk / "run-junk0000.wandb").write_bytes(b"not a wandb file at all")
+    again = import_wandb(folder, tmp_path / "logs")
+    assert again.imported == []
+    assert [s["version"] for s in again.skipped] == [1, 2]
+    assert [f["path"] for f in again.failed] == [str(junk / "run-junk0000.wandb")]
+    assert "no W&B header" in again.failed[0]["reason"]
+    assert json.dumps(ExperimentManager(tmp_path / "logs").read_history("vision-sweep")) == history
