@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from experiment_manager import (
     sync,
 )
 from experiment_manager.cli import main
-from experiment_manager.stores import Store, open_store
+from experiment_manager.stores import Store, is_database_uri, open_store
 from experiment_manager.stores.memory import MemoryStore
 from experiment_manager.transfer import ORIGIN
 from experiment_manager.transfer._common import Location
@@ -42,20 +43,57 @@ TIMEOUT = 120
 # -- stores ------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["folder", "memory"])
+@pytest.fixture(params=["folder", "memory", "postgres"])
 def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
-    """Where versions are copied to: a folder's path, or a store object."""
+    """Where versions are copied to: a folder's path, a store object, or a database URI.
+
+    ``postgres`` is an empty database on the test server (``EXPM_TEST_POSTGRES_URI``;
+    see :mod:`tests._postgres`).
+    """
     if request.param == "folder":
         return str(tmp_path / "dest")
+    if request.param == "postgres":
+        uri: str = request.getfixturevalue("postgres_uri")
+        return uri
     return MemoryStore()
 
 
+_OPENED: dict[str, Store] = {}
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    """Stores the helpers opened are kept for the test (one connection per database)."""
+    yield
+    for store in _OPENED.values():
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+    _OPENED.clear()
+
+
 def _store(location: Location) -> Store:
-    return location if isinstance(location, Store) else open_store(location)
+    if isinstance(location, Store):
+        return location
+    key = os.fspath(location)
+    if key not in _OPENED:
+        _OPENED[key] = open_store(key)
+    return _OPENED[key]
+
+
+# A version without streamed points reads with ``steps: {}`` from a folder and without
+# the key from PostgreSQL; test_series_fields_of_unstreamed_versions_survive pins that
+# one difference, so the comparisons below can check everything else.
+_SERIES_FIELDS = ("steps", "timestamps")
 
 
 def _history(location: Location, experiment_id: str) -> list[dict[str, Any]]:
-    return _store(location).read_history(experiment_id)
+    versions = _store(location).read_history(experiment_id)
+    for version in versions:
+        for key in _SERIES_FIELDS:
+            if version.get(key) == {}:
+                del version[key]
+    return versions
 
 
 def _ids(location: Location) -> list[str]:
@@ -147,6 +185,30 @@ def test_migrate_copies_every_version_losslessly(source: Path, dest: Location) -
     assert _fingerprint(source) == before, "the source was changed"
 
 
+def test_series_fields_of_unstreamed_versions_survive(
+    request: pytest.FixtureRequest, tmp_path: Path, dest: Location
+) -> None:
+    if isinstance(dest, str) and is_database_uri(dest):
+        # Strict: once the PostgreSQL store keeps an empty steps/timestamps mapping,
+        # this passes, fails as XPASS, and the mark must go.
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="the PostgreSQL store reads a version without streamed points "
+                "without its empty 'steps' and 'timestamps'",
+            )
+        )
+    folder = tmp_path / "source"
+    manager = ExperimentManager(folder)
+    manager.start_experiment("bulk", {}, {})
+    manager.log_metrics({"x": [1, 2]})  # values without steps or times
+    manager.end_experiment()
+    expected = _store(str(folder)).read_history("bulk")
+    assert (expected[0]["steps"], expected[0]["timestamps"]) == ({}, {})
+    migrate(folder, dest)
+    assert_same(_store(dest).read_history("bulk"), expected)
+
+
 def test_migrate_again_copies_nothing_and_writes_nothing(tmp_path: Path, source: Path) -> None:
     target = tmp_path / "dest"
     migrate(source, target)
@@ -154,6 +216,20 @@ def test_migrate_again_copies_nothing_and_writes_nothing(tmp_path: Path, source:
     report = migrate(source, target)
     assert (report.copied_versions, report.present) == (0, 7)
     assert _fingerprint(target) == written
+
+
+def test_postgres_and_back_keeps_everything(
+    tmp_path: Path, source: Path, postgres_uri: str
+) -> None:
+    there = migrate(source, postgres_uri)
+    assert "expm-test" not in there.dest, "the password is shown"
+    back = tmp_path / "back"
+    report = migrate(postgres_uri, back)
+    assert "expm-test" not in report.source
+    assert report.copied_versions == 7
+    _assert_same_histories(source, back, ["crashy", "plain", "rich"])
+    assert migrate(postgres_uri, back).copied_versions == 0
+    assert migrate(source, postgres_uri).copied_versions == 0
 
 
 def test_migrate_back_and_forth_keeps_everything(tmp_path: Path, source: Path) -> None:
@@ -421,11 +497,13 @@ def _kill_midway(command: list[str]) -> str:
     return "".join(seen)
 
 
+@pytest.mark.parametrize("kind", ["folder", "postgres"])
 @pytest.mark.parametrize("operation", ["migrate", "sync"])
 def test_killed_midway_then_run_again_copies_everything_once(
-    tmp_path: Path, operation: str
+    request: pytest.FixtureRequest, tmp_path: Path, operation: str, kind: str
 ) -> None:
-    folder, target = tmp_path / "source", tmp_path / "dest"
+    folder = tmp_path / "source"
+    target = request.getfixturevalue("postgres_uri") if kind == "postgres" else tmp_path / "dest"
     _big_source(folder, experiments=40, versions=5)
     before = _fingerprint(folder)
     _kill_midway([operation, str(folder), str(target)])
@@ -517,3 +595,18 @@ def test_the_usage_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         exec(compile(block, "docs/usage.md", "exec"), {})
     assert [v["version"] for v in ExperimentManager("team-runs").read_history("sweep")] == [1, 2]
     assert ExperimentManager("backup").read_history("mnist")[0]["steps"]["loss"] == [0, 1]
+
+
+def test_cli_to_postgres_never_shows_the_password(
+    source: Path, postgres_uri: str, cli: CliRunner
+) -> None:
+    password = "expm-test"
+    assert password in postgres_uri
+    for command in ("migrate", "sync"):
+        result = cli.invoke(main, [command, "--progress", str(source), postgres_uri])
+        assert result.exit_code == 0, result.output
+        assert password not in result.stdout + result.stderr
+        assert ":***@" in result.stdout
+    report = json.loads(cli.invoke(main, ["migrate", "--json", str(source), postgres_uri]).stdout)
+    assert report["copied_versions"] == 0
+    assert password not in json.dumps(report)

@@ -185,7 +185,9 @@ def canonical(record: StoredVersion, *, leave_out: Sequence[str] = ()) -> bytes:
     """A version's portable content as bytes two equal versions share exactly.
 
     Keys are sorted and ints stay distinct from floats (``1`` is not ``1.0``), so
-    equal bytes mean a lossless copy.
+    equal bytes mean a lossless copy. A top-level field that is an empty list or
+    mapping counts as absent: backends may leave such fields out (a version
+    without streamed points has no ``steps`` in a database).
 
     Args:
         record: A version in stored form.
@@ -197,10 +199,18 @@ def canonical(record: StoredVersion, *, leave_out: Sequence[str] = ()) -> bytes:
     Example:
         >>> canonical({"b": 1, "a": 1.0, "_revision": 2}) == canonical({"a": 1.0, "b": 1})
         True
+        >>> canonical({"a": 1, "steps": {}}) == canonical({"a": 1})
+        True
+        >>> canonical({"a": 1}) == canonical({"a": 1.0})
+        False
     """
     import orjson
 
-    content = {key: value for key, value in portable(record).items() if key not in leave_out}
+    content = {
+        key: value
+        for key, value in portable(record).items()
+        if key not in leave_out and value not in ({}, [])
+    }
     return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
 
 
