@@ -492,14 +492,23 @@ def test_search_one_experiment_csv(logs: Path) -> None:
     assert [(row["experiment_id"], row["version"]) for row in rows] == [("mnist", "2")]
 
 
-def test_search_without_matches_exits_1(logs: Path) -> None:
+def test_search_without_matches_is_an_answer(logs: Path) -> None:
     result = run(logs, "search", "hp.lr > 100")
-    assert result.exit_code == 1
+    assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "error: no version matches\n"
+    assert result.stderr == "0 versions match\n"
     as_json = run(logs, "search", "hp.lr > 100", "--json")
-    assert as_json.exit_code == 1
+    assert as_json.exit_code == 0
     assert strict_loads(as_json.stdout) == []
+
+
+def test_search_suggests_the_field_a_typo_meant(logs: Path) -> None:
+    result = run(logs, "search", "hp.lrr > 0.001 and metrics.los.min < 1")
+    assert result.exit_code == 0
+    assert "0 versions match" in result.stderr
+    assert "no version has hp.lrr; did you mean hp.lr?" in result.stderr
+    assert "no version has metrics.los.min; did you mean metrics.loss.min?" in result.stderr
+    assert "did you mean" not in run(logs, "search", "hp.lr > 0.001").stderr
 
 
 def test_search_unknown_experiment_exits_1(logs: Path) -> None:
@@ -637,7 +646,7 @@ def test_plot_image_without_matplotlib_is_a_clear_error(
     [
         (["mnist", "-m", "nope"], 1, "metrics logged: acc, loss"),
         (["mnist", "-m", "loss", "--versions", "1,9"], 1, "version 9"),
-        (["mnist", "-m", "loss", "--versions", "x"], 2, "not a version number"),
+        (["mnist", "-m", "loss", "--versions", "x"], 2, "not a version list"),
         (["nope", "-m", "loss"], 1, "no experiment 'nope'"),
     ],
 )

@@ -368,6 +368,8 @@ def test_a_missing_folder_or_a_file_is_refused(tmp_path: Path) -> None:
         "healthy": True,
         "histories": 0,
         "corrupt": [],
+        "foreign": [],
+        "checkpoints": [],
         "crashed": [],
         "removed": [],
         "kept": [],

@@ -280,8 +280,8 @@ def test_a_damaged_history_is_not_read_again_until_it_changes(
         assert manager.list_experiments() == first
     assert len([n for n in reads if n > 1_000_000]) == big_reads  # not read again
     assert time.perf_counter() - started < 5
-    junk.write_bytes(b"{}")  # changed: read again, and judged afresh
-    assert "missing or invalid format" in manager.list_experiments()[1]["error"]
+    junk.write_bytes(b'{"format": 2}')  # changed: read again, and judged afresh
+    assert "holds experiment None" in manager.list_experiments()[1]["error"]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentNotFoundError,
     InvalidArgumentError,
+    NotAHistoryError,
 )
 from experiment_manager.models import VersionTable
 from experiment_manager.stores.base import Store, decode_version
@@ -67,7 +68,8 @@ class ReadsMixin:
             number of versions), ``metric_names`` and ``config_names``. An
             experiment whose history cannot be parsed appears with only
             ``experiment_id`` and ``error`` (the message), so one bad file never
-            hides the others.
+            hides the others; a ``*.json`` that is not a history at all (a stray
+            ``config.json``) appears so too, with ``"foreign": True``.
 
         Example:
             >>> import tempfile
@@ -83,6 +85,9 @@ class ReadsMixin:
         for experiment_id in self._store.experiment_ids():
             try:
                 summaries = _visible(self._store.summaries(experiment_id), include_archived)
+            except NotAHistoryError as error:
+                out.append({"experiment_id": experiment_id, "error": str(error), "foreign": True})
+                continue
             except CorruptHistoryError as error:
                 out.append({"experiment_id": experiment_id, "error": str(error)})
                 continue

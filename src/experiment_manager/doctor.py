@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from experiment_manager.errors import CorruptHistoryError, InvalidArgumentError
+from experiment_manager import _checkpoints
+from experiment_manager.errors import CorruptHistoryError, InvalidArgumentError, NotAHistoryError
 from experiment_manager.stores import open_store
 from experiment_manager.stores.base import Store, StoredVersion
 
@@ -40,6 +41,12 @@ class DoctorReport:
         log_dir: The folder checked.
         dry_run: Whether changes were only reported.
         histories: How many history files were checked.
+        foreign: ``{"path", "reason"}`` for each ``*.json`` that is not a history at
+            all (a stray ``config.json``): left alone, and no sign of damage.
+        checkpoints: ``{"experiment_id", "version", "path", "status"}`` for each
+            recorded checkpoint that is ``missing`` or ``changed`` since it was added
+            (checkpoint files are the user's, outside the log folder: they do not make
+            the folder unhealthy).
         corrupt: ``{"path", "reason"}`` for each history that cannot be parsed.
         crashed: ``{"experiment_id", "version", "points"}`` for each crashed version
             whose journal was folded (points = values taken from the journal).
@@ -50,6 +57,8 @@ class DoctorReport:
     log_dir: str
     dry_run: bool
     histories: int = 0
+    foreign: list[dict[str, str]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
     corrupt: list[dict[str, str]] = field(default_factory=list)
     crashed: list[dict[str, Any]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -80,6 +89,8 @@ class DoctorReport:
             "dry_run": self.dry_run,
             "healthy": self.healthy,
             "histories": self.histories,
+            "foreign": self.foreign,
+            "checkpoints": self.checkpoints,
             "corrupt": self.corrupt,
             "crashed": self.crashed,
             "removed": self.removed,
@@ -119,10 +130,14 @@ def doctor(
     ids = store.experiment_ids()
     segments: dict[str, dict[int, int]] = {}
     for done, experiment_id in enumerate(ids, start=1):
-        report.histories += 1
         try:
+        except NotAHistoryError as error:
+            report.foreign.append({"path": str(error.path), "reason": error.reason})
             segments[experiment_id] = _check_history(store, experiment_id, report)
+            report.histories += 1
         except CorruptHistoryError as error:
+        else:
+            report.histories += 1
             report.corrupt.append({"path": str(error.path), "reason": error.reason})
         if progress is not None:
             progress(done, len(ids))
@@ -134,6 +149,7 @@ def doctor(
 
 def _check_history(store: Store, experiment_id: str, report: DoctorReport) -> dict[int, int]:
     """Fold crashed versions (and lazily kept writes); return current journal segments."""
+    _check_checkpoints(experiment_id, versions, report)
     versions = store.load(experiment_id)  # raises CorruptHistoryError, touching nothing
     crashed = [
         v
@@ -176,6 +192,24 @@ def _fold_crashed(
         report.crashed.append(
             {"experiment_id": experiment_id, "version": version, "points": points}
         )
+
+def _check_checkpoints(
+    experiment_id: str, versions: list[StoredVersion], report: DoctorReport
+) -> None:
+    """Note every recorded checkpoint file that is gone or changed (by size and mtime)."""
+    for stored in versions:
+        for detail in stored.get("checkpoint_details") or []:
+            status = _checkpoints.verify(detail)["status"]
+            if status in ("missing", "changed"):
+                report.checkpoints.append(
+                    {
+                        "experiment_id": experiment_id,
+                        "version": stored["version"],
+                        "path": detail["path"],
+                        "status": status,
+                    }
+                )
+
 
 
 def _point_count(stored: StoredVersion) -> int:

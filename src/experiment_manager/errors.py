@@ -198,6 +198,22 @@ class CorruptHistoryError(ExperimentManagerError, ValueError):
         super().__init__(f"corrupt history file {str(self.path)!r}: {reason}")
 
 
+class NotAHistoryError(CorruptHistoryError):
+    """A ``*.json`` in the log folder that is not a history at all (a stray ``config.json``).
+
+    It is no experiment's history, so listings and searches skip it and ``expm doctor``
+    names it as foreign; like a damaged history, it is never written over.
+
+    Attributes:
+        path: The file.
+        reason: What it holds instead.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(path, reason)
+        self.args = (f"{str(self.path)!r} is not a history file ({reason}); it is left alone",)
+
+
 class UnsupportedFormatError(CorruptHistoryError):
     """A history file written in a newer format than this version of the library reads.
 

@@ -36,7 +36,10 @@ def doctor(ctx: click.Context, *, dry_run: bool, progress: bool | None, as_json:
     marks versions whose process died as crashed after folding in their streamed
     points, deletes journals already folded and stale temporary files, and reports
     files it cannot place (such as orphan journals) for a person to look at.
-    Exits with 3 when a corrupt history or such a file was found. --json prints
+    Names a *.json that is not a history (a stray config.json) as foreign and
+    leaves it alone, and lists recorded checkpoints that are missing or changed
+    (neither is a sign of damage: the exit code stays 0 for them).
+    Exits with 3 when a corrupt history or a file it cannot place was found. --json prints
     the library's DoctorReport.to_dict().
 
     \b
@@ -84,6 +87,20 @@ def _echo_report(output: Output, report: DoctorReport) -> None:
             {"fg": "red", "bold": True},
         ),
         (
+            "Not histories (foreign files, left alone)",
+            [f"{safe(item['path'])}: {safe(item['reason'])}" for item in report.foreign],
+            {},
+        ),
+        (
+            "Checkpoints missing or changed since they were added",
+            [
+                f"{safe(item['experiment_id'])} v{item['version']}: {safe(item['path'])} "
+                f"({item['status']})"
+                for item in report.checkpoints
+            ],
+            {"fg": "yellow"},
+        ),
+        (
             "Crashed runs to mark as crashed" if would else "Crashed runs marked as crashed",
             [
                 f"{safe(item['experiment_id'])} v{item['version']}"
@@ -111,7 +128,14 @@ def _echo_report(output: Output, report: DoctorReport) -> None:
         for line in lines:
             click.echo(f"  {line}")
     click.echo()
-    if report.healthy:
+    if report.healthy and report.checkpoints:
+        click.echo(
+            output.style(
+                f"Histories healthy; {len(report.checkpoints)} checkpoint(s) missing or changed.",
+                fg="yellow",
+            )
+        )
+    elif report.healthy:
         click.echo(output.style("Healthy.", fg="green"))
     else:
         problems = []

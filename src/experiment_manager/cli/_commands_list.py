@@ -7,12 +7,11 @@ from typing import Any
 
 import click
 
+from experiment_manager._paths import relative_to_log_dir
 from experiment_manager.cli import _format
 from experiment_manager.cli._common import (
     EXIT_CORRUPT,
-    EXIT_NOT_FOUND,
     STATUS_STYLES,
-    CliError,
     Output,
     echo_error,
     get_manager,
@@ -46,7 +45,8 @@ def ls(ctx: click.Context, show_all: bool, as_json: bool, as_csv: bool) -> None:
 
     One row per experiment id in the log folder, read from the per-version summaries
     (no metric points are loaded). A history that cannot be parsed is listed as
-    corrupt, with a warning, and the exit code is 3.
+    corrupt, with a warning, and the exit code is 3. A *.json that is not a history
+    at all (a stray config.json) is skipped with a note on stderr.
 
     \b
     Example:
@@ -55,7 +55,12 @@ def ls(ctx: click.Context, show_all: bool, as_json: bool, as_csv: bool) -> None:
     """
     output = Output(as_json, as_csv)
     manager = get_manager(ctx)
-    experiments = manager.list_experiments(include_archived=show_all)
+    listed = manager.list_experiments(include_archived=show_all)
+    foreign = [entry for entry in listed if entry.get("foreign")]
+    experiments = [entry for entry in listed if not entry.get("foreign")]
+    for entry in foreign:
+        note = relative_to_log_dir(entry["error"], manager.log_dir)
+        echo_error(f"skipped {note}", prefix="note")
     if output.mode == "json":
         output.json(experiments)
     elif output.mode == "csv":
@@ -89,7 +94,19 @@ def ls(ctx: click.Context, show_all: bool, as_json: bool, as_csv: bool) -> None:
         where = manager.log_dir
         missing = "" if isinstance(where, str) or where.is_dir() else " (the folder does not exist)"
         click.echo(f"no experiments in {_format.safe_text(where)}{missing}", err=True)
-    corrupt = [entry for entry in experiments if "error" in entry]
+    _exit_if_unreadable(ctx, experiments)
+
+
+def _exit_if_unreadable(
+    ctx: click.Context, experiments: Sequence[Mapping[str, Any]], *, name_each: bool = False
+) -> None:
+    """Warn about the histories that cannot be read, and exit with 3 if there are any."""
+    corrupt = [entry for entry in experiments if "error" in entry and not entry.get("foreign")]
+    if name_each:
+        log_dir = get_manager(ctx).log_dir
+        for entry in corrupt:
+            reason = relative_to_log_dir(entry["error"], log_dir)
+            echo_error(f"skipped {entry['experiment_id']}: {reason}", prefix="warning")
     if corrupt:
         echo_error(
             f"{len(corrupt)} history file(s) cannot be read; run `expm doctor`",
@@ -153,9 +170,9 @@ def _history_table(
         extra.append(("NAME", _name_cells(table)))
     if any(table.tags):
         extra.append(("TAGS", [_format.safe_text(",".join(tags)) or "-" for tags in table.tags]))
-    for offset, (title, cells) in enumerate(extra, start=1):
+    for offset, (title, shown) in enumerate(extra, start=1):
         headers.insert(offset, title)
-        columns.insert(offset, cells)
+        columns.insert(offset, shown)
     right = [index + len(extra) if index else index for index in right]
     missing = [None] * len(table)
     values = [[flat.get(key) for flat in flats] for key in hp_keys]
@@ -257,6 +274,59 @@ def _fields(node: Any) -> Iterator[Any]:
         yield from _fields(node.operand)
 
 
+def _known_fields(summaries: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every field name the versions have, spelt as a query names it."""
+    known: set[str] = set()
+    for summary in summaries:
+        for root, short in (("hyperparameters", "hp"), ("metadata", "metadata")):
+            flat = _format.flatten("", summary.get(root) or {}, {})
+            known.update(f"{short}.{key}" for key in flat)
+        known.update(f"metrics.{name}" for name in summary.get("metric_summaries") or {})
+    return known
+
+
+def _field_hints(
+    manager: Any, query: str | None, experiment_id: str | None, show_all: bool
+) -> list[str]:
+    """``did you mean`` for each field of the query that no version has."""
+    import difflib
+
+    from experiment_manager import query as _query
+
+    if not query:
+        return []
+    refs = [ref for ref in _fields(_query.parse_query(query).node) if ref.keys]
+    if not refs:
+        return []
+    ids = (
+        [experiment_id]
+        if experiment_id
+        else [
+            entry["experiment_id"]
+            for entry in manager.list_experiments(include_archived=show_all)
+            if "error" not in entry
+        ]
+    )
+    summaries: list[Mapping[str, Any]] = []
+    for known_id in ids:
+        summaries.extend(manager.list_versions(known_id, include_archived=show_all))
+    known = _known_fields(summaries)
+    hints = []
+    for ref in refs:
+        short = "hp" if ref.root == "hyperparameters" else ref.root
+        name = f"{short}.{ref.keys[0] if ref.root == 'metrics' else '.'.join(ref.keys)}"
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        suffix = f".{ref.aggregate}" if ref.aggregate else ""
+        shown = _format.safe_text(name + suffix)
+        if close:
+            hints.append(f"no version has {shown}; did you mean {close[0] + suffix}?")
+        else:
+            hints.append(f"no version has {shown}")
+    return hints
+
+
 def _columns(query: str | None, order_by: str | None) -> list[Any]:
     """The fields named in the query and the order, to show as extra columns."""
     from experiment_manager import query as _query
@@ -306,8 +376,10 @@ def search(
     QUERY compares fields such as hp.lr, metadata.precision, status, duration or
     metrics.<name>.<last|min|max|mean|count>, combined with and, or, not and
     parentheses; omit it to match every version. The fields it names are shown as
-    columns. Exits with 1 when nothing matches and 2 when the query does not parse
-    (the error points at the offending spot).
+    columns. When nothing matches it says "0 versions match" (exit code 0) and
+    suggests the closest known name for a field no version has. Exits with 2 when
+    the query does not parse (the error points at the offending spot), and with 3
+    when a history could not be read (it is named; the others are searched).
 
     \b
     Example:
@@ -355,4 +427,11 @@ def search(
         right = [1, *_format.numeric_columns(rows)]
         click.echo(_format.render_table(headers, rows, right=right, stylist=output.stylist))
     if not results:
-        raise CliError("no version matches", EXIT_NOT_FOUND)
+        # No match is an answer, not an error; a misspelt field is the usual cause.
+        click.echo("0 versions match", err=True)
+        for hint in _field_hints(manager, query, experiment_id, show_all):
+            echo_error(hint, prefix="hint")
+    if experiment_id is None:
+        _exit_if_unreadable(
+            ctx, manager.list_experiments(include_archived=show_all), name_each=True
+        )

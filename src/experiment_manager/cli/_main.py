@@ -18,6 +18,7 @@ from experiment_manager.cli._common import (
 )
 from experiment_manager.errors import (
     CorruptHistoryError,
+    NotAHistoryError,
     ExperimentManagerError,
     QuerySyntaxError,
 )
@@ -71,6 +72,8 @@ def describe_error(error: Exception) -> tuple[str, int]:
         ``(message, exit_code)``.
     """
     if isinstance(error, QuerySyntaxError):
+    if isinstance(error, NotAHistoryError):  # some other tool's file: no such experiment
+        return str(error), EXIT_NOT_FOUND
         return query_error_text(error), EXIT_USAGE
     if isinstance(error, CorruptHistoryError):
         return f"{error} (run `expm doctor` to check the log folder)", EXIT_CORRUPT

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from experiment_manager import _serialize
-from experiment_manager.errors import CorruptHistoryError, UnsupportedFormatError
-from experiment_manager.stores import _shared_columns
+from experiment_manager.errors import (
+    CorruptHistoryError,
+    NotAHistoryError,
+    UnsupportedFormatError,
+)
+from experiment_manager.stores import _record_shape, _shared_columns
 
 __all__ = ["assemble", "check_document"]
 
@@ -67,10 +71,14 @@ def check_document(path: Path, document: Any, experiment_id: str, supported: int
 
     Raises:
         UnsupportedFormatError: The format number is newer than this library reads.
+        NotAHistoryError: The JSON is not an object, or an object with neither
+            ``format`` nor ``versions`` (a foreign file, such as a stray config).
         CorruptHistoryError: Anything else is wrong with the shape.
     """
     if not isinstance(document, dict):
-        raise CorruptHistoryError(path, f"expected an object, found {type(document).__name__}")
+        raise NotAHistoryError(path, f"a JSON {type(document).__name__}, not an object")
+    if "format" not in document and "versions" not in document:
+        raise NotAHistoryError(path, "a JSON object without 'format' and 'versions'")
     found = document.get("format")
     if not isinstance(found, int) or isinstance(found, bool) or found < 1:
         raise CorruptHistoryError(path, f"missing or invalid format number {found!r}")
@@ -84,16 +92,18 @@ def check_document(path: Path, document: Any, experiment_id: str, supported: int
     if not isinstance(versions, list):
         raise CorruptHistoryError(path, "'versions' is not a list")
     for index, version in enumerate(versions):
-        check_record(path, version, f"versions[{index}]")
+        check_record(path, version, f"versions[{index}]", experiment_id)
 
 
-def check_record(path: Path, version: Any, where: str) -> None:
+def check_record(path: Path, version: Any, where: str, experiment_id: str | None = None) -> None:
     """Check the shape of one stored version record.
 
     Args:
         path: The file it came from, for error messages.
         version: The parsed record.
         where: Where it is in the file, for error messages.
+        experiment_id: The experiment it must belong to (its ``experiment_id``, when
+            present, must be this).
 
     Raises:
         CorruptHistoryError: The record does not have the shape of a version.
@@ -110,7 +120,12 @@ def check_record(path: Path, version: Any, where: str) -> None:
     for name, values in version.get("metrics", {}).items():
         if not _valid_metric_list(values):
             raise CorruptHistoryError(path, f"{where}.metrics[{name!r}] is not a list of numbers")
-    wrong = _shared_columns.problem(version)
+    owner = version.get("experiment_id", experiment_id)
+    if experiment_id is not None and owner != experiment_id:
+        raise CorruptHistoryError(
+            path, f"{where}.experiment_id is {owner!r}, not {experiment_id!r}"
+        )
+    wrong = _shared_columns.problem(version) or _record_shape.problem(version)
     if wrong is not None:
         raise CorruptHistoryError(path, f"{where}.{wrong}")
 

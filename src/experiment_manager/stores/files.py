@@ -46,6 +46,7 @@ from experiment_manager.errors import (
     ExperimentManagerError,
     ExperimentNotFoundError,
     LockTimeoutError,
+    NotAHistoryError,
     StorageError,
 )
 from experiment_manager.models import VersionTable
@@ -738,7 +739,7 @@ class FileStore(Store):
                     continue
                 return None
             name = self.versions_folder(experiment_id) / known.name
-            record = _parse_record(name, found[0], "the version file")
+            record = _parse_record(name, found[0], "the version file", experiment_id)
             chunks[version] = (known.revision, found[0], record)
             folded.append(known.name)
         for version, (revision, encoded, record) in (changed or {}).items():
@@ -879,7 +880,7 @@ class FileStore(Store):
         raw = _read_document(path)
         if raw is None:
             return None
-        record = _parse_record(path, raw[0], "the version file")
+        record = _parse_record(path, raw[0], "the version file", experiment_id)
         if record["version"] != version:
             raise CorruptHistoryError(path, f"holds version {record['version']}, not {version}")
         return record
@@ -909,7 +910,9 @@ class FileStore(Store):
         self, path: Path, fd: int, span: tuple[int, int, int], version: int
     ) -> StoredVersion:
         start, end, _ = span
-        record = _parse_record(path, os.pread(fd, end - start, start), f"version {version}")
+        # A history is named after its experiment: <id>.json.
+        owner = path.name.removesuffix(".json")
+        record = _parse_record(path, os.pread(fd, end - start, start), f"version {version}", owner)
         if record["version"] != version:
             raise CorruptHistoryError(path, f"version {version} is not where its layout says")
         return record
@@ -1433,13 +1436,13 @@ def _as_storage_error(error: OSError, path: Path) -> OSError:
     return StorageError(error.filename or path, error)
 
 
-def _parse_record(path: Path, raw: bytes, where: str) -> StoredVersion:
+def _parse_record(path: Path, raw: bytes, where: str, experiment_id: str) -> StoredVersion:
     """One version's record, checked, its shared steps and times given back in full."""
     try:
         record = _serialize.loads(raw)
     except ValueError as error:
         raise CorruptHistoryError(path, f"not valid JSON ({error})") from None
-    _document.check_record(path, record, where)
+    _document.check_record(path, record, where, experiment_id)
     return _shared_columns.unpack(record)
 
 
@@ -1495,12 +1498,32 @@ def _read_object(path: Path, fd: int, identity: list[int]) -> bytes:
     found damaged before is not read again until it changes.
     """
     _raise_if_known_corrupt(path, identity)
-    head = os.pread(fd, 4096, 0).lstrip(b" \t\r\n")
+    raw = os.pread(fd, 4096, 0)
+    head = raw.lstrip(b" \t\r\n")
     if head and not head.startswith(b"{"):
-        error = CorruptHistoryError(path, f"not a JSON object (it starts with {head[:16]!r})")
+        error: CorruptHistoryError
+        if _json_value(head, whole=len(raw) < 4096):  # some other tool's file
+            error = NotAHistoryError(path, f"not a JSON object: it starts with {head[:16]!r}")
+        else:
+            error = CorruptHistoryError(path, f"not a JSON object (it starts with {head[:16]!r})")
         _remember_corrupt(path, identity, error)
         raise error
     return _read_fd(fd)
+
+
+def _json_value(head: bytes, *, whole: bool) -> bool:
+    """Whether the start of a file is JSON other than an object (a list of labels, ...).
+
+    A file read whole must parse; of a longer one only its first bytes are seen, so only
+    an array counts (a file of junk stays a damaged history).
+    """
+    if not whole:
+        return head.startswith(b"[")
+    try:
+        _serialize.loads(head)
+    except ValueError:
+        return False
+    return True
 
 
 # Histories found damaged, by path: the file's identity then and the error. A damaged
