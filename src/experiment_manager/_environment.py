@@ -9,6 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
+from experiment_manager.stores._locations import redact_text
+
 #: Libraries whose version is recorded when the program has already imported them.
 TRACKED_LIBRARIES = ("numpy", "torch", "jax", "tensorflow", "sklearn", "pandas")
 
@@ -66,7 +68,8 @@ def capture_environment() -> dict[str, Any]:
         if isinstance(version, str):
             libraries[name] = version
     return {
-        "argv": list(sys.argv),
+        # A database URI given on the command line keeps its password out of records.
+        "argv": [redact_text(arg) for arg in sys.argv],
         "cwd": cwd,
         "git": _git_state(cwd),
         "hostname": socket.gethostname(),

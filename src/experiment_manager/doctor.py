@@ -27,7 +27,7 @@ from typing import Any
 
 from experiment_manager import _checkpoints
 from experiment_manager.errors import CorruptHistoryError, InvalidArgumentError, NotAHistoryError
-from experiment_manager.stores import open_store
+from experiment_manager.stores import is_database_uri, open_store, redact
 from experiment_manager.stores.base import Store, StoredVersion
 
 __all__ = ["DoctorReport", "doctor"]
@@ -107,7 +107,8 @@ def doctor(
     """Verify every history and journal in ``log_dir``; repair what is safe.
 
     Args:
-        log_dir: The ``log_dir`` of an ``ExperimentManager``.
+        log_dir: The ``log_dir`` of an ``ExperimentManager``: a folder, or a
+            ``postgresql://`` URI (crashed versions are ended there too).
         dry_run: Report what would be done without changing anything.
         progress: Called as ``progress(done, total)`` after each history.
 
@@ -122,10 +123,14 @@ def doctor(
         >>> doctor(tempfile.mkdtemp()).healthy
         True
     """
-    location = os.path.abspath(os.fspath(log_dir))
-    if not os.path.isdir(location):
-        raise InvalidArgumentError("log_dir", location, "is not a folder")
-    store = open_store(location)
+    given = os.fspath(log_dir)
+    if isinstance(given, str) and is_database_uri(given):
+        location, store = redact(given), open_store(given)
+    else:
+        location = os.path.abspath(given)
+        if not os.path.isdir(location):
+            raise InvalidArgumentError("log_dir", location, "is not a folder")
+        store = open_store(location)
     report = DoctorReport(location, dry_run)
     ids = store.experiment_ids()
     segments: dict[str, dict[int, int]] = {}

@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_CORRUPT",
     "EXIT_NOT_FOUND",
     "EXIT_OK",
+    "EXIT_STORE",
     "EXIT_USAGE",
     "STATUS_STYLES",
     "CliError",
@@ -41,6 +42,7 @@ EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_CORRUPT = 3
+EXIT_STORE = 4
 
 #: ``click.style`` arguments of each run status.
 STATUS_STYLES: Mapping[str, Mapping[str, Any]] = {

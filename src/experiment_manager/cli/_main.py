@@ -13,13 +13,18 @@ from experiment_manager.cli._common import (
     EXIT_CORRUPT,
     EXIT_NOT_FOUND,
     EXIT_OK,
+    EXIT_STORE,
     EXIT_USAGE,
     echo_error,
 )
 from experiment_manager.errors import (
     CorruptHistoryError,
     NotAHistoryError,
+    MissingDependencyError,
+    NotAHistoryError,
     ExperimentManagerError,
+    StoreConnectionError,
+    UnsupportedSchemaError,
     QuerySyntaxError,
 )
 
@@ -35,6 +40,11 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         EXIT_CORRUPT,
         "corrupt data: a history file that cannot be parsed (doctor: also files it "
         "could not place)",
+    (
+        EXIT_STORE,
+        "store unavailable: a database that cannot be reached, refused the login or "
+        "has a newer schema, or a missing extra",
+    ),
     ),
 )
 
@@ -76,6 +86,8 @@ def describe_error(error: Exception) -> tuple[str, int]:
         return str(error), EXIT_NOT_FOUND
         return query_error_text(error), EXIT_USAGE
     if isinstance(error, CorruptHistoryError):
+    if isinstance(error, (StoreConnectionError, UnsupportedSchemaError, MissingDependencyError)):
+        return str(error), EXIT_STORE
         return f"{error} (run `expm doctor` to check the log folder)", EXIT_CORRUPT
     if isinstance(error, ExperimentManagerError):
         return str(error), EXIT_NOT_FOUND
@@ -120,7 +132,10 @@ def _silence_stdout() -> None:
     default=DEFAULT_LOG_DIR,
     show_default=True,
     type=click.Path(file_okay=False),
-    help=f"Folder of the experiment histories (environment: {LOG_DIR_ENV}).",
+    help=(
+        "Folder of the experiment histories, or a postgresql:// URI "
+        f"(environment: {LOG_DIR_ENV})."
+    ),
 )
 @click.option("--debug", is_flag=True, help="Show a full traceback on errors.")
 @click.version_option(package_name="experiment-manager")

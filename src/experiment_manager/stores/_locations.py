@@ -7,14 +7,15 @@ tell the two apart (and hide a password) without loading a database driver.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["DATABASE_SCHEMES", "is_database_uri", "redact"]
+__all__ = ["DATABASE_SCHEMES", "is_database_uri", "redact", "redact_text"]
 
 #: URI schemes that name a PostgreSQL server instead of a folder.
 DATABASE_SCHEMES = ("postgresql", "postgres")
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# A database URI anywhere in a text, up to the next blank or quote.
+_URI_IN_TEXT = re.compile(r"(?i)postgres(?:ql)?://[^\s'\"]*")
 _SECRET_PARAMETERS = frozenset(("password", "passfile", "sslpassword"))
 _HIDDEN = "***"
 
@@ -55,6 +56,8 @@ def redact(location: str) -> str:
     """
     if not is_database_uri(location):
         return location
+    from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
     try:
         parts = urlsplit(location)
         netloc = parts.netloc
@@ -73,3 +76,21 @@ def redact(location: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     except ValueError:
         return location.split("://", 1)[0] + "://" + _HIDDEN
+
+
+def redact_text(text: str) -> str:
+    """Hide the password of every database URI inside ``text`` (a command line, a message).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The text with each ``postgresql://`` URI in it redacted as :func:`redact` does.
+
+    Example:
+        >>> redact_text("--log-dir=postgresql://me:s3cret@db/t")
+        '--log-dir=postgresql://me:***@db/t'
+    """
+    if "://" not in text:
+        return text
+    return _URI_IN_TEXT.sub(lambda match: redact(match.group(0)), text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ CONNECT_TIMEOUT = 5
 #: Client and server TCP keepalive settings: a peer that vanished (a host powered off,
 #: its network cut) is noticed after about idle + interval x count = 11 s.
 KEEPALIVE = {"idle": 5, "interval": 2, "count": 3}
+
+# Seconds after which an idle connection is probed before it is lent again.
+_PROBE_AFTER = 1.0
 
 _HINTS = (
     ("password authentication failed", "check the user name and password in the URI"),
@@ -171,7 +175,7 @@ class Pool:
     def __init__(self, uri: str, keep: int = 4) -> None:
         self._uri = uri
         self._keep = keep
-        self._idle: list[psycopg.Connection[Any]] = []
+        self._idle: list[tuple[psycopg.Connection[Any], float]] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
@@ -210,16 +214,27 @@ class Pool:
             if self._pid != os.getpid():  # a forked child: the sockets are the parent's
                 self._idle = []
                 self._pid = os.getpid()
-            while self._idle:
-                connection = self._idle.pop()
-                if not connection.closed and not connection.broken:
-                    return connection
+            idle, self._idle = self._idle, []
+        now = time.monotonic()
+        while idle:
+            connection, since = idle.pop()
+            # One that sat idle may have lost its server (a restart): probe it first,
+            # so a call never fails on a connection that was dead before it began.
+            if (
+                not connection.closed
+                and not connection.broken
+                and (now - since < _PROBE_AFTER or _alive(connection))
+            ):
+                with self._lock:
+                    self._idle.extend(idle)
+                return connection
+            _discard(connection)
         return connect(self._uri)
 
     def _give(self, connection: psycopg.Connection[Any]) -> None:
         with self._lock:
             if self._pid == os.getpid() and len(self._idle) < self._keep and not connection.closed:
-                self._idle.append(connection)
+                self._idle.append((connection, time.monotonic()))
                 return
         _discard(connection)
 
@@ -229,8 +244,16 @@ class Pool:
             idle, self._idle = self._idle, []
             mine = self._pid == os.getpid()
         if mine:
-            for connection in idle:
+            for connection, _ in idle:
                 _discard(connection)
+
+
+def _alive(connection: psycopg.Connection[Any]) -> bool:
+    try:
+        connection.execute("SELECT 1")
+    except Exception:
+        return False
+    return True
 
 
 def _discard(connection: psycopg.Connection[Any]) -> None:

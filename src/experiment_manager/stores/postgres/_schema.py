@@ -116,7 +116,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _installed(connection: psycopg.Connection[tuple[object, ...]]) -> int:
-    row = connection.execute("SELECT to_regclass('expm_meta') IS NOT NULL").fetchone()
+    # Read pg_tables (an MVCC scan), not to_regclass: its cached catalog may still
+    # miss a table another process created while this one waited for the lock.
+    row = connection.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
+        " WHERE tablename = 'expm_meta' AND schemaname = current_schema())"
+    ).fetchone()
     if row is None or not row[0]:
         return 0
     found = connection.execute("SELECT value FROM expm_meta WHERE key = 'schema'").fetchone()

@@ -507,6 +507,29 @@ class PostgresStore(Store):
                 if whole:
                     self._ship(key, int(row[1]), whole)
 
+    def refresh_running(self, experiment_id: str, record: StoredVersion) -> None:
+        """Bring a running version up to date; ship a dead writer's last points.
+
+        When the version's writer is gone and its journal is on this host, the
+        points it had not shipped yet are shipped now, so every host sees them.
+
+        Args:
+            experiment_id: A validated experiment id.
+            record: A stored version, not shared with the store.
+        """
+        offset = int(record.get("_journal_offset", 0))
+        super().refresh_running(experiment_id, record)
+        if record.get("status") != "crashed":
+            return
+        key = self._key(experiment_id, record["version"], int(record.get("_journal_segment", 0)))
+        if key is None:
+            return
+        data = self.read_journal(experiment_id, record["version"], key[2], offset)
+        whole = data[: data.rfind(b"\n") + 1]
+        if whole:
+            with contextlib.suppress(StoreConnectionError):
+                self._ship(key, offset, whole)
+
     # -- liveness -----------------------------------------------------------------------
 
     def _lock_key(self, pk: int, version: int) -> int:
