@@ -53,6 +53,7 @@ OUR_SCRIPTS = {
     "/static/common.js",
     "/static/index.js",
     "/static/chart.js",
+    "/static/panels.js",
     "/static/experiment.js",
     "/static/version.js",
     "/static/vendor/uPlot.iife.min.js",

@@ -191,6 +191,17 @@ def experiment(request: Request) -> Any:
 
 
 @_endpoint
+def panels(request: Request) -> Any:
+    """``GET /api/experiments/{id}/panels``: its metrics, grouped as the workspace shows them."""
+    from experiment_manager.web._panels import group_metrics
+
+    experiment_id = _experiment_id(request)
+    listing = _listings(request).get(experiment_id)
+    names = [entry["name"] for entry in listing.columns().get("metrics") or []]
+    return {"experiment_id": experiment_id, "groups": group_metrics(names)}
+
+
+@_endpoint
 def version(request: Request) -> Any:
     """``GET /api/experiments/{id}/versions/{v}``: the full record (``?download=1``)."""
     experiment_id = _experiment_id(request)

@@ -484,6 +484,34 @@ _PATHS: dict[str, Any] = {
         404,
         422,
     ),
+    "/api/experiments/{experiment_id}/panels": _get(
+        "Its metrics grouped into the workspace's panels (prefix before '/', system last).",
+        [_EXPERIMENT_ID],
+        _json(
+            {
+                "type": "object",
+                "required": ["experiment_id", "groups"],
+                "properties": {
+                    "experiment_id": {"type": "string"},
+                    "groups": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "system", "metrics"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "system": {"type": "boolean"},
+                                "metrics": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            },
+            "The groups, in the order they are shown.",
+        ),
+        404,
+        422,
+    ),
     "/api/experiments/{experiment_id}/series": _get(
         "One metric of several versions, min/max downsampled to x buckets.",
         [

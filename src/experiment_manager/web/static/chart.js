@@ -29,6 +29,9 @@ const MetricChart = (() => {
   // up the first time text is drawn on a canvas costs a first visit noticeable time).
   const FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   const LABEL_FONT = "bold " + FONT;
+  // Steps and point numbers are whole numbers: ticks between them would be fractions.
+  const INTEGER_INCRS = [];
+  for (let e = 0; e < 16; e++) for (const m of [1, 2, 5]) INTEGER_INCRS.push(m * Math.pow(10, e));
 
   // Set once every deferred script (the chart library included) has run.
   let pageLoaded = document.readyState === "complete";
@@ -141,6 +144,12 @@ const MetricChart = (() => {
       this.div = div;
       this.experimentId = options.experimentId;
       this.onUpdate = options.onUpdate || (() => {});
+      // A panel of the workspace: its own height, no legend (the table's swatches name
+      // the colours), buckets for its own width, and zooms reported to its grid.
+      this.height = options.height || HEIGHT;
+      this.compact = Boolean(options.compact);
+      this.bucketWidth = options.bucketWidth || null;
+      this.onZoom = options.onZoom || (() => {});
       this.view = null; // {metric, x, logY, smoothing, versions: [{version, label}]}
       this.series = []; // [{version, label, status, total, exact, inRange, x, y, color}]
       this.drawn = []; // what the plot shows: [{version, role, label, x, y}] (uPlot series 1..n)
@@ -217,7 +226,7 @@ const MetricChart = (() => {
 
     resize() {
       if (this.plot && Math.abs(this.plot.width - this.width()) > 1) {
-        this.plot.setSize({ width: this.width(), height: HEIGHT });
+        this.plot.setSize({ width: this.width(), height: this.height });
       }
     }
 
@@ -229,7 +238,9 @@ const MetricChart = (() => {
     buckets() {
       // From the window, not the chart's box: reading a box's size forces the page's
       // first layout, and the request should leave before that work, not after it.
-      const width = Math.min(window.innerWidth || 1000, MAX_WIDTH) - PAGE_SPACE - AXIS_SPACE;
+      const width = this.bucketWidth
+        ? this.bucketWidth()
+        : Math.min(window.innerWidth || 1000, MAX_WIDTH) - PAGE_SPACE - AXIS_SPACE;
       const curves = Math.max(1, this.view ? this.view.versions.length : 1);
       return Math.max(100, Math.min(width, Math.floor(POINT_BUDGET / (2 * curves))));
     }
@@ -271,7 +282,8 @@ const MetricChart = (() => {
       if (seq !== this.fetchSeq || generation !== this.generation) return;
       this.div.classList.remove("loading");
       this.lastError = null;
-      const labels = new Map(view.versions.map((v) => [Number(v.version), v.label]));
+      // The labels of the view shown now: names may have arrived while the curves loaded.
+      const labels = new Map(this.view.versions.map((v) => [Number(v.version), v.label]));
       this.series = (Array.isArray(body.series) ? body.series : []).map((s) => {
         const x = (s.x || []).map(EXPM.plotNum);
         const y = (s.y || []).map(EXPM.plotNum);
@@ -296,6 +308,11 @@ const MetricChart = (() => {
       this.sinceFetch = 0;
       this.draw();
       this.schedulePoll();
+      if (this.pendingRange !== undefined) {
+        const pending = this.pendingRange;
+        this.pendingRange = undefined;
+        if (pending) this.zoomTo(pending, true);
+      }
     }
 
     /** The curves to draw: raw ones (faded) under their smoothed twins when smoothing. */
@@ -323,7 +340,7 @@ const MetricChart = (() => {
       const self = this;
       return {
         width: this.width(),
-        height: HEIGHT,
+        height: this.height,
         pxAlign: false,
         scales: {
           x: { time: view.x === "time" },
@@ -335,8 +352,10 @@ const MetricChart = (() => {
             font: FONT,
             labelFont: LABEL_FONT,
             values: view.x === "time" ? undefined : (u, splits) => splits.map(fmt),
+            incrs: view.x === "time" ? undefined : INTEGER_INCRS,
           },
-          { label: view.metric, font: FONT, labelFont: LABEL_FONT, size: AXIS_SPACE, values: (u, splits) => splits.map(fmt) },
+          // A panel's title names its metric already.
+          { label: this.compact ? undefined : view.metric, font: FONT, labelFont: LABEL_FONT, size: this.compact ? 56 : AXIS_SPACE, values: (u, splits) => splits.map(fmt) },
         ],
         series: [
           { label: X_TITLES[view.x] || view.x, value: view.x === "time" ? undefined : (u, v) => fmt(v) },
@@ -349,7 +368,7 @@ const MetricChart = (() => {
             value: (u, v) => fmt(v),
           })),
         ],
-        legend: { live: true },
+        legend: { live: true, show: !this.compact },
         cursor: {
           drag: { x: true, y: false, setScale: false },
           dataIdx: nearestDefined,
@@ -392,8 +411,12 @@ const MetricChart = (() => {
      * Zoom to an x-range in API units (null: everything) and refetch it at full
      * resolution. A drag over the plot and a double click end here.
      */
-    zoomTo(range) {
-      if (!this.view || this.series.length === 0) return;
+    zoomTo(range, quiet) {
+      if (!this.view) return;
+      if (this.series.length === 0) {
+        this.pendingRange = range; // a panel not loaded yet takes it when it loads
+        return;
+      }
       if (range) {
         let [low, high] = range.map(Number);
         if (!(Number.isFinite(low) && Number.isFinite(high))) return;
@@ -406,6 +429,7 @@ const MetricChart = (() => {
         (range && this.range && range[0] === this.range[0] && range[1] === this.range[1]);
       if (same) return;
       this.range = range;
+      if (!quiet) this.onZoom(range);
       this.fetch();
     }
 

@@ -37,6 +37,7 @@
   };
   let table = null;
   let chart = null;
+  let panels = null;
   let compareSeq = 0;
   let pageSeq = 0;
   let refreshTimer = null;
@@ -81,7 +82,9 @@
     const metaKeys = info.metadata || [];
     state.metricNames = (info.metrics || []).map((m) => m.name);
     const columns = [
-      { key: "version", label: "Version", group: "Run", fixed: true, className: "num", defaultDir: -1, sort: "version", cell: (v) => el("a", { href: EXPM.versionUrl(experimentId, v.version), text: "v" + v.version }) },
+      { key: "version", label: "Version", group: "Run", fixed: true, className: "num", defaultDir: -1, sort: "version", cell: (v) => versionCell(v) },
+      { key: "name", label: "Name", group: "Run", sort: "name", cell: (v) => valueSpan(v.name), default: true },
+      { key: "tags", label: "Tags", group: "Run", cell: (v) => tagsCell(v), default: true },
       { key: "status", label: "Status", group: "Run", fixed: true, sort: "status", cell: (v) => EXPM.statusChip(v.status) },
       { key: "created_at", label: "Created", group: "Run", fixed: true, defaultDir: -1, sort: "created_at", cell: (v) => EXPM.timeCell(v.created_at) },
       { key: "duration", label: "Duration", group: "Run", fixed: true, className: "num", sort: "duration", cell: (v) => durationCell(v) },
@@ -116,6 +119,18 @@
       }
     });
     state.columns = columns;
+  }
+
+  /** The version's link, after a swatch of the colour its curves have in every chart. */
+  function versionCell(v) {
+    const swatch = el("span", { className: "swatch", attrs: { "aria-hidden": "true" } });
+    swatch.style.backgroundColor = MetricChart.colorFor(v.version); // CSSOM: allowed by the CSP
+    return el("span", { className: "version-cell" }, swatch, el("a", { href: EXPM.versionUrl(experimentId, v.version), text: "v" + v.version }));
+  }
+
+  function tagsCell(v) {
+    const tags = Array.isArray(v.tags) ? v.tags : [];
+    return el("span", { className: "tags" }, tags.map((tag) => el("span", { className: "tag", text: String(tag) })));
   }
 
   function metricCell(v, name, agg) {
@@ -429,21 +444,26 @@
   }
 
   function labelFor(v, configsVary) {
-    return "v" + v.version + (configsVary && v.config_name ? " " + v.config_name : "");
+    // A name the user gave is shown; the default name (the config) only when configs vary.
+    const named = v.name && v.name !== v.config_name;
+    const text = named ? v.name : configsVary ? v.config_name : "";
+    return "v" + v.version + (text ? " " + text : "");
   }
 
-  function updateChart() {
+  /** The chart options and the selected versions with their labels. */
+  function selectionView() {
     const selected = selectedList()
       .map((n) => state.known.get(n))
       .filter(Boolean);
     const configsVary = distinct(selected.map((v) => v.config_name)) > 1;
-    return chart.show({
-      metric: state.metric,
-      x: state.x,
-      logY: state.logY,
-      smoothing: state.smoothing,
-      versions: selected.map((v) => ({ version: v.version, label: labelFor(v, configsVary) })),
-    });
+    const versions = selected.map((v) => ({ version: v.version, label: labelFor(v, configsVary) }));
+    return { x: state.x, logY: state.logY, smoothing: state.smoothing, versions };
+  }
+
+  function updateChart() {
+    const view = selectionView();
+    panels.show(view, state.metricNames || []);
+    return chart.show(Object.assign({ metric: state.metric }, view));
   }
 
   function renderMetricSelect() {
@@ -683,6 +703,8 @@
     renderSummary();
     renderTable(true);
     renderMetricSelect();
+    // The panels in view ask for their curves now, with the selection known so far.
+    panels.show(selectionView(), state.metricNames || []);
     EXPM.markReady("ready");
     if (fromUrl === null && state.filter) {
       // The newest versions, whether or not the filter shows them.
@@ -706,6 +728,14 @@
 
   function init() {
     chart = new MetricChart.Chart(document.getElementById("chart"), { experimentId, onUpdate: renderChartStatus });
+    panels = new MetricPanels.Workspace(document.getElementById("panels"), { experimentId });
+    const panelFilter = document.getElementById("panel-filter");
+    panelFilter.addEventListener("input", () => panels.setFilter(panelFilter.value));
+    document.getElementById("sync-zoom").addEventListener("change", (event) => panels.setSyncZoom(event.target.checked));
+    document.getElementById("panels-reset").addEventListener("click", () => {
+      panels.resetLayout();
+      updateChart();
+    });
 
     const filter = document.getElementById("version-filter");
     filter.addEventListener("input", () => {

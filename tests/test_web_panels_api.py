@@ -1,0 +1,41 @@
+"""``GET /api/experiments/{id}/panels``: the workspace's grouping of metrics, as JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from experiment_manager import ExperimentManager
+from experiment_manager.web import create_app
+from experiment_manager.web._panels import group_metrics
+
+
+def test_metrics_are_grouped_by_prefix_with_system_last(tmp_path: Path) -> None:
+    manager = ExperimentManager(tmp_path, capture_environment=False)
+    manager.start_experiment("cfg", {}, {}, "exp")
+    manager.log({"system/cpu": 1.0, "val/loss": 1.0, "loss": 1.0, "acc": 1.0, "train/loss": 1.0})
+    manager.end_experiment()
+    manager.start_experiment("cfg", {}, {}, "exp")
+    manager.log({"train/acc": 1.0, "/odd": 2.0})  # a leading "/" is no prefix
+    manager.end_experiment()
+    client = TestClient(create_app(tmp_path, allowed_hosts=["testserver"]))
+    body = client.get("/api/experiments/exp/panels").json()
+    assert body == {
+        "experiment_id": "exp",
+        "groups": [
+            {"name": "", "system": False, "metrics": ["/odd", "acc", "loss"]},
+            {"name": "train", "system": False, "metrics": ["train/acc", "train/loss"]},
+            {"name": "val", "system": False, "metrics": ["val/loss"]},
+            {"name": "system", "system": True, "metrics": ["system/cpu"]},
+        ],
+    }
+    assert client.get("/api/experiments/nope/panels").status_code == 404
+    assert client.get("/api/experiments/..%2Fx/panels").status_code == 404
+
+
+def test_grouping_of_no_metrics_and_of_system_only() -> None:
+    assert group_metrics([]) == []
+    assert group_metrics(["system/a"]) == [
+        {"name": "system", "system": True, "metrics": ["system/a"]}
+    ]

@@ -1,0 +1,251 @@
+"""The dashboard's workspace in headless Chromium: a panel per metric, lazily loaded.
+
+Driven as in :mod:`tests.test_web_browser` (Debian's Chromium through Playwright, the
+server's CSP in force: any violation, script error or dialog fails a test). Panels are
+read from the ``metricPanels`` object of ``#panels`` and each panel's ``metricChart``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiment_manager import ExperimentManager
+from experiment_manager.web._background import BackgroundServer
+from tests import test_web_browser as _browser_tests
+from tests.test_web_browser import CHROMIUM, wait_ready
+
+# The browser tests' fixtures: one Chromium per module, a fresh page per test.
+browser = _browser_tests.browser
+page = _browser_tests.page
+shot = _browser_tests.shot
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install chromium)",
+    ),
+]
+
+#: 3 ungrouped, 2 train/, 1 val/, 24 extra/ (far down the page), 1 system/.
+METRICS = ["loss", "acc", "lr", "train/loss", "train/acc", "val/loss"]
+METRICS += [f"extra/m{i:02d}" for i in range(24)] + ["system/cpu_percent"]
+
+
+def build(log_dir: Path) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for version in range(1, 4):
+        tags = ["best"] if version == 2 else None
+        name = "baseline" if version == 1 else None
+        manager.start_experiment("sweep", {"lr": version / 10}, {}, "ws", name=name, tags=tags)
+        for step in range(30):
+            manager.log({m: (i + 1) * version / (step + 1) for i, m in enumerate(METRICS)}, step)
+        manager.end_experiment()
+
+
+@pytest.fixture(scope="module")
+def ws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
+    log_dir = tmp_path_factory.mktemp("workspace-logs")
+    build(log_dir)
+    with BackgroundServer(log_dir) as live:
+        yield live
+
+
+def panels(page: Any) -> list[dict[str, Any]]:
+    described: list[dict[str, Any]] = page.evaluate(
+        "() => document.getElementById('panels').metricPanels.describe()"
+    )
+    return described
+
+
+def wait_loaded(page: Any, metric: str) -> None:
+    page.wait_for_function(
+        """(metric) => {
+            const node = document.querySelector(`.panel-chart[data-metric="${metric}"]`);
+            return node && node.metricChart && node.metricChart.plot
+                && !node.classList.contains('loading') && Number(node.dataset.draws || 0) > 0;
+        }""",
+        arg=metric,
+    )
+
+
+def panel_call(page: Any, metric: str, body: str) -> Any:
+    return page.evaluate(
+        "([metric, body]) => { const c = document.querySelector("
+        '`.panel-chart[data-metric="${metric}"]`).metricChart;'
+        " return (new Function('c', body))(c); }",
+        [metric, body],
+    )
+
+
+def traces(page: Any, metric: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = page.evaluate(
+        """(metric) => document.querySelector(`.panel-chart[data-metric="${metric}"]`)
+            .metricChart.traces().map(t => ({version: t.version, label: t.label, y: t.y}))""",
+        metric,
+    )
+    return found
+
+
+def test_a_panel_per_metric_grouped_lazily_loaded_in_table_colours(
+    ws_server: BackgroundServer, page: Any, shot: Any
+) -> None:
+    page.goto(ws_server.url("/experiments/ws?versions=1,2,3&metric=loss"))
+    wait_ready(page)
+    page.wait_for_function("() => document.getElementById('panels').dataset.panels === '31'")
+    described = panels(page)
+    groups = [g.get_attribute("data-group") for g in page.locator(".panel-group").all()]
+    with urllib.request.urlopen(ws_server.url("/api/experiments/ws/panels")) as response:
+        twin = json.load(response)
+    # The JSON twin and the page group the same metrics the same way.
+    assert groups == [g["name"] for g in twin["groups"]] == ["", "extra", "train", "val", "system"]
+    assert [p["metric"] for p in described] == [m for g in twin["groups"] for m in g["metrics"]]
+
+    wait_loaded(page, "loss")
+    # Off-screen panels have not asked for anything yet; scrolling brings them in.
+    assert not next(p for p in panels(page) if p["metric"] == "system/cpu_percent")["requested"]
+    assert sum(p["requested"] for p in panels(page)) < 20
+    page.locator(".metric-panel[data-metric='system/cpu_percent']").scroll_into_view_if_needed()
+    wait_loaded(page, "system/cpu_percent")
+    assert [t["version"] for t in traces(page, "system/cpu_percent")] == [1, 2, 3]
+    assert traces(page, "loss")[1]["y"] == pytest.approx([2 / (s + 1) for s in range(30)])
+
+    # Every curve has its version's colour, the colour of the version's swatch.
+    colours = page.evaluate(
+        """() => {
+            const norm = (c) => { const p = document.createElement('span');
+                                  p.style.backgroundColor = c; return p.style.backgroundColor; };
+            const chart = document.querySelector('.panel-chart[data-metric="loss"]').metricChart;
+            const swatches = {};
+            for (const tr of document.querySelectorAll('#versions tbody tr')) {
+                const v = tr.querySelector('input.row-select').dataset.version;
+                swatches[v] = tr.querySelector('.swatch').style.backgroundColor;
+            }
+            return chart.series.map(s => [norm(s.color), swatches[String(s.version)]]);
+        }"""
+    )
+    assert len(colours) == 3
+    assert all(curve == swatch for curve, swatch in colours)
+    assert len({curve for curve, _ in colours}) == 3
+
+    # Names in the table and the legend (the focus chart's early request had "v1" only).
+    page.wait_for_function(
+        "() => document.getElementById('chart').metricChart.traces()[0].label === 'v1 baseline'"
+    )
+    assert "best" in page.locator("#versions tbody tr", has_text="v2").inner_text()
+
+    # The panel's screenshot has the three curve colours drawn on it.
+    page.locator(".metric-panel[data-metric='loss']").scroll_into_view_if_needed()
+    wait_loaded(page, "loss")
+    png = page.locator(".panel-chart[data-metric='loss'] canvas").screenshot()
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    drawn: set[tuple[int, ...]] = set()
+    for _, rgb in image.getcolors(maxcolors=1 << 20) or []:
+        assert isinstance(rgb, tuple)
+        drawn.add(rgb)
+    for _, swatch in colours:
+        r, g, b = (int(part) for part in swatch[4:-1].split(","))
+        assert any(abs(r - c[0]) + abs(g - c[1]) + abs(b - c[2]) < 30 for c in drawn), swatch
+    shot("workspace")
+    page.watch.assert_clean()
+
+
+def test_panels_collapse_enlarge_reorder_and_zoom_together(
+    ws_server: BackgroundServer, page: Any, shot: Any
+) -> None:
+    page.goto(ws_server.url("/experiments/ws?versions=1,2"))
+    wait_ready(page)
+    page.evaluate("() => window.localStorage.clear()")
+    page.reload()
+    wait_ready(page)
+    wait_loaded(page, "acc")
+    wait_loaded(page, "loss")
+    first = [p["metric"] for p in panels(page)][:3]
+    assert first == ["acc", "loss", "lr"]
+
+    page.click("[aria-label='Move later: acc']")
+    page.click("[aria-label='Enlarge: loss']")
+    page.click("[aria-label='Collapse: lr']")
+    state = {p["metric"]: p for p in panels(page)}
+    assert [p["metric"] for p in panels(page)][:3] == ["loss", "acc", "lr"]
+    assert state["loss"]["wide"]
+    assert state["lr"]["collapsed"]
+    assert page.locator(".panel-chart[data-metric='lr']").is_hidden()
+    page.wait_for_function(
+        """() => { const c = document.querySelector('.panel-chart[data-metric="loss"]')
+                   .metricChart; return c.plot && c.plot.height === 380; }"""
+    )
+
+    # Zoom one panel by dragging: the others follow.
+    wait_loaded(page, "acc")
+    area = page.locator(".panel-chart[data-metric='acc'] .u-over").bounding_box()
+    y = area["y"] + area["height"] / 2
+    page.mouse.move(area["x"] + area["width"] * 0.2, y)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * 0.6, y, steps=4)
+    page.mouse.up()
+    page.wait_for_function(
+        """() => { const d = (m) => document.querySelector(`.panel-chart[data-metric="${m}"]`)
+                   .metricChart.describe().xRange;
+                   const a = d('acc'), l = d('loss');
+                   return a && l && a[1] < 25 && Math.abs(a[0] - l[0]) < 1e-9
+                          && Math.abs(a[1] - l[1]) < 1e-9; }"""
+    )
+    # A panel loaded after the zoom (scrolled to) takes the same range.
+    page.locator(".metric-panel[data-metric='val/loss']").scroll_into_view_if_needed()
+    wait_loaded(page, "val/loss")
+    acc_range = panel_call(page, "acc", "return c.describe().xRange;")
+    page.wait_for_function(
+        """(r) => { const x = document.querySelector('.panel-chart[data-metric="val/loss"]')
+                    .metricChart.describe().xRange; return x && Math.abs(x[0] - r[0]) < 1e-9; }""",
+        arg=acc_range,
+    )
+    shot("workspace-layout")
+
+    # The layout is kept for the next visit.
+    page.reload()
+    wait_ready(page)
+    page.wait_for_function("() => document.getElementById('panels').dataset.panels === '31'")
+    state = {p["metric"]: p for p in panels(page)}
+    assert [p["metric"] for p in panels(page)][:3] == ["loss", "acc", "lr"]
+    assert state["loss"]["wide"]
+    assert state["lr"]["collapsed"]
+    page.click("#panels-reset")
+    assert [p["metric"] for p in panels(page)][:3] == ["acc", "loss", "lr"]
+    # The metric filter hides the other panels.
+    page.fill("#panel-filter", "train/")
+    shown = [p["metric"] for p in panels(page) if not p["hidden"]]
+    assert shown == ["train/acc", "train/loss"]
+    page.watch.assert_clean()
+
+
+def test_integer_steps_get_integer_ticks(ws_server: BackgroundServer, page: Any) -> None:
+    page.goto(ws_server.url("/experiments/ws?versions=1"))
+    wait_ready(page)
+    wait_loaded(page, "loss")
+    area = page.locator(".panel-chart[data-metric='loss'] .u-over").bounding_box()
+    y = area["y"] + area["height"] / 2
+    page.mouse.move(area["x"] + area["width"] * 0.30, y)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * 0.37, y, steps=3)  # about two steps wide
+    page.mouse.up()
+    page.wait_for_function(
+        """() => { const r = document.querySelector('.panel-chart[data-metric="loss"]')
+                   .metricChart.describe().xRange; return r && r[1] - r[0] < 4; }"""
+    )
+    ticks = page.evaluate(
+        """() => { const u = document.querySelector('.panel-chart[data-metric="loss"]')
+                   .metricChart.plot; return u.axes[0]._splits || []; }"""
+    )
+    assert ticks
+    assert all(float(t).is_integer() for t in ticks), ticks
+    page.watch.assert_clean()
