@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from experiment_manager.stores import files
 from experiment_manager.stores.memory import MemoryStore
 from tests._postgres import Databases, server_uri
 from tests._runner import Runners
+
+# Keras runs on torch in the tests (as installed by the test extra), whichever test
+# module imports it first.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 @pytest.fixture
