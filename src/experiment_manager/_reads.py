@@ -357,6 +357,40 @@ class ReadsMixin:
             raise ExperimentNotFoundError(experiment_id, missing[0])
         return dict(_query.compare_summaries([summaries[v] for v in versions]))
 
+    def compare_versions(
+        self, refs: Sequence[tuple[str, int]], *, all_fields: bool = False
+    ) -> dict[str, Any]:
+        """Compare versions of any experiments (``A@1`` against ``B@2``), from summaries.
+
+        Args:
+            refs: Two or more ``(experiment_id, version)`` pairs.
+            all_fields: Keep the keys that differ between any two runs
+                (``environment.pid``, ``environment.argv``); else they are named in
+                ``hidden``.
+
+        Returns:
+            See :func:`experiment_manager._compare.compare_refs`: ``refs``,
+            ``versions``, ``run`` (config name, name, status, duration, start of
+            each), the differing ``hyperparameters``, ``metadata`` and
+            ``environment``, ``metrics`` by ``id@version``, and ``hidden``.
+
+        Raises:
+            InvalidArgumentError: Fewer than two versions, or one named twice.
+            ExperimentNotFoundError: A version does not exist.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp(), capture_environment=False)
+            >>> _ = manager.start_experiment("a", {"lr": 0.1}, {})
+            >>> _ = manager.start_experiment("b", {"lr": 0.2}, {})
+            >>> manager.compare_versions([("a", 1), ("b", 1)])["hyperparameters"]
+            {'lr': [0.1, 0.2]}
+        """
+        from experiment_manager._compare import compare_refs
+
+        return compare_refs(self._store, refs, all_fields=all_fields)
+
     def export(
         self,
         path: str | os.PathLike[str],

@@ -221,47 +221,144 @@ def _echo_checkpoints(output: Output, manager: Any, record: Mapping[str, Any]) -
     )
 
 
+def diff_refs(tokens: tuple[str, ...]) -> list[tuple[str, int]]:
+    """The versions ``expm diff`` names: ``ID V1 V2...``, ``ID@V...``, or both mixed.
+
+    A version list (``3``, ``1-6``, ``1,3``) names versions of the experiment named
+    last; ``ID@VERSIONS`` names an experiment and versions of it; a bare ``ID`` names
+    the experiment the version lists after it belong to.
+
+    Args:
+        tokens: The arguments as typed.
+
+    Returns:
+        ``(experiment_id, version)`` pairs, in the given order.
+
+    Raises:
+        click.UsageError: A version list comes before any experiment.
+
+    Example:
+        >>> diff_refs(("mnist", "1-2", "other@3"))
+        [('mnist', 1), ('mnist', 2), ('other', 3)]
+    """
+    from experiment_manager import _ranges
+
+    pairs: list[tuple[str, int]] = []
+    current: str | None = None
+    for token in tokens:
+        experiment_id, at, spec = token.rpartition("@")
+        if at and experiment_id and _ranges.is_version_list(spec):
+            current = experiment_id
+            pairs += [(current, v) for v in _version_list(spec)]
+        elif current is not None and _ranges.is_version_list(token):
+            pairs += [(current, v) for v in _version_list(token)]
+        else:
+            current = token
+    return pairs
+
+
+def _version_list(text: str) -> list[int]:
+    from experiment_manager import _ranges
+    from experiment_manager.errors import InvalidArgumentError
+
+    try:
+        return _ranges.parse_versions(text)
+    except InvalidArgumentError as error:
+        raise click.BadParameter(f"{_format.safe_text(text)!r}: {error.reason}") from None
+
+
 @click.command()
-@click.argument("experiment_id", metavar="ID")
-@click.argument("versions", nargs=-1, required=True, type=click.IntRange(min=1), metavar="V1 V2...")
+@click.argument("refs", nargs=-1, required=True, metavar="ID V1 V2... | ID@V ID@V...")
+@click.option(
+    "--all-fields",
+    is_flag=True,
+    help="Also show fields that differ between any two runs (environment.pid, argv).",
+)
 @output_options
 @click.pass_context
 def diff(
-    ctx: click.Context, experiment_id: str, versions: tuple[int, ...], as_json: bool, as_csv: bool
+    ctx: click.Context, refs: tuple[str, ...], all_fields: bool, as_json: bool, as_csv: bool
 ) -> None:
     r"""Compare versions: what changed, and their metric summaries side by side.
 
-    Lists the hyperparameters, metadata and environment entries whose values differ
-    (nested keys dotted; a key a version lacks shows as -), then the count, last,
-    min, max and mean of every metric in each version. --json prints the library's
-    compare(ID, [V1, V2, ...]) (version keys become strings).
+    Versions of one experiment (ID 1 2, ranges such as 1-6) or of several
+    (ID@1 OTHER@2, or mixed: ID 1 OTHER@2). Lists the hyperparameters, metadata and
+    environment entries whose values differ (nested keys dotted; a key a version
+    lacks shows as -; environment.pid and argv, which differ between any two runs,
+    only with --all-fields), each version's config name, name, status and duration,
+    then the count, last, min, max and mean of every metric in each version.
+    --json prints the library's compare(ID, [V1, V2, ...]) for versions of one
+    experiment (version keys become strings) and compare_versions(...) otherwise.
 
     \b
     Example:
         expm diff demo_logreg 1 2
-        expm diff demo_logreg 1 2 3 --json
+        expm diff demo_logreg 1-4 --json
+        expm diff demo_logreg@1 other_experiment@2
     """
     output = Output(as_json, as_csv)
-    if len(versions) < 2:
+    pairs = diff_refs(refs)
+    if len(pairs) < 2:
         raise click.UsageError("give at least two versions to compare")
-    if len(set(versions)) != len(versions):
+    if len(set(pairs)) != len(pairs):
         raise click.UsageError("a version is given twice")
-    comparison = get_manager(ctx).compare(experiment_id, list(versions))
+    manager = get_manager(ctx)
+    experiments = list(dict.fromkeys(e for e, _ in pairs))
+    single = len(experiments) == 1
+    if single and output.mode != "table":
+        versions = tuple(v for _, v in pairs)
+        comparison = manager.compare(experiments[0], list(versions))
+        if output.mode == "json":
+            output.json(comparison)
+        else:
+            output.csv(_diff_rows(comparison, versions), ["section", "key", *_columns(versions)])
+        return
+    found = manager.compare_versions(pairs, all_fields=all_fields)
     if output.mode == "json":
-        output.json(comparison)
+        output.json(found)
         return
-    columns = [f"v{version}" for version in versions]
+    columns = [f"v{v}" for _, v in pairs] if single else list(found["refs"])
     if output.mode == "csv":
-        output.csv(_diff_rows(comparison, versions), ["section", "key", *columns])
+        output.csv(_refs_rows(found, columns), ["section", "key", *columns])
         return
+    _echo_diff(output, found, columns)
+
+
+def _columns(versions: tuple[int, ...]) -> list[str]:
+    return [f"v{version}" for version in versions]
+
+
+def _refs_rows(found: Mapping[str, Any], columns: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for section in ("hyperparameters", "metadata", "environment", "run"):
+        for key, values in found[section].items():
+            row: dict[str, Any] = {"section": section, "key": key}
+            row.update(zip(columns, values, strict=True))
+            rows.append(row)
+    metrics = found["metrics"]
+    names = list(dict.fromkeys(name for ref in found["refs"] for name in metrics[ref]))
+    for name in names:
+        for stat in _SUMMARY_STATS:
+            row = {"section": "metrics", "key": f"{name}.{stat}"}
+            row.update(
+                (column, (metrics[ref].get(name) or {}).get(stat))
+                for column, ref in zip(columns, found["refs"], strict=True)
+            )
+            rows.append(row)
+    return rows
+
+
+def _echo_diff(output: Output, found: Mapping[str, Any], columns: list[str]) -> None:
     for title, section in (
         ("Hyperparameters", "hyperparameters"),
         ("Metadata", "metadata"),
         ("Environment", "environment"),
     ):
-        changed = comparison[section]
+        changed = found[section]
+        hidden = [key for key in found["hidden"] if key.startswith(section + ".")]
+        note = f"  ({', '.join(hidden)} also differ: --all-fields shows them)" if hidden else ""
         if not changed:
-            click.echo(f"{_heading(output, title.upper())}  (no differences)")
+            click.echo(f"{_heading(output, title.upper())}  (no differences){note}")
             click.echo()
             continue
         rows = [
@@ -273,28 +370,45 @@ def diff(
                 [title.upper(), *columns], rows, stylist=output.stylist, max_width=40
             )
         )
+        if note:
+            click.echo(note.strip())
         click.echo()
-    metrics = comparison["metrics"]
-    names = list(dict.fromkeys(name for version in versions for name in metrics[version]))
+    run = found["run"]
+    run_rows: list[list[_format.Cell]] = [
+        [key, *(_run_cell(key, value) for value in run[key])]
+        for key in ("config_name", "name", "status", "duration")
+    ]
+    click.echo(
+        _format.render_table(["RUN", *columns], run_rows, stylist=output.stylist, max_width=40)
+    )
+    click.echo()
+    metrics = found["metrics"]
+    refs = list(found["refs"])
+    names = list(dict.fromkeys(name for ref in refs for name in metrics[ref]))
     if not names:
         click.echo(f"{_heading(output, 'METRICS')}  (none recorded)")
         return
-    rows = []
+    table = []
     for name in names:
         for stat in _SUMMARY_STATS:
-            cells = [
-                _format.format_value((metrics[version].get(name) or {}).get(stat))
-                for version in versions
-            ]
-            rows.append([_format.safe_text(name) if stat == "count" else "", stat, *cells])
+            cells = [_format.format_value((metrics[ref].get(name) or {}).get(stat)) for ref in refs]
+            table.append([_format.safe_text(name) if stat == "count" else "", stat, *cells])
     click.echo(
         _format.render_table(
             ["METRICS", "", *columns],
-            rows,
-            right=range(2, 2 + len(versions)),
+            table,
+            right=range(2, 2 + len(refs)),
             stylist=output.stylist,
         )
     )
+
+
+def _run_cell(key: str, value: Any) -> _format.Cell:
+    if key == "duration":
+        return _format.format_duration(value)
+    if key == "status":
+        return status_cell(value)
+    return _format.safe_text(value if value is not None else "-")
 
 
 def _diff_rows(comparison: Mapping[str, Any], versions: tuple[int, ...]) -> list[dict[str, Any]]:
