@@ -333,6 +333,30 @@ def test_a_destination_ahead_of_the_source_is_a_conflict(tmp_path: Path, source:
     assert (caught.value.experiment_id, caught.value.version) == ("plain", 4)
 
 
+def test_a_version_changed_in_the_source_is_replaced_only_when_asked(
+    source: Path, dest: Location
+) -> None:
+    migrate(source, dest)
+    manager = ExperimentManager(source)
+    manager.resume_experiment("crashy", 1)  # crashed when copied: now it goes on
+    manager.log({"loss": 0.125})
+    manager.end_experiment()
+    with pytest.raises(TransferConflictError) as caught:
+        migrate(source, dest)
+    assert (caught.value.experiment_id, caught.value.version) == ("crashy", 1)
+    assert "--replace-changed" in str(caught.value)
+    assert _statuses(dest, "crashy") == ["crashed"]
+    dry = migrate(source, dest, replace_changed=True, dry_run=True)
+    assert dry.replaced == [{"experiment_id": "crashy", "version": 1, "dest_version": 1}]
+    assert _statuses(dest, "crashy") == ["crashed"]
+    report = migrate(source, dest, replace_changed=True)
+    assert report.replaced == [{"experiment_id": "crashy", "version": 1, "dest_version": 1}]
+    assert (report.copied_versions, report.present) == (0, 6)
+    _assert_same_histories(source, dest, ["crashy", "plain", "rich"])
+    assert _history(dest, "crashy")[0]["metrics"]["loss"][-1] == 0.125
+    assert migrate(source, dest).copied_versions == 0  # and no conflict any more
+
+
 def test_bad_locations_are_refused(tmp_path: Path, source: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="is not a folder"):
         migrate(tmp_path / "missing", tmp_path / "dest")
@@ -442,6 +466,29 @@ def test_sync_reports_a_version_changed_since_it_was_synced(tmp_path: Path, dest
     assert report.copied == []
     assert report.skipped[0]["version"] == 1
     assert "changed in the source since it was synced as version 1" in report.skipped[0]["reason"]
+
+
+def test_sync_replaces_a_changed_copy_when_asked(tmp_path: Path, dest: Location) -> None:
+    folder = tmp_path / "offline"
+    manager = ExperimentManager(folder)
+    with manager.experiment("exp", {}):
+        manager.log({"loss": 1.0})
+    team = ExperimentManager("team", store=_store(dest))
+    with team.experiment("exp", {"team": True}):
+        pass
+    sync(folder, dest)  # offline v1 is team v2
+    manager.resume_experiment("exp")
+    manager.log({"loss": 0.5})
+    manager.end_experiment()
+    report = sync(folder, dest, replace_changed=True)
+    assert report.replaced == [{"experiment_id": "exp", "version": 1, "dest_version": 2}]
+    synced = _history(dest, "exp")[1]
+    assert synced["metrics"]["loss"] == [1.0, 0.5]
+    assert (synced["version"], synced[ORIGIN]["version"]) == (2, 1)
+    original = _history(folder, "exp")[0]
+    assert_same(_without(synced, ORIGIN, "version"), _without(original, "version"))
+    again = sync(folder, dest, replace_changed=True)
+    assert (again.replaced, again.present, again.copied_versions) == ([], 1, 0)
 
 
 def test_sync_keeps_the_first_origin_of_a_version_synced_twice_over(

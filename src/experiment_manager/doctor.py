@@ -41,13 +41,13 @@ class DoctorReport:
         log_dir: The folder checked.
         dry_run: Whether changes were only reported.
         histories: How many history files were checked.
+        corrupt: ``{"path", "reason"}`` for each history that cannot be parsed.
         foreign: ``{"path", "reason"}`` for each ``*.json`` that is not a history at
             all (a stray ``config.json``): left alone, and no sign of damage.
         checkpoints: ``{"experiment_id", "version", "path", "status"}`` for each
             recorded checkpoint that is ``missing`` or ``changed`` since it was added
             (checkpoint files are the user's, outside the log folder: they do not make
             the folder unhealthy).
-        corrupt: ``{"path", "reason"}`` for each history that cannot be parsed.
         crashed: ``{"experiment_id", "version", "points"}`` for each crashed version
             whose journal was folded (points = values taken from the journal).
         removed: Paths of temp files and folded journals deleted.
@@ -57,9 +57,9 @@ class DoctorReport:
     log_dir: str
     dry_run: bool
     histories: int = 0
+    corrupt: list[dict[str, str]] = field(default_factory=list)
     foreign: list[dict[str, str]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
-    corrupt: list[dict[str, str]] = field(default_factory=list)
     crashed: list[dict[str, Any]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     kept: list[dict[str, str]] = field(default_factory=list)
@@ -89,9 +89,9 @@ class DoctorReport:
             "dry_run": self.dry_run,
             "healthy": self.healthy,
             "histories": self.histories,
+            "corrupt": self.corrupt,
             "foreign": self.foreign,
             "checkpoints": self.checkpoints,
-            "corrupt": self.corrupt,
             "crashed": self.crashed,
             "removed": self.removed,
             "kept": self.kept,
@@ -136,14 +136,14 @@ def doctor(
     segments: dict[str, dict[int, int]] = {}
     for done, experiment_id in enumerate(ids, start=1):
         try:
+            segments[experiment_id] = _check_history(store, experiment_id, report)
         except NotAHistoryError as error:
             report.foreign.append({"path": str(error.path), "reason": error.reason})
-            segments[experiment_id] = _check_history(store, experiment_id, report)
-            report.histories += 1
         except CorruptHistoryError as error:
-        else:
             report.histories += 1
             report.corrupt.append({"path": str(error.path), "reason": error.reason})
+        else:
+            report.histories += 1
         if progress is not None:
             progress(done, len(ids))
     removed, kept = store.tidy(segments, dry_run=dry_run)
@@ -154,8 +154,8 @@ def doctor(
 
 def _check_history(store: Store, experiment_id: str, report: DoctorReport) -> dict[int, int]:
     """Fold crashed versions (and lazily kept writes); return current journal segments."""
-    _check_checkpoints(experiment_id, versions, report)
     versions = store.load(experiment_id)  # raises CorruptHistoryError, touching nothing
+    _check_checkpoints(experiment_id, versions, report)
     crashed = [
         v
         for v in versions
@@ -198,6 +198,7 @@ def _fold_crashed(
             {"experiment_id": experiment_id, "version": version, "points": points}
         )
 
+
 def _check_checkpoints(
     experiment_id: str, versions: list[StoredVersion], report: DoctorReport
 ) -> None:
@@ -214,7 +215,6 @@ def _check_checkpoints(
                         "status": status,
                     }
                 )
-
 
 
 def _point_count(stored: StoredVersion) -> int:

@@ -34,6 +34,12 @@ def _ids_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _dry_run_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option(
+        "--replace-changed",
+        is_flag=True,
+        help="Replace DEST's copy of a version that changed in SOURCE since it was copied "
+        "(a crashed run resumed, a tag added); changes made to that copy in DEST are lost.",
+    )(function)
     return click.option(
         "--dry-run", is_flag=True, help="Only report what would be copied; write nothing."
     )(function)
@@ -54,6 +60,7 @@ def migrate(
     dest: str,
     experiment_ids: tuple[str, ...],
     dry_run: bool,
+    replace_changed: bool,
     progress: bool | None,
     as_json: bool,
 ) -> None:
@@ -68,8 +75,10 @@ def migrate(
 
     DEST must hold nothing of an experiment, or exactly the versions an earlier
     run copied; anything else is a conflict, reported before anything is written
-    (exit 1). A history that cannot be read is reported and the others are still
-    copied (exit 3). --json prints the library's TransferReport.to_dict().
+    (exit 1). A version that changed in SOURCE since it was copied is such a
+    conflict, unless --replace-changed replaces DEST's copy. A history that cannot
+    be read is reported and the others are still copied (exit 3). --json prints the
+    library's TransferReport.to_dict().
 
     \b
     Example:
@@ -82,7 +91,13 @@ def migrate(
         ctx,
         run_migrate,
         "Migrating versions",
-        {"source": source, "dest": dest, "experiment_ids": experiment_ids, "dry_run": dry_run},
+        {
+            "source": source,
+            "dest": dest,
+            "experiment_ids": list(experiment_ids) or None,
+            "dry_run": dry_run,
+            "replace_changed": replace_changed,
+        },
         progress=progress,
         as_json=as_json,
     )
@@ -103,6 +118,7 @@ def sync(
     dest: str,
     experiment_ids: tuple[str, ...],
     dry_run: bool,
+    replace_changed: bool,
     progress: bool | None,
     as_json: bool,
 ) -> None:
@@ -112,7 +128,9 @@ def sync(
     next number for its experiment id and an "origin" field: the host and folder
     it came from, its number there and when it was synced. Running it again
     syncs nothing twice. A version still running is skipped and reported, and
-    synced by a later run once it has ended. A history that cannot be read is
+    synced by a later run once it has ended. A version that changed in SOURCE
+    since it was synced is reported, or with --replace-changed replaces its copy
+    (which keeps its number and origin). A history that cannot be read is
     reported with its path and the others are still synced (exit 3). --json
     prints the library's TransferReport.to_dict().
 
@@ -127,7 +145,13 @@ def sync(
         ctx,
         run_sync,
         "Syncing versions",
-        {"source": source, "dest": dest, "experiment_ids": experiment_ids, "dry_run": dry_run},
+        {
+            "source": source,
+            "dest": dest,
+            "experiment_ids": list(experiment_ids) or None,
+            "dry_run": dry_run,
+            "replace_changed": replace_changed,
+        },
         progress=progress,
         as_json=as_json,
     )
@@ -154,13 +178,7 @@ def _run(
         bar.update(done)
 
     try:
-        report = call(
-            arguments["source"],
-            arguments["dest"],
-            experiment_ids=list(arguments["experiment_ids"]) or None,
-            dry_run=arguments["dry_run"],
-            progress=report_progress,
-        )
+        report = call(**arguments, progress=report_progress)
     finally:
         if bar is not None:
             bar.close()
@@ -187,6 +205,12 @@ def _echo_report(output: Output, report: TransferReport) -> None:
             line += f" -> {format_versions(item['dest_versions'])}"
         click.echo(line)
     click.echo(f"{report.present} version(s) already in the destination.")
+    if report.replaced:
+        click.echo()
+        title = "To replace in the destination" if report.dry_run else "Replaced in the destination"
+        click.echo(output.style(f"{title} (changed in the source since copied):", fg="yellow"))
+        for entry in report.replaced:
+            click.echo(f"  {safe(entry['experiment_id'])} v{entry['dest_version']}")
     if report.skipped:
         click.echo()
         click.echo(output.style("Not copied this time:", fg="yellow"))

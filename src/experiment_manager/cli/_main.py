@@ -19,13 +19,12 @@ from experiment_manager.cli._common import (
 )
 from experiment_manager.errors import (
     CorruptHistoryError,
-    NotAHistoryError,
+    ExperimentManagerError,
     MissingDependencyError,
     NotAHistoryError,
-    ExperimentManagerError,
+    QuerySyntaxError,
     StoreConnectionError,
     UnsupportedSchemaError,
-    QuerySyntaxError,
 )
 
 DEFAULT_LOG_DIR = "experiments/logs"
@@ -40,11 +39,11 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         EXIT_CORRUPT,
         "corrupt data: a history file that cannot be parsed (doctor: also files it "
         "could not place)",
+    ),
     (
         EXIT_STORE,
         "store unavailable: a database that cannot be reached, refused the login or "
         "has a newer schema, or a missing extra",
-    ),
     ),
 )
 
@@ -82,13 +81,13 @@ def describe_error(error: Exception) -> tuple[str, int]:
         ``(message, exit_code)``.
     """
     if isinstance(error, QuerySyntaxError):
+        return query_error_text(error), EXIT_USAGE
     if isinstance(error, NotAHistoryError):  # some other tool's file: no such experiment
         return str(error), EXIT_NOT_FOUND
-        return query_error_text(error), EXIT_USAGE
     if isinstance(error, CorruptHistoryError):
+        return f"{error} (run `expm doctor` to check the log folder)", EXIT_CORRUPT
     if isinstance(error, (StoreConnectionError, UnsupportedSchemaError, MissingDependencyError)):
         return str(error), EXIT_STORE
-        return f"{error} (run `expm doctor` to check the log folder)", EXIT_CORRUPT
     if isinstance(error, ExperimentManagerError):
         return str(error), EXIT_NOT_FOUND
     if isinstance(error, OSError):
@@ -193,6 +192,7 @@ def _register() -> None:
         _commands_list,
         _commands_plot,
         _commands_show,
+        _commands_transfer,
         _commands_ui,
     )
 
@@ -216,6 +216,8 @@ def _register() -> None:
         _commands_curate.trash,
         _commands_curate.gc,
         _commands_doctor.doctor,
+        _commands_transfer.migrate,
+        _commands_transfer.sync,
         _commands_demo.demo,
         _commands_ui.ui,
     ):

@@ -28,6 +28,7 @@ __all__ = [
     "corrupt_entry",
     "open_endpoints",
     "portable",
+    "replacement",
     "selected_ids",
 ]
 
@@ -212,6 +213,36 @@ def canonical(record: StoredVersion, *, leave_out: Sequence[str] = ()) -> bytes:
         if key not in leave_out and value not in ({}, [])
     }
     return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+
+
+def replacement(fields: StoredVersion, keep: Sequence[str] = ()) -> Callable[[StoredVersion], None]:
+    """A change for ``update_version`` that makes a stored version ``fields``.
+
+    The destination's own bookkeeping (keys starting ``_``) and the keys in
+    ``keep`` stay as they are.
+
+    Args:
+        fields: The new content, in stored form.
+        keep: Keys of the stored version to keep (a sync keeps ``version`` and
+            ``origin``).
+
+    Returns:
+        The change.
+
+    Example:
+        >>> stored = {"version": 4, "status": "crashed", "_revision": 2}
+        >>> replacement({"version": 1, "status": "finished"}, keep=["version"])(stored)
+        >>> stored
+        {'version': 4, 'status': 'finished', '_revision': 2}
+    """
+
+    def change(stored: StoredVersion) -> None:
+        kept = {key: value for key, value in stored.items() if key.startswith("_") or key in keep}
+        stored.clear()
+        stored.update(fields)
+        stored.update(kept)
+
+    return change
 
 
 def _points(record: StoredVersion) -> int:

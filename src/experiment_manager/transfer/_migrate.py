@@ -23,6 +23,7 @@ from experiment_manager.transfer._common import (
     corrupt_entry,
     open_endpoints,
     portable,
+    replacement,
     selected_ids,
 )
 from experiment_manager.transfer._report import TransferReport
@@ -39,6 +40,7 @@ def migrate(
     *,
     experiment_ids: Sequence[str] | None = None,
     dry_run: bool = False,
+    replace_changed: bool = False,
     progress: Progress | None = None,
 ) -> TransferReport:
     """Copy every experiment, version, point, checkpoint record and status to another store.
@@ -60,6 +62,10 @@ def migrate(
         dest: The store to write, named the same ways (a folder is created).
         experiment_ids: Only these experiments (each must exist in the source).
         dry_run: Check and report what would be copied; write nothing.
+        replace_changed: A version that differs between the stores (changed in the
+            source since it was copied: a crashed run resumed, a tag added) is
+            replaced in the destination by the source's, instead of being a
+            conflict. What was changed in the destination's copy is lost.
         progress: Called as ``progress(done, total)`` (in versions) as work goes on.
 
     Returns:
@@ -69,9 +75,10 @@ def migrate(
 
     Raises:
         TransferConflictError: The destination holds versions of an experiment
-            that are not exactly the source's first versions (it changed in either
-            store since an earlier migration, or came from elsewhere). Raised
-            before anything is written.
+            that are not exactly the source's first versions (one changed in either
+            store since an earlier migration, without ``replace_changed``; or the
+            destination has versions the source lacks). Raised before anything is
+            written.
         InvalidArgumentError: A location is not a store, the source folder does
             not exist, or both name the same store.
         ExperimentNotFoundError: An id in ``experiment_ids`` has no history.
@@ -88,7 +95,8 @@ def migrate(
         0
     """
     src, dst = open_endpoints(source, dest)
-    run = _Migration(src, dst, TransferReport("migrate", src.name, dst.name, dry_run))
+    report = TransferReport("migrate", src.name, dst.name, dry_run)
+    run = _Migration(src, dst, report, replace_changed=replace_changed)
     ids = selected_ids(src.store, experiment_ids)
     run.report.experiments = len(ids)
     latest: dict[str, tuple[int, int]] = {}
@@ -104,8 +112,9 @@ def migrate(
             del latest[experiment_id]
         run.counter.add(in_dest)
 
+    run.replace()
     for experiment_id, (in_source, in_dest) in latest.items():
-        run.report.present += in_dest
+        run.report.present += in_dest - run.replaced.get(experiment_id, 0)
         if in_source <= in_dest:
             run.counter.add(in_source)
         else:
@@ -117,11 +126,17 @@ def migrate(
 class _Migration:
     """One migration's stores, report and progress."""
 
-    def __init__(self, src: Endpoint, dst: Endpoint, report: TransferReport) -> None:
+    def __init__(
+        self, src: Endpoint, dst: Endpoint, report: TransferReport, *, replace_changed: bool
+    ) -> None:
         self.src = src
         self.dst = dst
         self.report = report
         self.counter = Counter(0, None)
+        self.replace_changed = replace_changed
+        # Versions to replace in the destination, found while checking it.
+        self.changed: list[tuple[str, int, StoredVersion]] = []
+        self.replaced: dict[str, int] = {}
 
     def latest(self, experiment_id: str) -> tuple[int, int] | None:
         """The highest version in each store, or None (reported) when one cannot be read."""
@@ -175,14 +190,39 @@ class _Migration:
                     experiment_id, number, "the destination has it, the source does not"
                 )
             if canonical(mine) != canonical(record):
-                raise TransferConflictError(
-                    experiment_id,
-                    number,
-                    "differs between the stores (changed in one of them since it was "
-                    "copied); move the destination's history of this experiment away to "
-                    "copy it again",
-                )
+                self._changed(experiment_id, mine, record)
         return True
+
+    def _changed(self, experiment_id: str, mine: StoredVersion, theirs: StoredVersion) -> None:
+        """A version that differs between the stores: to replace, to skip, or a conflict."""
+        number = mine["version"]
+        if not self.replace_changed:
+            raise TransferConflictError(
+                experiment_id,
+                number,
+                "differs between the stores (changed in one of them since it was copied); "
+                "replace_changed=True (--replace-changed) replaces the destination's copy "
+                "with the source's",
+            )
+        if theirs.get("status") == "running":
+            raise TransferConflictError(
+                experiment_id, number, "differs, and is running in the destination"
+            )
+        if mine.get("status") == "running":
+            self._skip(experiment_id, number, "running again in the source; replaced once ended")
+            return
+        self.changed.append((experiment_id, number, portable(mine)))
+
+    def replace(self) -> None:
+        """Replace the destination's copies of versions that changed in the source."""
+        for experiment_id, number, fields in self.changed:
+            if not self.report.dry_run:
+                change = replacement(fields, keep=("experiment_id", "version"))
+                self.dst.store.update_version(experiment_id, number, change)
+            self.report.replaced.append(
+                {"experiment_id": experiment_id, "version": number, "dest_version": number}
+            )
+            self.replaced[experiment_id] = self.replaced.get(experiment_id, 0) + 1
 
     def copy_rest(self, experiment_id: str, in_dest: int) -> None:
         """Copy the source's versions after ``in_dest`` in order, up to a running one."""

@@ -24,6 +24,9 @@ class TransferReport:
             destination (equal for a migration).
         present: How many source versions the destination already held (copied by an
             earlier run), so were not copied again.
+        replaced: ``{"experiment_id", "version", "dest_version"}`` per version that
+            had changed in the source since it was copied, and was replaced in the
+            destination (only with ``replace_changed=True``).
         skipped: ``{"experiment_id", "version", "reason"}`` per source version left
             out this time (still running, or changed since an earlier sync).
         corrupt: ``{"store", "experiment_id", "path", "reason"}`` per experiment whose
@@ -43,6 +46,7 @@ class TransferReport:
     experiments: int = 0
     copied: list[dict[str, Any]] = field(default_factory=list)
     present: int = 0
+    replaced: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     corrupt: list[dict[str, str]] = field(default_factory=list)
 
@@ -88,6 +92,7 @@ class TransferReport:
             "copied_versions": self.copied_versions,
             "copied": self.copied,
             "present": self.present,
+            "replaced": self.replaced,
             "skipped": self.skipped,
             "corrupt": self.corrupt,
         }

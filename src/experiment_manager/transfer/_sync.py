@@ -24,6 +24,7 @@ from experiment_manager.transfer._common import (
     corrupt_entry,
     open_endpoints,
     portable,
+    replacement,
     selected_ids,
 )
 from experiment_manager.transfer._report import TransferReport
@@ -67,6 +68,7 @@ def sync(
     *,
     experiment_ids: Sequence[str] | None = None,
     dry_run: bool = False,
+    replace_changed: bool = False,
     progress: Progress | None = None,
     host: str | None = None,
 ) -> TransferReport:
@@ -89,6 +91,9 @@ def sync(
             folder, or a :class:`~experiment_manager.stores.Store`.
         experiment_ids: Only these experiments (each must exist in the source).
         dry_run: Report what would be synced; write nothing.
+        replace_changed: A version that changed in the source since it was synced
+            (a crashed run resumed and ended there) replaces its synced copy, which
+            keeps its number and ``origin``, instead of being skipped.
         progress: Called as ``progress(done, total)`` (in versions) as work goes on.
         host: The ``origin.host`` to record (default: this machine's host name).
 
@@ -129,7 +134,7 @@ def sync(
     for experiment_id in ids:
         with contextlib.suppress(CorruptHistoryError):  # reported when it is read below
             total += src.store.latest_version(experiment_id) or 0
-    run = _Sync(dst.store, report, Counter(total, progress))
+    run = _Sync(dst.store, report, Counter(total, progress), replace_changed=replace_changed)
     for experiment_id in ids:
         try:
             versions = src.store.current_versions(experiment_id)
@@ -152,15 +157,36 @@ def sync(
 class _Sync:
     """One sync's destination, report and progress."""
 
-    def __init__(self, dest: Store, report: TransferReport, counter: Counter) -> None:
+    def __init__(
+        self, dest: Store, report: TransferReport, counter: Counter, *, replace_changed: bool
+    ) -> None:
         self.dest = dest
         self.report = report
         self.counter = counter
+        self.replace_changed = replace_changed
 
     def _skip(self, experiment_id: str, version: int, reason: str) -> None:
         self.report.skipped.append(
             {"experiment_id": experiment_id, "version": version, "reason": reason}
         )
+
+    def _changed(self, experiment_id: str, record: StoredVersion, copy: StoredVersion) -> None:
+        """A version that changed in the source since it was synced: replace or report it."""
+        number = record["version"]
+        where = f"since it was synced as version {copy['version']}"
+        if not self.replace_changed:
+            reason = f"changed in the source {where}; not synced again (--replace-changed)"
+        elif record.get("status") == "running" or copy.get("status") == "running":
+            reason = f"changed in the source {where}, and is running; replaced once it has ended"
+        else:
+            if not self.report.dry_run:
+                change = replacement(portable(record), keep=("version", ORIGIN))
+                self.dest.update_version(experiment_id, copy["version"], change)
+            self.report.replaced.append(
+                {"experiment_id": experiment_id, "version": number, "dest_version": copy["version"]}
+            )
+            return
+        self._skip(experiment_id, number, reason)
 
     def to_sync(
         self,
@@ -181,12 +207,7 @@ class _Sync:
                 if same:
                     self.report.present += 1
                 else:
-                    self._skip(
-                        experiment_id,
-                        record["version"],
-                        f"changed in the source since it was synced as version "
-                        f"{copy['version']}; not synced again",
-                    )
+                    self._changed(experiment_id, record, copy)
                 continue
             if record.get("status") == "running":
                 self._skip(
