@@ -4,12 +4,17 @@ Third-party browser code is not kept in this repository. ``package.json`` names 
 npm packages the dashboard serves and ``package-lock.json`` pins each one's version and
 sha512 integrity. When a wheel (or an editable install) is built, this hook copies the
 files listed in :data:`VENDOR` into ``src/experiment_manager/web/static/vendor/``
-(ignored by git, shipped in the wheel), taking them from
+(ignored by git, shipped in the wheel and the sdist), taking them from
 
 1. ``node_modules/`` when ``npm ci`` has been run (works offline), or else
 2. the package's tarball from the npm registry (``$NPM_CONFIG_REGISTRY`` or
    https://registry.npmjs.org), checked against the lockfile's integrity before any
    file is extracted.
+
+Without either (no registry reachable, no ``npm ci``), an install from a clone still
+works: the wheel is built without the chart library and the build says so in one line;
+``expm ui`` then says how to get it. An sdist, or a wheel built with
+``EXPM_REQUIRE_CHART_LIBRARY=1``, fails instead, so a release always carries it.
 
 Files already in place are kept when the stamp beside them names the pinned version
 and their sha512 digests still match the ones recorded when they were written, so
@@ -23,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -41,6 +47,8 @@ VENDOR = {
 }
 TARGET = Path("src/experiment_manager/web/static/vendor")
 STAMP = ".versions.json"
+#: Set to 1 to make a wheel build fail when the chart library cannot be had (release).
+REQUIRE_ENV = "EXPM_REQUIRE_CHART_LIBRARY"
 
 
 class VendorError(RuntimeError):
@@ -158,18 +166,55 @@ def vendor(root: Path) -> list[Path]:
     return [*written, stamp_path]
 
 
+def required(target: str) -> bool:
+    """Whether a build of ``target`` must carry the chart library (or fail).
+
+    An sdist is built for release, and so is any build with :data:`REQUIRE_ENV` set to
+    1. Everything else (``pip install .`` from a clone, of the core or any extra) goes on
+    without it: only the dashboard's charts need it, and ``expm ui`` says how to get it.
+
+    Args:
+        target: Hatch's target name, ``wheel`` or ``sdist``.
+
+    Returns:
+        True when a missing chart library is an error.
+    """
+    return target == "sdist" or os.environ.get(REQUIRE_ENV, "") == "1"
+
+
 class VendorHook(BuildHookInterface[BuilderConfig]):
-    """Runs :func:`vendor` before the wheel (or editable wheel) is built."""
+    """Runs :func:`vendor` before the wheel (or editable wheel) or the sdist is built."""
 
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        """Vendor the browser files and make sure the wheel includes them.
+        """Vendor the browser files and make sure the wheel or sdist includes them.
+
+        Without a reachable registry and without ``node_modules/``, a wheel is built
+        without them (one line on stderr says so) unless :func:`required`.
 
         Args:
             version: ``standard`` or ``editable``.
-            build_data: Hatch's build data (files are added to ``artifacts``).
+            build_data: Hatch's build data (files are added to ``artifacts``, or to
+                ``force_include`` for the sdist).
+
+        Raises:
+            VendorError: The files could not be had and the build requires them.
         """
         root = Path(self.root)
-        for path in vendor(root):
-            build_data["artifacts"].append(path.relative_to(root).as_posix())
+        try:
+            paths = vendor(root)
+        except VendorError as error:
+            if required(self.target_name):
+                raise
+            print(
+                f"experiment-manager: built without the dashboard's chart library ({error})",
+                file=sys.stderr,
+            )
+            return
+        for path in paths:
+            relative = path.relative_to(root).as_posix()
+            if self.target_name == "sdist":
+                build_data["force_include"][str(path)] = relative
+            else:
+                build_data["artifacts"].append(relative)

@@ -925,26 +925,33 @@ def test_ui_warns_when_listening_beyond_loopback(
     served: list[Any] = []
     monkeypatch.setattr(_commands_ui, "_serve", lambda *args: served.append(args))
     runner = CliRunner()
-    result = runner.invoke(main, ["--log-dir", str(tmp_path), "ui", "--host", "0.0.0.0"])
+    result = runner.invoke(
+        main, ["--log-dir", str(tmp_path), "ui", "--host", "0.0.0.0", "--port", "0"]
+    )
     assert result.exit_code == 0, result.output
     assert "warning: --host 0.0.0.0 is not a loopback address" in result.stderr
     assert "reachable from the network" in result.stderr
-    app, host, port, url = served[-1]
-    assert (host, port, url) == ("0.0.0.0", 8765, None)
-    allowed = TestClient(app, base_url="http://0.0.0.0:8765")
+    app, listener, url = served[-1]
+    host, port = listener.getsockname()[:2]
+    listener.close()
+    assert (host, url) == ("0.0.0.0", None)
+    assert f"at http://0.0.0.0:{port}/" in result.stderr
+    allowed = TestClient(app, base_url=f"http://0.0.0.0:{port}")
     assert allowed.get("/api/experiments").status_code == 200
-    refused = TestClient(app, base_url="http://evil.example:8765")
+    refused = TestClient(app, base_url=f"http://evil.example:{port}")
     assert refused.get("/api/experiments").status_code == 400
     result = runner.invoke(
-        main, ["ui", "--log-dir", str(tmp_path), "--port", "9000", "--open"], catch_exceptions=False
+        main, ["ui", "--log-dir", str(tmp_path), "--port", "0", "--open"], catch_exceptions=False
     )
     assert result.exit_code == 0
     assert "warning" not in result.stderr
-    app, host, port, url = served[-1]
-    assert (host, port, url) == ("127.0.0.1", 9000, "http://127.0.0.1:9000/")
-    for base in ("http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000"):
+    app, listener, url = served[-1]
+    host, port = listener.getsockname()[:2]
+    listener.close()
+    assert (host, url) == ("127.0.0.1", f"http://127.0.0.1:{port}/")
+    for base in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"):
         assert TestClient(app, base_url=base).get("/api/experiments").status_code == 200
-    for base in ("http://127.0.0.1:8765", "http://testserver", "http://0.0.0.0:9000"):
+    for base in ("http://127.0.0.1:8765", "http://testserver", f"http://0.0.0.0:{port}"):
         assert TestClient(app, base_url=base).get("/api/experiments").status_code == 400
     result = runner.invoke(main, ["ui", "--allow-host", "bad host"])
     assert result.exit_code == 2

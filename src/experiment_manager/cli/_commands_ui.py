@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import ipaddress
+import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -14,7 +17,21 @@ import click
 from experiment_manager.cli import _format
 from experiment_manager.cli._common import EXIT_NOT_FOUND, EXIT_USAGE, CliError, echo_error
 
-__all__ = ["MISSING_EXTRA", "is_loopback", "ui"]
+__all__ = ["EXIT_PORT_IN_USE", "MISSING_CHARTS", "MISSING_EXTRA", "bind", "is_loopback", "ui"]
+
+#: ``expm ui``'s exit code when its port is taken.
+EXIT_PORT_IN_USE = 5
+
+#: Seconds open requests get to finish once the server is asked to stop.
+_GRACE = 0.2
+
+#: Printed when the package was built without the chart library (see hatch_build.py).
+MISSING_CHARTS = (
+    "this installation has no chart library (uPlot), so the dashboard shows no curves: "
+    "it is fetched from the npm registry when the package is built; reinstall with the "
+    "registry reachable (or NPM_CONFIG_REGISTRY set to a mirror), or run `npm ci` in "
+    'the clone first, then pip install ".[ui]" again'
+)
 
 #: The one line printed when the ``ui`` extra is not installed.
 MISSING_EXTRA = 'the dashboard needs the "ui" extra: pip install "experiment-manager[ui]"'
@@ -64,20 +81,61 @@ def _missing_modules() -> list[str]:
     return missing
 
 
-def _serve(app: Any, host: str, port: int, open_url: str | None) -> None:
-    """Run uvicorn until interrupted; open a browser tab once it listens."""
+def bind(host: str, port: int) -> socket.socket:
+    """Listen on ``host:port`` before anything is printed (port 0: a free one).
+
+    Args:
+        host: The address.
+        port: The port, or 0 for one the system picks.
+
+    Returns:
+        The listening socket (``getsockname()[1]`` is the port).
+
+    Raises:
+        CliError: The port is in use (exit code 5), or the address cannot be bound.
+
+    Example:
+        >>> listener = bind("127.0.0.1", 0)
+        >>> listener.getsockname()[1] > 0
+        True
+        >>> listener.close()
+    """
+    from experiment_manager.web._serving import BACKLOG
+
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host.strip("[]"), port))
+        listener.listen(BACKLOG)
+    except OSError as error:
+        listener.close()
+        where = f"{_format.safe_text(host)}:{port}"
+        if error.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"port {port} on {_format.safe_text(host)} is already in use (another "
+                "expm ui?): choose another with --port, or --port 0 for a free one",
+                EXIT_PORT_IN_USE,
+            ) from None
+        raise CliError(f"cannot listen on {where}: {error.strerror or error}", EXIT_USAGE) from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def _serve(app: Any, listener: socket.socket, open_url: str | None) -> None:
+    """Run uvicorn on the bound socket until Ctrl+C or SIGTERM; open a tab once it listens."""
     import uvicorn
 
     from experiment_manager.web._serving import server_config
 
     config = server_config(
         app,
-        host=host,
-        port=port,
         log_level="warning",
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        # Open requests (a live update waiting for news) get this long, then are cut.
+        timeout_graceful_shutdown=_GRACE,
     )
     server = uvicorn.Server(config)
     if open_url is not None:
@@ -91,7 +149,21 @@ def _serve(app: Any, host: str, port: int, open_url: str | None) -> None:
                 time.sleep(0.05)
 
         threading.Thread(target=open_when_started, daemon=True).start()
-    server.run()
+    # uvicorn catches SIGTERM, stops, restores this handler and raises the signal again:
+    # then it means the same as Ctrl+C, a stop that was asked for.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        # uvicorn stops on the signal, then raises it again: the stop was asked for.
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        listener.close()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command()
@@ -110,7 +182,11 @@ def _serve(app: Any, host: str, port: int, open_url: str | None) -> None:
     "reachable from the network (it has no login).",
 )
 @click.option(
-    "--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="Port."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port; 0 picks a free one (printed). A port in use exits with 5.",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
 @click.option(
@@ -141,6 +217,8 @@ def ui(
     defence), only GET and HEAD are accepted, and the pages load nothing from the
     internet. A connection that sends no complete request within 5 s of opening or
     of its last answer is closed, and at most 64 waiting connections are kept open.
+    The port is bound before anything is printed: a port in use exits with 5
+    (--port 0 picks a free one). Ctrl+C or SIGTERM stop it at once (exit 0).
     Needs the "ui" extra: pip install "experiment-manager[ui]".
 
     \b
@@ -160,10 +238,16 @@ def ui(
             "becomes reachable from the network, without any login",
             prefix="warning",
         )
+    listener = bind(host, port)
     try:
-        app = create_app(folder, allowed_hosts=_allowed_hosts(host, port, allow_hosts))
-    except ValueError as error:
-        raise CliError(f"--allow-host: {error}", EXIT_USAGE) from None
+        port = listener.getsockname()[1]
+        try:
+            app = create_app(folder, allowed_hosts=_allowed_hosts(host, port, allow_hosts))
+        except ValueError as error:
+            raise CliError(f"--allow-host: {error}", EXIT_USAGE) from None
+    except BaseException:
+        listener.close()
+        raise
     url = f"http://{_url_host(host)}:{port}/"
     if not Path(folder).is_dir():
         click.echo(
@@ -171,5 +255,14 @@ def ui(
             "runs are logged there",
             err=True,
         )
+    if not _charts_installed():
+        echo_error(MISSING_CHARTS, prefix="warning")
     click.echo(f"Serving {_format.safe_text(folder)} at {url}  (Ctrl+C to stop)", err=True)
-    _serve(app, host, port, url if open_browser else None)
+    _serve(app, listener, url if open_browser else None)
+    click.echo("Stopped.", err=True)
+
+
+def _charts_installed() -> bool:
+    from experiment_manager.web._pages import VENDOR_DIR
+
+    return (VENDOR_DIR / "uPlot.iife.min.js").is_file()

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from experiment_manager._naming import unsafe_reason
+from experiment_manager.errors import ExperimentManagerError
 from experiment_manager.web._params import is_version
 
 __all__ = [
@@ -61,11 +62,23 @@ def _not_found(what: str) -> Response:
     return PlainTextResponse(f"Not Found: {what}", status_code=404)
 
 
-def _file(path: Path) -> Response:
+def _file(path: Path, status_code: int = 200) -> Response:
     if not path.is_file():
         return _not_found("this page is not installed")
     media = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    return FileResponse(path, media_type=media, headers=_CACHE)
+    return FileResponse(path, status_code=status_code, media_type=media, headers=_CACHE)
+
+
+def _known(request: Request, experiment_id: str, version: int | None = None) -> bool:
+    """Whether the experiment (and version) has a record.
+
+    A damaged history counts as known, so its page shows the error the API reports.
+    """
+    try:
+        latest = request.app.state.manager.store.latest_version(experiment_id)
+    except ExperimentManagerError:
+        return True
+    return latest is not None and (version is None or version <= latest)
 
 
 def static_names(folder: Path = STATIC_DIR) -> frozenset[str]:
@@ -103,9 +116,12 @@ def index_page(request: Request) -> Response:
 
 def experiment_page(request: Request) -> Response:
     """``GET /experiments/{experiment_id}``: one experiment's versions and curves."""
-    if unsafe_reason(request.path_params["experiment_id"]) is not None:
+    experiment_id = request.path_params["experiment_id"]
+    if unsafe_reason(experiment_id) is not None:
         return _not_found("no such experiment")
-    return _file(STATIC_DIR / "experiment.html")
+    # An unknown experiment gets the same page (it says so) with the status that fits.
+    status = 200 if _known(request, experiment_id) else 404
+    return _file(STATIC_DIR / "experiment.html", status)
 
 
 def version_page(request: Request) -> Response:
@@ -114,7 +130,10 @@ def version_page(request: Request) -> Response:
         request.path_params["version"]
     ):
         return _not_found("no such version")
-    return _file(STATIC_DIR / "version.html")
+    known = _known(
+        request, request.path_params["experiment_id"], int(request.path_params["version"])
+    )
+    return _file(STATIC_DIR / "version.html", 200 if known else 404)
 
 
 def static_file(request: Request) -> Response:

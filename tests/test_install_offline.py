@@ -1,0 +1,148 @@
+"""Installing from a clone when the npm registry cannot be reached.
+
+The build hook fetches the dashboard's chart library from npm; without a registry (and
+without ``npm ci``) a wheel of the core and of every extra still builds, saying so in one
+line, while an sdist (built for release) refuses to be made without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import hatch_build
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_UNREACHABLE = "https://127.0.0.1:9"  # nothing listens on the discard port
+
+
+def _clone(tmp_path: Path) -> Path:
+    """The files a clone has (the vendored folder, built locally, left out)."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in ("pyproject.toml", "hatch_build.py", "package.json", "package-lock.json"):
+        shutil.copy2(ROOT / name, clone / name)
+    for name in ("README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, clone / name)
+    shutil.copytree(
+        ROOT / "src",
+        clone / "src",
+        ignore=shutil.ignore_patterns("__pycache__", "vendor", "*.egg-info"),
+    )
+    return clone
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, NPM_CONFIG_REGISTRY=_UNREACHABLE, PIP_NO_INDEX="1")
+    env.pop("npm_config_registry", None)
+    env.pop(hatch_build.REQUIRE_ENV, None)
+    return env
+
+
+@pytest.mark.timeout(300)
+def test_a_wheel_builds_without_the_registry_and_says_so_in_one_line(tmp_path: Path) -> None:
+    clone = _clone(tmp_path)
+    out = tmp_path / "wheels"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-v",
+            "-w",
+            str(out),
+            str(clone),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    notes = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "built without the dashboard's chart library" in line
+    ]
+    assert len(notes) == 1, notes
+    assert "npm ci" in notes[0]
+    assert "NPM_CONFIG_REGISTRY" in notes[0]
+    assert "Traceback" not in result.stderr
+    (wheel,) = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
+    assert "experiment_manager/manager.py" in names
+    assert not [name for name in names if "/vendor/" in name]
+    # The license travels with the package, and `pip show` has a License field to show.
+    assert "License: MIT" in metadata.splitlines()
+    assert any(name.endswith("licenses/LICENSE") for name in names)
+
+
+@pytest.mark.timeout(300)
+def test_a_release_build_refuses_to_go_without_the_chart_library(tmp_path: Path) -> None:
+    clone = _clone(tmp_path)
+    sdist = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    assert sdist.returncode != 0
+    assert "could not download" in sdist.stdout + sdist.stderr
+    assert not list(clone.glob("dist/*.tar.gz"))
+    wheel = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=dict(_env(), **{hatch_build.REQUIRE_ENV: "1"}),
+        check=False,
+    )
+    assert wheel.returncode != 0
+
+
+@pytest.mark.timeout(300)
+def test_the_sdist_carries_the_chart_library(tmp_path: Path) -> None:
+    clone = _clone(tmp_path)
+    folder = clone / "node_modules" / "uplot"
+    lock = json.loads((clone / "package-lock.json").read_text(encoding="utf-8"))
+    version = lock["packages"]["node_modules/uplot"]["version"]
+    for inner in hatch_build.VENDOR["uplot"]:
+        (folder / inner).parent.mkdir(parents=True, exist_ok=True)
+        (folder / inner).write_bytes(b"/* " + inner.encode() + b" */")
+    (folder / "package.json").write_text(json.dumps({"version": version}), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (sdist,) = (clone / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
+    assert any(name.endswith("web/static/vendor/uPlot.iife.min.js") for name in names)
+    assert any(name.endswith("/LICENSE") for name in names)
+
+
+def test_only_release_builds_require_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(hatch_build.REQUIRE_ENV, raising=False)
+    assert not hatch_build.required("wheel")
+    assert hatch_build.required("sdist")
+    monkeypatch.setenv(hatch_build.REQUIRE_ENV, "1")
+    assert hatch_build.required("wheel")
