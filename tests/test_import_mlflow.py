@@ -76,7 +76,7 @@ def check_version(version: dict[str, Any], run: dict[str, Any], source: Path) ->
     assert version["checkpoints"] == run["artifacts"]
     assert [d["abspath"] for d in version["checkpoint_details"]] == run["artifacts"]
     assert all(d["exists"] for d in version["checkpoint_details"])
-    origin = version["origin"]
+    origin = version["imported_from"]
     assert origin["tool"] == "mlflow"
     assert origin["source"] == str(source)
     assert origin["run_id"] == run["run_id"]
@@ -111,7 +111,7 @@ def test_every_field_of_every_run_reads_back(
         "still-running",
     ]
     for version in [*baseline, *_history(target, "other-exp-2")]:
-        check_version(version, by_id[version["origin"]["run_id"]], source)
+        check_version(version, by_id[version["imported_from"]["run_id"]], source)
     first = next(v for v in baseline if v["config_name"] == "resnet-a")
     # The lossless parse: numbers and bools where str() gives the text back, else text.
     assert first["hyperparameters"] == {

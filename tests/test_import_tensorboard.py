@@ -45,7 +45,7 @@ def test_every_scalar_of_every_style_reads_back(
         assert version["status"] == "finished"
         times = [t for column in version["timestamps"].values() for t in column]
         assert version["created_at"] <= iso(min(times))
-        origin = version["origin"]
+        origin = version["imported_from"]
         assert origin["tool"] == "tensorboard"
         assert origin["source"] == str(logdir)
         assert origin["run_id"].startswith(version["config_name"] + "/events.out.tfevents.")

@@ -44,8 +44,8 @@ def check_version(version: dict[str, Any], run: dict[str, Any]) -> None:
             assert row["time"][0] - 0.01 <= time <= row["time"][1] + 0.01, name
     assert [Path(p).name for p in version["checkpoints"]] == run["files"]
     assert all(Path(p).exists() for p in version["checkpoints"])
-    assert version["origin"]["tool"] == "wandb"
-    assert version["origin"]["run_id"] == run["run_id"]
+    assert version["imported_from"]["tool"] == "wandb"
+    assert version["imported_from"]["run_id"] == run["run_id"]
 
 
 def test_every_row_config_summary_and_status_read_back(

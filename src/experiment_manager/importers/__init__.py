@@ -1,6 +1,6 @@
 """Import runs from other trackers: MLflow, TensorBoard and W&B offline folders.
 
-Each imported version records where it came from in its ``origin`` field (tool,
+Each imported version records where it came from in its ``imported_from`` field (tool,
 source, the run's id and path), so running the same import again adds nothing: a
 run already imported is skipped. A run that cannot be read is reported with its path
 and the others are imported; the source is only ever read. Versions go into the store
@@ -24,10 +24,10 @@ from experiment_manager.importers._api import (
     import_tensorboard,
     import_wandb,
 )
-from experiment_manager.importers._common import ORIGIN_KEY, ImportReport
+from experiment_manager.importers._common import IMPORTED_FROM, ImportReport
 
 __all__ = [
-    "ORIGIN_KEY",
+    "IMPORTED_FROM",
     "TOOLS",
     "ImportReport",
     "import_mlflow",

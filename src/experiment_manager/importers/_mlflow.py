@@ -20,7 +20,7 @@ __all__ = ["STATUS", "artifact_files", "build_run", "local_artifact_dir"]
 #: MLflow's run status to this library's. A run MLflow still calls RUNNING (or that
 #: never left SCHEDULED) has no live process here, so it reads as ``crashed``, as a
 #: ``running`` version whose process is gone always does; the original is kept in the
-#: version's ``origin.status``.
+#: version's ``imported_from.status``.
 STATUS: Mapping[str, str] = {
     "FINISHED": "finished",
     "FAILED": "failed",

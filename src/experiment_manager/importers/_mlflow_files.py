@@ -10,6 +10,7 @@ Deleted experiments (in ``.trash``) and deleted runs are left out.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +23,78 @@ __all__ = ["read_metric_file", "scan_file_store"]
 _STATUS_NAMES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 
 
+_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): ?(.*)")
+_INT = re.compile(r"0|-?[1-9][0-9]*")
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+_WORD = re.compile(r"[A-Za-z][^#]*")
+# Plain words YAML 1.1 reads as something else than a string.
+_SPECIAL = frozenset(("y", "n", "yes", "no", "true", "false", "on", "off", "null"))
+
+
+def _flat_value(text: str) -> tuple[bool, Any]:
+    """One value of a flat ``meta.yaml`` line, when it is one of the few plain forms."""
+    if _INT.fullmatch(text):
+        return True, int(text)
+    quoted = _QUOTED.fullmatch(text)
+    if quoted:
+        return True, quoted.group(1).replace("''", "'")
+    if text == "null":
+        return True, None
+    if text == "[]":
+        return True, []
+    if (
+        _WORD.fullmatch(text)
+        and ": " not in text
+        and text == text.rstrip()
+        and text.lower() not in _SPECIAL
+    ):
+        return True, text
+    return False, None
+
+
 def _yaml(path: Path) -> dict[str, Any]:
+    """Read a ``meta.yaml``.
+
+    MLflow writes flat ``key: value`` lines, read here directly; anything else (nested
+    values, other scalars) goes to PyYAML's safe loader.
+    """
+    with open(path, "rb") as file:
+        raw = file.read()
+    text = raw.decode("utf-8", "surrogateescape")
+    data: dict[str, Any] = {}
+    for line in text.splitlines():
+        match = _LINE.fullmatch(line)
+        if match is None:
+            break
+        known, value = _flat_value(match.group(2))
+        if not known or match.group(1) in data:
+            break
+        data[match.group(1)] = value
+    else:
+        if data:
+            return data
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, "rb") as file:
-        data = yaml.load(file, Loader=loader)  # noqa: S506 (a safe loader)
-    if not isinstance(data, dict):
+    loaded = yaml.load(raw, Loader=loader)  # noqa: S506 (a safe loader)
+    if not isinstance(loaded, dict):
         raise ValueError(f"{path}: not a mapping")
-    return data
+    return loaded
 
 
-def _key_files(folder: Path) -> dict[str, Path]:
+def _key_files(folder: Path) -> dict[str, str]:
     """Key to file of a ``params``/``tags``/``metrics`` folder (keys may hold ``/``)."""
-    found: dict[str, Path] = {}
-    if not folder.is_dir():
-        return found
-    for parent, dirs, names in os.walk(folder):
+    found: dict[str, str] = {}
+    top = str(folder)
+    for parent, dirs, names in os.walk(top):
         dirs.sort()
+        prefix = "" if parent == top else os.path.relpath(parent, top).replace(os.sep, "/") + "/"
         for name in sorted(names):
-            file = Path(parent) / name
-            found[file.relative_to(folder).as_posix()] = file
+            found[prefix + name] = os.path.join(parent, name)
     return found
 
 
-def read_metric_file(path: Path) -> Series:
+def read_metric_file(path: str | Path) -> Series:
     r"""Every point of one metric file, in the order it was logged.
 
     Args:
@@ -67,18 +115,13 @@ def read_metric_file(path: Path) -> Series:
         >>> series.values[0], series.steps, series.times
         (0.5, [0, 1], [1700000000.0, 1700000000.5])
     """
-    data = path.read_bytes()
-    lines = data.splitlines()
-    tokens = data.split()
+    with open(path, "rb") as file:
+        data = file.read()
+    series = _parse_whole(data)
+    if series is not None:
+        return series
     series = Series()
-    if len(tokens) == 3 * len(lines) == 1.5 * data.count(b" "):  # every line has all three
-        try:
-            series.times = [int(t) / 1000 for t in tokens[0::3]]
-            series.values = list(map(float, tokens[1::3]))
-            series.steps = list(map(int, tokens[2::3]))
-            return series
-        except ValueError:
-            series = Series()
+    lines = data.splitlines()
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
@@ -96,11 +139,54 @@ def read_metric_file(path: Path) -> Series:
     return series
 
 
+def _parse_whole(data: bytes) -> Series | None:
+    """The usual file (whole ``timestamp value step`` lines) in a few C-level passes.
+
+    Returns None for anything else, which is then read line by line (and a bad line
+    named).
+    """
+    tokens = data.split()
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    if not lines or len(tokens) != 3 * lines or data.count(b" ") != 2 * lines:
+        return None
+    try:
+        values = list(map(float, tokens[1::3]))
+        steps: list[int | None] = list(map(int, tokens[2::3]))
+        stamps = list(map(float, tokens[0::3]))
+    except ValueError:
+        return None
+    times = _seconds(stamps)
+    if times is None:
+        return None
+    return Series(values=values, steps=steps, times=times)
+
+
+def _seconds(stamps: list[float]) -> list[float | None] | None:
+    """Milliseconds (read as floats) to seconds, exactly ``ms / 1000`` as ints divide.
+
+    None when a stamp is not a whole number below 2**53 (then float64 did not hold
+    it exactly, or it is no MLflow timestamp).
+    """
+    try:
+        import numpy as np
+    except ImportError:
+        if all(stamp.is_integer() and abs(stamp) < 2**53 for stamp in stamps):
+            return [stamp / 1000 for stamp in stamps]
+        return None
+    array = np.array(stamps, dtype=np.float64)
+    if array.size and not (np.abs(array).max() < 2**53 and (np.floor(array) == array).all()):
+        return None
+    # Both operands exact in float64: one IEEE division, the same bits as int / int.
+    times: list[float | None] = (array / 1000).tolist()
+    return times
+
+
 def _texts(folder: Path) -> dict[str, str]:
-    return {
-        key: file.read_bytes().decode("utf-8", "surrogateescape")
-        for key, file in _key_files(folder).items()
-    }
+    found = {}
+    for key, path in _key_files(folder).items():
+        with open(path, "rb") as file:
+            found[key] = file.read().decode("utf-8", "surrogateescape")
+    return found
 
 
 def _load(run_dir: Path, meta: dict[str, Any], experiment: str) -> RunData:

@@ -51,6 +51,7 @@ _COPIED = (
     "environment",
     "resumed",
     "origin",
+    "imported_from",
     "tags",
     "note",
     "archived",
