@@ -84,10 +84,13 @@ def check_version(version: dict[str, Any], run: dict[str, Any], source: Path) ->
     assert origin["status"] == run["status"]
 
 
-@pytest.fixture(params=["folder", "memory"])
+@pytest.fixture(params=["folder", "memory", "postgres"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Every backend: the import goes through the store interface only."""
     if request.param == "memory":
         return MemoryStore()
+    if request.param == "postgres":
+        return ExperimentManager(request.getfixturevalue("postgres_uri")).store
     return ExperimentManager(tmp_path / "logs").store
 
 
