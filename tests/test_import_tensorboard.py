@@ -31,9 +31,9 @@ def test_every_scalar_of_every_style_reads_back(
     before = tree_digest(logdir)
     report = import_tensorboard(logdir, tmp_path)
     assert report.ok
-    assert sorted(i["name"] for i in report.imported) == ["tbx", "torch_new", "torch_old"]
+    assert sorted(i["name"] for i in report.imported) == ["tbx", "tf2", "torch_new", "torch_old"]
     history = ExperimentManager(tmp_path).read_history("tb_logs")
-    assert len(history) == 3
+    assert len(history) == 4
     for version in history:
         run = expected[version["config_name"]]
         assert set(version["metrics"]) == set(run["scalars"]), version["config_name"]
@@ -63,11 +63,11 @@ def test_reimport_skips_and_a_new_run_is_added(
     history = json.dumps(ExperimentManager(tmp_path / "logs").read_history("tb"))
     again = import_tensorboard(logdir, tmp_path / "logs", experiment_id="tb")
     assert again.imported == []
-    assert len(again.skipped) == 3
+    assert len(again.skipped) == 4
     assert json.dumps(ExperimentManager(tmp_path / "logs").read_history("tb")) == history
     shutil.copytree(logdir / "tbx", logdir / "later" / "tbx")
     third = import_tensorboard(logdir, tmp_path / "logs", experiment_id="tb")
-    assert [(i["name"], i["version"]) for i in third.imported] == [("later/tbx", 4)]
+    assert [(i["name"], i["version"]) for i in third.imported] == [("later/tbx", 5)]
 
 
 def test_damaged_event_files(source: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_damaged_event_files(source: tuple[Path, dict[str, Any]], tmp_path: Path
     report = import_tensorboard(logdir, tmp_path / "logs")
     assert [item["path"] for item in report.failed] == [str(logdir / "junk")]
     imported = {item["name"]: item for item in report.imported}
-    assert sorted(imported) == ["tbx", "torch_new", "torch_old"]
+    assert sorted(imported) == ["tbx", "tf2", "torch_new", "torch_old"]
     cut = imported["torch_old"]
     assert 0 < cut["points"] < 37
     assert len(cut["notes"]) == 1

@@ -1,4 +1,5 @@
-"""Write TensorBoard runs with tensorboardX and torch's SummaryWriter (old and new style).
+"""Write TensorBoard runs with tensorboardX and torch's SummaryWriter (old and new style),
+and TF2-style tensor scalars through tensorboardX's event writer.
 
 Run as ``python tensorboard_writer.py LOGDIR EXPECTED_JSON``. The expected file holds,
 per run folder (relative to LOGDIR), every scalar as written (value as the float32
@@ -46,7 +47,7 @@ def with_torch(logdir: Path, expected: dict[str, Any], new_style: bool) -> None:
     scalars: dict[str, list[list[float]]] = {"train/loss": [], "val/acc": []}
     writer = SummaryWriter(str(logdir / name))
     hp = {"lr": 0.003, "batch_size": 64, "optimizer": "sgd", "nesterov": True}
-    experiment, start, end = hparams(hp, {"val/acc": 0.0})  # type: ignore[no-untyped-call]
+    experiment, start, end = hparams(hp, {"val/acc": 0.0})
     file_writer: Any = writer.file_writer  # the same run, not add_hparams' sub-folder
     for summary in (experiment, start):
         file_writer.add_summary(summary, walltime=T0)
@@ -62,12 +63,37 @@ def with_torch(logdir: Path, expected: dict[str, Any], new_style: bool) -> None:
     expected[name] = {"scalars": scalars, "hparams": hp}
 
 
+def tf2_style(logdir: Path, expected: dict[str, Any]) -> None:
+    """Events as TF2's ``tf.summary.scalar`` writes them: a scalar tensor under the
+    ``scalars`` plugin, the plugin named in the tag's first event only."""
+    from tensorboardX import FileWriter
+    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboardX.proto.tensor_pb2 import TensorProto
+
+    writer = FileWriter(str(logdir / "tf2"))
+    points: list[list[float]] = []
+    for step in range(12):
+        value = Summary.Value(
+            tag="epoch_loss",
+            tensor=TensorProto(dtype="DT_FLOAT", float_val=[3.0 - step / 4]),
+        )
+        if step == 0:
+            value.metadata.CopyFrom(
+                SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+            )
+        writer.add_summary(Summary(value=[value]), step, walltime=T0 + 1000 + step)
+        points.append([f32(3.0 - step / 4), step, T0 + 1000 + step])
+    writer.close()
+    expected["tf2"] = {"scalars": {"epoch_loss": points}, "hparams": {}}
+
+
 def main() -> None:
     logdir, out = Path(sys.argv[1]), Path(sys.argv[2])
     expected: dict[str, Any] = {}
     with_tensorboardx(logdir, expected)
     with_torch(logdir, expected, new_style=False)
     with_torch(logdir, expected, new_style=True)
+    tf2_style(logdir, expected)
     out.write_text(json.dumps(expected))
 
 
