@@ -54,6 +54,7 @@ OUR_SCRIPTS = {
     "/static/index.js",
     "/static/chart.js",
     "/static/panels.js",
+    "/static/hparams.js",
     "/static/experiment.js",
     "/static/version.js",
     "/static/vendor/uPlot.iife.min.js",

@@ -39,3 +39,29 @@ def test_grouping_of_no_metrics_and_of_system_only() -> None:
     assert group_metrics(["system/a"]) == [
         {"name": "system", "system": True, "metrics": ["system/a"]}
     ]
+
+
+def test_hparams_rows_of_the_differing_hyperparameters(tmp_path: Path) -> None:
+    manager = ExperimentManager(tmp_path, capture_environment=False)
+    for lr, opt in ((0.1, "sgd"), (0.01, "adam"), (0.001, True)):
+        manager.start_experiment(
+            "cfg", {"lr": lr, "opt": opt, "bs": 32, "net": {"w": lr}}, {}, "exp"
+        )
+        manager.log({"loss": lr * 2})
+        manager.log({"loss": lr})
+        manager.end_experiment()
+    client = TestClient(create_app(tmp_path, allowed_hosts=["testserver"]))
+    body = client.get("/api/experiments/exp/hparams?metric=loss&agg=max").json()
+    assert body["metric"] == "loss"
+    assert body["agg"] == "max"
+    assert body["metrics"] == ["loss"]
+    assert body["axes"] == [
+        {"key": "lr", "kind": "number", "categories": None},
+        {"key": "opt", "kind": "category", "categories": ["adam", "sgd", "true"]},
+        {"key": "net.w", "kind": "number", "categories": None},
+    ]
+    assert body["versions"][2] == {"version": 3, "values": [0.001, "true", 0.001], "metric": 0.002}
+    assert client.get("/api/experiments/exp/hparams").json()["metric"] is None
+    assert client.get("/api/experiments/exp/hparams?metric=nope").status_code == 400
+    assert client.get("/api/experiments/exp/hparams?metric=loss&agg=median").status_code == 400
+    assert client.get("/api/experiments/nope/hparams").status_code == 404

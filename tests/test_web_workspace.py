@@ -44,7 +44,8 @@ def build(log_dir: Path) -> None:
     for version in range(1, 4):
         tags = ["best"] if version == 2 else None
         name = "baseline" if version == 1 else None
-        manager.start_experiment("sweep", {"lr": version / 10}, {}, "ws", name=name, tags=tags)
+        hyperparameters = {"lr": version / 10, "opt": "adam" if version == 2 else "sgd", "bs": 32}
+        manager.start_experiment("sweep", hyperparameters, {}, "ws", name=name, tags=tags)
         for step in range(30):
             manager.log({m: (i + 1) * version / (step + 1) for i, m in enumerate(METRICS)}, step)
         manager.end_experiment()
@@ -248,4 +249,64 @@ def test_integer_steps_get_integer_ticks(ws_server: BackgroundServer, page: Any)
     )
     assert ticks
     assert all(float(t).is_integer() for t in ticks), ticks
+    page.watch.assert_clean()
+
+
+def test_parallel_coordinates_brush_the_table_and_the_scatter_selects(
+    ws_server: BackgroundServer, page: Any, shot: Any
+) -> None:
+    page.goto(ws_server.url("/experiments/ws?versions=1,2&metric=loss"))
+    wait_ready(page)
+    page.locator("#hp-section").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.body.dataset.hparams === 'loss|last|3'")
+    with urllib.request.urlopen(ws_server.url("/api/experiments/ws/hparams?metric=loss")) as answer:
+        twin = json.load(answer)
+    assert [a["key"] for a in twin["axes"]] == ["lr", "opt"]  # bs is the same everywhere
+    assert [a["kind"] for a in twin["axes"]] == ["number", "category"]
+    assert twin["versions"][1] == {"version": 2, "values": [0.2, "adam"], "metric": 2 / 30}
+    options = page.locator("#hp-x option").all_inner_texts()
+    assert options == ["lr", "opt"]
+    assert page.evaluate("() => document.getElementById('parallel').parallelCoordinates.lines") == 3
+
+    # Each version's line is drawn in its colour.
+    png = page.locator("#parallel").screenshot()
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    drawn: set[tuple[int, ...]] = set()
+    for _, rgb in image.getcolors(maxcolors=1 << 20) or []:
+        assert isinstance(rgb, tuple)
+        drawn.add(rgb)
+    colours = page.evaluate(
+        """() => [1, 2, 3].map((v) => { const p = document.createElement('span');
+                 p.style.color = MetricChart.colorFor(v); return p.style.color; })"""
+    )
+    for colour in colours:
+        r, g, b = (int(part) for part in colour[4:-1].split(","))
+        assert any(abs(r - c[0]) + abs(g - c[1]) + abs(b - c[2]) < 30 for c in drawn), colour
+
+    # Brush the top fifth of the lr axis: only v3 (lr 0.3) is in it, and the table says so.
+    box = page.locator("#parallel").bounding_box()
+    top, bottom = box["y"] + 28, box["y"] + box["height"] - 24
+    x = box["x"] + 40
+    page.mouse.move(x, top - 4)
+    page.mouse.down()
+    page.mouse.move(x, top + (bottom - top) * 0.2, steps=4)
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelectorAll('#versions tbody tr').length === 1")
+    assert page.locator("#versions tbody tr td:nth-child(2)").inner_text().strip() == "v3"
+    assert "1 version(s) in the brush" in page.locator("#hp-brush").inner_text()
+    shot("hparams-brushed")
+    page.click("#hp-clear")
+    page.wait_for_function("() => document.querySelectorAll('#versions tbody tr').length === 3")
+
+    # A click on v3's point in the scatter adds it to the selection.
+    point = page.evaluate(
+        "() => document.getElementById('scatter').scatterPlot.points.find(p => p.version === 3)"
+    )
+    scatter = page.locator("#scatter").bounding_box()
+    page.mouse.click(scatter["x"] + point["x"], scatter["y"] + point["y"])
+    page.wait_for_function("() => new URL(location.href).searchParams.get('versions') === '1,2,3'")
+    page.select_option("#hp-agg", "min")
+    page.wait_for_function("() => document.body.dataset.hparams === 'loss|min|3'")
     page.watch.assert_clean()

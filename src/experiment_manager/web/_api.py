@@ -202,6 +202,24 @@ def panels(request: Request) -> Any:
 
 
 @_endpoint
+def hparams(request: Request) -> Any:
+    """``GET /api/experiments/{id}/hparams?metric=&agg=``: hyperparameters against a metric."""
+    from experiment_manager.query import AGGREGATES
+    from experiment_manager.web._hparams import hparam_rows
+
+    experiment_id = _experiment_id(request)
+    query = request.query_params
+    metric = query.get("metric") or None
+    agg = _params.choice("agg", query.get("agg"), AGGREGATES)
+    listing = _listings(request).get(experiment_id)
+    names = [entry["name"] for entry in listing.columns().get("metrics") or []]
+    if metric is not None and metric not in names:
+        raise InvalidArgumentError("metric", metric, "is not a metric of this experiment")
+    body = hparam_rows(listing.summaries, metric, agg)
+    return {"experiment_id": experiment_id, "metric": metric, "agg": agg, "metrics": names, **body}
+
+
+@_endpoint
 def version(request: Request) -> Any:
     """``GET /api/experiments/{id}/versions/{v}``: the full record (``?download=1``)."""
     experiment_id = _experiment_id(request)

@@ -512,6 +512,37 @@ _PATHS: dict[str, Any] = {
         404,
         422,
     ),
+    "/api/experiments/{experiment_id}/hparams": _get(
+        "Hyperparameters that differ against one metric aggregate, one row per version.",
+        [
+            _EXPERIMENT_ID,
+            _param("metric", "query", "The metric of the last axis.", {"type": "string"}),
+            _param(
+                "agg",
+                "query",
+                "Its aggregate (default: the first listed).",
+                {"type": "string", "enum": ["last", "min", "max", "mean", "count"]},
+            ),
+        ],
+        _json(
+            {
+                "type": "object",
+                "required": ["experiment_id", "metric", "agg", "metrics", "axes", "versions"],
+                "properties": {
+                    "experiment_id": {"type": "string"},
+                    "metric": {"type": ["string", "null"]},
+                    "agg": {"type": "string"},
+                    "metrics": {"type": "array", "items": {"type": "string"}},
+                    "axes": {"type": "array", "items": {"type": "object"}},
+                    "versions": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "The axes and one row per version.",
+        ),
+        400,
+        404,
+        422,
+    ),
     "/api/experiments/{experiment_id}/series": _get(
         "One metric of several versions, min/max downsampled to x buckets.",
         [

@@ -12,6 +12,8 @@
   const PAGE_SIZE = 100;
   const FILTER_DELAY_MS = 200;
   const REFRESH_MS = 5000;
+  // Differ between any two runs whatever was changed: hidden from the diff unless asked.
+  const ALWAYS_DIFFERENT = new Set(["pid", "argv"]);
 
   const experimentId = EXPM.pathParts()[1] || "";
   const params = new URLSearchParams(window.location.search);
@@ -38,6 +40,11 @@
   let table = null;
   let chart = null;
   let panels = null;
+  let parallel = null;
+  let scatter = null;
+  let hpData = null;
+  let hpSeq = 0;
+  let hpWanted = false; // the section has been in view: its data is kept up to date
   let compareSeq = 0;
   let pageSeq = 0;
   let refreshTimer = null;
@@ -244,6 +251,9 @@
       offset: state.offset,
       limit: PAGE_SIZE,
       filter: state.filter,
+      // Brushed on the parallel coordinates: only those versions (a brush that holds
+      // none asks for a number no version has, for an empty page).
+      versions: state.brush ? (state.brush.length ? state.brush.join(",") : "999999999") : undefined,
     };
   }
 
@@ -466,6 +476,43 @@
     return chart.show(Object.assign({ metric: state.metric }, view));
   }
 
+  // ---- Hyperparameter views --------------------------------------------------------
+
+  async function loadHparams() {
+    if (!hpWanted) return;
+    const names = state.metricNames || [];
+    if (!state.hpMetric || !names.includes(state.hpMetric)) state.hpMetric = state.metric || names[0] || "";
+    const select = clear(document.getElementById("hp-metric"));
+    for (const name of names) select.appendChild(el("option", { value: name, text: name }));
+    select.value = state.hpMetric;
+    const seq = ++hpSeq;
+    let body;
+    try {
+      body = await api(["experiments", experimentId, "hparams"], { metric: state.hpMetric || undefined, agg: state.hpAgg });
+    } catch (error) {
+      if (seq === hpSeq) clear(document.getElementById("hp-brush")).appendChild(EXPM.errorBox(error, "Could not load the hyperparameters."));
+      return;
+    }
+    if (seq !== hpSeq) return;
+    hpData = body;
+    const xSelect = clear(document.getElementById("hp-x"));
+    (body.axes || []).forEach((axis, i) => xSelect.appendChild(el("option", { value: String(i), text: axis.key })));
+    state.hpX = Math.min(state.hpX || 0, Math.max(0, (body.axes || []).length - 1));
+    xSelect.value = String(state.hpX);
+    parallel.show(body);
+    scatter.show(body, state.hpX);
+    document.body.dataset.hparams = [body.metric, body.agg, (body.versions || []).length].join("|");
+  }
+
+  function brushed(versions) {
+    state.brush = versions;
+    const note = document.getElementById("hp-brush");
+    note.textContent = versions ? versions.length + " version(s) in the brush" : "";
+    document.getElementById("hp-clear").hidden = !versions;
+    state.offset = 0;
+    showPage();
+  }
+
   function renderMetricSelect() {
     const select = document.getElementById("metric-select");
     const names = state.metricNames || [];
@@ -534,11 +581,30 @@
     if (seq !== compareSeq) return;
     clear(container);
     const order = Array.isArray(body.versions) ? body.versions : versions;
+    const allFields = document.getElementById("diff-all-fields").checked;
+    const environment = {};
+    const hidden = [];
+    for (const [key, values] of Object.entries(body.environment || {})) {
+      if (!allFields && ALWAYS_DIFFERENT.has(key)) hidden.push("environment." + key);
+      else environment[key] = values;
+    }
+    container.appendChild(runTable(order));
     container.appendChild(diffTable("Hyperparameters", body.hyperparameters, order, "hyperparameters"));
     container.appendChild(diffTable("Metadata", body.metadata, order, "metadata"));
-    container.appendChild(diffTable("Environment", body.environment, order, "environment"));
+    const envSection = diffTable("Environment", environment, order, "environment");
+    if (hidden.length) envSection.appendChild(el("p", { className: "hint muted", text: hidden.join(", ") + " also differ (they differ between any two runs): tick “show fields that always differ” to see them." }));
+    container.appendChild(envSection);
     container.appendChild(metricsTable(body.metrics || {}, order));
     document.body.dataset.compared = versions.join(",");
+  }
+
+  /** Each compared version's config name, name, status and duration, side by side. */
+  function runTable(order) {
+    const rows = {};
+    const fields = [["config_name", (v) => v.config_name], ["name", (v) => v.name], ["status", (v) => v.status], ["duration", (v) => EXPM.fmtDuration(durationOf(v))]];
+    for (const [key, get] of fields) rows[key] = order.map((n) => (state.known.get(n) ? get(state.known.get(n)) : undefined));
+    const section = diffTable("Run", rows, order, "run");
+    return section;
   }
 
   function diffTable(title, diff, order, id) {
@@ -703,6 +769,7 @@
     renderSummary();
     renderTable(true);
     renderMetricSelect();
+    if (state.watchHparams) state.watchHparams(); // the metrics are known now
     // The panels in view ask for their curves now, with the selection known so far.
     panels.show(selectionView(), state.metricNames || []);
     EXPM.markReady("ready");
@@ -729,6 +796,48 @@
   function init() {
     chart = new MetricChart.Chart(document.getElementById("chart"), { experimentId, onUpdate: renderChartStatus });
     panels = new MetricPanels.Workspace(document.getElementById("panels"), { experimentId });
+    state.hpAgg = "last";
+    parallel = new HyperViews.ParallelCoordinates(document.getElementById("parallel"), { onBrush: brushed });
+    scatter = new HyperViews.Scatter(document.getElementById("scatter"), {
+      onPick: (version) => {
+        if (state.selected.has(version)) state.selected.delete(version);
+        else state.selected.add(version);
+        ensureKnown([version]).then(selectionChanged, selectionChanged);
+      },
+    });
+    document.getElementById("hp-metric").addEventListener("change", (event) => {
+      state.hpMetric = event.target.value;
+      loadHparams();
+    });
+    document.getElementById("hp-agg").addEventListener("change", (event) => {
+      state.hpAgg = event.target.value;
+      loadHparams();
+    });
+    document.getElementById("hp-x").addEventListener("change", (event) => {
+      state.hpX = Number(event.target.value) || 0;
+      if (hpData) scatter.show(hpData, state.hpX);
+    });
+    document.getElementById("hp-clear").addEventListener("click", () => {
+      parallel.show(hpData || { axes: [], versions: [] });
+      brushed(null);
+    });
+    // The views ask for their data once they scroll into view, not before the curves.
+    const section = document.getElementById("hp-section");
+    if (window.IntersectionObserver) {
+      const watch = new IntersectionObserver((entries) => {
+        if (!entries.some((e) => e.isIntersecting) || hpWanted || !state.metricNames) return;
+        hpWanted = true;
+        watch.disconnect();
+        loadHparams();
+      });
+      watch.observe(section);
+      state.watchHparams = () => {
+        watch.unobserve(section);
+        watch.observe(section);
+      };
+    } else {
+      hpWanted = true;
+    }
     const panelFilter = document.getElementById("panel-filter");
     panelFilter.addEventListener("input", () => panels.setFilter(panelFilter.value));
     document.getElementById("sync-zoom").addEventListener("change", (event) => panels.setSyncZoom(event.target.checked));
@@ -749,6 +858,7 @@
         showPage();
       }, FILTER_DELAY_MS);
     });
+    document.getElementById("diff-all-fields").addEventListener("change", () => loadCompare());
     document.getElementById("select-none").addEventListener("click", () => {
       state.selected.clear();
       selectionChanged();
