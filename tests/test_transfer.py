@@ -308,6 +308,22 @@ def test_a_corrupt_history_is_reported_and_the_others_are_copied(
     _assert_same_histories(source, dest, ["plain", "rich", "crashy"])
 
 
+def test_a_file_that_is_no_history_is_named_and_is_no_failure(
+    source: Path, dest: Location, cli: CliRunner
+) -> None:
+    stray = source / "config.json"
+    stray.write_text('{"lr": 0.1}')
+    for call in (migrate, sync):
+        report = call(source, dest)
+        assert report.ok
+        assert [(f["store"], f["path"]) for f in report.foreign] == [("source", str(stray))]
+        assert report.corrupt == []
+    result = cli.invoke(main, ["migrate", str(source), str(source.parent / "other")])
+    assert result.exit_code == 0, result.output
+    assert f"source: {stray}" in result.stdout
+    assert stray.read_text() == '{"lr": 0.1}'
+
+
 def test_a_destination_that_differs_is_a_conflict_and_nothing_is_written(
     tmp_path: Path, source: Path
 ) -> None:

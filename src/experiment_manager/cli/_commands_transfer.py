@@ -218,6 +218,11 @@ def _echo_report(output: Output, report: TransferReport) -> None:
             click.echo(
                 f"  {safe(entry['experiment_id'])} v{entry['version']}: {safe(entry['reason'])}"
             )
+    if report.foreign:
+        click.echo()
+        click.echo("Not histories (left alone):")
+        for entry in report.foreign:
+            click.echo(f"  {entry['store']}: {safe(entry['path'])}")
     if report.corrupt:
         click.echo()
         click.echo(

@@ -11,10 +11,12 @@ from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentNotFoundError,
     InvalidArgumentError,
+    NotAHistoryError,
 )
 
 if TYPE_CHECKING:
     from experiment_manager.stores.base import Store, StoredVersion
+    from experiment_manager.transfer._report import TransferReport
 
 __all__ = [
     "MAX_BATCH_POINTS",
@@ -30,6 +32,7 @@ __all__ = [
     "portable",
     "replacement",
     "selected_ids",
+    "unreadable",
 ]
 
 #: A store given by its ``log_dir`` (a folder or a URI) or as a store object.
@@ -299,3 +302,25 @@ def corrupt_entry(role: str, experiment_id: str, error: CorruptHistoryError) -> 
         "path": str(error.path),
         "reason": error.reason,
     }
+
+
+def unreadable(
+    report: TransferReport, role: str, experiment_id: str, error: CorruptHistoryError
+) -> None:
+    """List a history that could not be read: as corrupt, or as foreign (no history at all).
+
+    Args:
+        report: The report to add it to.
+        role: ``"source"`` or ``"dest"``.
+        experiment_id: The experiment.
+        error: What reading it raised.
+
+    Example:
+        >>> from experiment_manager.transfer import TransferReport
+        >>> report = TransferReport("sync", "a", "b", False)
+        >>> unreadable(report, "source", "config", NotAHistoryError("/l/config.json", "no"))
+        >>> len(report.foreign), report.ok
+        (1, True)
+    """
+    found = report.foreign if isinstance(error, NotAHistoryError) else report.corrupt
+    found.append(corrupt_entry(role, experiment_id, error))

@@ -20,11 +20,11 @@ from experiment_manager.transfer._common import (
     Progress,
     batches,
     canonical,
-    corrupt_entry,
     open_endpoints,
     portable,
     replacement,
     selected_ids,
+    unreadable,
 )
 from experiment_manager.transfer._report import TransferReport
 
@@ -145,7 +145,7 @@ class _Migration:
             try:
                 numbers.append(endpoint.store.latest_version(experiment_id) or 0)
             except CorruptHistoryError as error:
-                self.report.corrupt.append(corrupt_entry(role, experiment_id, error))
+                unreadable(self.report, role, experiment_id, error)
                 return None
         return numbers[0], numbers[1]
 
@@ -155,7 +155,7 @@ class _Migration:
         try:
             return endpoint.store.current_versions(experiment_id)
         except CorruptHistoryError as error:
-            self.report.corrupt.append(corrupt_entry(role, experiment_id, error))
+            unreadable(self.report, role, experiment_id, error)
             return None
 
     def check_prefix(self, experiment_id: str, in_source: int, in_dest: int) -> bool:

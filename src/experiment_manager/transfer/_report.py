@@ -32,6 +32,9 @@ class TransferReport:
         corrupt: ``{"store", "experiment_id", "path", "reason"}`` per experiment whose
             history could not be read (``store`` is ``"source"`` or ``"dest"``); the
             other experiments were still copied.
+        foreign: ``{"store", "experiment_id", "path", "reason"}`` per ``*.json`` of a
+            folder that is no history at all (a stray ``config.json``): left alone,
+            and no failure.
 
     Example:
         >>> report = TransferReport("migrate", "a", "b", dry_run=False)
@@ -49,6 +52,7 @@ class TransferReport:
     replaced: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     corrupt: list[dict[str, str]] = field(default_factory=list)
+    foreign: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def copied_versions(self) -> int:
@@ -64,7 +68,7 @@ class TransferReport:
 
     @property
     def ok(self) -> bool:
-        """True when every history could be read (skipped versions are not failures).
+        """True when every history could be read (skipped versions and foreign files are fine).
 
         Example:
             >>> TransferReport("sync", "a", "b", False).ok
@@ -95,4 +99,5 @@ class TransferReport:
             "replaced": self.replaced,
             "skipped": self.skipped,
             "corrupt": self.corrupt,
+            "foreign": self.foreign,
         }

@@ -21,11 +21,11 @@ from experiment_manager.transfer._common import (
     Progress,
     batches,
     canonical,
-    corrupt_entry,
     open_endpoints,
     portable,
     replacement,
     selected_ids,
+    unreadable,
 )
 from experiment_manager.transfer._report import TransferReport
 
@@ -139,12 +139,12 @@ def sync(
         try:
             versions = src.store.current_versions(experiment_id)
         except CorruptHistoryError as error:
-            report.corrupt.append(corrupt_entry("source", experiment_id, error))
+            unreadable(report, "source", experiment_id, error)
             continue
         try:
             existing = dst.store.current_versions(experiment_id)
         except CorruptHistoryError as error:
-            report.corrupt.append(corrupt_entry("dest", experiment_id, error))
+            unreadable(report, "dest", experiment_id, error)
             run.counter.add(len(versions))
             continue
         ready = run.to_sync(experiment_id, versions, existing, origin)
