@@ -20,6 +20,7 @@ from experiment_manager.cli._common import (
     Progress,
     echo_error,
     get_manager,
+    parse_versions,
     progress_option,
 )
 from experiment_manager.errors import ExperimentNotFoundError
@@ -57,6 +58,12 @@ _SUFFIXES.update({".parquet": "parquet", ".pq": "parquet"})
     "one row per version.",
 )
 @click.option("-q", "--query", metavar="QUERY", help="Export only versions matching this filter.")
+@click.option(
+    "--versions",
+    "version_list",
+    metavar="LIST",
+    help="Export only these versions of ID, e.g. 3, 1-6 or 1,3,5-7.",
+)
 @progress_option
 @click.pass_context
 def export(
@@ -67,6 +74,7 @@ def export(
     target: str,
     long_shape: bool,
     query: str | None,
+    version_list: str | None,
     progress: bool | None,
 ) -> None:
     r"""Export versions (all, or those of ID) to CSV, JSON, JSON Lines or Parquet.
@@ -85,12 +93,24 @@ def export(
     Example:
         expm export -o runs.csv
         expm export demo_logreg --long -o points.parquet
+        expm export demo_logreg --versions 1-3 -o first.csv
         expm export --query "status = 'finished'" -f jsonl -o - | head
     """
     manager = get_manager(ctx)
     chosen = fmt or _SUFFIXES.get(Path(target).suffix.lower(), "csv")
     if experiment_id is not None and not manager.list_versions(experiment_id):
         raise ExperimentNotFoundError(experiment_id)
+    if version_list is not None:
+        if experiment_id is None:
+            raise click.UsageError("--versions needs an experiment ID")
+        versions = parse_versions(version_list)
+        known = {summary["version"] for summary in manager.list_versions(experiment_id)}
+        missing = [version for version in versions if version not in known]
+        if missing:
+            raise ExperimentNotFoundError(experiment_id, missing[0])
+        # A filter the store evaluates with the rest: only these versions.
+        only = f"version in ({', '.join(map(str, versions))})"
+        query = f"({query}) and {only}" if query else only
     if target == "-" and chosen == "parquet" and sys.stdout.isatty():
         raise click.UsageError("refusing to write binary Parquet to a terminal; use -o FILE")
     shape = "long" if long_shape else "wide"

@@ -28,7 +28,9 @@ _IMAGE_FORMATS = ("png", "svg", "pdf")
 
 @click.command()
 @click.argument("experiment_id", metavar="ID")
-@click.option("-m", "--metric", required=True, metavar="NAME", help="The metric to plot.")
+@click.option(
+    "-m", "--metric", metavar="NAME", help="The metric to plot [default: list the metrics]."
+)
 @click.option(
     "--versions",
     metavar="LIST",
@@ -48,32 +50,45 @@ _IMAGE_FORMATS = ("png", "svg", "pdf")
     type=click.IntRange(min=8, max=2000),
     help="Sparkline width in characters [default: fits the terminal].",
 )
+@click.option(
+    "--shared-y",
+    is_flag=True,
+    help="Draw every sparkline on one scale [default: each on its own, from its min to max].",
+)
 @click.pass_context
 def plot(
     ctx: click.Context,
     *,
     experiment_id: str,
-    metric: str,
+    metric: str | None,
     versions: str | None,
     target: str | None,
     width: int | None,
+    shared_y: bool,
 ) -> None:
     r"""Plot one metric of an experiment, one curve per version.
 
-    Without -o, prints a sparkline per version with its min, max and last value.
-    Long series are resampled to the width by taking each column's minimum and
-    maximum, so a single spike stays visible; NaN and infinite values leave gaps
-    (and are counted). With -o, draws every point against its step with matplotlib.
+    Without -m, lists the metrics the versions logged. Without -o, prints a
+    sparkline per version with its min, max and last value: x is the step (every
+    line shares one step axis, so a shorter run draws a shorter line), and each
+    line has its own scale unless --shared-y. Long series are resampled to the
+    width by taking each column's minimum and maximum, so a single spike stays
+    visible; NaN and infinite values leave gaps (and are counted). With -o, draws
+    every point against its step with matplotlib.
 
     \b
     Example:
-        expm plot demo_logreg -m val_loss
+        expm plot demo_logreg
+        expm plot demo_logreg -m val_loss --versions 1-3
         expm plot demo_logreg -m val_loss --versions 1,3 -o val_loss.png
     """
     wanted = parse_versions(versions) if versions else None
     records = get_manager(ctx).read_history(experiment_id)
     if not records:
         raise ExperimentNotFoundError(experiment_id)
+    if metric is None:
+        _echo_metrics(experiment_id, records)
+        return
     by_version = {record["version"]: record for record in records}
     if wanted is not None:
         missing = [version for version in wanted if version not in by_version]
@@ -104,7 +119,25 @@ def plot(
             f"{_format.safe_text(metric)} of {_format.safe_text(experiment_id)}", bold=True
         )
     )
-    click.echo(render_sparklines(chosen, metric, width))
+    click.echo(render_sparklines(chosen, metric, width, shared_y=shared_y))
+
+
+def _echo_metrics(experiment_id: str, records: Sequence[Mapping[str, Any]]) -> None:
+    counts: dict[str, list[int]] = {}
+    for record in records:
+        for name, values in (record.get("metrics") or {}).items():
+            seen = counts.setdefault(name, [0, 0])
+            seen[0] += 1
+            seen[1] += len(values)
+    if not counts:
+        click.echo(f"no version of {_format.safe_text(experiment_id)} logged a metric", err=True)
+        return
+    rows: list[list[_format.Cell]] = [
+        [_format.safe_text(name), str(used), str(points)]
+        for name, (used, points) in sorted(counts.items())
+    ]
+    click.echo(_format.render_table(["METRIC", "VERSIONS", "POINTS"], rows, right=[1, 2]))
+    click.echo(f"plot one with: expm plot {_format.safe_text(experiment_id)} -m NAME", err=True)
 
 
 def _stats(values: Sequence[Any]) -> tuple[list[float], int]:
@@ -112,29 +145,55 @@ def _stats(values: Sequence[Any]) -> tuple[list[float], int]:
     return finite, len(values) - len(finite)
 
 
-def render_sparklines(records: Sequence[Mapping[str, Any]], metric: str, width: int) -> str:
-    """One line per version: label, sparkline (shared scale), count, min, max, last.
+def _xs(record: Mapping[str, Any], metric: str, values: Sequence[Any]) -> list[int]:
+    """The steps of a metric's values, or their indexes when some value has no step."""
+    steps = (record.get("steps") or {}).get(metric) or []
+    if len(steps) == len(values) and all(type(step) is int for step in steps):
+        return list(steps)
+    return list(range(len(values)))
+
+
+def render_sparklines(
+    records: Sequence[Mapping[str, Any]], metric: str, width: int, *, shared_y: bool = False
+) -> str:
+    """One line per version: label, sparkline, count, min, max, last.
+
+    x is the step (the index for values logged without one), on one axis for every
+    line; y runs from each line's own min to max, or with ``shared_y`` from the min to
+    the max of them all.
 
     Args:
-        records: Full records (with ``metrics``).
+        records: Full records (with ``metrics`` and ``steps``).
         metric: The metric's name.
         width: The sparkline's width in characters.
+        shared_y: One scale for every line.
 
     Returns:
         The lines, joined by newlines.
 
     Example:
-        >>> records = [{"version": 1, "metrics": {"loss": [3, 2, 1, 9, 0]}}]
+        >>> records = [{"version": 1, "metrics": {"loss": [3, 2, 1, 9, 0]}},
+        ...            {"version": 2, "metrics": {"loss": [30, 10]},
+        ...             "steps": {"loss": [0, 4]}}]
         >>> print(render_sparklines(records, "loss", 10))
         v1  ▃▃▂█▁  n=5  min 0  max 9  last 0
+        v2  █   ▁  n=2  min 10  max 30  last 10
     """
     series = {record["version"]: (record.get("metrics") or {}).get(metric) for record in records}
+    xs = {
+        record["version"]: _xs(record, metric, series[record["version"]] or [])
+        for record in records
+    }
+    every_x = [x for values in xs.values() for x in values]
+    x_low, x_high = (min(every_x), max(every_x)) if every_x else (0, 0)
     finite_all = [v for values in series.values() for v in _stats(values or [])[0]]
-    low = min(finite_all) if finite_all else 0.0
-    high = max(finite_all) if finite_all else 0.0
     labels = {version: f"v{version}" for version in series}
     label_width = max(len(label) for label in labels.values())
-    points = {v: _format.resample_minmax(values or [], width) for v, values in series.items()}
+    stride = _format.step_stride(xs.values())
+    points = {
+        v: _format.resample_by_x(xs[v], values or [], width, x_low, x_high, stride=stride)
+        for v, values in series.items()
+    }
     line_width = max(len(p) for p in points.values())
     rows: list[list[_format.Cell]] = []
     for version, values in series.items():
@@ -142,6 +201,8 @@ def render_sparklines(records: Sequence[Mapping[str, Any]], metric: str, width: 
             rows.append([labels[version].ljust(label_width), " " * line_width, "(not logged)"])
             continue
         finite, other = _stats(values)
+        scale = finite_all if shared_y else finite
+        low, high = (min(scale), max(scale)) if scale else (0.0, 0.0)
         line = _format.sparkline(points[version], low, high).ljust(line_width)
         stats = f"n={len(values)}"
         if finite:

@@ -14,12 +14,14 @@ from experiment_manager.cli._common import (
     json_option,
     output_options,
     parse_ref,
+    parse_versions,
     status_cell,
 )
 
 __all__ = ["diff", "show", "show_document"]
 
 _SUMMARY_STATS = ("count", "last", "min", "max", "mean")
+_WHOLE = 1 << 30  # a cell width nothing reaches: never cut
 _CHECK_STYLES: Mapping[str, Mapping[str, Any]] = {
     "ok": {"fg": "green"},
     "missing": {"fg": "red"},
@@ -69,41 +71,68 @@ def _pairs(section: Any) -> str:
 
 
 @click.command()
-@click.argument("ref", metavar="ID[@VERSION]")
+@click.argument("ref", metavar="ID[@VERSIONS]")
 @click.option(
     "-v",
     "--version",
     "version_option",
-    type=click.IntRange(min=1),
-    help="The version (instead of @VERSION; for ids that themselves end in @<digits>).",
+    metavar="VERSIONS",
+    help="The version, or a list such as 1-3 (instead of @VERSIONS; for ids that "
+    "themselves end in @<digits>).",
 )
 @click.option("--points", is_flag=True, help="Print every metric point (step, value, time).")
 @json_option
 @click.pass_context
 def show(
-    ctx: click.Context, ref: str, version_option: int | None, points: bool, as_json: bool
+    ctx: click.Context, ref: str, version_option: str | None, points: bool, as_json: bool
 ) -> None:
-    r"""Show everything recorded for one version (the latest by default).
+    r"""Show everything recorded for one version (the latest by default), or several.
 
     Configuration, status and timing, error, hyperparameters, metadata, metric
     summaries (count, last, min, max, mean; every point with --points), checkpoints
-    (with whether each file is still there) and the captured environment.
-    --json prints the library's get_version(ID, VERSION), with metrics, steps and
-    timestamps replaced by metric_summaries unless --points is given.
+    (with whether each file is still there; paths in full) and the captured
+    environment. ID@1-3 or ID@1,4 shows each of those versions in turn. --json
+    prints the library's get_version(ID, VERSION), with metrics, steps and
+    timestamps replaced by metric_summaries unless --points is given (a list of
+    them for several versions).
 
     \b
     Example:
         expm show demo_logreg
         expm show demo_logreg@2 --points
+        expm show demo_logreg@1-3
         expm show demo_logreg@latest --json
     """
     output = Output(as_json)
-    experiment_id, version = (ref, version_option) if version_option else parse_ref(ref)
+    experiment_id, versions = _show_refs(ref, version_option)
     manager = get_manager(ctx)
-    record = manager.get_version(experiment_id, version)
+    records = [manager.get_version(experiment_id, version) for version in versions]
     if output.mode == "json":
-        output.json(show_document(record, points))
+        documents = [show_document(record, points) for record in records]
+        output.json(documents if len(versions) > 1 else documents[0])
         return
+    for index, record in enumerate(records):
+        if index:
+            click.echo()
+            click.echo(output.style("─" * 40, dim=True))
+            click.echo()
+        _echo_version(output, manager, record, points)
+
+
+def _show_refs(ref: str, version_option: str | None) -> tuple[str, list[int | None]]:
+    """The experiment and versions ``expm show`` names (None: the latest)."""
+    from experiment_manager import _ranges
+
+    if version_option is not None:
+        return ref, list(parse_versions(version_option))
+    experiment_id, at, spec = ref.rpartition("@")
+    if at and experiment_id and _ranges.is_version_list(spec):
+        return experiment_id, list(parse_versions(spec))
+    experiment_id, version = parse_ref(ref)
+    return experiment_id, [version]
+
+
+def _echo_version(output: Output, manager: Any, record: Mapping[str, Any], points: bool) -> None:
     summary = show_document(record, points=False)["metric_summaries"]
     title = f"{_format.safe_text(record['experiment_id'])} @ version {record['version']}"
     status = status_cell(record.get("status"))
@@ -214,9 +243,10 @@ def _echo_checkpoints(output: Output, manager: Any, record: Mapping[str, Any]) -
             ]
         )
     headers = ["PATH", "STEP", "SIZE", "NOW", "SHA256", "METRICS", "ADDED"]
+    # Paths are shown whole, however long: they are there to be copied.
     click.echo(
         _format.render_table(
-            headers, rows, right=[1, 2], max_width=60, stylist=output.stylist, indent=2
+            headers, rows, right=[1, 2], max_width=_WHOLE, stylist=output.stylist, indent=2
         )
     )
 

@@ -119,7 +119,9 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_NOT_FOUND) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class variable; each error here has its own, kept
+        # in the instance's __dict__ (which click reads as self.exit_code).
+        vars(self)["exit_code"] = exit_code
 
     def show(self, file: IO[Any] | None = None) -> None:
         """Print the error on stderr."""

@@ -38,9 +38,11 @@ __all__ = [
     "render_columns",
     "render_pairs",
     "render_table",
+    "resample_by_x",
     "resample_minmax",
     "safe_text",
     "sparkline",
+    "step_stride",
     "to_jsonable",
     "truncate",
 ]
@@ -693,6 +695,95 @@ def resample_minmax(values: Sequence[Any], width: int) -> list[float | None]:
         first, second = sorted((low_at, high_at))
         out.extend((float(values[first]), float(values[second])))
     return out
+
+
+def resample_by_x(
+    xs: Sequence[int | float],
+    values: Sequence[Any],
+    width: int,
+    x_low: float,
+    x_high: float,
+    *,
+    stride: int = 1,
+) -> list[float | None]:
+    """Place a series on ``width`` columns by its x (its steps), keeping spikes visible.
+
+    Columns cover ``[x_low, x_high]`` evenly, so series of one plot line up by step and
+    one that logged fewer steps draws a shorter line. When every x (counted in
+    ``stride`` steps: 10, 20, 30 with stride 10 take three columns) fits a column of
+    its own, each value sits at its x (the last of several at one x); else
+    the columns are paired into buckets of x and each bucket gives its minimum and its
+    maximum, in the order they occur. Columns with no finite value are None (gaps).
+
+    Args:
+        xs: The x of each value (steps), in logging order.
+        values: The values.
+        width: The columns wanted (at least 2).
+        x_low: The x of the first column (the smallest x of every series drawn).
+        x_high: The x of the last column.
+        stride: The steps between two logged x (see :func:`step_stride`).
+
+    Returns:
+        Finite floats and None, one per column up to the last one used.
+
+    Example:
+        >>> resample_by_x([0, 2, 4], [1, 2, 3], 10, 0, 4)
+        [1.0, None, 2.0, None, 3.0]
+        >>> resample_by_x([0, 2, 4], [1, 2, 3], 10, 0, 4, stride=2)
+        [1.0, 2.0, 3.0]
+        >>> resample_by_x(list(range(100)), [0] * 50 + [9] + [0] * 49, 10, 0, 99)
+        [0.0, 0.0, 0.0, 0.0, 0.0, 9.0, 0.0, 0.0, 0.0, 0.0]
+    """
+    width = max(2, width)
+    stride = max(1, stride)
+    span = x_high - x_low
+    points = [(x, v) for x, v in zip(xs, values, strict=False) if _finite(v)]
+    columns = span / stride
+    if columns + 1 <= width and all(((x - x_low) / stride).is_integer() for x, _ in points):
+        out: list[float | None] = [None] * (int(columns) + 1)
+        for x, value in points:
+            out[int((x - x_low) / stride)] = float(value)
+    else:
+        buckets = width // 2
+        chosen: list[list[tuple[int, float]]] = [[] for _ in range(buckets)]
+        for order, (x, value) in enumerate(points):
+            at = min(buckets - 1, int((x - x_low) / span * buckets)) if span > 0 else 0
+            chosen[at].append((order, float(value)))
+        out = []
+        for bucket in chosen:
+            if not bucket:
+                out.extend((None, None))
+                continue
+            low = min(bucket, key=lambda item: item[1])
+            high = max(bucket, key=lambda item: item[1])
+            first, second = sorted((low, high))
+            out.extend((first[1], second[1]))
+    while out and out[-1] is None:
+        out.pop()
+    return out
+
+
+def step_stride(series: Iterable[Sequence[int]]) -> int:
+    """The largest step that divides every gap between the steps of the series.
+
+    Args:
+        series: Each series' steps.
+
+    Returns:
+        The stride (1 when there is no gap, or none to go by).
+
+    Example:
+        >>> step_stride([[0, 10, 20], [5, 15]])
+        5
+    """
+    import itertools
+    import math
+
+    known = sorted({step for steps in series for step in steps})
+    stride = 0
+    for before, after in itertools.pairwise(known):
+        stride = math.gcd(stride, after - before)
+    return stride or 1
 
 
 def sparkline(points: Sequence[float | None], low: float, high: float) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from experiment_manager.cli import _format
+from experiment_manager.cli import _format, _help
 from experiment_manager.cli._common import (
     EXIT_CORRUPT,
     EXIT_NOT_FOUND,
@@ -99,6 +99,12 @@ def describe_error(error: Exception) -> tuple[str, int]:
 class _Group(click.Group):
     """Turns errors into one line on stderr and an exit code (a traceback only with --debug)."""
 
+    context_class = _help.HelpContext
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with whole summaries (see :mod:`._help`)."""
+        _help.format_commands(self, ctx, formatter)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -175,6 +181,7 @@ def keep_blocks(command: click.Command) -> None:
     Args:
         command: A command whose ``help`` came from a raw docstring.
     """
+    command.context_class = _help.HelpContext  # whole words in the help
     if command.help:
         command.help = "\n".join(
             line.replace("\\b", "\b") if line.strip() == "\\b" else line
