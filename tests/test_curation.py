@@ -281,3 +281,15 @@ def test_the_usage_example_runs() -> None:
     section = usage.split("## Names, tags, notes, archive and trash")[1]
     block = section.split("```python\n")[1].split("```")[0]
     exec(compile(block, "docs/usage.md", "exec"), {})
+
+
+def test_plot_legends_show_names_and_leave_archived_versions_out(log_dir: Path) -> None:
+    manager = sweep(log_dir, 3)
+    manager.set_name("exp", 2, "wide-net")
+    manager.archive("exp", 3)
+    code, out, err = run(log_dir, "plot", "exp", "-m", "loss", "-w", "10")
+    assert code == 0, err
+    labels = [line.split("  ")[0].strip() for line in out.splitlines()[1:]]
+    assert labels == ["v1", "v2 wide-net"]
+    code, out, _ = run(log_dir, "plot", "exp", "-m", "loss", "-w", "10", "--all")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["v1", "v2", "v3"]

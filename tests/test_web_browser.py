@@ -55,6 +55,7 @@ OUR_SCRIPTS = {
     "/static/chart.js",
     "/static/panels.js",
     "/static/hparams.js",
+    "/static/groups.js",
     "/static/experiment.js",
     "/static/version.js",
     "/static/vendor/uPlot.iife.min.js",

@@ -310,3 +310,47 @@ def test_parallel_coordinates_brush_the_table_and_the_scatter_selects(
     page.select_option("#hp-agg", "min")
     page.wait_for_function("() => document.body.dataset.hparams === 'loss|min|3'")
     page.watch.assert_clean()
+
+
+def test_group_by_a_hyperparameter_draws_mean_and_band(
+    ws_server: BackgroundServer, page: Any, shot: Any
+) -> None:
+    page.goto(ws_server.url("/experiments/ws?versions=1,2,3&metric=loss"))
+    wait_ready(page)
+    page.wait_for_function("() => document.querySelectorAll('#group-by option').length > 4")
+    page.select_option("#group-by", "hp:opt")
+    page.wait_for_function("() => document.body.dataset.grouped === 'hp:opt|loss|2'")
+    assert "group=hp:opt" in page.url.replace("%3A", ":")
+    assert page.locator("#chart").is_hidden()
+    rows = page.locator("#group-table tbody tr")
+    assert rows.all_inner_texts()[0].split()[:3] == ["adam", "v2", "1"]
+    assert rows.all_inner_texts()[1].split()[:4] == ["sgd", "v1,", "v3", "2"]
+    chart = page.evaluate(
+        """() => { const g = document.getElementById('group-chart').groupChart;
+                   return {series: g.plot.series.length, bands: g.plot.bands.length,
+                           sgd: g.body.groups[1]}; }"""
+    )
+    assert chart["series"] == 1 + 3 * 2
+    assert chart["bands"] == 2
+    # loss of version v at step s is v / (s + 1): sgd holds v1 and v3.
+    assert chart["sgd"]["mean"][0] == pytest.approx(2.0)
+    assert chart["sgd"]["min"][0] == pytest.approx(1.0)
+    assert chart["sgd"]["max"][0] == pytest.approx(3.0)
+    assert chart["sgd"]["std"][0] == pytest.approx(1.0)
+    png = page.locator("#group-chart canvas").first.screenshot()
+    from PIL import Image
+
+    colours = Image.open(io.BytesIO(png)).convert("RGB").getcolors(maxcolors=1 << 20) or []
+    assert len(colours) > 20  # lines, bands and axes were drawn, not a blank canvas
+    page.select_option("#group-band", "std")
+    assert "band=std" in page.url
+    page.select_option("#group-by", "tag")
+    page.wait_for_function("() => document.body.dataset.grouped === 'tag|loss|2'")
+    assert page.locator("#group-table tbody tr").all_inner_texts()[0].split()[:2] == [
+        "(none)",
+        "v1,",
+    ]
+    shot("groups")
+    page.select_option("#group-by", "")
+    page.wait_for_function("() => !document.getElementById('chart').hidden")
+    page.watch.assert_clean()

@@ -21,7 +21,28 @@ from experiment_manager.cli._common import (
 )
 from experiment_manager.errors import ExperimentNotFoundError
 
-__all__ = ["plot", "render_sparklines"]
+__all__ = ["plot", "render_sparklines", "version_label"]
+
+
+def version_label(record: Mapping[str, Any]) -> str:
+    """A version's label in a legend: ``v3``, and its name when one was given.
+
+    Args:
+        record: The version's record.
+
+    Returns:
+        The label (its name is not repeated when it is just the config name).
+
+    Example:
+        >>> version_label({"version": 3, "config_name": "a", "name": "baseline"})
+        'v3 baseline'
+        >>> version_label({"version": 4, "config_name": "a"})
+        'v4'
+    """
+    name = record.get("name")
+    named = isinstance(name, str) and name and name != record.get("config_name")
+    return f"v{record['version']} {name}" if named else f"v{record['version']}"
+
 
 _IMAGE_FORMATS = ("png", "svg", "pdf")
 
@@ -55,6 +76,9 @@ _IMAGE_FORMATS = ("png", "svg", "pdf")
     is_flag=True,
     help="Draw every sparkline on one scale [default: each on its own, from its min to max].",
 )
+@click.option(
+    "--all", "show_all", is_flag=True, help="Plot archived versions too (never those in the trash)."
+)
 @click.pass_context
 def plot(
     ctx: click.Context,
@@ -65,6 +89,7 @@ def plot(
     target: str | None,
     width: int | None,
     shared_y: bool,
+    show_all: bool,
 ) -> None:
     r"""Plot one metric of an experiment, one curve per version.
 
@@ -84,6 +109,8 @@ def plot(
     """
     wanted = parse_versions(versions) if versions else None
     records = get_manager(ctx).read_history(experiment_id)
+    if not show_all:  # archived versions are left out of charts unless asked for
+        records = [record for record in records if not record.get("archived")]
     if not records:
         raise ExperimentNotFoundError(experiment_id)
     if metric is None:
@@ -187,7 +214,7 @@ def render_sparklines(
     every_x = [x for values in xs.values() for x in values]
     x_low, x_high = (min(every_x), max(every_x)) if every_x else (0, 0)
     finite_all = [v for values in series.values() for v in _stats(values or [])[0]]
-    labels = {version: f"v{version}" for version in series}
+    labels = {record["version"]: version_label(record) for record in records}
     label_width = max(len(label) for label in labels.values())
     stride = _format.step_stride(xs.values())
     points = {
@@ -243,7 +270,7 @@ def _write_image(
         else:
             xs = list(range(len(values)))
         ys = [float(v) if math.isfinite(v) else math.nan for v in values]
-        axes.plot(xs, ys, label=_mpl_text(f"v{record['version']}"), linewidth=1.2)
+        axes.plot(xs, ys, label=_mpl_text(version_label(record)), linewidth=1.2)
     axes.set_title(_mpl_text(f"{experiment_id}: {metric}"))
     axes.set_xlabel("step")
     axes.set_ylabel(_mpl_text(metric))

@@ -220,6 +220,42 @@ def hparams(request: Request) -> Any:
 
 
 @_endpoint
+def groups(request: Request) -> Any:
+    """``GET /api/experiments/{id}/groups?metric=&by=&versions=``: groups' mean and band."""
+    from experiment_manager.errors import ExperimentNotFoundError
+    from experiment_manager.web import _groups
+
+    experiment_id = _experiment_id(request)
+    query = request.query_params
+    metric = _params.required("metric", query.get("metric"))
+    x = _params.choice("x", query.get("x"), X_AXES)
+    by = _params.required("by", query.get("by"))
+    try:
+        _groups.group_key(by)
+    except ValueError:
+        raise InvalidArgumentError("by", by, "must be tag, name, config_name or hp:<key>") from None
+    points = _params.integer("points", query.get("points"), 200, 2, MAX_BUCKETS)
+    wanted = _params.version_list("versions", query.get("versions"))
+    listing = _listings(request).get(experiment_id)
+    summaries = listing.summaries
+    if wanted is not None:
+        known = {s["version"]: s for s in summaries}
+        missing = [v for v in wanted if v not in known]
+        if missing:
+            raise ExperimentNotFoundError(experiment_id, missing[0])
+        summaries = [known[v] for v in wanted]
+    curves = _cache(request).curves(experiment_id, metric, x)
+
+    def series(number: int) -> Any:
+        prepared = curves.series(number, x)
+        return prepared.xs, prepared.ys
+
+    found = _groups.resample_groups(_groups.group_versions(summaries, by), series, points)
+    body = {"experiment_id": experiment_id, "metric": metric, "x_axis": x, "by": by, **found}
+    return prepared_json(body, _NO_STORE)
+
+
+@_endpoint
 def version(request: Request) -> Any:
     """``GET /api/experiments/{id}/versions/{v}``: the full record (``?download=1``)."""
     experiment_id = _experiment_id(request)

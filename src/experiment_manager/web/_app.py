@@ -37,6 +37,7 @@ ROUTES: tuple[Route, ...] = tuple(
         ("/api/experiments/{experiment_id}/compare", _api.compare),
         ("/api/experiments/{experiment_id}/panels", _api.panels),
         ("/api/experiments/{experiment_id}/hparams", _api.hparams),
+        ("/api/experiments/{experiment_id}/groups", _api.groups),
         ("/api/experiments/{experiment_id}/series", _api.series),
         ("/api/experiments/{experiment_id}/versions/{version}", _api.version),
         ("/api/experiments/{experiment_id}/versions/{version}/points", _api.points),

@@ -543,6 +543,41 @@ _PATHS: dict[str, Any] = {
         404,
         422,
     ),
+    "/api/experiments/{experiment_id}/groups": _get(
+        "Versions grouped by a hyperparameter or tag: each group's mean, min, max, std.",
+        [
+            _EXPERIMENT_ID,
+            _param("metric", "query", "The metric.", {"type": "string"}, required=True),
+            _param(
+                "by",
+                "query",
+                "tag, name, config_name or hp:<dotted key>.",
+                {"type": "string"},
+                required=True,
+            ),
+            _param("x", "query", "step, time or index.", {"type": "string"}),
+            _param("points", "query", "Grid points (default 200).", {"type": "integer"}),
+            _param("versions", "query", "Comma-separated versions (all).", {"type": "string"}),
+        ],
+        _json(
+            {
+                "type": "object",
+                "required": ["experiment_id", "metric", "x_axis", "x", "by", "groups"],
+                "properties": {
+                    "experiment_id": {"type": "string"},
+                    "metric": {"type": "string"},
+                    "x_axis": {"type": "string"},
+                    "x": {"type": "array", "items": {"type": "number"}},
+                    "by": {"type": "string"},
+                    "groups": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "The shared grid and each group's curves.",
+        ),
+        400,
+        404,
+        422,
+    ),
     "/api/experiments/{experiment_id}/series": _get(
         "One metric of several versions, min/max downsampled to x buckets.",
         [

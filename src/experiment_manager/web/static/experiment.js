@@ -32,6 +32,8 @@
     logY: params.get("log") === "1",
     smoothing: clampSmoothing(params.get("smooth")),
     filter: params.get("filter") || "",
+    groupBy: params.get("group") || "",
+    groupBand: params.get("band") === "std" ? "std" : "minmax",
     sort: { sortKey: "version", sortDir: -1 },
     columns: [],
     visible: new Set(),
@@ -43,6 +45,8 @@
   let parallel = null;
   let scatter = null;
   let hpData = null;
+  let groups = null;
+  let groupSeq = 0;
   let hpSeq = 0;
   let hpWanted = false; // the section has been in view: its data is kept up to date
   let compareSeq = 0;
@@ -70,6 +74,8 @@
     if (state.logY) query.set("log", "1");
     if (state.smoothing > 0) query.set("smooth", String(state.smoothing));
     if (state.filter) query.set("filter", state.filter);
+    if (state.groupBy) query.set("group", state.groupBy);
+    if (state.groupBy && state.groupBand !== "minmax") query.set("band", state.groupBand);
     const url = window.location.pathname + "?" + query.toString().replace(/%2C/g, ",");
     // Unchanged (a shared link as opened): a history call would only cost time.
     if (url !== window.location.pathname + window.location.search) {
@@ -473,7 +479,49 @@
   function updateChart() {
     const view = selectionView();
     panels.show(view, state.metricNames || []);
+    const grouped = Boolean(state.groupBy);
+    document.getElementById("chart").hidden = grouped;
+    document.getElementById("group-chart").hidden = !grouped;
+    document.getElementById("group-table").hidden = !grouped;
+    if (grouped) updateGroups();
     return chart.show(Object.assign({ metric: state.metric }, view));
+  }
+
+  /** The selected versions (all listed ones when none is) grouped, as mean and band. */
+  async function updateGroups() {
+    const seq = ++groupSeq;
+    const versions = selectedList();
+    let body;
+    try {
+      body = await api(["experiments", experimentId, "groups"], {
+        metric: state.metric,
+        by: state.groupBy,
+        x: state.x,
+        versions: versions.length ? versions.join(",") : undefined,
+      });
+    } catch (error) {
+      if (seq !== groupSeq) return;
+      groups.clear();
+      document.getElementById("group-chart").appendChild(EXPM.errorBox(error, "Could not group the versions."));
+      return;
+    }
+    if (seq !== groupSeq || !state.groupBy) return;
+    groups.show(body, state.groupBand, state.logY);
+    document.body.dataset.grouped = [body.by, body.metric, (body.groups || []).length].join("|");
+  }
+
+  function renderGroupBy() {
+    const select = document.getElementById("group-by");
+    const keys = ((state.info && state.info.hyperparameters) || []).map((c) => c.key);
+    const wanted = ["", "tag", "name", "config_name", ...keys.map((k) => "hp:" + k)];
+    if ([...select.options].map((o) => o.value).join("\n") === wanted.join("\n")) return;
+    clear(select);
+    for (const value of wanted) {
+      const text = value === "" ? "none" : value.startsWith("hp:") ? value.slice(3) : value === "config_name" ? "config" : value;
+      select.appendChild(el("option", { value, text }));
+    }
+    if (state.groupBy && !wanted.includes(state.groupBy)) state.groupBy = "";
+    select.value = state.groupBy;
   }
 
   // ---- Hyperparameter views --------------------------------------------------------
@@ -769,6 +817,7 @@
     renderSummary();
     renderTable(true);
     renderMetricSelect();
+    renderGroupBy();
     if (state.watchHparams) state.watchHparams(); // the metrics are known now
     // The panels in view ask for their curves now, with the selection known so far.
     panels.show(selectionView(), state.metricNames || []);
@@ -797,6 +846,20 @@
     chart = new MetricChart.Chart(document.getElementById("chart"), { experimentId, onUpdate: renderChartStatus });
     panels = new MetricPanels.Workspace(document.getElementById("panels"), { experimentId });
     state.hpAgg = "last";
+    groups = new GroupChart.Groups(document.getElementById("group-chart"), document.getElementById("group-table"));
+    const groupBy = document.getElementById("group-by");
+    groupBy.addEventListener("change", () => {
+      state.groupBy = groupBy.value;
+      writeUrl();
+      updateChart();
+    });
+    const band = document.getElementById("group-band");
+    band.value = state.groupBand;
+    band.addEventListener("change", () => {
+      state.groupBand = band.value;
+      writeUrl();
+      if (state.groupBy && groups.body) groups.show(groups.body, state.groupBand, state.logY);
+    });
     parallel = new HyperViews.ParallelCoordinates(document.getElementById("parallel"), { onBrush: brushed });
     scatter = new HyperViews.Scatter(document.getElementById("scatter"), {
       onPick: (version) => {
