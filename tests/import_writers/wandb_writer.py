@@ -18,7 +18,13 @@ import wandb
 
 
 def one_run(root: Path, name: str, exit_code: int, rows: int) -> dict[str, Any]:
-    config = {"lr": 0.01, "layers": [64, 32], "optimizer": {"name": "adam", "beta": 0.9}}
+    config = {
+        "lr": 0.01,
+        "layers": [64, 32],
+        "optimizer": {"name": "adam", "beta": 0.9},
+        # Longer than two of the file's 32 KiB blocks: one record in first/middle/last parts.
+        "prompt": "x" * 70_000,
+    }
     run = wandb.init(
         project="vision sweep",
         dir=str(root),
