@@ -768,6 +768,7 @@ def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
         "limit",
         "filter",
         "versions",
+        "all",
     }
     assert params["/api/experiments/{experiment_id}/series"] == {
         "metric",

@@ -65,3 +65,22 @@ def test_hparams_rows_of_the_differing_hyperparameters(tmp_path: Path) -> None:
     assert client.get("/api/experiments/exp/hparams?metric=nope").status_code == 400
     assert client.get("/api/experiments/exp/hparams?metric=loss&agg=median").status_code == 400
     assert client.get("/api/experiments/nope/hparams").status_code == 404
+
+
+def test_archived_versions_are_listed_only_when_asked_for(tmp_path: Path) -> None:
+    manager = ExperimentManager(tmp_path, capture_environment=False)
+    for _ in range(3):
+        manager.start_experiment("cfg", {}, {}, "exp")
+        manager.end_experiment()
+    manager.archive("exp", 2)
+    manager.remove("exp", 3)
+    client = TestClient(create_app(tmp_path, allowed_hosts=["testserver"]))
+    shown = client.get("/api/experiments/exp").json()
+    assert [v["version"] for v in shown["versions"]] == [1]
+    every = client.get("/api/experiments/exp?all=1").json()
+    assert [v["version"] for v in every["versions"]] == [1, 2]  # never the trash
+    assert every["versions"][1]["archived"] is True
+    assert client.get("/api/experiments/exp?all=maybe").status_code == 400
+    manager.archive("exp", 1)
+    empty = client.get("/api/experiments/exp").json()  # it exists, with nothing shown
+    assert (empty["total"], empty["versions"]) == (0, [])

@@ -354,3 +354,22 @@ def test_group_by_a_hyperparameter_draws_mean_and_band(
     page.select_option("#group-by", "")
     page.wait_for_function("() => !document.getElementById('chart').hidden")
     page.watch.assert_clean()
+
+
+def test_archived_versions_show_only_when_asked_for(tmp_path: Path, page: Any) -> None:
+    manager = ExperimentManager(tmp_path / "logs", capture_environment=False)
+    for _ in range(3):
+        manager.start_experiment("cfg", {}, {}, "arch")
+        manager.log({"loss": 1.0})
+        manager.end_experiment()
+    manager.archive("arch", 2)
+    with BackgroundServer(tmp_path / "logs") as live:
+        page.goto(live.url("/experiments/arch"))
+        wait_ready(page)
+        versions = page.locator("#versions tbody tr td:nth-child(2)").all_inner_texts()
+        assert [v.strip() for v in versions] == ["v3", "v1"]
+        page.check("#show-archived")
+        page.wait_for_function("() => document.querySelectorAll('#versions tbody tr').length === 3")
+        assert "(archived)" in page.locator("#versions tbody tr", has_text="v2").inner_text()
+        assert "archived=1" in page.url
+        page.watch.assert_clean()

@@ -173,7 +173,11 @@ def experiment(request: Request) -> Any:
     order = _params.choice("order", query.get("order"), _listing.ORDERS)
     offset, limit = _page_bounds(query)
     wanted = _params.version_list("versions", query.get("versions"))
-    listing = _listings(request).get(experiment_id)
+    shown = (query.get("all") or "").lower()
+    if shown not in _TRUE + _FALSE:
+        raise InvalidArgumentError("all", shown, "must be 1 or 0")
+    # Archived versions are listed only when asked for (as `expm history --all`).
+    listing = _listings(request).get(experiment_id, include_archived=shown in _TRUE)
     rows = listing.select(key, order == "desc", query.get("filter") or "", wanted)
     page = rows[offset:] if limit is None else rows[offset : offset + limit]
     return {

@@ -665,15 +665,16 @@ class VersionListings:
     def __init__(self, manager: ExperimentManager, size: int = 4) -> None:
         self._manager = manager
         self._size = size
-        self._entries: OrderedDict[str, Listing] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bool], Listing] = OrderedDict()
         self._lock = threading.Lock()
         self._reading: dict[str, threading.Lock] = {}
 
-    def get(self, experiment_id: str) -> Listing:
+    def get(self, experiment_id: str, *, include_archived: bool = False) -> Listing:
         """Return an experiment's listing, from the cache while the history is unchanged.
 
         Args:
             experiment_id: A validated experiment id.
+            include_archived: List archived versions too (never those in the trash).
 
         Returns:
             The listing; with a running version, always freshly read.
@@ -682,24 +683,27 @@ class VersionListings:
             ExperimentNotFoundError: The experiment never ran.
             CorruptHistoryError: The history file cannot be parsed.
         """
+        key = (experiment_id, include_archived)
         with self._lock:
             reading = self._reading.setdefault(experiment_id, threading.Lock())
         # One read per id at a time: a burst of page requests shares the first one's.
         with reading:
-            return self._get(experiment_id)
+            return self._get(experiment_id, key)
 
-    def _get(self, experiment_id: str) -> Listing:
+    def _get(self, experiment_id: str, key: tuple[str, bool]) -> Listing:
         store = self._manager.store
+        include_archived = key[1]
         before = store.history_identity(experiment_id)
         with self._lock:
-            entry = self._entries.get(experiment_id)
+            entry = self._entries.get(key)
             if entry is not None and before is not None and entry.identity == before:
-                self._entries.move_to_end(experiment_id)
+                self._entries.move_to_end(key)
                 return entry
-        table = self._manager.version_table(experiment_id)
-        summaries = self._manager.list_versions(experiment_id)
+        table = self._manager.version_table(experiment_id, include_archived=include_archived)
+        summaries = self._manager.list_versions(experiment_id, include_archived=include_archived)
         after = store.history_identity(experiment_id)
-        if not summaries:
+        # An experiment whose versions are all archived lists none, but it exists.
+        if not summaries and store.latest_version(experiment_id) is None:
             raise ExperimentNotFoundError(experiment_id)
         same = table.version == [s["version"] for s in summaries]
         entry = Listing(
@@ -710,10 +714,10 @@ class VersionListings:
         )
         with self._lock:
             if entry.identity is None or entry.live:
-                self._entries.pop(experiment_id, None)
+                self._entries.pop(key, None)
             else:
-                self._entries[experiment_id] = entry
-                self._entries.move_to_end(experiment_id)
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
                 while len(self._entries) > self._size:
                     self._entries.popitem(last=False)
         return entry

@@ -444,6 +444,12 @@ _PATHS: dict[str, Any] = {
                 "Comma-separated versions: list only these.",
                 {"type": "string"},
             ),
+            _param(
+                "all",
+                "query",
+                "1 to list archived versions too (never those in the trash).",
+                {"type": "string", "enum": ["0", "1"], "default": "0"},
+            ),
         ],
         _json(_ref("VersionPage"), "One page of the experiment's versions."),
         400,

@@ -33,6 +33,7 @@
     smoothing: clampSmoothing(params.get("smooth")),
     filter: params.get("filter") || "",
     groupBy: params.get("group") || "",
+    showArchived: params.get("archived") === "1",
     groupBand: params.get("band") === "std" ? "std" : "minmax",
     sort: { sortKey: "version", sortDir: -1 },
     columns: [],
@@ -75,6 +76,7 @@
     if (state.smoothing > 0) query.set("smooth", String(state.smoothing));
     if (state.filter) query.set("filter", state.filter);
     if (state.groupBy) query.set("group", state.groupBy);
+    if (state.showArchived) query.set("archived", "1");
     if (state.groupBy && state.groupBand !== "minmax") query.set("band", state.groupBand);
     const url = window.location.pathname + "?" + query.toString().replace(/%2C/g, ",");
     // Unchanged (a shared link as opened): a history call would only cost time.
@@ -96,7 +98,7 @@
     state.metricNames = (info.metrics || []).map((m) => m.name);
     const columns = [
       { key: "version", label: "Version", group: "Run", fixed: true, className: "num", defaultDir: -1, sort: "version", cell: (v) => versionCell(v) },
-      { key: "name", label: "Name", group: "Run", sort: "name", cell: (v) => valueSpan(v.name), default: true },
+      { key: "name", label: "Name", group: "Run", sort: "name", cell: (v) => nameCell(v), default: true },
       { key: "tags", label: "Tags", group: "Run", cell: (v) => tagsCell(v), default: true },
       { key: "status", label: "Status", group: "Run", fixed: true, sort: "status", cell: (v) => EXPM.statusChip(v.status) },
       { key: "created_at", label: "Created", group: "Run", fixed: true, defaultDir: -1, sort: "created_at", cell: (v) => EXPM.timeCell(v.created_at) },
@@ -139,6 +141,12 @@
     const swatch = el("span", { className: "swatch", attrs: { "aria-hidden": "true" } });
     swatch.style.backgroundColor = MetricChart.colorFor(v.version); // CSSOM: allowed by the CSP
     return el("span", { className: "version-cell" }, swatch, el("a", { href: EXPM.versionUrl(experimentId, v.version), text: "v" + v.version }));
+  }
+
+  function nameCell(v) {
+    const span = valueSpan(v.name);
+    if (v.archived) span.appendChild(el("span", { className: "archived-mark muted", text: " (archived)" }));
+    return span;
   }
 
   function tagsCell(v) {
@@ -260,6 +268,7 @@
       // Brushed on the parallel coordinates: only those versions (a brush that holds
       // none asks for a number no version has, for an empty page).
       versions: state.brush ? (state.brush.length ? state.brush.join(",") : "999999999") : undefined,
+      all: state.showArchived ? "1" : undefined,
     };
   }
 
@@ -922,6 +931,14 @@
       }, FILTER_DELAY_MS);
     });
     document.getElementById("diff-all-fields").addEventListener("change", () => loadCompare());
+    const archived = document.getElementById("show-archived");
+    archived.checked = state.showArchived;
+    archived.addEventListener("change", () => {
+      state.showArchived = archived.checked;
+      state.offset = 0;
+      writeUrl();
+      showPage();
+    });
     document.getElementById("select-none").addEventListener("click", () => {
       state.selected.clear();
       selectionChanged();
