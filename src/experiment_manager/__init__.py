@@ -7,13 +7,16 @@ Example:
 from typing import TYPE_CHECKING, Any
 
 from experiment_manager.errors import (
+    ActiveRunEndedWarning,
     CorruptHistoryError,
+    ExperimentIdCollisionError,
     ExperimentManagerError,
     ExperimentNotFoundError,
     InvalidArgumentError,
     InvalidExperimentIdError,
     InvalidMetricError,
     LockTimeoutError,
+    MissingCheckpointWarning,
     MissingDependencyError,
     NoActiveExperimentError,
     NotAHistoryError,
@@ -37,7 +40,9 @@ _LAZY = {"TransferReport", "migrate", "sync"}
 
 __all__ = [
     "DEFAULT_METADATA",
+    "ActiveRunEndedWarning",
     "CorruptHistoryError",
+    "ExperimentIdCollisionError",
     "ExperimentManager",
     "ExperimentManagerError",
     "ExperimentNotFoundError",
@@ -46,6 +51,7 @@ __all__ = [
     "InvalidExperimentIdError",
     "InvalidMetricError",
     "LockTimeoutError",
+    "MissingCheckpointWarning",
     "MissingDependencyError",
     "NoActiveExperimentError",
     "NotAHistoryError",

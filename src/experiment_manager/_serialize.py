@@ -541,6 +541,40 @@ def _first_unencodable(document: Any) -> tuple[str, object]:
     return "document", document
 
 
+#: The most bytes (as JSON) a version's hyperparameters, or its metadata, may take. A
+#: version's record is rewritten by later calls of the run, so a 50 MB value would make
+#: every one of them pay for it; big things belong in files (a checkpoint, a path).
+MAX_FIELD_BYTES = 1 << 20
+
+
+def check_size(field: str, value: Any, limit: int = MAX_FIELD_BYTES) -> None:
+    """Refuse a value (in stored form) whose JSON is bigger than ``limit`` bytes.
+
+    Args:
+        field: Its name, for the error (``hyperparameters``, ``metadata``).
+        value: The value in stored form (see :func:`to_json`).
+        limit: The most bytes allowed.
+
+    Raises:
+        InvalidArgumentError: The value is too big; it names the field and its size.
+
+    Example:
+        >>> check_size("metadata", {"note": "short"})
+        >>> check_size("metadata", {"note": "x" * 100}, limit=64)
+        Traceback (most recent call last):
+        ...
+        experiment_manager.errors.InvalidArgumentError: invalid metadata '111 bytes of JSON': ...
+    """
+    size = len(dumps(value))
+    if size > limit:
+        raise InvalidArgumentError(
+            field,
+            f"{size:,} bytes of JSON",
+            f"more than the limit of {limit:,} bytes; keep big values in a file and "
+            "record its path",
+        )
+
+
 def loads(data: bytes | memoryview) -> Any:
     """Parse strict JSON (``NaN`` and ``Infinity`` tokens are errors).
 

@@ -16,20 +16,26 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import math
 import reprlib
 from pathlib import Path
 
 __all__ = [
+    "ActiveRunEndedWarning",
     "CorruptHistoryError",
+    "ExperimentIdCollisionError",
     "ExperimentManagerError",
+    "ExperimentManagerWarning",
     "ExperimentNotFoundError",
     "InvalidArgumentError",
     "InvalidExperimentIdError",
     "InvalidMetricError",
     "LockTimeoutError",
+    "MissingCheckpointWarning",
     "MissingDependencyError",
     "NoActiveExperimentError",
+    "NotAHistoryError",
     "QuerySyntaxError",
     "RunActiveError",
     "SerializationError",
@@ -92,6 +98,27 @@ class InvalidExperimentIdError(ExperimentManagerError, ValueError):
         self.experiment_id = experiment_id
         self.reason = reason
         super().__init__(f"invalid experiment id {experiment_id!r}: {reason}")
+
+
+class ExperimentIdCollisionError(InvalidExperimentIdError):
+    """A new experiment id that differs from an existing one only by letter case.
+
+    ``exp`` and ``Exp`` would be two experiments on Linux but one file on macOS and
+    Windows, so a new id is refused when an experiment of the same name in another case
+    exists; use the existing id.
+
+    Attributes:
+        experiment_id: The refused id.
+        existing: The experiment it collides with.
+    """
+
+    def __init__(self, experiment_id: str, existing: str) -> None:
+        self.existing = existing
+        super().__init__(
+            experiment_id,
+            f"experiment {existing!r} exists, and ids that differ only by letter case "
+            f"share one file on macOS and Windows; use {existing!r}",
+        )
 
 
 class InvalidArgumentError(ExperimentManagerError, TypeError, ValueError):
@@ -230,6 +257,9 @@ class UnsupportedFormatError(CorruptHistoryError):
         )
 
 
+_READ_ONLY = frozenset((errno.EACCES, errno.EPERM, errno.EROFS))
+
+
 class StorageError(ExperimentManagerError, OSError):
     """A write the storage refused (a full disk, a file-size limit, a path made unusable).
 
@@ -244,6 +274,13 @@ class StorageError(ExperimentManagerError, OSError):
     def __init__(self, path: str | Path, error: OSError) -> None:
         self.path = Path(path)
         self.reason = error.strerror or str(error)
+        if error.errno in _READ_ONLY:
+            self.reason += (
+                " (the log folder is read-only for this process: make it writable, or "
+                "give a log_dir this process may write to)"
+            )
+        elif error.errno == errno.ENOSPC:
+            self.reason += " (free some space; the call can then be made again)"
         super().__init__(error.errno, f"could not write {str(self.path)!r}: {self.reason}")
 
     def __str__(self) -> str:
@@ -360,3 +397,24 @@ class QuerySyntaxError(ExperimentManagerError, ValueError):
         self.position = position
         self.reason = reason
         super().__init__(f"{reason} at position {position}\n  {query}\n  {' ' * position}^")
+
+
+class ExperimentManagerWarning(UserWarning):
+    """Base class of the warnings experiment_manager gives (``warnings.warn``)."""
+
+
+class ActiveRunEndedWarning(ExperimentManagerWarning):
+    """``start_experiment`` ended the version this manager had running, as finished.
+
+    One manager runs one version at a time (the specification's rule); starting another
+    ends the first. Call ``end_experiment()`` first (or use ``with manager.experiment``)
+    to choose how it ends; use another ``ExperimentManager`` to run two at once.
+    """
+
+
+class MissingCheckpointWarning(ExperimentManagerWarning):
+    """``add_checkpoint`` recorded a path that does not exist (yet).
+
+    It is recorded all the same (size and time unknown); ``expm doctor`` and
+    ``verify_checkpoints`` report it as missing while it is.
+    """

@@ -18,9 +18,12 @@ from experiment_manager._naming import slugify, validate_experiment_id
 from experiment_manager._reads import ReadsMixin
 from experiment_manager._run import SYSTEM_PREFIX, ActiveRun, next_step_after, now_iso
 from experiment_manager.errors import (
+    ActiveRunEndedWarning,
+    ExperimentIdCollisionError,
     ExperimentManagerError,
     ExperimentNotFoundError,
     InvalidArgumentError,
+    MissingCheckpointWarning,
     NoActiveExperimentError,
     RunActiveError,
 )
@@ -194,6 +197,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
             )
         self._store = store
         self._capture_environment = capture_environment
+        self._warned: set[type[Warning]] = set()  # each of our warnings is given once
         self._fsync = fsync_every_log
         self._lock = threading.RLock()
         self._busy_thread: int | None = None
@@ -249,8 +253,12 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
         The version number is one more than the experiment's latest (1 for a new id),
         allocated under the experiment's lock so concurrent starts never share one. A
-        run this manager had active is ended as ``finished`` first. The new version's
-        status is ``running`` until it ends.
+        run this manager had active is ended as ``finished`` first (one version per
+        manager runs at a time), with an :class:`ActiveRunEndedWarning` the first
+        time; end it yourself to choose its status. The new version's status is
+        ``running`` until it ends. A new id that differs from an existing experiment's
+        only by letter case is refused (the two would share one file on macOS and
+        Windows).
 
         Args:
             config_name: Name of the configuration used; must be a non-empty str.
@@ -274,8 +282,12 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         Raises:
             InvalidArgumentError: ``config_name`` is empty or not a str, or
                 ``hyperparameters`` is not a dict or config object, or ``metadata``
-                is not a dict.
+                is not a dict, or either is bigger than 1 MiB as JSON
+                (``MAX_FIELD_BYTES``; keep big values in files).
             InvalidExperimentIdError: ``experiment_id`` is not a safe file name.
+            ExperimentIdCollisionError: ``experiment_id`` is new and differs from an
+                existing experiment's only by letter case (an
+                ``InvalidExperimentIdError``; ``existing`` names that one).
             SerializationError: A value has no faithful JSON form; the error names
                 its key path. Nothing is written.
             CorruptHistoryError: The experiment's history file cannot be parsed; it
@@ -300,6 +312,8 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         )
         meta = _serialize.to_json(_require_mapping("metadata", metadata), "metadata")
         meta = {**self._default_metadata, **meta}
+        _serialize.check_size("hyperparameters", hyper)
+        _serialize.check_size("metadata", meta)
         curation = curation_fields(name, tags)
         if experiment_id is None:
             experiment_id = slugify(config_name)
@@ -311,6 +325,15 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
             environment = capture_environment()
         with self._exclusive():
+            self._refuse_case_twin(experiment_id)
+            if self._active is not None:
+                self._warn_once(
+                    ActiveRunEndedWarning,
+                    f"start_experiment ended {self._active.experiment_id!r} version "
+                    f"{self._active.version}, which was still running, as finished; call "
+                    "end_experiment() first (or use `with manager.experiment(...)`) to "
+                    "choose how it ends, or use another ExperimentManager to run two at once",
+                )
             self._end_previous()
             fields = {
                 "created_at": _now(),
@@ -420,6 +443,9 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 step is not a non-negative int.
             InvalidMetricError: A metrics value is not one real number.
 
+        Warns:
+            MissingCheckpointWarning: The path does not exist (the first time only).
+
         Example:
             >>> import tempfile
             >>> manager = ExperimentManager(tempfile.mkdtemp())
@@ -441,6 +467,12 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         step = _check_step(step)
         snapshot = None if metrics is None else dict(_serialize.metric_point(metrics))
         detail = _checkpoints.describe(path, step, snapshot, _now())
+        if not detail["exists"]:
+            self._warn_once(
+                MissingCheckpointWarning,
+                f"add_checkpoint: {path!r} does not exist (yet); it is recorded, and "
+                "verify_checkpoints() and `expm doctor` report it as missing while it is",
+            )
         with self._exclusive():
             record = self._current("add_checkpoint")
             run = self._run
@@ -601,7 +633,8 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
         Raises:
             NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
-            InvalidArgumentError: ``hyperparameters`` is not a dict or config object.
+            InvalidArgumentError: ``hyperparameters`` is not a dict or config object,
+                or the result would be bigger than 1 MiB as JSON; nothing is written.
             SerializationError: A value has no faithful JSON form; nothing is written.
 
         Example:
@@ -624,6 +657,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 merged = _serialize.loads(_serialize.dumps(stored.get("hyperparameters") or {}))
                 changes: list[dict[str, Any]] = []
                 _merge_into(merged, given, "", at, changes)
+                _serialize.check_size("hyperparameters", merged)  # before anything is kept
                 stored["hyperparameters"] = merged
                 if changes:
                     stored["hyperparameter_changes"] = [
@@ -999,6 +1033,21 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         record.status, record.ended_at = ended.status, ended.ended_at
         record.duration, record.error = ended.duration, ended.error
         return ended
+
+    def _warn_once(self, category: type[Warning], message: str) -> None:
+        """Give one of our warnings, the first time only (for this manager)."""
+        if category not in self._warned:
+            self._warned.add(category)
+            warnings.warn(message, category, stacklevel=3)
+
+    def _refuse_case_twin(self, experiment_id: str) -> None:
+        """Refuse a new id that only the letter case tells from an existing one."""
+        if self._store.latest_version(experiment_id) is not None:
+            return
+        folded = experiment_id.casefold()
+        for known in self._store.experiment_ids():
+            if known != experiment_id and known.casefold() == folded:
+                raise ExperimentIdCollisionError(experiment_id, known)
 
     def _end_previous(self) -> None:
         """End the active run before another starts; a failure there must not block it."""

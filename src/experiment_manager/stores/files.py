@@ -45,6 +45,7 @@ from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentManagerError,
     ExperimentNotFoundError,
+    InvalidArgumentError,
     LockTimeoutError,
     NotAHistoryError,
     StorageError,
@@ -136,6 +137,12 @@ class FileStore(Store):
     """
 
     def __init__(self, log_dir: Path, lock_timeout: float = 60.0) -> None:
+        if log_dir.exists() and not log_dir.is_dir():
+            raise InvalidArgumentError(
+                "log_dir",
+                str(log_dir),
+                "is a file, not a folder: give the folder the histories are (to be) kept in",
+            )
         self.log_dir = log_dir
         self.lock_timeout = lock_timeout
         self._timers: dict[str, threading.Timer] = {}
@@ -391,6 +398,8 @@ class FileStore(Store):
             names = os.listdir(self.log_dir)
         except FileNotFoundError:
             return []
+        except OSError as error:  # made a file, or unreadable, since the store was opened
+            raise _as_storage_error(error, self.log_dir) from None
         ids = {name[: -len(HISTORY_SUFFIX)] for name in names if name.endswith(HISTORY_SUFFIX)}
         # An experiment whose first writes went to version files only (none yet folded).
         root = self.log_dir / INTERNAL_DIR / "versions"
@@ -1474,7 +1483,10 @@ def _open_document(path: Path) -> int | None:
         raise CorruptHistoryError(path, f"is a {error.kind}, not a regular file") from None
     except OSError as error:
         if error.errno == errno.ELOOP:
-            reason = "is a symbolic link: histories are read only as regular files"
+            reason = (
+                "is a symbolic link: histories are read only as regular files (replace "
+                "the link by the file it points to, or move it out of the log folder)"
+            )
         else:
             reason = f"cannot be read ({error.strerror or error})"
         raise CorruptHistoryError(path, reason) from None
