@@ -137,6 +137,9 @@ class _Migration:
         # Versions to replace in the destination, found while checking it.
         self.changed: list[tuple[str, int, StoredVersion]] = []
         self.replaced: dict[str, int] = {}
+        # The source's versions read by the check, kept for the copy that follows it
+        # (only of experiments that the destination holds part of: one, after a kill).
+        self.read_before: dict[str, list[StoredVersion]] = {}
 
     def latest(self, experiment_id: str) -> tuple[int, int] | None:
         """The highest version in each store, or None (reported) when one cannot be read."""
@@ -177,6 +180,8 @@ class _Migration:
         ours = None if theirs is None else self.read("source", experiment_id)
         if theirs is None or ours is None:
             return False
+        if in_source > in_dest:
+            self.read_before[experiment_id] = ours
         by_number = {record["version"]: record for record in ours}
         for expected, record in enumerate(theirs, start=1):
             number = record["version"]
@@ -226,7 +231,7 @@ class _Migration:
 
     def copy_rest(self, experiment_id: str, in_dest: int) -> None:
         """Copy the source's versions after ``in_dest`` in order, up to a running one."""
-        versions = self.read("source", experiment_id)
+        versions = self.read_before.pop(experiment_id, None) or self.read("source", experiment_id)
         if versions is None:
             return
         rest = [record for record in versions if record["version"] > in_dest]
