@@ -1,0 +1,131 @@
+"""Importing MLflow runs, against reading them back through MLflow itself.
+
+100 runs x 5 metrics x 1,000 steps are written by MLflow (``MlflowClient.log_batch``)
+into a file store and into a SQLite database. Then, in this one process, each source is
+imported with ``import_mlflow`` into an empty log folder, and the same points are read
+back with ``MlflowClient.get_metric_history`` (every metric of every run), which is the
+baseline. Each is timed as the best of ``--repeats`` runs, by the wall clock and in CPU
+time (the CPU time is steadier on a busy machine). The target: an import under 10 s,
+at least 5x faster than the baseline.
+
+Usage: ``python benchmarks/bench_import.py [--runs 100] [--metrics 5] [--steps 1000]``
+(needs the test extra: mlflow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from experiment_manager import ExperimentManager
+from experiment_manager.importers import import_mlflow
+
+T0 = 1_700_000_000_000
+BATCH = 1000  # MLflow's limit of metrics per log_batch
+
+
+def build(uri: str, runs: int, metrics: int, steps: int) -> list[str]:
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("bench")
+    ids = []
+    for number in range(runs):
+        run = client.create_run(experiment, start_time=T0 + number)
+        points = [
+            Metric(f"metric_{m}", (number + m + step) * 0.001, T0 + step * 10, step)
+            for step in range(steps)
+            for m in range(metrics)
+        ]
+        client.log_batch(run.info.run_id, params=[Param("lr", str(0.001 * (number + 1)))])
+        for start in range(0, len(points), BATCH):
+            client.log_batch(run.info.run_id, metrics=points[start : start + BATCH])
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + steps * 10)
+        ids.append(run.info.run_id)
+    return ids
+
+
+def read_back(uri: str, ids: list[str], metrics: int) -> int:
+    client = MlflowClient(tracking_uri=uri)
+    count = 0
+    for run_id in ids:
+        for m in range(metrics):
+            count += len(client.get_metric_history(run_id, f"metric_{m}"))
+    return count
+
+
+def best(repeats: int, work: Callable[[], object]) -> tuple[float, float]:
+    """The best wall-clock and CPU seconds of ``repeats`` runs of ``work``."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
+
+
+def measure(label: str, uri: str, source: Path, root: Path, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    ids = build(uri, args.runs, args.metrics, args.steps)
+    built = time.perf_counter() - started
+    expected = args.runs * args.metrics * args.steps
+    logs = root / f"logs-{label.split(maxsplit=1)[0]}"
+
+    def one_import() -> None:
+        shutil.rmtree(logs, ignore_errors=True)
+        report = import_mlflow(source, logs)
+        assert report.ok, report.failed
+        assert sum(item["points"] for item in report.imported) == expected
+
+    def baseline() -> None:
+        assert read_back(uri, ids, args.metrics) == expected
+
+    imported, imported_cpu = best(args.repeats, one_import)
+    base, base_cpu = best(args.repeats, baseline)
+    versions = ExperimentManager(logs).read_history("bench")
+    assert len(versions) == args.runs
+    assert sum(len(v) for version in versions for v in version["metrics"].values()) == expected
+
+    print(f"\n{label}: {args.runs} runs x {args.metrics} metrics x {args.steps} steps")
+    print(f"  written by MLflow (log_batch, once):    {built:8.2f} s")
+    print(f"  best of {args.repeats}, wall clock (CPU time):")
+    print(
+        f"  import_mlflow into an empty folder:     {imported:8.2f} s ({imported_cpu:.2f} s)"
+        "   target < 10 s"
+    )
+    print(f"  MlflowClient.get_metric_history:        {base:8.2f} s ({base_cpu:.2f} s)")
+    print(
+        f"  ratio baseline / import:                {base / imported:8.1f}x "
+        f"({base_cpu / imported_cpu:.1f}x)   target >= 5x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--metrics", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3, help="best of how many runs")
+    parser.add_argument("--only", choices=["file", "sqlite"], help="measure one store only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        if args.only in (None, "file"):
+            measure("file store (mlruns/)", (root / "mlruns").as_uri(), root / "mlruns", root, args)
+        if args.only in (None, "sqlite"):
+            db = root / "mlflow.db"
+            measure("SQLite database (mlflow.db)", f"sqlite:///{db}", db, root, args)
+
+
+if __name__ == "__main__":
+    main()
