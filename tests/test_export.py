@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,19 @@ def _csv_form(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _parquet_form(key: str, value: Any) -> Any:
+    """What Parquet holds for a row's value: times as UTC timestamps, lists as lists."""
+    if value is None:
+        return None
+    if key in ("created_at", "ended_at"):
+        return datetime.fromisoformat(value).timestamp()
+    if key == "timestamp":  # microseconds, as Parquet keeps them
+        return datetime.fromtimestamp(value, timezone.utc).timestamp()
+    if key.startswith(("hyperparameters.", "metadata.")) and str(value).startswith("["):
+        return json.loads(value)  # the rows' JSON text of a list
+    return value
+
+
 def read_back(path: Path, fmt: str) -> list[dict[str, Any]]:
     if fmt == "csv":
         with path.open(newline="", encoding="utf-8") as handle:
@@ -212,7 +226,8 @@ def assert_file_holds(path: Path, fmt: str, rows: list[dict[str, Any]]) -> None:
         if fmt == "csv":
             assert got == {key: _csv_form(value) for key, value in want.items()}
         elif fmt == "parquet":
-            assert_same(got, want)
+            times = {k: v.timestamp() if isinstance(v, datetime) else v for k, v in got.items()}
+            assert_same(times, {key: _parquet_form(key, value) for key, value in want.items()})
         else:
             assert_same(got, {key: _json_form(value) for key, value in want.items()})
 

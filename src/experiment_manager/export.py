@@ -7,11 +7,14 @@ Two shapes:
   ``hyperparameters.<key>`` and ``metadata.<key>`` (nested keys joined with ``.``,
   lists kept as JSON text), then ``metrics.<name>.<agg>`` for ``last``, ``min``,
   ``max``, ``mean`` and ``count``. Built from summaries or full records.
-  In Parquet, a column whose values mix kinds (a number in one version, a string in
-  another) is written as text, since a Parquet column has one type.
+  In Parquet, ``created_at`` and ``ended_at`` are timestamps with time zone (UTC), a
+  list is a list (``[64, 32]``, not the text ``"[64, 32]"``), and a column whose values
+  mix kinds (a number in one version, a string in another) is written as text, since a
+  Parquet column has one type.
 * **long**: one row per metric value: ``experiment_id``, ``version``, ``metric``,
   ``index`` (position in the metric's list), ``step``, ``timestamp``, ``value``.
-  Built from full records.
+  Built from full records. In Parquet, ``timestamp`` is a timestamp with time zone
+  (UTC) rather than seconds since the epoch.
 
 JSON and JSON Lines output is strict (RFC 8259): NaN, Infinity and -Infinity are
 written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, as in history
@@ -28,6 +31,7 @@ import io
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,12 +51,28 @@ AGGREGATES = ("last", "min", "max", "mean", "count")
 _LEADING = ("experiment_id", "version", "status", "config_name", "created_at", "ended_at")
 
 
+class _JsonText(str):
+    """A list (or empty mapping) written as its JSON text, that still knows its value.
+
+    CSV and JSON rows show such values as text, as they always have; Parquet, whose
+    columns have types, writes a list as a list.
+    """
+
+    value: Any
+
+
+def _json_text(value: Any) -> _JsonText:
+    text = _JsonText(_serialize.dumps(_serialize.strict_json(value)).decode())
+    text.value = value
+    return text
+
+
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     if isinstance(value, Mapping) and value:
         for key, item in value.items():
             _flatten(f"{prefix}.{key}", item, out)
     elif isinstance(value, (list, tuple, Mapping)):
-        out[prefix] = _serialize.dumps(_serialize.strict_json(value)).decode()
+        out[prefix] = _json_text(value)
     else:
         out[prefix] = value
 
@@ -242,14 +262,44 @@ def _write_parquet(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
     columns: dict[str, None] = {}
     for row in materialized:
         columns.update(dict.fromkeys(row))
-    records = [{c: row.get(c) for c in columns} for row in materialized]
+    records = [{c: _parquet_value(row.get(c)) for c in columns} for row in materialized]
+    times = {
+        c: [_parquet_time(c, r.pop(c)) for r in records] for c in _TIME_COLUMNS if c in columns
+    }
     try:
         table = pa.Table.from_pylist(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        table = pa.Table.from_pylist(_one_type_per_column(records, list(columns)))
+        rest = [c for c in columns if c not in times]
+        table = pa.Table.from_pylist(_one_type_per_column(records, rest))
+    moment = pa.timestamp("us", tz="UTC")
+    for name, values in times.items():  # back in their places, as timestamps
+        table = table.add_column(
+            list(columns).index(name), pa.field(name, moment), pa.array(values, type=moment)
+        )
     with _replacing(path) as handle:
         pq.write_table(table, handle)
     return len(materialized)
+
+
+#: Columns written to Parquet as timestamps with time zone (UTC): ISO 8601 text in
+#: wide rows, seconds since the epoch in long rows.
+_TIME_COLUMNS = ("created_at", "ended_at", "timestamp")
+
+
+def _parquet_value(value: Any) -> Any:
+    """A list kept as a list (its JSON text in CSV and JSON)."""
+    if isinstance(value, _JsonText) and isinstance(value.value, (list, tuple)):
+        return list(value.value)
+    return value
+
+
+def _parquet_time(column: str, value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if column == "timestamp":
+        return datetime.fromtimestamp(value, timezone.utc)
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _kind(value: Any) -> str:
