@@ -32,6 +32,11 @@ def main() -> None:
     )
     train, val = loaders(batches=4)
     trainer.fit(make_module(pl.LightningModule)(lr=0.05), train, val)
+    # every rank may call the experiment; rank 0's call is recorded, the others do nothing
+    manager = logger.experiment
+    manager.resume_experiment("ddp")
+    manager.add_checkpoint(f"rank{trainer.global_rank}.txt")
+    manager.end_experiment()
     # each rank says what its logger saw, for the test to compare
     print(f"rank={trainer.global_rank} version={logger.version} pid={os.getpid()}", flush=True)
 

@@ -205,6 +205,9 @@ def test_ddp_on_cpu_only_rank_zero_writes(tmp_path: Path, log_dir: Path) -> None
     assert entry["environment"]["pid"] == rank0_pid
     # 32 samples, 2 ranks, batch 8: 2 steps per epoch, each logged once
     assert entry["steps"]["train_loss"] == [0, 1, 2, 3]
-    assert [d["step"] for d in entry["checkpoint_details"]] == [2, 4][: len(entry["checkpoints"])]
-    assert entry["checkpoints"]
+    steps = [d["step"] for d in entry["checkpoint_details"][:-1]]
+    assert steps == [2, 4][: len(steps)]
+    assert steps
+    assert entry["checkpoints"][-1] == "rank0.txt"  # rank 1's experiment did nothing
+    assert "rank1.txt" not in entry["checkpoints"]
     assert sorted(p.name for p in log_dir.iterdir() if p.suffix == ".json") == ["ddp.json"]

@@ -66,6 +66,16 @@ def _global_rank() -> int:
     return 0
 
 
+class _NoExperiment:
+    """What ``experiment`` is on ranks other than 0: every call does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+    def __bool__(self) -> bool:
+        return False
+
+
 class ExperimentManagerLogger(_Logger):  # type: ignore[misc]
     """A Lightning logger writing to an experiment_manager history.
 
@@ -144,13 +154,17 @@ class ExperimentManagerLogger(_Logger):  # type: ignore[misc]
         return None
 
     @property
-    def experiment(self) -> ExperimentManager | None:
-        """The manager recording the run (None on ranks other than 0).
+    def experiment(self) -> ExperimentManager | Any:
+        """The manager recording the run; on ranks other than 0, a stand-in that does nothing.
 
-        Starting the version is what reading this does first.
+        Reading this starts the version if it has not started (it does not reopen
+        an ended one: logging does), so ``self.logger.experiment.add_checkpoint(...)``
+        works in a LightningModule on every rank and records on rank 0 only.
         """
-        if self._start() is None:
-            return None
+        if _global_rank() != 0:
+            return _NoExperiment()
+        if self._record is None:
+            self._start()
         return self._manager
 
     @property
