@@ -66,7 +66,11 @@ def test_dry_run_and_experiment_id(mlruns: Path, tmp_path: Path) -> None:
 def test_damaged_run_exits_3_and_names_it(mlruns: Path, tmp_path: Path) -> None:
     source = tmp_path / "mlruns"
     shutil.copytree(mlruns, source)
-    run_dir = next(p.parent for p in source.glob("*/*/meta.yaml"))
+    run_dir = next(  # a live run (a deleted one is not imported anyway)
+        p.parent
+        for p in sorted(source.glob("*/*/meta.yaml"))
+        if "run_id:" in p.read_text() and "lifecycle_stage: active" in p.read_text()
+    )
     (run_dir / "meta.yaml").write_text("{: nope")
     result = expm("--log-dir", tmp_path / "logs", "import", "mlflow", source)
     assert result.exit_code == 3
