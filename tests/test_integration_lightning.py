@@ -161,7 +161,7 @@ def test_system_metrics_through_the_logger(tmp_path: Path, log_dir: Path) -> Non
         def on_train_batch_end(self, *args: Any) -> None:
             import time
 
-            time.sleep(0.05)
+            time.sleep(0.1)  # a few sampling intervals per batch
 
     logger = ExperimentManagerLogger(log_dir, experiment_id="sys", system_metrics=0.05)
     _trainer(tmp_path, logger, max_epochs=1, callbacks=[Slow()]).fit(Tiny(), *loaders())
