@@ -95,3 +95,17 @@ def test_demo_runs_add_versions_to_an_existing_history(tmp_path: Path) -> None:
     assert all(len(v["metrics"]["loss"]) == 2 for v in versions)
     _, rows = _table(result.stdout)
     assert [row[0] for row in rows] == [str(n) for n in range(RUNS + 1, 2 * RUNS + 1)]
+
+
+def test_a_demo_version_is_reproduced_by_its_recorded_hyperparameters(tmp_path: Path) -> None:
+    from experiment_manager import ExperimentManager
+    from experiment_manager._demo import run_demo
+
+    log_dir = tmp_path / "logs"
+    run_demo(log_dir, epochs=3, settings=[(0.1, 0.0, 32)])
+    run_demo(log_dir, epochs=3, settings=[(0.1, 0.0, 32)])  # again: version 2, same run
+    first, second = ExperimentManager(log_dir).read_history("demo_logreg")
+    assert (first["version"], second["version"]) == (1, 2)
+    assert first["hyperparameters"] == second["hyperparameters"]
+    assert first["hyperparameters"]["shuffle_seed"] == 1
+    assert first["metrics"] == second["metrics"]

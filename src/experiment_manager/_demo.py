@@ -78,7 +78,9 @@ def run_demo(
         checkpoint_dir: Where checkpoint files go; defaults to ``<log_dir>/checkpoints``.
         epochs: Epochs per run; a checkpoint is saved every 5 epochs and at the end.
         settings: (learning rate, L2 penalty, batch size) of each run.
-        seed: Seed of the generated dataset and of the shuffling.
+        seed: Seed of the generated dataset (``seed``); the batches are shuffled with
+            ``seed + 1`` (``shuffle_seed``). Both are recorded, so a version can be
+            reproduced from its hyperparameters alone. Each call adds versions.
         progress: Called with a line of text after each run.
 
     Returns:
@@ -110,6 +112,9 @@ def run_demo(
                 "epochs": epochs,
                 "optimizer": "sgd",
                 "seed": seed,
+                # Everything a run depends on is recorded: equal hyperparameters, equal
+                # results, whichever version a run becomes.
+                "shuffle_seed": seed + 1,
             },
             metadata={
                 "precision": "float64",
@@ -118,7 +123,7 @@ def run_demo(
                 "model": "logistic_regression",
             },
         )
-        rng = np.random.default_rng(seed + record.version)
+        rng = np.random.default_rng(record.hyperparameters["shuffle_seed"])
         weights = np.zeros(x_train.shape[1])
         bias = 0.0
         run_dir = ckpt_root / record.experiment_id / f"v{record.version}"
