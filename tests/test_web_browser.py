@@ -56,6 +56,7 @@ OUR_SCRIPTS = {
     "/static/panels.js",
     "/static/hparams.js",
     "/static/groups.js",
+    "/static/compare.js",
     "/static/experiment.js",
     "/static/version.js",
     "/static/vendor/uPlot.iife.min.js",

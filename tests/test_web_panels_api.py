@@ -84,3 +84,22 @@ def test_archived_versions_are_listed_only_when_asked_for(tmp_path: Path) -> Non
     manager.archive("exp", 1)
     empty = client.get("/api/experiments/exp").json()  # it exists, with nothing shown
     assert (empty["total"], empty["versions"]) == (0, [])
+
+
+def test_compare_and_series_across_experiments(tmp_path: Path) -> None:
+    manager = ExperimentManager(tmp_path, capture_environment=False)
+    for experiment_id, lr in (("a", 0.1), ("b", 0.2)):
+        manager.start_experiment(experiment_id, {"lr": lr}, {})
+        manager.log({"loss": lr})
+        manager.log({"loss": lr / 2})
+        manager.end_experiment()
+    client = TestClient(create_app(tmp_path, allowed_hosts=["testserver"]))
+    body = client.get("/api/compare?refs=a@1,b@1").json()
+    assert body["refs"] == ["a@1", "b@1"]
+    assert body["hyperparameters"] == {"lr": [0.1, 0.2]}
+    series = client.get("/api/series?metric=loss&refs=b@1,a@1").json()["series"]
+    assert [(s["ref"], s["y"]) for s in series] == [("b@1", [0.2, 0.1]), ("a@1", [0.1, 0.05])]
+    for bad in ("refs=a", "refs=a@0", "refs=", "refs=../x@1"):
+        assert client.get(f"/api/compare?{bad}").status_code in (400, 404), bad
+    assert client.get("/api/series?metric=loss&refs=a@1,b@9").status_code == 404
+    assert client.get("/compare?refs=a@1,b@1").status_code == 200

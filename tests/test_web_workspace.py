@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -372,4 +373,46 @@ def test_archived_versions_show_only_when_asked_for(tmp_path: Path, page: Any) -
         page.wait_for_function("() => document.querySelectorAll('#versions tbody tr').length === 3")
         assert "(archived)" in page.locator("#versions tbody tr", has_text="v2").inner_text()
         assert "archived=1" in page.url
+        page.watch.assert_clean()
+
+
+def test_versions_of_two_experiments_picked_in_a_search_are_overlaid_and_diffed(
+    tmp_path: Path, page: Any, shot: Any
+) -> None:
+    manager = ExperimentManager(tmp_path / "logs", capture_environment=False)
+    for experiment_id, lr in (("digits_mlp", 0.1), ("digits_sgd", 0.5)):
+        manager.start_experiment(experiment_id, {"lr": lr, "bs": 32}, {})
+        for step in range(10):
+            manager.log({"loss": lr / (step + 1)}, step)
+        manager.end_experiment()
+    with BackgroundServer(tmp_path / "logs") as live:
+        page.goto(live.url("/?q=hp.bs%20%3D%2032"))
+        wait_ready(page)
+        page.wait_for_function("() => document.body.dataset.searched === 'ok'")
+        page.check("input.compare-pick[data-ref='digits_mlp@1']")
+        page.check("input.compare-pick[data-ref='digits_sgd@1']")
+        page.click("#compare-link")
+        page.wait_for_url(re.compile(r"/compare\?refs="))
+        wait_ready(page)
+        page.wait_for_function(
+            "() => document.body.dataset.compared === 'digits_mlp@1,digits_sgd@1'"
+        )
+        page.wait_for_function(
+            "() => Number(document.getElementById('compare-chart').dataset.draws || 0) > 0"
+        )
+        assert page.evaluate("() => document.getElementById('compare-chart').comparePlot") == {
+            "refs": ["digits_mlp@1", "digits_sgd@1"],
+            "points": [10, 10],
+        }
+        lr = page.locator("[data-diff=hyperparameters] tbody tr")
+        assert lr.count() == 1
+        assert lr.first.inner_text().split() == ["lr", "0.1", "0.5"]
+        run_rows = page.locator("[data-diff=run] tbody tr").all_inner_texts()
+        assert run_rows[0].split() == ["config_name", "digits_mlp", "digits_sgd"]
+        png = page.locator("#compare-chart canvas").first.screenshot()
+        from PIL import Image
+
+        colours = Image.open(io.BytesIO(png)).convert("RGB").getcolors(maxcolors=1 << 20) or []
+        assert len(colours) > 20
+        shot("compare")
         page.watch.assert_clean()

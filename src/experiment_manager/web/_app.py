@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from experiment_manager.web import _api, _pages
+from experiment_manager.web import _api, _api_refs, _pages
 from experiment_manager.web._cache import HistoryCache
 from experiment_manager.web._listing import VersionListings
 from experiment_manager.web._responses import StrictJSONResponse, error_body
@@ -27,11 +27,14 @@ ROUTES: tuple[Route, ...] = tuple(
     for path, endpoint in (
         ("/", _pages.index_page),
         ("/experiments/{experiment_id}", _pages.experiment_page),
+        ("/compare", _pages.compare_page),
         ("/experiments/{experiment_id}/versions/{version}", _pages.version_page),
         ("/static/vendor/{name}", _pages.vendor_file),
         ("/static/{name}", _pages.static_file),
         ("/api/experiments", _api.experiments),
         ("/api/search", _api.search),
+        ("/api/compare", _api_refs.compare),
+        ("/api/series", _api_refs.series),
         ("/api/openapi.json", _api.openapi),
         ("/api/experiments/{experiment_id}", _api.experiment),
         ("/api/experiments/{experiment_id}/compare", _api.compare),

@@ -347,6 +347,12 @@ _PATHS: dict[str, Any] = {
         404,
         tag="pages",
     ),
+    "/compare": _get(
+        "Versions of any experiments overlaid and diffed (HTML shell; ?refs=a@1,b@2).",
+        [_param("refs", "query", "Comma-separated id@version.", {"type": "string"})],
+        _html("The page."),
+        tag="pages",
+    ),
     "/experiments/{experiment_id}/versions/{version}": _get(
         "A version's page (HTML shell).",
         [_EXPERIMENT_ID, _VERSION],
@@ -580,6 +586,44 @@ _PATHS: dict[str, Any] = {
             },
             "The shared grid and each group's curves.",
         ),
+        400,
+        404,
+        422,
+    ),
+    "/api/compare": _get(
+        "What differs between versions of any experiments (compare_versions).",
+        [
+            _param(
+                "refs",
+                "query",
+                "Comma-separated id@version, e.g. mnist@1,other@2.",
+                {"type": "string"},
+                required=True,
+            ),
+            _param(
+                "all_fields", "query", "1 to keep environment.pid and argv.", {"type": "string"}
+            ),
+        ],
+        _json({"type": "object"}, "The comparison: refs, versions, run, hyperparameters, ..."),
+        400,
+        404,
+        422,
+    ),
+    "/api/series": _get(
+        "One metric of versions of any experiments, downsampled (each with its ref).",
+        [
+            _param(
+                "refs",
+                "query",
+                "Comma-separated id@version, e.g. mnist@1,other@2.",
+                {"type": "string"},
+                required=True,
+            ),
+            _param("metric", "query", "The metric.", {"type": "string"}, required=True),
+            _param("x", "query", "step, time or index.", {"type": "string"}),
+            _param("buckets", "query", "Buckets per curve.", {"type": "integer"}),
+        ],
+        _json({"type": "object"}, "The metric, the x axis and one series per ref."),
         400,
         404,
         422,

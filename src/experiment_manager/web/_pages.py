@@ -114,6 +114,11 @@ def index_page(request: Request) -> Response:
     return _file(STATIC_DIR / "index.html")
 
 
+def compare_page(request: Request) -> Response:
+    """``GET /compare?refs=a@1,b@2``: versions of any experiments overlaid and diffed."""
+    return _file(STATIC_DIR / "compare.html")
+
+
 def experiment_page(request: Request) -> Response:
     """``GET /experiments/{experiment_id}``: one experiment's versions and curves."""
     experiment_id = request.path_params["experiment_id"]

@@ -267,6 +267,25 @@
     return { sortKey: match[1], sortDir: descending ? -1 : 1 };
   }
 
+  // The versions picked for comparison, kept across pages of the search.
+  const picked = new Set();
+
+  function renderPicked() {
+    let bar = document.getElementById("compare-picked");
+    if (!bar) {
+      bar = el("div", { id: "compare-picked", className: "compare-bar" });
+      const results = document.getElementById("search-results");
+      results.parentNode.insertBefore(bar, results);
+    }
+    clear(bar);
+    if (picked.size === 0) return;
+    const href = "/compare?refs=" + [...picked].map(encodeURIComponent).join(",");
+    bar.append(
+      el("span", { className: "muted", text: picked.size + " picked: " + [...picked].join(", ") + " " }),
+      el("a", { id: "compare-link", className: "button small", href, text: "Compare " + picked.size }),
+    );
+  }
+
   function renderResults(container, body, preferred, orderBy) {
     const results = Array.isArray(body.results) ? body.results : [];
     const values = Array.isArray(body.values) ? body.values : [];
@@ -292,7 +311,17 @@
         className: "num",
         defaultDir: -1,
         sort: "version",
-        cell: (r) => el("a", { href: EXPM.versionUrl(r.experiment_id, r.version), text: "v" + r.version }),
+        cell: (r) => {
+          // Versions of any experiments can be picked here and compared together.
+          const ref = r.experiment_id + "@" + r.version;
+          const box = el("input", { type: "checkbox", className: "compare-pick", checked: picked.has(ref), dataset: { ref }, attrs: { "aria-label": "Compare " + ref } });
+          box.addEventListener("change", () => {
+            if (box.checked) picked.add(ref);
+            else picked.delete(ref);
+            renderPicked();
+          });
+          return el("span", { className: "version-cell" }, box, el("a", { href: EXPM.versionUrl(r.experiment_id, r.version), text: "v" + r.version }));
+        },
       },
       { key: "status", label: "Status", sort: "status", cell: (r) => EXPM.statusChip(r.status) },
       { key: "created_at", label: "Created", defaultDir: -1, sort: "created_at", cell: (r) => EXPM.timeCell(r.created_at) },

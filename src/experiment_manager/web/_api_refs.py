@@ -1,0 +1,82 @@
+"""The API over versions of several experiments: ``/api/compare`` and ``/api/series``.
+
+Versions are named ``id@version`` in a comma-separated ``refs`` parameter (the search
+page's selection). Both read what the one-experiment endpoints read: summaries for
+the comparison, the history cache's curves for the overlay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from experiment_manager._naming import validate_experiment_id
+from experiment_manager.errors import InvalidArgumentError
+from experiment_manager.web import _params
+from experiment_manager.web._api import _NO_STORE, _TRUE, _cache, _endpoint, _manager, _series_entry
+from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS
+from experiment_manager.web._responses import prepared_json
+from experiment_manager.web._series import X_AXES
+
+__all__ = ["MAX_REFS", "compare", "parse_refs", "series"]
+
+#: The most versions one request may name.
+MAX_REFS = 100
+
+
+def parse_refs(text: str | None) -> list[tuple[str, int]]:
+    """Parse ``refs=a@1,b@2`` into ``(experiment_id, version)`` pairs, in order.
+
+    Args:
+        text: The parameter's text.
+
+    Returns:
+        The pairs, without repeats.
+
+    Raises:
+        InvalidArgumentError: Missing, malformed, or more than :data:`MAX_REFS`.
+        InvalidExperimentIdError: An id is not a safe experiment id.
+
+    Example:
+        >>> parse_refs("mnist@1, other@12")
+        [('mnist', 1), ('other', 12)]
+    """
+    if text is None or not text.strip():
+        raise InvalidArgumentError("refs", text, "is required (such as refs=mnist@1,other@2)")
+    pairs: dict[tuple[str, int], None] = {}
+    for part in text.split(","):
+        experiment_id, at, number = part.strip().rpartition("@")
+        if not at or not _params.is_version(number):
+            raise InvalidArgumentError("refs", text, f"{part.strip()!r} is not id@version")
+        pairs[(validate_experiment_id(experiment_id), int(number))] = None
+        if len(pairs) > MAX_REFS:
+            raise InvalidArgumentError("refs", text, f"names more than {MAX_REFS} versions")
+    return list(pairs)
+
+
+@_endpoint
+def compare(request: Request) -> Any:
+    """``GET /api/compare?refs=a@1,b@2``: what differs between versions of any experiments."""
+    query = request.query_params
+    refs = parse_refs(query.get("refs"))
+    all_fields = (query.get("all_fields") or "").lower() in _TRUE
+    return _manager(request).compare_versions(refs, all_fields=all_fields)
+
+
+@_endpoint
+def series(request: Request) -> Any:
+    """``GET /api/series?metric=&refs=&x=&buckets=``: one metric of versions of any experiments."""
+    query = request.query_params
+    metric = _params.required("metric", query.get("metric"))
+    refs = parse_refs(query.get("refs"))
+    x = _params.choice("x", query.get("x"), X_AXES)
+    buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
+    out = []
+    for experiment_id, number in refs:
+        curves = _cache(request).curves(experiment_id, metric, x)
+        entry = _series_entry(
+            number, curves.status(number), curves.series(number, x), (None, None), buckets
+        )
+        out.append({"experiment_id": experiment_id, "ref": f"{experiment_id}@{number}", **entry})
+    return prepared_json({"metric": metric, "x": x, "series": out}, _NO_STORE)
