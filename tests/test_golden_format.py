@@ -26,12 +26,14 @@ TIMES = [
     "2024-05-06T08:00:00.000001+00:00",
 ]
 CREATED = [TIMES[0], TIMES[4]]
+WALL_TIME = 1714979289.5  # the time of each log_metrics call's values
 
 
 @pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     times = list(TIMES)
     monkeypatch.setattr(experiment_manager.manager, "_now", lambda: times.pop(0))
+    monkeypatch.setattr(experiment_manager.manager, "_wall_time", lambda: WALL_TIME)
     return times
 
 

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,47 @@ def _merge_into(
 
 
 _MAX_STEP = 2**63 - 1  # steps are stored as JSON integers of 64 bits
+
+
+def _wall_time() -> float:
+    """Seconds since the epoch, when the user made the call (the bulk calls' clock)."""
+    return time.time()
+
+
+def _bulk_steps(
+    metrics: Mapping[str, Sequence[Any]],
+    steps: int | Mapping[str, Sequence[int]] | None,
+    next_step: int,
+) -> dict[str, list[int]]:
+    """The step of each value of a ``log_metrics`` call (see there)."""
+    if steps is None or not isinstance(steps, Mapping):
+        start = next_step if steps is None else _check_step(steps)  # refuses a non-int
+        assert start is not None
+        last = start + max((len(v) for v in metrics.values()), default=0) - 1
+        if last > _MAX_STEP:
+            raise InvalidArgumentError("steps", steps, f"runs past the largest step {_MAX_STEP}")
+        return {name: list(range(start, start + len(values))) for name, values in metrics.items()}
+    placed: dict[str, list[int]] = {}
+    for name, values in metrics.items():
+        given = steps.get(name)
+        if given is None or isinstance(given, (str, bytes)) or not hasattr(given, "__len__"):
+            raise InvalidArgumentError(
+                "steps", steps, f"gives no list of steps for metric {name!r}"
+            )
+        if len(given) != len(values):
+            raise InvalidArgumentError(
+                "steps",
+                steps,
+                f"gives {len(given)} step(s) for the {len(values)} value(s) of metric {name!r}",
+            )
+        column = [_check_step(step) for step in given]
+        if any(step is None for step in column):
+            raise InvalidArgumentError("steps", steps, f"holds None for metric {name!r}")
+        placed[name] = [step for step in column if step is not None]
+    unknown = [name for name in steps if name not in metrics]
+    if unknown:
+        raise InvalidArgumentError("steps", steps, f"names metric {unknown[0]!r}, not logged")
+    return placed
 
 
 def _check_step(step: object) -> int | None:
@@ -374,23 +415,35 @@ class ExperimentManager(CurationMixin, ReadsMixin):
             assert self._active is not None
             return self._active
 
-    def log_metrics(self, metrics: Mapping[str, Any]) -> None:
+    def log_metrics(
+        self,
+        metrics: Mapping[str, Any],
+        *,
+        steps: int | Mapping[str, Sequence[int]] | None = None,
+    ) -> None:
         """Append metric values to the active experiment and write them through.
 
         Each call extends each metric's list: a scalar adds one value; a list, tuple
         or one-dimensional array adds each of its values. Every value is checked
         before anything is written, so a bad value leaves the history unchanged. The
-        history file holds the values when this returns. Values logged this way have
-        no step or time of their own: where the metric also has streamed points,
-        ``steps`` and ``timestamps`` hold ``None`` for them.
+        history file holds the values when this returns. Every value gets a step and
+        the call's wall time (``steps`` and ``timestamps`` of :meth:`read_history`):
+        by default the i-th value of each metric is at step ``S + i``, where ``S`` is
+        the version's next default step (one more than the largest step logged, as
+        for :meth:`log`), and the next default step moves past the longest list.
 
         Args:
             metrics: Metric name to a number or a flat sequence of numbers (Python or
                 numpy ints and floats; NaN and +-Inf are kept exactly).
+            steps: The steps of the values, for a bulk upload that carries its own: an
+                int (the step of each metric's first value, the rest following it), or
+                metric name to one step per value (every metric of the call listed).
 
         Raises:
             NoActiveExperimentError: No experiment is active (a ``RuntimeError``).
-            InvalidArgumentError: ``metrics`` is not a dict.
+            InvalidArgumentError: ``metrics`` is not a dict, or ``steps`` is not a
+                non-negative int or a mapping giving each metric one non-negative
+                int step per value.
             InvalidMetricError: A name is not a non-empty str or a value is not a real
                 number; the error names the metric.
 
@@ -400,17 +453,33 @@ class ExperimentManager(CurationMixin, ReadsMixin):
             >>> _ = manager.start_experiment("exp", {}, {})
             >>> manager.log_metrics({"loss": [0.5, 0.4], "accuracy": 0.9})
             >>> manager.log_metrics({"loss": 0.3})
+            >>> manager.log_metrics({"val_loss": [0.6, 0.5]}, steps={"val_loss": [10, 20]})
             >>> manager.active_experiment.metrics
-            {'loss': [0.5, 0.4, 0.3], 'accuracy': [0.9]}
+            {'loss': [0.5, 0.4, 0.3], 'accuracy': [0.9], 'val_loss': [0.6, 0.5]}
+            >>> manager.read_history("exp")[0]["steps"]
+            {'loss': [0, 1, 2], 'accuracy': [0], 'val_loss': [10, 20]}
         """
+        wall_time = _wall_time()
         with self._exclusive():
             record = self._current("log_metrics")
+            run = self._run
+            assert run is not None
             converted = {
                 name: _serialize.metric_values(name, values)
                 for name, values in _require_mapping("metrics", metrics).items()
             }
+            placed = _bulk_steps(converted, steps, run.next_step)
             if converted:
-                self._store.append(record.experiment_id, record.version, metrics=converted)
+                self._store.append(
+                    record.experiment_id,
+                    record.version,
+                    metrics=converted,
+                    steps=placed,
+                    timestamps={name: [wall_time] * len(v) for name, v in converted.items()},
+                )
+                last = [step for column in placed.values() for step in column]
+                if last:
+                    run.next_step = max(run.next_step, max(last) + 1)
             for name, values in converted.items():
                 record.metrics.setdefault(name, []).extend(_serialize.decode_metric_values(values))
 
