@@ -507,6 +507,17 @@ def test_sync_replaces_a_changed_copy_when_asked(tmp_path: Path, dest: Location)
     assert (again.replaced, again.present, again.copied_versions) == ([], 1, 0)
 
 
+def test_sync_after_a_migration_finds_everything_there(source: Path, dest: Location) -> None:
+    migrate(source, dest)
+    report = sync(source, dest)
+    assert (report.copied_versions, report.present, report.skipped) == (0, 7, [])
+    manager = ExperimentManager(source)
+    with manager.experiment("plain", {"after": True}):
+        pass
+    late = sync(source, dest)
+    assert late.copied == [{"experiment_id": "plain", "versions": [4], "dest_versions": [4]}]
+
+
 def test_sync_keeps_the_first_origin_of_a_version_synced_twice_over(
     tmp_path: Path, source: Path, dest: Location
 ) -> None:
