@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -92,6 +93,49 @@ def _merge_into(
 
 
 _MAX_STEP = 2**63 - 1  # steps are stored as JSON integers of 64 bits
+
+
+def _supersede(stored: StoredVersion, from_step: int, at: str) -> None:
+    """Move the points at ``from_step`` or later into ``superseded`` (kept, not counted)."""
+    steps = stored.get("steps") or {}
+    times = stored.get("timestamps") or {}
+    superseded = stored.setdefault("superseded", {})
+    for name, values in (stored.get("metrics") or {}).items():
+        if name.startswith(SYSTEM_PREFIX):  # sample numbers, not training steps
+            continue
+        column = steps.get(name) or []
+        later = [i for i, step in enumerate(column) if isinstance(step, int) and step >= from_step]
+        if not later:
+            continue
+        kept = [i for i in range(len(values)) if i not in set(later)]
+        moved = superseded.setdefault(name, {"values": [], "steps": [], "timestamps": []})
+        moved["values"].extend(values[i] for i in later)
+        moved["steps"].extend(column[i] for i in later)
+        time_column = times.get(name) or [None] * len(values)
+        moved["timestamps"].extend(time_column[i] for i in later)
+        moved["superseded_at"] = at
+        stored["metrics"][name] = [values[i] for i in kept]
+        steps[name] = [column[i] for i in kept]
+        if name in times:
+            times[name] = [time_column[i] for i in kept]
+    if not superseded:
+        del stored["superseded"]
+
+
+def _dead_seconds(stored: StoredVersion, at: str) -> float:
+    """How long a version was not running before a resume at ``at``."""
+    from datetime import datetime, timezone
+
+    resumed = datetime.fromisoformat(at)
+    ended = stored.get("ended_at")
+    if isinstance(ended, str):
+        since = datetime.fromisoformat(ended)
+    else:  # crashed: it ran until its last point
+        times = [t for column in (stored.get("timestamps") or {}).values() for t in column if t]
+        if not times:
+            return 0.0
+        since = datetime.fromtimestamp(max(times), timezone.utc)
+    return max(0.0, (resumed - since).total_seconds())
 
 
 def _wall_time() -> float:
@@ -413,7 +457,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 raise
             self._activate(stored, held[0], next_step=0, journal=journals[0])
             assert self._active is not None
-            return self._active
+            return self._bound(self._active)
 
     def log_metrics(
         self,
@@ -817,30 +861,45 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         record = self.start_experiment(config_name, hyperparameters, metadata or {}, experiment_id)
         try:
             yield record
-        except KeyboardInterrupt as error:
-            self._end_if_current(record, "killed", error)
-            raise
         except BaseException as error:
-            if isinstance(error, SystemExit) and error.code in (None, 0):
-                self._end_if_current(record, "finished", None)
-            else:
-                self._end_if_current(record, "failed", error)
+            self._end_as_block_ended(record, error)
             raise
         else:
-            self._end_if_current(record, "finished", None)
+            self._end_as_block_ended(record, None)
 
-    def resume_experiment(self, experiment_id: str, version: int | None = None) -> ExperimentRecord:
+    def _end_as_block_ended(self, record: ExperimentRecord, error: BaseException | None) -> None:
+        """End a version whose ``with`` block ended (normally, or by ``error``)."""
+        if isinstance(error, KeyboardInterrupt):
+            self._end_if_current(record, "killed", error)
+        elif error is None or (isinstance(error, SystemExit) and error.code in (None, 0)):
+            self._end_if_current(record, "finished", None)
+        else:
+            self._end_if_current(record, "failed", error)
+
+    def resume_experiment(
+        self, experiment_id: str, version: int | None = None, *, from_step: int | None = None
+    ) -> ExperimentRecord:
         """Reopen a version (the latest by default) for more logging, e.g. after a crash.
 
         Streamed points not yet folded are folded, the version is marked
         ``running`` again with an entry in ``resumed`` (time, previous status,
         pid, host), and default steps continue after the largest step logged. A
         step logged again is appended, not replaced: both values stay in the
-        history in logging order, told apart by their ``timestamps``.
+        history in logging order, told apart by their ``timestamps``; with
+        ``from_step`` the points logged before at that step or later are
+        superseded instead: moved out of ``metrics`` (so summaries, charts and
+        exports leave them out) into the version's ``superseded`` field, where they
+        are kept, and default steps continue from ``from_step``. The time the run
+        was not running (from its end, or its last point if it crashed, to the
+        resume) is added to the version's ``downtime`` (seconds), and ``duration``
+        leaves it out. The record works in a ``with`` block: finished, or failed on
+        an exception.
 
         Args:
             experiment_id: The experiment.
             version: The version; the latest when None.
+            from_step: Supersede the points logged before at this step or later
+                (those the resumed run logs again).
 
         Returns:
             The resumed record, now the active one.
@@ -863,6 +922,8 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         validate_experiment_id(experiment_id)
         if version is not None and (type(version) is not int or version < 1):
             raise InvalidArgumentError("version", version, "must be a positive int or None")
+        if from_step is not None:
+            from_step = _check_step(from_step)
         with self._exclusive():
             self._end_previous()
             held: list[LiveHandle] = []
@@ -886,14 +947,19 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 from experiment_manager._environment import process_identity
 
                 previous = stored.get("status", "finished")
-                stored["resumed"] = [
-                    *(stored.get("resumed") or []),
-                    {
-                        "at": _now(),
-                        "from_status": "crashed" if previous == "running" else previous,
-                        **process_identity(),
-                    },
-                ]
+                at = _now()
+                entry = {
+                    "at": at,
+                    "from_status": "crashed" if previous == "running" else previous,
+                    **process_identity(),
+                }
+                if from_step is not None:
+                    entry["from_step"] = from_step
+                    _supersede(stored, from_step, at)
+                stored["resumed"] = [*(stored.get("resumed") or []), entry]
+                stored["downtime"] = round(
+                    (stored.get("downtime") or 0.0) + _dead_seconds(stored, at), 6
+                )
                 stored.update(status="running", ended_at=None, duration=None, error=None)
                 return _serialize.loads(_serialize.dumps(stored)), next_step_after(stored)
 
@@ -904,7 +970,12 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 raise
             self._activate(stored, held[0], next_step=next_step, journal=journals[0])
             assert self._active is not None
-            return self._active
+            return self._bound(self._active)
+
+    def _bound(self, record: ExperimentRecord) -> ExperimentRecord:
+        """Let ``with record:`` end the version as the block ends."""
+        record._end = functools.partial(self._end_as_block_ended, record)  # type: ignore[attr-defined]
+        return record
 
     # -- checkpoints --------------------------------------------------------------------
 

@@ -56,6 +56,43 @@ class ExperimentRecord:
     resumed: list[dict[str, Any]] = field(default_factory=list)
     checkpoint_details: list[dict[str, Any]] = field(default_factory=list)
 
+    def __enter__(self) -> ExperimentRecord:
+        """Use the active record of ``start_experiment`` or ``resume_experiment`` in ``with``.
+
+        The version ends as ``finished`` when the block ends normally, ``failed`` (with
+        the exception) when an exception leaves it, ``killed`` on ``KeyboardInterrupt``;
+        the exception goes on unchanged.
+
+        Returns:
+            The record.
+
+        Raises:
+            TypeError: The record is not one a manager made active.
+
+        Example:
+            >>> import tempfile
+            >>> from experiment_manager import ExperimentManager
+            >>> manager = ExperimentManager(tempfile.mkdtemp())
+            >>> with manager.start_experiment("exp", {}, {}) as record:
+            ...     manager.log_metrics({"loss": 0.5})
+            >>> with manager.resume_experiment("exp") as record:
+            ...     manager.log_metrics({"loss": 0.4})
+            >>> manager.read_history("exp")[0]["status"], record.metrics["loss"]
+            ('finished', [0.5, 0.4])
+        """
+        if getattr(self, "_end", None) is None:
+            raise TypeError(
+                "only a record that start_experiment or resume_experiment returned can be "
+                "used in a with statement"
+            )
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        """End the version as the block ended (see :meth:`__enter__`)."""
+        end = getattr(self, "_end", None)
+        if end is not None:
+            end(error)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a plain dict with the specification's keys.
 

@@ -16,6 +16,7 @@ Every field is optional (format 1 files and hand-made ones may lack some) except
   metric's values (or a ``$same`` reference, see :mod:`._shared_columns`); a step is an int from
   0 to 2**63 - 1, a time a finite number of seconds between 1970 and 9999.
 * ``checkpoint_details``: a list of objects whose known keys have their types.
+* ``downtime``: a finite number (or null); ``superseded``: an object (or null).
 * ``resumed``: a list of objects; ``_revision``, ``_journal_segment``,
   ``_journal_offset``: non-negative ints.
 * Nothing in a record is nested deeper than :data:`MAX_DEPTH` levels.
@@ -122,6 +123,8 @@ _FIELDS: dict[str, tuple[Check, bool, str]] = {
     "steps": (_is_object, True, "an object"),
     "timestamps": (_is_object, True, "an object"),
     "checkpoint_details": (_is_list, True, "a list"),
+    "downtime": (_is_number, True, "a finite number of seconds"),
+    "superseded": (_is_object, True, "an object"),
     "_revision": (_is_count, False, "a non-negative int"),
     "_journal_segment": (_is_count, False, "a non-negative int"),
     "_journal_offset": (_is_count, False, "a non-negative int"),
@@ -145,6 +148,7 @@ _RESUME_FIELDS: dict[str, tuple[Check, str]] = {
     "from_status": (_is_text, "text"),
     "pid": (_is_int, "an int"),
     "hostname": (_is_text, "text"),
+    "from_step": (_is_step, "a step (an int from 0)"),
 }
 
 

@@ -492,7 +492,8 @@ class Store(ABC):
             else:
                 created = datetime.fromisoformat(stored["created_at"])
                 seconds = (datetime.fromisoformat(ended_at) - created).total_seconds()
-                stored.update(ended_at=ended_at, duration=round(seconds, 6))
+                seconds -= stored.get("downtime") or 0.0  # time it was dead before a resume
+                stored.update(ended_at=ended_at, duration=round(max(0.0, seconds), 6))
             stored.update(status=status, error=error, _journal_segment=segment + 1)
             stored["_journal_offset"] = 0
             return segment, _serialize.loads(_serialize.dumps(stored))

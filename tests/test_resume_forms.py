@@ -1,0 +1,87 @@
+"""resume_experiment as a with block, from_step for re-logged steps, and downtime."""
+
+from __future__ import annotations
+
+import csv
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from experiment_manager import ExperimentManager, ExperimentRecord
+from experiment_manager.manager import _dead_seconds
+
+
+@pytest.fixture
+def manager(log_dir: Path) -> ExperimentManager:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    with manager.start_experiment("cfg", {}, {}, experiment_id="exp"):
+        for step in range(20):
+            manager.log({"loss": 1.0 / (step + 1)}, step=step)
+    return manager
+
+
+def test_a_resumed_record_ends_finished_or_failed_as_its_with_block(
+    manager: ExperimentManager,
+) -> None:
+    with manager.resume_experiment("exp") as record:
+        manager.log({"loss": 0.01})
+    assert record.version == 1
+    assert manager.active_experiment is None
+    assert manager.read_history("exp")[0]["status"] == "finished"
+    error = ValueError("diverged")
+    with pytest.raises(ValueError) as caught, manager.resume_experiment("exp"):
+        raise error
+    assert caught.value is error  # unchanged
+    (version,) = manager.read_history("exp")
+    assert version["status"] == "failed"
+    assert version["error"] == {"type": "ValueError", "message": "diverged"}
+    loose = ExperimentRecord("a", 1, "2026-01-01T00:00:00+00:00", "a", {}, {})
+    with pytest.raises(TypeError, match="only a record that start_experiment"), loose:
+        pass
+
+
+def test_from_step_supersedes_the_re_logged_points(
+    manager: ExperimentManager, tmp_path: Path
+) -> None:
+    # The run crashed after step 19 and is resumed from its checkpoint of step 15.
+    with manager.resume_experiment("exp", from_step=15):
+        for _ in range(15, 30):
+            manager.log({"loss": 0.5})  # default steps continue from 15
+    (version,) = manager.read_history("exp")
+    assert version["steps"]["loss"] == list(range(30))  # each step once
+    assert version["metrics"]["loss"][14:16] == [1.0 / 15, 0.5]
+    assert version["resumed"][0]["from_step"] == 15
+    kept = version["superseded"]["loss"]  # kept in the file, visible on request
+    assert kept["steps"] == [15, 16, 17, 18, 19]
+    assert kept["values"] == [1.0 / (step + 1) for step in range(15, 20)]
+    assert len(kept["timestamps"]) == 5
+    (summary,) = manager.list_versions("exp")
+    assert summary["metric_summaries"]["loss"]["count"] == 30  # not 35
+    manager.export(tmp_path / "points.csv", "csv", experiment_id="exp", shape="long")
+    with (tmp_path / "points.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 30
+    # Without from_step a re-logged step is kept twice, as documented.
+    with manager.resume_experiment("exp"):
+        manager.log({"loss": 0.25}, step=29)
+    assert manager.list_versions("exp")[0]["metric_summaries"]["loss"]["count"] == 31
+
+
+def test_duration_leaves_out_the_time_the_run_was_not_running(manager: ExperimentManager) -> None:
+    (before,) = manager.read_history("exp")
+    time.sleep(0.5)
+    with manager.resume_experiment("exp"):
+        manager.log({"loss": 0.01})
+    (after,) = manager.read_history("exp")
+    assert after["downtime"] >= 0.5
+    ended, created = (datetime.fromisoformat(after[key]) for key in ("ended_at", "created_at"))
+    wall = (ended - created).total_seconds()
+    assert after["duration"] == pytest.approx(wall - after["downtime"], abs=1e-5)
+    assert after["duration"] < 0.5 + before["duration"]
+
+
+def test_a_crashed_run_was_dead_from_its_last_point() -> None:
+    stored = {"ended_at": None, "timestamps": {"loss": [1000.0, 1010.0, None]}}
+    assert _dead_seconds(stored, "1970-01-01T00:17:10+00:00") == 20.0  # 1030 - 1010
+    assert _dead_seconds({"ended_at": None}, "1970-01-01T00:00:05+00:00") == 0.0
