@@ -624,8 +624,8 @@ def main() -> int:
         if 5 in args.parts:
             part_writers(server, args)
     finally:
-        server.close()
         shutil.rmtree(spool, ignore_errors=True)
+        server.close()
     return 0
 
 
