@@ -104,3 +104,14 @@ def test_ranges_are_accepted_by_show_plot_and_export(logs: Path, tmp_path: Path)
     assert run(logs, "export", "exp", "--versions", "9", "-o", "-").exit_code == 1
     assert run(logs, "export", "--versions", "1", "-o", "-").exit_code == 2
     assert run(logs, "show", "exp@3-1").exit_code == 2
+
+
+def test_an_unknown_field_or_aggregate_suggests_the_closest(logs: Path) -> None:
+    result = run(logs, "search", "stauts = 'finished'")
+    assert result.exit_code == 2
+    assert "unknown field 'stauts' (did you mean 'status'?)" in result.stderr
+    result = run(logs, "search", "metrics.loss.mni < 1")
+    assert "unknown aggregate 'mni' (did you mean 'min'?)" in result.stderr
+    result = run(logs, "search", "hp.l < 1")
+    assert result.exit_code == 0
+    assert "no version has hp.l; did you mean hp.lr?" in result.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -216,12 +216,24 @@ def _make_field(text: str, token: _Token) -> FieldRef:
             raise QuerySyntaxError(
                 text,
                 position,
-                f"unknown aggregate {keys[-1]!r}; expected one of {', '.join(AGGREGATES)}",
+                f"unknown aggregate {keys[-1]!r}{_did_you_mean(keys[-1], AGGREGATES)}; "
+                f"expected one of {', '.join(AGGREGATES)}",
             )
         return FieldRef("metrics", (".".join(keys[:-1]),), keys[-1], position)
     raise QuerySyntaxError(
-        text, position, f"unknown field {root!r}; fields start with {', '.join(_KNOWN_ROOTS)}"
+        text,
+        position,
+        f"unknown field {root!r}{_did_you_mean(root, _KNOWN_ROOTS)}; fields start with "
+        f"{', '.join(_KNOWN_ROOTS)}",
     )
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+    """`` (did you mean 'status'?)`` for the closest known word, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)
