@@ -81,8 +81,8 @@ def _store(location: Location) -> Store:
     return _OPENED[key]
 
 
-# A version without streamed points reads with ``steps: {}`` from a folder and without
-# the key from PostgreSQL; test_series_fields_of_unstreamed_versions_survive pins that
+# A version without metric values reads with ``steps: {}`` from a folder and without
+# the key from PostgreSQL; test_series_fields_of_a_version_without_values_survive pins that
 # one difference, so the comparisons below can check everything else.
 _SERIES_FIELDS = ("steps", "timestamps")
 
@@ -185,7 +185,7 @@ def test_migrate_copies_every_version_losslessly(source: Path, dest: Location) -
     assert _fingerprint(source) == before, "the source was changed"
 
 
-def test_series_fields_of_unstreamed_versions_survive(
+def test_series_fields_of_a_version_without_values_survive(
     request: pytest.FixtureRequest, tmp_path: Path, dest: Location
 ) -> None:
     if isinstance(dest, str) and is_database_uri(dest):
@@ -194,14 +194,13 @@ def test_series_fields_of_unstreamed_versions_survive(
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,
-                reason="the PostgreSQL store reads a version without streamed points "
+                reason="the PostgreSQL store reads a version without metric values "
                 "without its empty 'steps' and 'timestamps'",
             )
         )
     folder = tmp_path / "source"
     manager = ExperimentManager(folder)
-    manager.start_experiment("bulk", {}, {})
-    manager.log_metrics({"x": [1, 2]})  # values without steps or times
+    manager.start_experiment("bulk", {}, {})  # a version without a single value
     manager.end_experiment()
     expected = _store(str(folder)).read_history("bulk")
     assert (expected[0]["steps"], expected[0]["timestamps"]) == ({}, {})
