@@ -122,11 +122,12 @@ def test_hostile_metric_values_raise_invalid_metric_in_every_logging_call(
         assert history.read_bytes() == before_bytes
     assert tree(log_dir) == before_files
     assert running.read_history("exp") == before_history
-    # Nothing was half-taken: the next values land where they would have.
-    assert running.log({"step_loss": 0.125}) == 1
+    # Nothing was half-taken: the next values land where they would have (after the
+    # step log_metrics gave "loss").
+    assert running.log({"step_loss": 0.125}) == 2
     running.add_checkpoint("model.pt", metrics={"val": 0.5})
     running.end_experiment()
     [entry] = running.read_history("exp")
     assert entry["metrics"] == {"loss": [0.5], "step_loss": [0.25, 0.125]}
-    assert entry["steps"]["step_loss"] == [0, 1]
+    assert entry["steps"]["step_loss"] == [1, 2]
     assert entry["checkpoints"] == ["model.pt"]

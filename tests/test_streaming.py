@@ -343,11 +343,15 @@ def test_another_process_reads_streamed_points_while_the_run_is_live(
             "batch_only": [1, 2, 3],
         },
     )
-    assert record["steps"] == {"loss": [0, None, None, 5, None, 7], "acc": [0, 6]}
-    assert set(record["timestamps"]) == {"loss", "acc"}
+    # log_metrics' values take the next steps, and have their call's time.
+    assert record["steps"] == {
+        "loss": [0, 1, 2, 5, 7, 8],
+        "acc": [0, 6],
+        "batch_only": [1, 2, 3],
+    }
+    assert set(record["timestamps"]) == {"loss", "acc", "batch_only"}
     loss_times = record["timestamps"]["loss"]
-    assert [t is None for t in loss_times] == [False, True, True, False, True, False]
-    assert all(before <= t <= after for t in loss_times if t is not None)
+    assert all(before <= t <= after for t in loss_times)
     assert len(record["timestamps"]["acc"]) == 2
 
     # The writer's own read agrees.
@@ -382,10 +386,10 @@ def test_end_folds_the_journal_into_the_history_file_and_removes_it(
     assert_same(stored["metrics"]["loss"], expected_loss)
     assert_same(stored["metrics"]["step_sq"], [i * i for i in range(200)])
     assert stored["metrics"]["edge"] == ["Infinity"]
-    assert stored["steps"]["loss"] == [*range(200), None, 200]
+    assert stored["steps"]["loss"] == [*range(200), 200, 201]  # log_metrics took 200
     assert stored["steps"]["step_sq"] == list(range(200))
     assert len(stored["timestamps"]["loss"]) == 202
-    assert stored["timestamps"]["loss"][200] is None
+    assert isinstance(stored["timestamps"]["loss"][200], float)
     # read_history after the end agrees with the file.
     record = _version(manager)
     assert_same(record["metrics"]["loss"], [*expected_loss[:201], float("nan")])

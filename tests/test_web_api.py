@@ -327,9 +327,11 @@ def test_series_x_axes(site: Site) -> None:
     by_time = series(site, "metric=acc&versions=2&x=time")["series"][0]
     assert by_time["x"] == record2["timestamps"]["acc"]
     assert by_time["y"] == record2["metrics"]["acc"]
-    # Values logged with log_metrics have no time: left out, but counted in total.
-    untimed = series(site, "metric=acc&versions=1&x=time")["series"][0]
-    assert (untimed["total"], untimed["in_range"], untimed["x"]) == (2, 0, [])
+    # Values logged with log_metrics have the call's time too.
+    record1 = site.library.get_version("exp", 1)
+    bulk = series(site, "metric=acc&versions=1&x=time")["series"][0]
+    assert (bulk["total"], bulk["in_range"]) == (2, 2)
+    assert bulk["x"] == record1["timestamps"]["acc"]
 
 
 def test_series_of_all_versions_and_missing_metric(site: Site) -> None:
