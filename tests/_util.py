@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 #: The eight fields of a record, as the specification lists them.
 SPEC_KEYS = (
     "experiment_id",
@@ -198,3 +200,13 @@ class Writer:
             self.process.stderr.close()
         assert self.process.returncode == -signal.SIGKILL, (self.process.returncode, errors)
         return errors
+
+
+#: For a test of a module that runs on every store (``each_store``) but looks at the folder
+#: store's own files (a history's bytes, its journals): it runs on small and big folder
+#: histories only.
+files_only = pytest.mark.parametrize("each_store", ["small", "big"], indirect=True)
+
+#: For such a test that reads the history document right after a call: only a small
+#: history is rewritten by every call (a big one folds its calls in later).
+written_through = pytest.mark.parametrize("each_store", ["small"], indirect=True)

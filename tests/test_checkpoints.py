@@ -18,7 +18,9 @@ from experiment_manager.errors import (
     InvalidMetricError,
     NoActiveExperimentError,
 )
-from tests._util import assert_same, history_path, strict_loads, tree
+from tests._util import assert_same, history_path, strict_loads, tree, written_through
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 EXPERIMENT_ID = "ckpt"
 
@@ -55,6 +57,7 @@ def _by_status(report: list[dict[str, Any]]) -> dict[str, str]:
 # -- what is recorded --------------------------------------------------------------------
 
 
+@written_through
 def test_checkpoints_list_holds_str_paths_as_given(
     manager: ExperimentManager, log_dir: Path, ckpt_dir: Path
 ) -> None:
@@ -128,6 +131,7 @@ def _timestamp(text: str) -> float:
     return moment.timestamp()
 
 
+@written_through
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [

@@ -22,7 +22,17 @@ from experiment_manager.doctor import doctor
 from experiment_manager.export import wide_rows
 from experiment_manager.query import metric_summary
 from tests import _reference_table
-from tests._util import assert_same, run_python, strict_loads, tree, write_script
+from tests._util import (
+    assert_same,
+    files_only,
+    run_python,
+    strict_loads,
+    tree,
+    write_script,
+    written_through,
+)
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 EVIL = "\x1b[31mred\u202eevil"
 EVIL_SHOWN = "\\x1b[31mred\\u202eevil"
@@ -130,6 +140,7 @@ def assert_no_raw_escapes(text: str) -> None:
 # -- ls -------------------------------------------------------------------------------
 
 
+@files_only
 def test_ls_table_lists_every_experiment(logs: Path) -> None:
     result = run(logs, "ls")
     assert result.exit_code == 0, result.output
@@ -144,12 +155,14 @@ def test_ls_table_lists_every_experiment(logs: Path) -> None:
     assert by_id["mnist"].split()[1] == "3"
 
 
+@files_only
 def test_ls_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
     result = run(logs, "ls", "--json")
     assert result.exit_code == 0
     assert_same(parsed_json(result), plain(manager.list_experiments()))
 
 
+@files_only
 def test_ls_csv(logs: Path) -> None:
     result = run(logs, "ls", "--csv")
     assert result.exit_code == 0
@@ -176,6 +189,7 @@ def test_ls_of_a_missing_folder_says_so(tmp_path: Path) -> None:
 # -- history --------------------------------------------------------------------------
 
 
+@files_only
 def test_history_table(logs: Path) -> None:
     result = run(logs, "history", "mnist")
     assert result.exit_code == 0, result.output
@@ -192,6 +206,7 @@ def test_history_table(logs: Path) -> None:
     assert rows[1].split()[-1] == "0.3"  # last loss of the failed run
 
 
+@files_only
 def test_history_columns_can_be_chosen(logs: Path) -> None:
     result = run(logs, "history", "mnist", "-p", "opt.betas", "-m", "loss")
     header = result.stdout.splitlines()[0]
@@ -207,6 +222,7 @@ def _history_options(options: tuple[str, ...], flag: str) -> list[str]:
 HISTORY_OPTIONS = [(), ("-p", "opt.betas", "-p", "nope", "-m", "loss", "-m", "nope"), ("-m", "acc")]
 
 
+@files_only
 @pytest.mark.parametrize("options", HISTORY_OPTIONS, ids=["default", "chosen", "one-metric"])
 @pytest.mark.parametrize("experiment", ["mnist", "evil", "crashy"])
 def test_history_table_is_the_reference_table_of_list_versions(
@@ -254,6 +270,7 @@ def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_varied_logs(tmp_path_factory.mktemp("varied") / "logs")
 
 
+@files_only
 @pytest.mark.parametrize(
     "options",
     [(), ("-p", "lr", "-p", "opt.betas", "-p", "nope", "-m", "loss", "-m", "损失"), ("-p", "n")],
@@ -278,6 +295,7 @@ def test_history_of_varied_values_is_the_reference_table(
     assert styled == _reference_table.history(versions, params, metrics, bracket)
 
 
+@files_only
 def test_history_of_varied_values_in_a_subprocess(varied: Path) -> None:
     done = run_python(
         ["-m", "experiment_manager", "--log-dir", str(varied), "history", "mix"], varied
@@ -289,12 +307,14 @@ def test_history_of_varied_values_in_a_subprocess(varied: Path) -> None:
     assert_no_raw_escapes(done.stdout)
 
 
+@files_only
 def test_history_json_equals_list_versions(logs: Path, manager: ExperimentManager) -> None:
     result = run(logs, "history", "mnist", "--json")
     assert result.exit_code == 0
     assert_same(parsed_json(result), plain(manager.list_versions("mnist")))
 
 
+@files_only
 def test_history_csv_has_the_export_columns(logs: Path, manager: ExperimentManager) -> None:
     result = run(logs, "history", "mnist", "--csv")
     rows = csv_rows(result.stdout)
@@ -305,6 +325,7 @@ def test_history_csv_has_the_export_columns(logs: Path, manager: ExperimentManag
     assert rows[1]["metrics.loss.max"] == "inf"
 
 
+@files_only
 def test_history_never_loads_points(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from experiment_manager._reads import ReadsMixin
     from experiment_manager.stores.base import Store
@@ -329,12 +350,14 @@ def test_history_of_an_unknown_id_exits_1(logs: Path) -> None:
 # -- show -----------------------------------------------------------------------------
 
 
+@files_only
 def test_show_defaults_to_the_latest_version(logs: Path) -> None:
     result = run(logs, "show", "mnist")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].split()[:4] == ["mnist", "@", "version", "3"]
 
 
+@files_only
 def test_show_a_version_in_full(logs: Path, tmp_path: Path) -> None:
     result = run(logs, "show", "mnist@1")
     assert result.exit_code == 0, result.output
@@ -357,6 +380,7 @@ def test_show_a_version_in_full(logs: Path, tmp_path: Path) -> None:
     assert "Points of" not in out  # summaries, not every point
 
 
+@files_only
 def test_show_points(logs: Path) -> None:
     result = run(logs, "show", "mnist@1", "--points")
     assert result.exit_code == 0
@@ -368,6 +392,7 @@ def test_show_points(logs: Path) -> None:
     assert acc[7].split()[:3] == ["5", "50", "nan"]
 
 
+@files_only
 def test_show_failed_run_shows_its_error(logs: Path) -> None:
     result = run(logs, "show", "mnist", "--version", "2")
     assert result.exit_code == 0
@@ -375,6 +400,7 @@ def test_show_failed_run_shows_its_error(logs: Path) -> None:
     assert "failed" in result.stdout.splitlines()[0]
 
 
+@files_only
 def test_show_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
     record = manager.get_version("mnist", 1)
     with_points = run(logs, "show", "mnist@1", "--json", "--points")
@@ -419,6 +445,7 @@ def test_debug_shows_the_exception(logs: Path) -> None:
 # -- diff -----------------------------------------------------------------------------
 
 
+@files_only
 def test_diff_table(logs: Path) -> None:
     result = run(logs, "diff", "mnist", "1", "2")
     assert result.exit_code == 0, result.output
@@ -434,12 +461,14 @@ def test_diff_table(logs: Path) -> None:
     assert ["max", "1", "inf"] in [line.split() for line in metrics]
 
 
+@files_only
 def test_diff_json_equals_compare(logs: Path, manager: ExperimentManager) -> None:
     result = run(logs, "diff", "mnist", "1", "2", "3", "--json")
     assert result.exit_code == 0
     assert_same(parsed_json(result), plain(manager.compare("mnist", [1, 2, 3])))
 
 
+@files_only
 def test_diff_csv(logs: Path) -> None:
     result = run(logs, "diff", "mnist", "1", "2", "--csv")
     rows = csv_rows(result.stdout)
@@ -461,6 +490,7 @@ def test_diff_errors(logs: Path, args: list[str], code: int) -> None:
 # -- search ---------------------------------------------------------------------------
 
 
+@files_only
 def test_search_table_shows_the_fields_of_the_query(logs: Path) -> None:
     result = run(
         logs, "search", "hp.lr < 0.2 and metrics.loss.min < 1", "--order-by", "metrics.loss.min"
@@ -476,6 +506,7 @@ def test_search_table_shows_the_fields_of_the_query(logs: Path) -> None:
     ]
 
 
+@files_only
 def test_search_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
     query, order = "status in ('finished', 'crashed')", "-metrics.loss.last"
     result = run(logs, "search", query, "--order-by", order, "--limit", "3", "--json")
@@ -485,6 +516,7 @@ def test_search_json_equals_the_library(logs: Path, manager: ExperimentManager) 
     assert_same(parsed_json(result), plain(expected))
 
 
+@files_only
 def test_search_one_experiment_csv(logs: Path) -> None:
     result = run(logs, "search", "status = 'failed'", "-e", "mnist", "--csv")
     assert result.exit_code == 0
@@ -492,6 +524,7 @@ def test_search_one_experiment_csv(logs: Path) -> None:
     assert [(row["experiment_id"], row["version"]) for row in rows] == [("mnist", "2")]
 
 
+@files_only
 def test_search_without_matches_is_an_answer(logs: Path) -> None:
     result = run(logs, "search", "hp.lr > 100")
     assert result.exit_code == 0
@@ -502,6 +535,7 @@ def test_search_without_matches_is_an_answer(logs: Path) -> None:
     assert strict_loads(as_json.stdout) == []
 
 
+@files_only
 def test_search_suggests_the_field_a_typo_meant(logs: Path) -> None:
     result = run(logs, "search", "hp.lrr > 0.001 and metrics.los.min < 1")
     assert result.exit_code == 0
@@ -541,6 +575,7 @@ def test_malformed_order_by_exits_2(logs: Path) -> None:
 # -- export ---------------------------------------------------------------------------
 
 
+@files_only
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
 def test_export_formats(logs: Path, tmp_path: Path, fmt: str) -> None:
     target = tmp_path / f"runs.{fmt}"
@@ -563,6 +598,7 @@ def test_export_formats(logs: Path, tmp_path: Path, fmt: str) -> None:
         assert pq.read_table(target).column("version").to_pylist() == [1, 2, 3]
 
 
+@files_only
 def test_export_long_with_query_to_stdout(logs: Path, manager: ExperimentManager) -> None:
     result = run(logs, "export", "--long", "-q", "status = 'failed'", "-f", "jsonl", "-o", "-")
     assert result.exit_code == 0, result.output
@@ -571,6 +607,7 @@ def test_export_long_with_query_to_stdout(logs: Path, manager: ExperimentManager
     assert {row["version"] for row in rows} == {2}
 
 
+@files_only
 def test_export_progress_when_asked(logs: Path, tmp_path: Path) -> None:
     target = tmp_path / "points.csv"
     result = run(logs, "export", "--long", "-o", str(target), "--progress")
@@ -597,6 +634,7 @@ def test_export_needs_an_output(logs: Path) -> None:
 # -- plot -----------------------------------------------------------------------------
 
 
+@files_only
 def test_plot_writes_a_png(logs: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     target = tmp_path / "loss.png"
@@ -614,6 +652,7 @@ def block_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
 
 
+@files_only
 def test_plot_sparklines_need_no_matplotlib(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     block_matplotlib(monkeypatch)
     result = run(logs, "plot", "mnist", "-m", "loss", "--width", "20")
@@ -630,6 +669,7 @@ def test_plot_sparklines_need_no_matplotlib(logs: Path, monkeypatch: pytest.Monk
     assert "n=3" in lines[1]
 
 
+@files_only
 def test_plot_image_without_matplotlib_is_a_clear_error(
     logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -641,6 +681,7 @@ def test_plot_image_without_matplotlib_is_a_clear_error(
     assert not (tmp_path / "x.png").exists()
 
 
+@files_only
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -685,6 +726,7 @@ def test_doctor_dry_run_changes_nothing(mess: tuple[Path, bytes]) -> None:
     assert tree(log_dir) == before
 
 
+@written_through
 def test_doctor_repairs_what_is_safe_and_reports_the_rest(mess: tuple[Path, bytes]) -> None:
     log_dir, corrupt = mess
     result = run(log_dir, "doctor")
@@ -715,6 +757,7 @@ def test_doctor_json_equals_the_library(mess: tuple[Path, bytes]) -> None:
     assert_same(parsed_json(result), plain(doctor(log_dir, dry_run=True).to_dict()))
 
 
+@files_only
 def test_doctor_progress_when_asked(mess: tuple[Path, bytes]) -> None:
     log_dir, _ = mess
     result = run(log_dir, "doctor", "--dry-run", "--progress")
@@ -732,6 +775,7 @@ def test_doctor_healthy_folder_exits_0(tmp_path: Path) -> None:
 # -- corrupt data ---------------------------------------------------------------------
 
 
+@files_only
 def test_corrupt_history_exits_3(mess: tuple[Path, bytes]) -> None:
     log_dir, corrupt = mess
     shown = run(log_dir, "show", "broken")
@@ -746,6 +790,7 @@ def test_corrupt_history_exits_3(mess: tuple[Path, bytes]) -> None:
     assert (log_dir / "broken.json").read_bytes() == corrupt
 
 
+@files_only
 @pytest.mark.parametrize("shape", [[], ["--long"]], ids=["wide", "long"])
 def test_export_of_everything_names_each_skipped_history_and_exits_3(
     mess: tuple[Path, bytes], tmp_path: Path, shape: list[str]
@@ -772,6 +817,7 @@ def test_export_of_everything_names_each_skipped_history_and_exits_3(
     assert "warning" not in named.stderr
 
 
+@files_only
 def test_export_of_everything_reports_skipped_histories_from_a_subprocess(
     mess: tuple[Path, bytes], tmp_path: Path
 ) -> None:
@@ -786,6 +832,7 @@ def test_export_of_everything_reports_skipped_histories_from_a_subprocess(
 # -- hostile stored text --------------------------------------------------------------
 
 
+@files_only
 @pytest.mark.parametrize(
     "args",
     [
@@ -808,6 +855,7 @@ def test_stored_escape_sequences_are_neutralised(logs: Path, args: list[str]) ->
     assert EVIL_SHOWN in result.stdout or "\\u001b[31mred\\u202eevil" in result.stdout
 
 
+@files_only
 def test_hostile_text_in_json_is_escaped_and_exact(logs: Path, manager: ExperimentManager) -> None:
     for args in (["history", "evil", "--json"], ["show", "evil", "--json", "--points"]):
         result = run(logs, *args)
@@ -844,6 +892,7 @@ def test_typed_hostile_id_is_neutralised_in_errors(logs: Path) -> None:
     assert_no_raw_escapes(query.stderr)
 
 
+@files_only
 def test_colours_only_where_wanted(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plain_run = run(logs, "ls")
     assert "\x1b" not in plain_run.output

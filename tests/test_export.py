@@ -34,10 +34,10 @@ from experiment_manager.errors import (
     InvalidArgumentError,
     QuerySyntaxError,
 )
-from tests._util import assert_same, strict_loads, write_script
+from tests._util import assert_same, files_only, strict_loads, write_script
 
 # Every test runs on a small history and on a big one (version files merged by readers).
-pytestmark = pytest.mark.usefixtures("each_history_size")
+pytestmark = pytest.mark.usefixtures("each_store")
 
 NAN = math.nan
 INF = math.inf
@@ -330,6 +330,7 @@ def test_export_reports_progress_every_ten_thousand_rows(tmp_path: Path) -> None
     assert strict_loads(lines[24_999])["value"] == 24_999.0
 
 
+@files_only
 def test_export_errors_create_no_file(manager: ExperimentManager, tmp_path: Path) -> None:
     target = tmp_path / "out.csv"
     with pytest.raises(InvalidArgumentError):
@@ -439,6 +440,7 @@ def test_a_failing_row_source_leaves_the_target_unchanged(
     assert listing(out) == [target.name]
 
 
+@files_only
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)
 def test_a_failing_text_writer_leaves_the_target_unchanged(
     manager: ExperimentManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
@@ -466,6 +468,7 @@ def test_a_failing_text_writer_leaves_the_target_unchanged(
     assert listing(tmp_path) == sorted(["logs", target.name])
 
 
+@files_only
 def test_a_failing_parquet_writer_leaves_the_target_unchanged(
     manager: ExperimentManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -485,6 +488,7 @@ def test_a_failing_parquet_writer_leaves_the_target_unchanged(
     assert listing(tmp_path) == sorted(["logs", target.name])
 
 
+@files_only
 def test_a_successful_export_replaces_the_target(
     manager: ExperimentManager, tmp_path: Path
 ) -> None:
@@ -499,6 +503,7 @@ def test_a_successful_export_replaces_the_target(
 # -- optional dependencies ------------------------------------------------------------
 
 
+@files_only
 def test_parquet_without_pyarrow_names_the_extra(
     manager: ExperimentManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -605,6 +610,7 @@ def test_expm_export_does_not_follow_a_planted_temp_symlink(
     assert listing(out) == sorted([target.name, f".runs.{fmt}.tmp"])
 
 
+@files_only
 def test_an_export_into_a_missing_folder_fails_and_leaves_nothing(
     manager: ExperimentManager, tmp_path: Path
 ) -> None:
@@ -639,6 +645,7 @@ def _fill(log_dir: Path, label: str, versions: int) -> None:
         manager.end_experiment()
 
 
+@files_only
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_two_processes_exporting_to_one_target_never_mix_their_outputs(
     tmp_path: Path, fmt: str

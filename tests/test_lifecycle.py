@@ -27,13 +27,24 @@ from experiment_manager.errors import (
     NoActiveExperimentError,
     RunActiveError,
 )
-from tests._util import assert_same, history_path, run_python, strict_loads, write_script
+from tests._util import (
+    assert_same,
+    files_only,
+    history_path,
+    run_python,
+    strict_loads,
+    write_script,
+    written_through,
+)
 
 EXPERIMENT_ID = "life"
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(signal, "SIGKILL") or sys.platform == "win32", reason="needs POSIX signals"
-)
+pytestmark = [
+    pytest.mark.usefixtures("each_store"),
+    pytest.mark.skipif(
+        not hasattr(signal, "SIGKILL") or sys.platform == "win32", reason="needs POSIX signals"
+    ),
+]
 
 
 # log_dir and manager: tests/conftest.py
@@ -176,6 +187,7 @@ def spawn(writer_script: Path, log_dir: Path, writers: list[Writer]) -> Spawn:
 # -- in-process statuses ----------------------------------------------------------------
 
 
+@written_through
 def test_a_started_version_reads_running(manager: ExperimentManager, log_dir: Path) -> None:
     record = manager.start_experiment("life", {}, {}, experiment_id=EXPERIMENT_ID)
     assert record.status == "running"
@@ -321,6 +333,7 @@ def test_starting_another_experiment_ends_the_previous_one_as_finished(
 # -- process exit and signals --------------------------------------------------------------
 
 
+@files_only
 def test_a_process_that_exits_normally_ends_its_run_finished(spawn: Spawn, log_dir: Path) -> None:
     writer = spawn("exit")
     assert writer.wait() == 0
@@ -334,6 +347,7 @@ def test_a_process_that_exits_normally_ends_its_run_finished(spawn: Spawn, log_d
     assert file["versions"][0]["status"] == "finished"
 
 
+@files_only
 def test_a_process_dying_of_an_uncaught_exception_ends_its_run_failed(
     spawn: Spawn, log_dir: Path
 ) -> None:
@@ -346,6 +360,7 @@ def test_a_process_dying_of_an_uncaught_exception_ends_its_run_failed(
     assert_same(stored["metrics"], {"loss": [1.0, 0.5, 1.0 / 3]})
 
 
+@files_only
 def test_sigterm_ends_the_run_killed_and_the_process_still_dies_of_sigterm(
     spawn: Spawn, log_dir: Path
 ) -> None:
@@ -359,6 +374,7 @@ def test_sigterm_ends_the_run_killed_and_the_process_still_dies_of_sigterm(
     assert _journals(log_dir) == []
 
 
+@files_only
 def test_a_program_with_its_own_sigterm_handler_keeps_it(spawn: Spawn, log_dir: Path) -> None:
     writer = spawn("own-handler")
     writer.process.send_signal(signal.SIGTERM)
@@ -367,6 +383,7 @@ def test_a_program_with_its_own_sigterm_handler_keeps_it(spawn: Spawn, log_dir: 
     assert _status(log_dir) == "finished"  # sys.exit(7) in the handler, then atexit
 
 
+@files_only
 def test_sigterm_while_the_history_is_being_written_still_ends_the_run_killed(
     spawn: Spawn, log_dir: Path
 ) -> None:
@@ -385,6 +402,7 @@ def test_sigterm_while_the_history_is_being_written_still_ends_the_run_killed(
     assert elapsed < 4.0
 
 
+@files_only
 def test_sigkill_reads_crashed_for_any_later_reader(spawn: Spawn, log_dir: Path) -> None:
     writer = spawn("sleep")
     assert writer.signal(signal.SIGKILL) == -signal.SIGKILL
@@ -398,6 +416,7 @@ def test_sigkill_reads_crashed_for_any_later_reader(spawn: Spawn, log_dir: Path)
     assert file["versions"][0]["status"] == "running"
 
 
+@files_only
 def test_a_process_that_kills_itself_reads_crashed(
     writer_script: Path, log_dir: Path, tmp_path: Path
 ) -> None:
@@ -408,6 +427,7 @@ def test_a_process_that_kills_itself_reads_crashed(
     assert_same(stored["metrics"], {"loss": [1.0, 0.5, 1.0 / 3]})
 
 
+@files_only
 @pytest.mark.parametrize("killed_first", ["older", "newer"])
 def test_a_live_run_reads_running_and_a_killed_one_crashed_in_either_order(
     spawn: Spawn, log_dir: Path, killed_first: str
@@ -481,6 +501,7 @@ for version in range(int(sys.argv[2])):
 """
 
 
+@files_only
 def test_a_run_that_ends_cleanly_never_reads_crashed_or_short_while_it_ends(
     log_dir: Path, tmp_path: Path
 ) -> None:
@@ -562,6 +583,7 @@ def _resume_in_new_process(tmp_path: Path, log_dir: Path, version: str) -> dict[
     return result
 
 
+@files_only
 @pytest.mark.parametrize("version", ["latest", "1"])
 def test_resume_in_a_new_process_continues_after_the_last_step(
     tmp_path: Path, log_dir: Path, version: str
@@ -591,6 +613,7 @@ def test_resume_in_a_new_process_continues_after_the_last_step(
     assert _journals(log_dir) == []
 
 
+@files_only
 def test_resume_records_each_resume_with_its_previous_status(
     manager: ExperimentManager, tmp_path: Path, log_dir: Path
 ) -> None:
@@ -637,6 +660,7 @@ def test_resume_of_an_unknown_experiment_or_version_raises(
     assert manager.active_experiment is None
 
 
+@files_only
 def test_resume_is_refused_while_another_live_process_runs_the_version(
     spawn: Spawn, log_dir: Path
 ) -> None:
@@ -698,6 +722,7 @@ print(refused, resumed)
 """
 
 
+@files_only
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_resume_is_not_refused_because_another_process_is_reading(
     tmp_path: Path, log_dir: Path
@@ -814,6 +839,7 @@ def test_environment_outside_a_git_repository_has_no_git(
     assert environment["git"] is None
 
 
+@files_only
 @pytest.mark.parametrize("with_numpy", [True, False])
 def test_environment_of_a_script_run_from_its_repository(
     repo: Path, log_dir: Path, with_numpy: bool
@@ -841,6 +867,7 @@ def test_environment_of_a_script_run_from_its_repository(
     assert _history(log_dir)[0]["environment"] == environment
 
 
+@written_through
 def test_capture_environment_false_records_none(log_dir: Path) -> None:
     manager = ExperimentManager(log_dir, capture_environment=False)
     record = manager.start_experiment("life", {}, {}, experiment_id=EXPERIMENT_ID)

@@ -31,7 +31,10 @@ from tests._util import (
     history_path,
     load_history_file,
     tree,
+    written_through,
 )
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 
 @pytest.fixture
@@ -59,6 +62,7 @@ def _check_spec_fields(entry: dict[str, Any]) -> None:
 # -- log_dir ------------------------------------------------------------------------
 
 
+@written_through
 def test_default_log_dir_is_experiments_logs_relative_to_cwd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,6 +74,7 @@ def test_default_log_dir_is_experiments_logs_relative_to_cwd(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["experiments"]
 
 
+@written_through
 def test_relative_log_dir_is_resolved_when_the_manager_is_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,6 +89,7 @@ def test_relative_log_dir_is_resolved_when_the_manager_is_made(
     assert len(manager.read_history("exp")) == 1
 
 
+@written_through
 def test_log_dir_is_created_only_when_first_needed(tmp_path: Path) -> None:
     log_dir = tmp_path / "deep" / "er" / "logs"
     manager = ExperimentManager(log_dir=log_dir)
@@ -101,6 +107,7 @@ def test_log_dir_is_created_only_when_first_needed(tmp_path: Path) -> None:
     assert (log_dir / "exp.json").is_file()
 
 
+@written_through
 def test_log_dir_accepts_a_path_object(tmp_path: Path) -> None:
     manager = ExperimentManager(log_dir=tmp_path / "p")
     manager.start_experiment("exp", {}, {})
@@ -129,6 +136,7 @@ def test_record_defaults_are_never_shared_between_instances() -> None:
     assert first.checkpoints is not second.checkpoints
 
 
+@written_through
 def test_start_experiment_returns_a_complete_record(
     manager: ExperimentManager, log_dir: Path
 ) -> None:
@@ -181,6 +189,7 @@ def test_records_of_two_runs_share_no_containers(manager: ExperimentManager) -> 
 # -- experiment ids ------------------------------------------------------------------------
 
 
+@written_through
 @pytest.mark.parametrize(
     ("config_name", "expected_id"),
     [
@@ -201,6 +210,7 @@ def test_id_is_derived_from_config_name(
     assert entry["experiment_id"] == expected_id
 
 
+@written_through
 def test_explicit_experiment_id_is_used(manager: ExperimentManager, log_dir: Path) -> None:
     record = manager.start_experiment("cfg", {}, {}, experiment_id="custom_id")
     assert record.experiment_id == "custom_id"
@@ -335,6 +345,7 @@ def test_callers_dicts_are_never_mutated(manager: ExperimentManager) -> None:
 # -- log_metrics ------------------------------------------------------------------------
 
 
+@written_through
 def test_log_metrics_appends_across_calls(manager: ExperimentManager, log_dir: Path) -> None:
     manager.start_experiment("exp", {}, {})
     calls: list[dict[str, Any]] = [
@@ -363,6 +374,7 @@ def test_log_metrics_appends_across_calls(manager: ExperimentManager, log_dir: P
         assert_same(manager.active_experiment.metrics, after)
 
 
+@written_through
 def test_non_finite_metric_values_are_kept(manager: ExperimentManager, log_dir: Path) -> None:
     manager.start_experiment("exp", {}, {})
     manager.log_metrics({"loss": [1.0, float("nan"), float("inf"), float("-inf")]})
@@ -400,6 +412,7 @@ BAD_METRIC_VALUES: list[Any] = [
 ]
 
 
+@written_through
 @pytest.mark.parametrize("bad", BAD_METRIC_VALUES, ids=lambda v: type(v).__name__ + repr(v)[:20])
 @pytest.mark.parametrize("bad_first", [False, True], ids=["good_then_bad", "bad_then_good"])
 def test_bad_metric_values_raise_and_write_nothing(
@@ -426,6 +439,7 @@ def test_bad_metric_values_raise_and_write_nothing(
     assert manager.read_history("exp")[0]["metrics"] == {"fine": [1.0, 3.0]}
 
 
+@written_through
 @pytest.mark.parametrize("name", [1, None, "", ("a",)])
 def test_bad_metric_names_raise_and_write_nothing(
     manager: ExperimentManager, log_dir: Path, name: Any
@@ -439,6 +453,7 @@ def test_bad_metric_names_raise_and_write_nothing(
     assert history_path(log_dir, "exp").read_bytes() == before
 
 
+@written_through
 @pytest.mark.parametrize("metrics", [[("loss", 1.0)], "loss", None, 0.5])
 def test_log_metrics_needs_a_dict(manager: ExperimentManager, log_dir: Path, metrics: Any) -> None:
     manager.start_experiment("exp", {}, {})
@@ -452,6 +467,7 @@ def test_log_metrics_needs_a_dict(manager: ExperimentManager, log_dir: Path, met
 # -- add_checkpoint ------------------------------------------------------------------------
 
 
+@written_through
 def test_add_checkpoint_accepts_str_and_path(manager: ExperimentManager, log_dir: Path) -> None:
     manager.start_experiment("exp", {}, {})
     manager.add_checkpoint("checkpoints/model_epoch_5.npz")
@@ -477,6 +493,7 @@ def test_add_checkpoint_accepts_str_and_path(manager: ExperimentManager, log_dir
     assert not absolute.exists()
 
 
+@written_through
 @pytest.mark.parametrize("path", ["", b"x.ckpt", None, 5, "a\x00b"])
 def test_add_checkpoint_rejects_non_paths(
     manager: ExperimentManager, log_dir: Path, path: Any
@@ -703,6 +720,7 @@ EXACT_FLOATS = [
 EXACT_INTS = [0, 1, -1, 2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1]
 
 
+@written_through
 def test_values_read_back_are_exactly_what_was_logged(
     manager: ExperimentManager, log_dir: Path
 ) -> None:

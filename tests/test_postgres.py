@@ -472,3 +472,69 @@ def test_the_dashboard_reads_the_database(postgres_uri: str) -> None:
     series = client.get("/api/experiments/web/series", params={"metric": "loss"}).json()
     assert PASSWORD not in json.dumps([listing, table, series])
     assert len(series["series"]) == 2
+
+
+def test_charts_reduced_in_sql_are_the_points_the_dashboard_reduces(
+    postgres_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*httpx.*")
+    from starlette.testclient import TestClient
+
+    from experiment_manager.web import create_app
+
+    rng = random.Random(7)
+    clients = {}
+    for name, log_dir in (("files", str(tmp_path / "files")), ("sql", postgres_uri)):
+        manager = ExperimentManager(log_dir, capture_environment=False)
+        rng.seed(7)
+        for _ in range(3):
+            manager.start_experiment("long", {}, {})
+            manager.log_metrics({"loss": [rng.choice([1.0, 2.0]) for _ in range(30)]})  # no step
+            for i in range(600):
+                value = rng.choice([math.nan, math.inf, -math.inf, 0.0, -0.0, 5.0, rng.random()])
+                # steps out of order and repeated, as after a resume
+                manager.log({"loss": value, "acc": i % 13}, step=rng.randrange(400))
+            manager.log_metrics({"acc": [math.nan] * 40})
+            manager.end_experiment()
+        clients[name] = TestClient(create_app(log_dir, allowed_hosts=["testserver"]))
+    cases = [
+        {"metric": "loss", "buckets": "7"},
+        {"metric": "loss", "buckets": "50", "x": "time"},
+        {"metric": "loss", "buckets": "3", "x": "index"},
+        {"metric": "acc", "buckets": "5", "start": "100", "end": "250.5"},
+        {"metric": "acc", "buckets": "4", "x": "time"},
+        {"metric": "acc", "buckets": "0", "start": "10", "end": "20"},
+        {"metric": "loss", "buckets": "1000"},
+        {"metric": "missing", "buckets": "4"},
+        {"metric": "loss", "buckets": "2", "start": "5", "end": "5"},
+    ]
+    get = clients["sql"].get
+    from experiment_manager.stores.postgres import _series
+
+    calls: list[int] = []
+    real = _series.reduce_series
+
+    def counted(*args: Any) -> dict[str, Any]:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(_series, "reduce_series", counted)
+    reduced_in_sql = [get("/api/experiments/long/series", params=p) for p in cases]
+    assert len(calls) == 3 * len(cases)  # every version of every case, in SQL
+    monkeypatch.undo()
+    # The same database, now reduced by the dashboard itself from the columns it reads.
+    monkeypatch.setattr(PostgresStore, "read_series", lambda *args: None)
+    reduced_here = [get("/api/experiments/long/series", params=p) for p in cases]
+    monkeypatch.undo()
+    for params, got, expected in zip(cases, reduced_in_sql, reduced_here, strict=True):
+        assert got.status_code == 200
+        assert got.text == expected.text, params
+        if params.get("x") != "time":  # times differ between the two stores' runs
+            from_files = clients["files"].get("/api/experiments/long/series", params=params)
+            assert got.text == from_files.text, params
+    reduced = clients["sql"].get("/api/experiments/long/series", params=cases[0]).json()
+    assert not reduced["series"][0]["exact"]
+    assert len(reduced["series"][0]["x"]) <= 14

@@ -30,10 +30,10 @@ from experiment_manager.query import compare_records
 from experiment_manager.stores.files import FileStore
 from experiment_manager.stores.memory import MemoryStore
 from tests._runner import Plan, Runners
-from tests._util import assert_same, assert_table_matches, same
+from tests._util import assert_same, assert_table_matches, files_only, same
 
 # Every test runs on a small history and on a big one (version files merged by readers).
-pytestmark = pytest.mark.usefixtures("each_history_size")
+pytestmark = pytest.mark.usefixtures("each_store")
 
 NAN = math.nan
 INF = math.inf
@@ -110,7 +110,7 @@ def last_activity(record: dict[str, Any]) -> str:
 
 #: Summary keys a record has only once they are set: a version's name (its config
 #: name until one is given) and its tags.
-SUMMARY_DEFAULTS = {
+SUMMARY_DEFAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "name": lambda record: record.get("config_name"),
     "tags": lambda record: [],
 }
@@ -135,6 +135,7 @@ def assert_summary_matches(summary: dict[str, Any], record: dict[str, Any]) -> N
 # -- list_experiments -----------------------------------------------------------------
 
 
+@files_only
 def test_list_experiments_counts_statuses_names_and_times(tmp_path: Path, runners: Runners) -> None:
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
@@ -206,6 +207,7 @@ def test_list_experiments_last_activity_includes_a_resume(tmp_path: Path) -> Non
     manager.end_experiment()
 
 
+@files_only
 def test_list_experiments_reports_a_corrupt_history_and_lists_the_others(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
@@ -234,6 +236,7 @@ def test_list_experiments_of_an_empty_or_missing_folder(tmp_path: Path) -> None:
 # -- list_versions --------------------------------------------------------------------
 
 
+@files_only
 def test_list_versions_summaries_equal_values_computed_from_the_points(tmp_path: Path) -> None:
     manager = new_manager(tmp_path / "logs")
     manager.start_experiment("cfg", {"lr": 0.1, "opt": {"name": "sgd"}}, {"note": "a"}, "exp")
@@ -280,11 +283,13 @@ def test_list_versions_summaries_equal_values_computed_from_the_points(tmp_path:
     assert summaries[0]["metric_summaries"]["empty"]["count"] == 0
     assert summaries[0]["metric_summaries"]["empty"]["last"] is None
     signed = summaries[0]["metric_summaries"]["signed"]
+    # log_metrics values get the steps after those logged before: this call's are 7 to 10
+    assert history[0]["steps"]["signed"] == [7, 8, 9, 10]
     assert (signed["min"], signed["max"], signed["argmin_step"], signed["argmax_step"]) == (
         -INF,
         INF,
-        2,
-        0,
+        9,
+        7,
     )
     assert math.isnan(summaries[0]["metric_summaries"]["both_inf"]["mean"])
     assert summaries[1]["metric_summaries"]["acc"]["argmax_step"] == 0
@@ -305,6 +310,7 @@ def test_list_versions_of_unknown_and_invalid_ids(tmp_path: Path) -> None:
         manager.list_versions("../escape")
 
 
+@files_only
 def test_list_versions_of_a_corrupt_history_raises(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
@@ -316,6 +322,7 @@ def test_list_versions_of_a_corrupt_history_raises(tmp_path: Path) -> None:
 # -- version_table --------------------------------------------------------------------
 
 
+@files_only
 def test_version_table_of_unknown_invalid_and_corrupt_ids(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
@@ -329,6 +336,7 @@ def test_version_table_of_unknown_invalid_and_corrupt_ids(tmp_path: Path) -> Non
         manager.version_table("bad")
 
 
+@files_only
 def test_version_table_reports_a_crashed_run(tmp_path: Path, runners: Runners) -> None:
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
@@ -396,6 +404,7 @@ def _ids(found: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return [(r["experiment_id"], r["version"]) for r in found]
 
 
+@files_only
 def test_search_all_skips_corrupt_histories(searchable: ExperimentManager) -> None:
     everything = searchable.search()
     assert _ids(everything) == [
@@ -421,6 +430,7 @@ def test_search_all_skips_corrupt_histories(searchable: ExperimentManager) -> No
     )
 
 
+@files_only
 def test_search_one_experiment(searchable: ExperimentManager) -> None:
     assert _ids(searchable.search(experiment_id="gamma")) == [("gamma", 1), ("gamma", 2)]
     assert _ids(searchable.search("not metrics.loss.min > 0.35", experiment_id="alpha")) == [
@@ -435,6 +445,7 @@ def test_search_one_experiment(searchable: ExperimentManager) -> None:
     ]
 
 
+@files_only
 def test_search_named_corrupt_or_unknown_experiment_raises(
     searchable: ExperimentManager,
 ) -> None:
@@ -449,6 +460,7 @@ def test_search_named_corrupt_or_unknown_experiment_raises(
         searchable.search(experiment_id="../alpha")
 
 
+@files_only
 def test_search_order_by_and_limit(searchable: ExperimentManager) -> None:
     by_min = searchable.search(order_by="metrics.loss.min")
     # Missing (all-NaN, no values) sorts last, in the original order.
@@ -481,6 +493,7 @@ def test_search_order_by_and_limit(searchable: ExperimentManager) -> None:
         searchable.search(limit=-1)
 
 
+@files_only
 @pytest.mark.parametrize(
     ("query", "position"),
     [
@@ -506,6 +519,7 @@ def test_search_malformed_query_raises_with_position(
         searchable.search(query, experiment_id="alpha")
 
 
+@files_only
 def test_search_malformed_order_by_raises(searchable: ExperimentManager) -> None:
     with pytest.raises(QuerySyntaxError) as error:
         searchable.search(order_by="version sideways")

@@ -19,7 +19,17 @@ from experiment_manager.errors import (
     InvalidMetricError,
     NoActiveExperimentError,
 )
-from tests._util import assert_same, history_path, run_python, strict_loads, write_script
+from tests._util import (
+    assert_same,
+    files_only,
+    history_path,
+    run_python,
+    strict_loads,
+    write_script,
+    written_through,
+)
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 EXPERIMENT_ID = "stream"
 
@@ -166,6 +176,7 @@ EXACT_VALUES: list[tuple[Any, int | float]] = [
 ]
 
 
+@files_only
 def test_values_read_back_exactly_while_running_from_another_process_and_after_end(
     manager: ExperimentManager, log_dir: Path, tmp_path: Path
 ) -> None:
@@ -223,6 +234,7 @@ BAD_POINTS: list[tuple[dict[Any, Any], object]] = [
 ]
 
 
+@written_through
 @pytest.mark.parametrize(("point", "metric"), BAD_POINTS, ids=repr)
 def test_bad_values_and_names_raise_a_typed_error_naming_the_metric_and_write_nothing(
     manager: ExperimentManager, log_dir: Path, point: dict[Any, Any], metric: object
@@ -319,6 +331,7 @@ def test_log_and_flush_need_an_active_experiment(manager: ExperimentManager) -> 
 # -- reading while live, mixing with log_metrics, folding --------------------------------
 
 
+@files_only
 def test_another_process_reads_streamed_points_while_the_run_is_live(
     manager: ExperimentManager, log_dir: Path, tmp_path: Path
 ) -> None:
@@ -361,6 +374,7 @@ def test_another_process_reads_streamed_points_while_the_run_is_live(
     assert mine["status"] == "running"
 
 
+@written_through
 def test_end_folds_the_journal_into_the_history_file_and_removes_it(
     manager: ExperimentManager, log_dir: Path
 ) -> None:
@@ -412,6 +426,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+@written_through
 @pytest.mark.parametrize(
     "torn",
     [b'{"m":{"loss":9', b'{"m":{"loss":9.0},"s":5,"t":1.0}', b'{"m":{"lo'],
@@ -479,6 +494,7 @@ def _is_journal(path: str) -> bool:
     return f"/.expm/journals/{EXPERIMENT_ID}/" in path and path.endswith(".jsonl")
 
 
+@files_only
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
 def test_log_does_not_fsync_by_default_and_flush_does(log_dir: Path, fsyncs: list[str]) -> None:
     manager = ExperimentManager(log_dir)
@@ -493,6 +509,7 @@ def test_log_does_not_fsync_by_default_and_flush_does(log_dir: Path, fsyncs: lis
     manager.end_experiment()
 
 
+@files_only
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
 def test_fsync_every_log_syncs_the_journal_before_each_log_returns(
     log_dir: Path, fsyncs: list[str], monkeypatch: pytest.MonkeyPatch

@@ -28,7 +28,7 @@ from experiment_manager import (
     sync,
 )
 from experiment_manager.cli import main
-from experiment_manager.stores import Store, is_database_uri, open_store
+from experiment_manager.stores import Store, open_store
 from experiment_manager.stores.memory import MemoryStore
 from experiment_manager.transfer import ORIGIN
 from experiment_manager.transfer._common import Location
@@ -188,16 +188,6 @@ def test_migrate_copies_every_version_losslessly(source: Path, dest: Location) -
 def test_series_fields_of_a_version_without_values_survive(
     request: pytest.FixtureRequest, tmp_path: Path, dest: Location
 ) -> None:
-    if isinstance(dest, str) and is_database_uri(dest):
-        # Strict: once the PostgreSQL store keeps an empty steps/timestamps mapping,
-        # this passes, fails as XPASS, and the mark must go.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the PostgreSQL store reads a version without metric values "
-                "without its empty 'steps' and 'timestamps'",
-            )
-        )
     folder = tmp_path / "source"
     manager = ExperimentManager(folder)
     manager.start_experiment("bulk", {}, {})  # a version without a single value

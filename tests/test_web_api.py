@@ -32,7 +32,9 @@ from hypothesis import strategies as st
 
 from experiment_manager import ExperimentManager
 from experiment_manager.cli import _commands_ui, main
-from tests._util import run_python, strict_loads, write_script
+from tests._util import files_only, run_python, strict_loads, write_script, written_through
+
+pytestmark = pytest.mark.usefixtures("each_store")
 
 warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
 
@@ -419,6 +421,7 @@ def test_series_of_crashed_and_running_versions(site: Site) -> None:
     assert running["total"] >= 10
 
 
+@written_through
 def test_points_returns_only_new_points_of_a_running_version(site: Site) -> None:
     url = "/api/experiments/live/versions/1/points?metric=loss"
     start = site.get(url)
@@ -969,6 +972,7 @@ def free_port() -> int:
         return port
 
 
+@files_only
 def test_ui_serves_for_real(tmp_path: Path) -> None:
     import httpx
 

@@ -138,8 +138,7 @@ def _silence_stdout() -> None:
     show_default=True,
     type=click.Path(file_okay=False),
     help=(
-        "Folder of the experiment histories, or a postgresql:// URI "
-        f"(environment: {LOG_DIR_ENV})."
+        f"Folder of the experiment histories, or a postgresql:// URI (environment: {LOG_DIR_ENV})."
     ),
 )
 @click.option("--debug", is_flag=True, help="Show a full traceback on errors.")

@@ -26,7 +26,7 @@ from experiment_manager.stores._journal import apply_journal, extend
 
 if TYPE_CHECKING:
     from experiment_manager.query import Query
-    from experiment_manager.stores._metric_read import MetricRead
+    from experiment_manager.stores._metric_read import MetricRead, SeriesRequest
 
 __all__ = [
     "FORMAT_VERSION",
@@ -360,6 +360,31 @@ class Store(ABC):
 
         Returns:
             The metric's columns per version, or None.
+        """
+        return None
+
+    def read_series(
+        self,
+        experiment_id: str,
+        metric: str,
+        version: int,
+        view: SeriesRequest,
+    ) -> dict[str, Any] | None:
+        """One metric of one ended version, reduced for a chart by the backend itself.
+
+        An optimisation only: None (the default) means "reduce the columns that
+        :meth:`read_metric` or the history gives". A backend that answers must give
+        exactly what the dashboard's reduction of those columns gives (see
+        ``web/_downsample.py``): a database computes the buckets in SQL.
+
+        Args:
+            experiment_id: A validated experiment id.
+            metric: The metric's name.
+            version: An ended version.
+            view: The x axis, the x range and the number of buckets.
+
+        Returns:
+            ``{"total", "in_range", "exact", "x", "y"}``, or None.
         """
         return None
 

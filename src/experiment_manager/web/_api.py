@@ -25,6 +25,7 @@ from experiment_manager.errors import (
     InvalidArgumentError,
 )
 from experiment_manager.query import BoolOp, FieldRef, Node, Not, parse_order_by, parse_query
+from experiment_manager.stores._metric_read import SeriesRequest
 from experiment_manager.web import _listing, _params
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS, downsample
 from experiment_manager.web._openapi import document as openapi_document
@@ -319,9 +320,19 @@ def series(request: Request) -> Any:
     buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
     wanted = _params.version_list("versions", query.get("versions"))
     curves = _cache(request).curves(experiment_id, metric, x)
+    store = _manager(request).store
+    view = SeriesRequest(x, start, end, buckets)
     out = []
     for number in curves.versions if wanted is None else wanted:
         status = curves.status(number)
+        # A database reduces an ended version's points itself: only those kept travel.
+        reduced = (
+            None if status == "running" else store.read_series(experiment_id, metric, number, view)
+        )
+        if reduced is not None:
+            reduced["x"], reduced["y"] = strict_numbers(reduced["x"]), strict_numbers(reduced["y"])
+            out.append({"version": number, "status": status, **reduced})
+            continue
         prepared = curves.series(number, x)
         entry = functools.partial(_series_entry, number, status, prepared, (start, end), buckets)
         # The unzoomed, reduced view is asked for again and again: keep it. Zooms and
@@ -340,7 +351,8 @@ def points(request: Request) -> Any:
     metric = _params.required("metric", query.get("metric"))
     x = _params.choice("x", query.get("x"), X_AXES)
     after = _params.integer("after", query.get("after"), 0, 0)
-    record = _cache(request).get(experiment_id).record(number)
+    # One version, read on its own: a live chart polls this while the run goes on.
+    record = _manager(request).get_version(experiment_id, number)
     xs, ys = points_after(record, metric, x, after)
     total = len((record.get("metrics") or {}).get(metric) or [])
     body = {

@@ -269,7 +269,9 @@ class HistoryCache:
                 return self._read(experiment_id).curves(metric)
             by_version = {v.version: v.columns for v in read.versions}
             curves = Curves(
-                experiment_id, {v.version: v.status for v in read.versions}, by_version.__getitem__
+                experiment_id,
+                {v.version: v.status for v in read.versions},
+                read.load or by_version.__getitem__,
             )
             with self._lock:
                 self._metrics[key] = _MetricEntry(curves, read.identity, read.points)

@@ -134,8 +134,14 @@ def fields_of(record: Mapping[str, Any]) -> bytes:
     Returns:
         Strict JSON bytes.
     """
+    # An empty steps or timestamps dict holds no point: it is kept here, so a record
+    # that has one reads back with it (the series rows give the non-empty ones).
     return _serialize.dumps(
-        {k: v for k, v in record.items() if k not in SERIES_KEYS and k not in _OWN_COLUMNS}
+        {
+            k: v
+            for k, v in record.items()
+            if k not in _OWN_COLUMNS and (k not in SERIES_KEYS or (k != "metrics" and v == {}))
+        }
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,12 +41,12 @@ from experiment_manager.stores.base import (
     StoredVersion,
     new_record,
 )
-from experiment_manager.stores.postgres import _connect, _rows, _schema, _spool
+from experiment_manager.stores.postgres import _connect, _rows, _schema, _series, _spool
 
 if TYPE_CHECKING:
     import psycopg
 
-    from experiment_manager.stores._metric_read import MetricRead
+    from experiment_manager.stores._metric_read import Columns, MetricRead, SeriesRequest
 
 __all__ = ["PostgresStore"]
 
@@ -69,7 +70,7 @@ _VERSION_ONE_LOCKED = _VERSION_ONE + " FOR UPDATE"
 _INSERT_POINTS = """
 INSERT INTO expm_points (series, seq, value, exact, step, time)
 SELECT %s, u.seq, u.value, u.exact, u.step, u.time
-FROM unnest(%s::integer[], %s::float8[], %s::numeric[], %s::bigint[], %s::float8[])
+FROM unnest(%b::integer[], %b::float8[], %s::numeric[], %b::bigint[], %b::float8[])
      AS u (seq, value, exact, step, time)
 """
 
@@ -340,20 +341,212 @@ class PostgresStore(Store):
                 record = new_record(experiment_id, number, _without_private(fields))
                 record = _serialize.loads(_serialize.dumps(record))
                 record.setdefault("status", "running")
-                self._write_row(connection, pk, record, insert=True)
-                self._write_points(connection, pk, number, {}, record)
                 made.append(record)
+            if len(made) == 1:
+                self._write_row(connection, pk, made[0], insert=True)
+                self._write_points(connection, pk, made[0]["version"], {}, made[0])
+            else:
+                self._copy_in(connection, pk, made)
             connection.execute(
                 "UPDATE expm_experiments SET latest = %s, writes = writes + 1 WHERE id = %s",
                 (latest + len(many), pk),
             )
         return [copy.deepcopy(r) for r in made]
 
+    def _copy_in(
+        self, connection: psycopg.Connection[Any], pk: int, records: list[StoredVersion]
+    ) -> None:
+        """Store new versions with COPY: rows of versions, series and points in three streams."""
+        for record in records:
+            for name in record.get("metrics") or {}:
+                _check_metric_name(name)
+        series_count = sum(len(r.get("metrics") or {}) for r in records)
+        ids = [
+            int(r[0])
+            for r in connection.execute(
+                "SELECT nextval('expm_series_id_seq') FROM generate_series(1, %s)",
+                (series_count,),
+            ).fetchall()
+        ]
+        with connection.cursor() as cursor:
+            with cursor.copy(
+                "COPY expm_versions (experiment, version, status, fields, summary, segment,"
+                " shipped) FROM STDIN"
+            ) as stream:
+                for record in records:
+                    status = str(record.get("status") or "running")
+                    summary = (
+                        None
+                        if status == "running"
+                        else _serialize.dumps(_index.summarize(record)).decode()
+                    )
+                    stream.write_row(
+                        (
+                            pk,
+                            record["version"],
+                            status,
+                            _rows.fields_of(record).decode(),
+                            summary,
+                            int(record.get("_journal_segment", 0)),
+                            int(record.get("_journal_offset", 0)),
+                        )
+                    )
+            next_id = iter(ids)
+            points: list[tuple[Any, ...]] = []
+            with cursor.copy(
+                "COPY expm_series (id, experiment, version, name, length, stepped) FROM STDIN"
+            ) as stream:
+                for record in records:
+                    steps = record.get("steps") or {}
+                    times = record.get("timestamps") or {}
+                    for name, values in (record.get("metrics") or {}).items():
+                        series_id = next(next_id)
+                        stepped = name in steps
+                        stream.write_row(
+                            (series_id, pk, record["version"], name, len(values), stepped)
+                        )
+                        floats, exact = _rows.encode_values(values)
+                        count = len(values)
+                        points.extend(
+                            zip(
+                                itertools.repeat(series_id, count),
+                                range(count),
+                                floats,
+                                exact,
+                                _padded(list(steps.get(name) or []) if stepped else None, 0, count),
+                                _padded(list(times.get(name) or []) if stepped else None, 0, count),
+                                strict=True,
+                            )
+                        )
+            with cursor.copy(
+                "COPY expm_points (series, seq, value, exact, step, time) FROM STDIN"
+            ) as stream:
+                for point in points:
+                    stream.write_row(point)
+
     def add_versions(self, experiment_id: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
         """Store many versions in one transaction; see :meth:`Store.add_versions`."""
         if not records:
             return []
         return [r["version"] for r in self._create(experiment_id, records)]
+
+    def append(
+        self,
+        experiment_id: str,
+        version: int,
+        metrics: Mapping[str, Sequence[Any]] | None = None,
+        checkpoints: Sequence[str] = (),
+        *,
+        steps: Mapping[str, Sequence[Any]] | None = None,
+        timestamps: Mapping[str, Sequence[float]] | None = None,
+        checkpoint_details: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Add values and checkpoints to a running version by inserting rows only.
+
+        The version's points already stored are never read back, so a call costs what
+        it adds; see :meth:`Store.append` for what it does.
+        """
+        pk = self._pk(experiment_id)
+        if pk is None:
+            raise ExperimentNotFoundError(experiment_id, version)
+        metrics, steps, timestamps = metrics or {}, steps or {}, timestamps or {}
+        for name in metrics:
+            _check_metric_name(name)
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT fields::text, status, segment, shipped FROM expm_versions"
+                " WHERE experiment = %s AND version = %s FOR UPDATE",
+                (pk, version),
+            ).fetchone()
+            if row is None:
+                raise ExperimentNotFoundError(experiment_id, version)
+            fields, status, segment, shipped = row
+            if status == "running":
+                self._append_rows(
+                    connection,
+                    (experiment_id, pk, version, segment, shipped, fields),
+                    metrics,
+                    (steps, timestamps),
+                    (checkpoints, checkpoint_details),
+                )
+                return
+        # An ended version keeps its summary in its row: the general path recomputes it.
+        super().append(
+            experiment_id,
+            version,
+            metrics,
+            checkpoints,
+            steps=steps,
+            timestamps=timestamps,
+            checkpoint_details=checkpoint_details,
+        )
+
+    def _append_rows(
+        self,
+        connection: psycopg.Connection[Any],
+        where: tuple[str, int, int, int, int, str],
+        metrics: Mapping[str, Sequence[Any]],
+        columns: tuple[Mapping[str, Sequence[Any]], Mapping[str, Sequence[float]]],
+        added: tuple[Sequence[str], Sequence[Mapping[str, Any]]],
+    ) -> None:
+        experiment_id, pk, version, segment, shipped, fields = where
+        steps, timestamps = columns
+        checkpoints, checkpoint_details = added
+        # Points streamed before this call come first: ship this host's journal.
+        pending = self.read_journal(experiment_id, version, segment, shipped)
+        whole = pending[: pending.rfind(b"\n") + 1]
+        if whole:
+            connection.execute(
+                "SELECT expm_ship(%s, %s, %s, %s, %s, %s)",
+                (pk, version, segment, shipped, shipped + len(whole), whole.decode("utf-8")),
+            )
+        known = {
+            name: (int(series_id), int(length), bool(stepped))
+            for name, series_id, length, stepped in connection.execute(
+                "SELECT name, id, length, stepped FROM expm_series"
+                " WHERE experiment = %s AND version = %s",
+                (pk, version),
+            ).fetchall()
+        }
+        for name, values in metrics.items():
+            series_id, start, stepped = known.get(name, (0, 0, False))
+            if not series_id:
+                created = connection.execute(
+                    "INSERT INTO expm_series (experiment, version, name) VALUES (%s, %s, %s)"
+                    " RETURNING id",
+                    (pk, version, name),
+                ).fetchone()
+                assert created is not None
+                series_id = int(created[0])
+            stepped = stepped or name in steps
+            count = len(values)
+            if count:
+                floats, exact = _rows.encode_values(values)
+                self._insert(
+                    connection,
+                    series_id,
+                    list(range(start, start + count)),
+                    floats,
+                    exact,
+                    _padded(list(steps.get(name) or []), 0, count),
+                    _padded(list(timestamps.get(name) or []), 0, count),
+                )
+            connection.execute(
+                "UPDATE expm_series SET length = %s, stepped = %s WHERE id = %s",
+                (start + count, stepped, series_id),
+            )
+        if checkpoints or checkpoint_details:
+            record = _serialize.loads(fields.encode())
+            record.setdefault("checkpoints", []).extend(checkpoints)
+            if checkpoint_details:
+                record.setdefault("checkpoint_details", []).extend(
+                    dict(d) for d in checkpoint_details
+                )
+            connection.execute(
+                "UPDATE expm_versions SET fields = %s::json WHERE experiment = %s AND version = %s",
+                (_rows.fields_of(record).decode(), pk, version),
+            )
+        self._wrote(connection, pk)
 
     def update_version(
         self, experiment_id: str, version: int, change: Callable[[StoredVersion], T]
@@ -610,10 +803,13 @@ class PostgresStore(Store):
         return out
 
     def read_metric(self, experiment_id: str, metric: str, x: str) -> MetricRead | None:
-        """One metric of every version from the points table; see :meth:`Store.read_metric`."""
-        import numpy as np
+        """One metric, read per version when a chart asks; see :meth:`Store.read_metric`.
 
-        from experiment_manager.stores._metric_read import Columns, MetricRead, VersionColumns
+        Only the statuses are read here; each version's columns are read by one query
+        when first used, so a chart of 20 versions reads 20 versions' points however
+        many the experiment has.
+        """
+        from experiment_manager.stores._metric_read import MetricRead, VersionColumns
 
         pk = self._pk(experiment_id)
         if pk is None:
@@ -622,56 +818,87 @@ class PostgresStore(Store):
             identity_row = connection.execute(
                 "SELECT writes FROM expm_experiments WHERE id = %s", (pk,)
             ).fetchone()
-            statuses = dict(
+            statuses: dict[int, str] = dict(
                 connection.execute(
                     "SELECT version, status FROM expm_versions WHERE experiment = %s", (pk,)
                 ).fetchall()
             )
-            with connection.cursor(binary=True) as cursor:
-                cursor.execute(
-                    "SELECT s.version, s.stepped,"
-                    " array_agg(p.value ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL),"
-                    " array_agg(p.step ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL),"
-                    " array_agg(p.time ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL)"
-                    " FROM expm_series s LEFT JOIN expm_points p ON p.series = s.id"
-                    " WHERE s.experiment = %s AND s.name = %s GROUP BY s.id",
-                    (pk, metric),
-                )
-                rows = cursor.fetchall()
-        by_version = {}
-        for number, stepped, values, steps, times in rows:
-            as_floats = np.asarray(values or [], dtype=float)
-            none = np.asarray([], dtype=float)
-            by_version[number] = Columns(
-                as_floats,
-                np.asarray([np.nan if s is None else s for s in steps], float)
-                if stepped and steps
-                else none,
-                np.asarray([np.nan if t is None else t for t in times], float)
-                if stepped and times
-                else none,
-            )
-        versions = []
-        for number in sorted(statuses):
-            status = statuses[number]
-            if status == "running":
-                record = self.read_version(experiment_id, number)
-                status = record["status"]
-                columns = _columns(record, metric)
-            else:
-                columns = by_version.get(number) or Columns(
-                    np.asarray([], float), np.asarray([], float), np.asarray([], float)
-                )
-            versions.append(VersionColumns(number, status, columns))
-        identity = int(identity_row[0]) if identity_row is not None else None
-        return MetricRead(identity, versions)
+        running = [number for number, status in statuses.items() if status == "running"]
+        for number in running:
+            if not self.is_live(experiment_id, number):
+                statuses[number] = "crashed"
+        empty = _empty_columns()
+        versions = [VersionColumns(n, statuses[n], empty) for n in sorted(statuses)]
+        # A running version's points grow without a write to its row: never reuse then.
+        identity = None if running or identity_row is None else int(identity_row[0])
+        loaded = set(running)
+
+        def load(version: int) -> Columns:
+            if version in loaded:
+                return _columns(self.read_version(experiment_id, version), metric)
+            return self._metric_columns(pk, version, metric)
+
+        return MetricRead(identity, versions, load)
+
+    def read_series(
+        self, experiment_id: str, metric: str, version: int, view: SeriesRequest
+    ) -> dict[str, Any] | None:
+        """One metric of one version, reduced in SQL; see :meth:`Store.read_series`."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return None
+        with self._snapshot() as connection:
+            row = connection.execute(
+                "SELECT status FROM expm_versions WHERE experiment = %s AND version = %s",
+                (pk, version),
+            ).fetchone()
+            if row is None or row[0] == "running":
+                return None  # its last points may be in a journal: reduced by the caller
+            return _series.reduce_series(connection, pk, version, metric, view)
+
+    def _metric_columns(self, pk: int, version: int, metric: str) -> Columns:
+        import numpy as np
+
+        from experiment_manager.stores._metric_read import Columns
+
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT s.stepped,"
+                " string_agg(float8send(p.value), ''::bytea ORDER BY p.seq),"
+                " string_agg(float8send(coalesce(p.step::float8, 'NaN')), ''::bytea"
+                "   ORDER BY p.seq),"
+                " string_agg(float8send(coalesce(p.time, 'NaN')), ''::bytea ORDER BY p.seq)"
+                " FROM expm_series s JOIN expm_points p ON p.series = s.id"
+                " WHERE s.experiment = %s AND s.version = %s AND s.name = %s GROUP BY s.id",
+                (pk, version, metric),
+            ).fetchone()
+        if row is None:
+            return _empty_columns()
+        stepped, values, steps, times = row
+
+        def floats(data: bytes | None) -> np.ndarray:
+            return np.frombuffer(data or b"", dtype=">f8").astype(float)
+
+        none = np.asarray([], dtype=float)
+        return Columns(
+            floats(values), floats(steps) if stepped else none, floats(times) if stepped else none
+        )
 
     def close(self) -> None:
         """Close the idle connections (live versions keep theirs until they end)."""
         self._pool.close()
 
 
-def _columns(record: StoredVersion, metric: str) -> Any:
+def _empty_columns() -> Columns:
+    import numpy as np
+
+    from experiment_manager.stores._metric_read import Columns
+
+    none = np.asarray([], dtype=float)
+    return Columns(none, none, none)
+
+
+def _columns(record: StoredVersion, metric: str) -> Columns:
     import numpy as np
 
     from experiment_manager import _serialize as codec
