@@ -260,13 +260,7 @@ class PostgresStore(Store):
                     self._drop_series(connection, old.id)
                     old = None
             if old is None:
-                row = connection.execute(
-                    "INSERT INTO expm_series (experiment, version, name) VALUES (%s, %s, %s)"
-                    " RETURNING id",
-                    (pk, version, name),
-                ).fetchone()
-                assert row is not None
-                series_id = int(row[0])
+                series_id = self._new_series(connection, pk, version, name)
             added = values[start:]
             if added:
                 floats, exact = _rows.encode_values(added)
@@ -298,6 +292,15 @@ class PostgresStore(Store):
         if not any(e is not None for e in exact):
             exact = [None] * len(floats)
         connection.execute(_INSERT_POINTS, (series_id, seqs, floats, exact, steps, times))
+
+    @staticmethod
+    def _new_series(connection: psycopg.Connection[Any], pk: int, version: int, name: str) -> int:
+        row = connection.execute(
+            "INSERT INTO expm_series (experiment, version, name) VALUES (%s, %s, %s) RETURNING id",
+            (pk, version, name),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     @staticmethod
     def _drop_series(connection: psycopg.Connection[Any], series_id: int) -> None:
@@ -511,13 +514,7 @@ class PostgresStore(Store):
         for name, values in metrics.items():
             series_id, start, stepped = known.get(name, (0, 0, False))
             if not series_id:
-                created = connection.execute(
-                    "INSERT INTO expm_series (experiment, version, name) VALUES (%s, %s, %s)"
-                    " RETURNING id",
-                    (pk, version, name),
-                ).fetchone()
-                assert created is not None
-                series_id = int(created[0])
+                series_id = self._new_series(connection, pk, version, name)
             stepped = stepped or name in steps
             count = len(values)
             if count:
