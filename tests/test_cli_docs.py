@@ -41,3 +41,27 @@ def test_generator_runs_as_a_module(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode("utf-8") == _docgen.render()
+
+
+def test_every_exit_code_constant_is_listed_in_help_and_docs() -> None:
+    from click.testing import CliRunner
+
+    from experiment_manager.cli import _common
+
+    constants = {
+        name: value
+        for name, value in vars(_common).items()
+        if name.startswith("EXIT_") and isinstance(value, int)
+    }
+    listed = [code for code, _ in EXIT_CODES]
+    # Each constant once, in order, with nothing listed that no constant names.
+    assert sorted(constants.values()) == listed == sorted(set(listed))
+    assert constants["EXIT_PORT_IN_USE"] == 5
+    help_text = CliRunner().invoke(main, ["--help"], terminal_width=100).output
+    block = help_text.split("Exit codes:", 1)[1].split("Example:", 1)[0]
+    shown = [int(line.split()[0]) for line in block.splitlines() if line[:8].strip().isdigit()]
+    assert shown == listed
+    doc = DOC.read_text(encoding="utf-8")
+    for code, meaning in EXIT_CODES:
+        assert f"| {code} | {meaning} |" in doc
+        assert f"      {code}  {meaning.split()[0]}" in doc  # the help, as cli.md shows it

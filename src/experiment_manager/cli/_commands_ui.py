@@ -15,12 +15,15 @@ from typing import Any
 import click
 
 from experiment_manager.cli import _format
-from experiment_manager.cli._common import EXIT_NOT_FOUND, EXIT_USAGE, CliError, echo_error
+from experiment_manager.cli._common import (
+    EXIT_PORT_IN_USE,
+    EXIT_STORE,
+    EXIT_USAGE,
+    CliError,
+    echo_error,
+)
 
 __all__ = ["EXIT_PORT_IN_USE", "MISSING_CHARTS", "MISSING_EXTRA", "bind", "is_loopback", "ui"]
-
-#: ``expm ui``'s exit code when its port is taken.
-EXIT_PORT_IN_USE = 5
 
 #: Seconds open requests get to finish once the server is asked to stop.
 _GRACE = 0.2
@@ -228,7 +231,7 @@ def ui(
     """
     missing = _missing_modules()
     if missing:
-        raise CliError(MISSING_EXTRA, EXIT_NOT_FOUND)
+        raise CliError(MISSING_EXTRA, EXIT_STORE)  # as any missing extra (MissingDependencyError)
     from experiment_manager.web import create_app
 
     folder = log_dir if log_dir is not None else ctx.find_root().obj["log_dir"]

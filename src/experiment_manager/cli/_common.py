@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_CORRUPT",
     "EXIT_NOT_FOUND",
     "EXIT_OK",
+    "EXIT_PORT_IN_USE",
     "EXIT_STORE",
     "EXIT_USAGE",
     "STATUS_STYLES",
@@ -43,6 +44,7 @@ EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_CORRUPT = 3
 EXIT_STORE = 4
+EXIT_PORT_IN_USE = 5  # expm ui only: its port is taken (exit codes listed in _main.EXIT_CODES)
 
 #: ``click.style`` arguments of each run status.
 STATUS_STYLES: Mapping[str, Mapping[str, Any]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from experiment_manager.cli._common import (
     EXIT_CORRUPT,
     EXIT_NOT_FOUND,
     EXIT_OK,
+    EXIT_PORT_IN_USE,
     EXIT_STORE,
     EXIT_USAGE,
     echo_error,
@@ -45,7 +47,31 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         "store unavailable: a database that cannot be reached, refused the login or "
         "has a newer schema, or a missing extra",
     ),
+    (
+        EXIT_PORT_IN_USE,
+        "port in use: `expm ui` cannot listen on its --port (another server has it; "
+        "--port 0 picks a free one)",
+    ),
 )
+
+
+def exit_codes_help() -> str:
+    r"""The "Exit codes:" block of ``expm --help``, made from :data:`EXIT_CODES`.
+
+    Returns:
+        A paragraph click prints as it is (it starts with ``\b``), each meaning
+        wrapped under its code.
+
+    Example:
+        >>> print(exit_codes_help().splitlines()[2])
+            0  success
+    """
+    lines = ["\b", "Exit codes:"]
+    for code, meaning in EXIT_CODES:
+        wrapped = textwrap.wrap(meaning, 66, break_on_hyphens=False, break_long_words=False)
+        lines.append(f"    {code}  {wrapped[0]}")
+        lines.extend(f"       {line}" for line in wrapped[1:])
+    return "\n".join(lines)
 
 
 def query_error_text(error: QuerySyntaxError) -> str:
@@ -152,13 +178,7 @@ def main(ctx: click.Context, log_dir: str, debug: bool) -> None:
     library's result) and --csv are for scripts. Colours are used only on a
     terminal and never when NO_COLOR is set.
 
-    \b
-    Exit codes:
-        0  success
-        1  not found or no match (unknown experiment or version, empty result)
-        2  usage error (bad option or argument, malformed query)
-        3  corrupt data (a history that cannot be parsed; doctor: also
-           files it could not place)
+    The exit codes (listed here from EXIT_CODES when the group is registered):
 
     \b
     Example:
@@ -229,6 +249,12 @@ def _register() -> None:
     ):
         keep_blocks(command)
         main.add_command(command)
+    # One list of exit codes, in this help and in docs/cli.md alike.
+    assert main.help is not None
+    main.help = main.help.replace(
+        "The exit codes (listed here from EXIT_CODES when the group is registered):",
+        textwrap.indent(exit_codes_help(), "    ").lstrip(),
+    )
     keep_blocks(main)
 
 
