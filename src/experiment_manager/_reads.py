@@ -9,7 +9,6 @@ calls that need the points (``get_version``, ``compare``, long exports) read the
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,30 +21,16 @@ from experiment_manager.errors import (
     NotAHistoryError,
 )
 from experiment_manager.models import VersionTable
+from experiment_manager.stores._overview import visible
 from experiment_manager.stores.base import Store, decode_version
 
 __all__ = ["ReadsMixin"]
-
-
-def _last_activity(summary: dict[str, Any]) -> str | None:
-    moments = [summary.get("created_at"), summary.get("ended_at"), summary.get("last_logged_at")]
-    moments += [entry.get("at") for entry in summary.get("resumed") or []]
-    known = [m for m in moments if isinstance(m, str)]
-    return max(known) if known else None
 
 
 #: What every search adds to its filter: versions in the trash are never found, and
 #: archived ones only when asked for (a backend evaluates it with the rest).
 _VISIBLE = "trashed_at = null and purged_at = null"
 _SHOWN = f"{_VISIBLE} and not archived = true"
-
-
-def _visible(summaries: list[dict[str, Any]], include_archived: bool) -> list[dict[str, Any]]:
-    """The summaries a listing shows: none in the trash, archived ones when asked."""
-    from experiment_manager.stores._listing import hidden_reason
-
-    shown = (None, "archived") if include_archived else (None,)
-    return [s for s in summaries if hidden_reason(s) in shown]
 
 
 class ReadsMixin:
@@ -84,31 +69,15 @@ class ReadsMixin:
         out: list[dict[str, Any]] = []
         for experiment_id in self._store.experiment_ids():
             try:
-                summaries = _visible(self._store.summaries(experiment_id), include_archived)
+                entry = self._store.overview(experiment_id, include_archived=include_archived)
             except NotAHistoryError as error:
                 out.append({"experiment_id": experiment_id, "error": str(error), "foreign": True})
                 continue
             except CorruptHistoryError as error:
                 out.append({"experiment_id": experiment_id, "error": str(error)})
                 continue
-            if not summaries:
-                continue
-            created = [s["created_at"] for s in summaries if s.get("created_at")]
-            activity = [a for a in map(_last_activity, summaries) if a]
-            out.append(
-                {
-                    "experiment_id": experiment_id,
-                    "versions": len(summaries),
-                    "latest_version": summaries[-1]["version"],
-                    "first_created": min(created) if created else None,
-                    "last_activity": max(activity) if activity else None,
-                    "status_counts": dict(Counter(s.get("status") for s in summaries)),
-                    "metric_names": sorted(
-                        {name for s in summaries for name in s.get("metric_summaries", {})}
-                    ),
-                    "config_names": sorted({s["config_name"] for s in summaries}),
-                }
-            )
+            if entry is not None:
+                out.append(entry)
         return out
 
     def list_versions(
@@ -141,7 +110,7 @@ class ReadsMixin:
             0.2
         """
         summaries = self._store.summaries(validate_experiment_id(experiment_id))
-        return _visible(summaries, include_archived)
+        return visible(summaries, include_archived)
 
     def version_table(self, experiment_id: str, *, include_archived: bool = False) -> VersionTable:
         """The versions of one experiment as columns, for listing them.

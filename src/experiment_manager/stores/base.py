@@ -718,6 +718,38 @@ class Store(ABC):
         versions = self.current_versions(experiment_id)
         return [decode_summary(_index.summarize(record)) for record in versions]
 
+    def overview(
+        self, experiment_id: str, *, include_archived: bool = False
+    ) -> dict[str, Any] | None:
+        """One experiment's listing entry: counts, dates, statuses, metric names.
+
+        This default aggregates :meth:`summaries` in Python; a backend that can
+        aggregates on its side.
+
+        Args:
+            experiment_id: A validated experiment id.
+            include_archived: Count archived versions too (trashed ones never).
+
+        Returns:
+            The entry :meth:`ExperimentManager.list_experiments` gives (see
+            :func:`.stores._overview.entry`), or None when no version is shown.
+
+        Raises:
+            CorruptHistoryError: The history cannot be parsed.
+
+        Example:
+            >>> from experiment_manager.stores.memory import MemoryStore
+            >>> store = MemoryStore()
+            >>> _ = store.create_version("exp", {"status": "finished", "config_name": "a"})
+            >>> entry = store.overview("exp")
+            >>> entry["versions"], entry["status_counts"], entry["config_names"]
+            (1, {'finished': 1}, ['a'])
+        """
+        from experiment_manager.stores import _overview
+
+        shown = _overview.visible(self.summaries(experiment_id), include_archived)
+        return _overview.entry(experiment_id, _overview.tally(shown))
+
     def search_versions(
         self,
         experiment_id: str,
