@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 
 from experiment_manager import ExperimentManager
-from experiment_manager.cli._commands_ui import MISSING_EXTRA
-from experiment_manager.cli._common import EXIT_STORE
 
 warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
 from starlette.testclient import TestClient  # noqa: E402
@@ -87,25 +85,6 @@ def test_a_busy_port_is_one_line_and_exit_code_5_before_anything_is_served(logs:
         f"error: port {port} on 127.0.0.1 is already in use (another expm ui?): choose "
         "another with --port, or --port 0 for a free one"
     ]
-
-
-@pytest.mark.timeout(120)
-def test_without_the_ui_extra_it_is_one_line_and_the_missing_extra_exit_code(logs: Path) -> None:
-    # starlette made unimportable in the child, as on an install without the extra.
-    code = (
-        "import sys; sys.modules['starlette'] = None; "
-        "from experiment_manager.cli import main; main()"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, "--log-dir", str(logs), "ui", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == EXIT_STORE == 4, result.stderr
-    assert result.stderr.splitlines() == [f"error: {MISSING_EXTRA}"]
-    assert result.stdout == ""
 
 
 def test_the_page_of_an_unknown_experiment_or_version_answers_404(logs: Path) -> None:

@@ -918,7 +918,7 @@ def test_ui_without_the_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyP
     served: list[Any] = []
     monkeypatch.setattr(_commands_ui, "_serve", lambda *args: served.append(args))
     result = CliRunner().invoke(main, ["ui"])
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # a missing extra, as documented in the exit codes
     assert result.stderr.strip().splitlines() == [
         'error: the dashboard needs the "ui" extra: pip install "experiment-manager[ui]"'
     ]
