@@ -167,14 +167,20 @@ def test_a_damaged_field_is_a_corrupt_history_or_harmless(
         # Anything else escapes and fails the test: an internal error.
     listing = {entry["experiment_id"]: entry for entry in manager.list_experiments()}
     assert listing["good"]["versions"] == 1  # one bad file never hides the others
-    assert manager.search("metrics.loss.min < 10")[-1]["experiment_id"] in ("bad", "good")
+    found = manager.search("metrics.loss.min < 10")
+    assert found[-1]["experiment_id"] in ("bad", "good")
     if refused:
         # Refused by one reader, refused by all: validated once, where it is parsed.
         assert len(refused) == len(_readers(manager, tmp_path)), refused
         assert {path for _, path in refused} == {log_dir / "bad.json"}
         assert "error" in listing["bad"]
+        # The search over everything skips it, and says so as the listing does.
+        assert [r["experiment_id"] for r in found] == ["good"]
+        assert found.damaged == [{"experiment_id": "bad", "error": listing["bad"]["error"]}]
+        assert "bad.json" in found.damaged[0]["error"]
     else:
         assert "error" not in listing.get("bad", {})
+        assert found.damaged == []
 
 
 # The CLI and the dashboard, on a sample of refused cases.
@@ -216,9 +222,13 @@ def test_the_cli_names_the_damaged_file_in_one_line_and_exits_3(
     assert "corrupt" in result.output
     result = runner.invoke(cli_main, ["--log-dir", str(log_dir), "search", "status = 'finished'"])
     assert result.exit_code == 3
-    assert "good" in result.output
-    assert "skipped bad" in result.output
-    assert "bad.json" in result.output
+    assert "good" in result.stdout  # the healthy match is shown
+    assert "bad" not in result.stdout
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 2, result.stderr  # one line for the file, one to sum up
+    assert warnings[0].startswith("warning: skipped bad: corrupt history file 'bad.json'")
+    assert warnings[1].startswith("warning: 1 history file(s) cannot be read")
+    assert str(log_dir) not in result.stderr
 
 
 @pytest.mark.parametrize(("path", "value"), _SAMPLE)
@@ -236,6 +246,13 @@ def test_the_dashboard_answers_an_error_without_internals(
     entries = {e["experiment_id"]: e for e in listing.json()["experiments"]}
     assert entries["good"]["versions"] == 1
     assert "error" in entries["bad"]
+    searched = client.get("/api/search", params={"q": "status = 'finished'"})
+    assert searched.status_code == 200
+    body = searched.json()
+    assert [r["experiment_id"] for r in body["results"]] == ["good"]
+    assert body["damaged"] == [{"experiment_id": "bad", "error": entries["bad"]["error"]}]
+    assert body["damaged"][0]["error"].startswith("corrupt history file 'bad.json'")
+    assert str(log_dir) not in searched.text
     for url in (
         "/api/experiments/bad",
         "/api/experiments/bad/versions/1",
@@ -262,6 +279,10 @@ def test_a_stray_json_file_is_not_a_history(tmp_path: Path) -> None:
     assert listing["labels"]["foreign"] is True
     assert "not a history" in listing["config"]["error"]
     assert "foreign" not in listing["junk"]
+    # A search skips them all; only the damaged one is reported (the others are no history).
+    found = manager.search()
+    assert [r["experiment_id"] for r in found] == ["good"]
+    assert [d["experiment_id"] for d in found.damaged] == ["junk"]
     with pytest.raises(NotAHistoryError, match="not a history"):
         manager.read_history("config")
     report = doctor(log_dir)

@@ -414,6 +414,12 @@ def test_search_all_skips_corrupt_histories(searchable: ExperimentManager) -> No
         ("gamma", 1),
         ("gamma", 2),
     ]
+    # The skipped history is reported, as list_experiments reports it.
+    listed = {e["experiment_id"]: e for e in searchable.list_experiments()}
+    assert everything.damaged == [{"experiment_id": "beta", "error": listed["beta"]["error"]}]
+    assert "beta.json" in everything.damaged[0]["error"]
+    assert searchable.search("hyperparameters.lr < 0.06").damaged == everything.damaged
+    assert searchable.search(experiment_id="gamma").damaged == []  # only gamma was read
     assert _ids(searchable.search("hyperparameters.lr < 0.06")) == [
         ("alpha", 2),
         ("alpha", 3),
@@ -423,9 +429,9 @@ def test_search_all_skips_corrupt_histories(searchable: ExperimentManager) -> No
         ("gamma", 1)
     ]
     assert _ids(searchable.search("status in ('failed', 'killed')")) == [("alpha", 2), ("gamma", 2)]
-    # Results are summaries, exactly as list_versions gives them.
+    # Results are summaries, exactly as list_versions gives them (in a list subclass).
     assert_same(
-        searchable.search("version = 2", experiment_id="alpha"),
+        list(searchable.search("version = 2", experiment_id="alpha")),
         [searchable.list_versions("alpha")[1]],
     )
 

@@ -349,6 +349,12 @@ def test_experiments_page_lists_sorts_and_searches(
     assert "finished" in rows.first.inner_text()
     assert "loss" in rows.first.inner_text()
     assert "q=hp.lr" in page.url
+    # broken.json was skipped: the results say so, naming it (relative to the log folder).
+    damaged = page.locator("#search-damaged")
+    assert "1 history file cannot be read" in damaged.inner_text()
+    assert damaged.locator("li").count() == 1
+    named = damaged.locator("li").first.inner_text()
+    assert named.startswith("broken: corrupt history file 'broken.json'")
     shot("experiments-search")
 
     page.fill("#search-q", "status = finished")

@@ -28,7 +28,7 @@ from experiment_manager.errors import (
     UnsupportedSchemaError,
 )
 from experiment_manager.manager import DEFAULT_METADATA, ExperimentManager
-from experiment_manager.models import ExperimentRecord, VersionTable
+from experiment_manager.models import ExperimentRecord, SearchResults, VersionTable
 
 if TYPE_CHECKING:
     from experiment_manager.transfer import TransferReport, migrate, sync
@@ -55,6 +55,7 @@ __all__ = [
     "MissingDependencyError",
     "NoActiveExperimentError",
     "NotAHistoryError",
+    "SearchResults",
     "SerializationError",
     "StorageError",
     "StoreConnectionError",

@@ -20,7 +20,7 @@ from experiment_manager.errors import (
     InvalidArgumentError,
     NotAHistoryError,
 )
-from experiment_manager.models import VersionTable
+from experiment_manager.models import SearchResults, VersionTable
 from experiment_manager.stores._overview import visible
 from experiment_manager.stores.base import Store, decode_version
 
@@ -190,7 +190,7 @@ class ReadsMixin:
         limit: int | None = None,
         *,
         include_archived: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> SearchResults:
         """Find versions with the filter language, over one experiment or all of them.
 
         Versions in the trash are never found, archived ones only with
@@ -199,8 +199,10 @@ class ReadsMixin:
         The language (see ``docs/query-language.md``): comparisons such as
         ``hyperparameters.lr < 0.01``, ``metrics.val_loss.min <= 0.3`` or
         ``status = 'finished'``, combined with ``and``, ``or``, ``not`` and
-        parentheses. Histories that cannot be parsed are skipped when searching
-        every experiment, and raise when named.
+        parentheses. A history that cannot be parsed raises when named; when
+        searching every experiment it is skipped, so one bad file never hides the
+        others, and reported in the result's ``damaged`` list (a ``*.json`` that is
+        no history at all is skipped without being reported).
 
         Args:
             query: The filter; None matches every version.
@@ -211,7 +213,10 @@ class ReadsMixin:
             include_archived: Search archived versions too.
 
         Returns:
-            Matching version summaries (as :meth:`list_versions` gives them).
+            Matching version summaries (as :meth:`list_versions` gives them), in a
+            list (a :class:`~experiment_manager.SearchResults`) whose ``damaged``
+            attribute holds one ``{"experiment_id", "error"}`` per history skipped
+            because it cannot be parsed, as :meth:`list_experiments` reports it.
 
         Raises:
             QuerySyntaxError: The query or order does not parse; the error gives the
@@ -225,8 +230,9 @@ class ReadsMixin:
             >>> manager = ExperimentManager(tempfile.mkdtemp())
             >>> for lr in (0.1, 0.01):
             ...     _ = manager.start_experiment("exp", {"lr": lr}, {})
-            >>> [r["version"] for r in manager.search("hyperparameters.lr < 0.05")]
-            [2]
+            >>> found = manager.search("hyperparameters.lr < 0.05")
+            >>> [r["version"] for r in found], found.damaged
+            ([2], [])
         """
         from experiment_manager import query as _query
 
@@ -244,16 +250,23 @@ class ReadsMixin:
             validate_experiment_id(experiment_id)
             if self._store.latest_version(experiment_id) is None:
                 raise ExperimentNotFoundError(experiment_id)
-            return self._store.search_versions(experiment_id, parsed, order_by, limit)
+            return SearchResults(
+                self._store.search_versions(experiment_id, parsed, order_by, limit)
+            )
         # Each experiment's best `limit` (filtered, sorted and cut by its backend), then
         # the same order over all of them: the same result as one search over all.
         found: list[dict[str, Any]] = []
+        damaged: list[dict[str, str]] = []
         for known in self._store.experiment_ids():
             try:
                 found.extend(self._store.search_versions(known, parsed, order_by, limit))
-            except CorruptHistoryError:
-                continue
-        return _query.search_records(found, None, order_by=order_by, limit=limit)
+            except NotAHistoryError:
+                continue  # some other tool's file: no experiment to report
+            except CorruptHistoryError as error:
+                damaged.append({"experiment_id": known, "error": str(error)})
+        return SearchResults(
+            _query.search_records(found, None, order_by=order_by, limit=limit), damaged
+        )
 
     def best(
         self, experiment_id: str, metric: str, mode: str = "min", agg: str | None = None

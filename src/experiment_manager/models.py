@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ExperimentRecord", "VersionTable"]
+__all__ = ["ExperimentRecord", "SearchResults", "VersionTable"]
 
 
 @dataclass
@@ -145,6 +146,37 @@ class ExperimentRecord:
             resumed=list(data.get("resumed") or []),
             checkpoint_details=list(data.get("checkpoint_details") or []),
         )
+
+
+class SearchResults(list[dict[str, Any]]):
+    """What ``search`` returns: the matching summaries (a list) and the histories skipped.
+
+    Args:
+        found: The matching version summaries, in order.
+        damaged: The histories that could not be parsed, as ``list_experiments``
+            reports them.
+
+    Attributes:
+        damaged: One ``{"experiment_id": ..., "error": ...}`` per history that was
+            skipped because it cannot be parsed (``error`` names the file and what
+            is wrong with it), sorted by id; empty when every history was read.
+            A ``*.json`` that is no history at all (a stray ``config.json``) is not
+            in it: it is no experiment's history.
+
+    Example:
+        >>> found = SearchResults([{"experiment_id": "a", "version": 1}],
+        ...                       [{"experiment_id": "b", "error": "corrupt history file"}])
+        >>> len(found), found[0]["version"], [d["experiment_id"] for d in found.damaged]
+        (1, 1, ['b'])
+    """
+
+    def __init__(
+        self,
+        found: Iterable[dict[str, Any]] = (),
+        damaged: Iterable[dict[str, str]] = (),
+    ) -> None:
+        super().__init__(found)
+        self.damaged: list[dict[str, str]] = list(damaged)
 
 
 @dataclass

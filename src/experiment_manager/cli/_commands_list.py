@@ -431,7 +431,5 @@ def search(
         click.echo("0 versions match", err=True)
         for hint in _field_hints(manager, query, experiment_id, show_all):
             echo_error(hint, prefix="hint")
-    if experiment_id is None:
-        _exit_if_unreadable(
-            ctx, manager.list_experiments(include_archived=show_all), name_each=True
-        )
+    # The histories the search skipped: each named on stderr, then exit code 3.
+    _exit_if_unreadable(ctx, results.damaged, name_each=True)

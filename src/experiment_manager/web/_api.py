@@ -149,9 +149,8 @@ def search(request: Request) -> Any:
     query = request.query_params
     text, order_by = query.get("q") or None, query.get("order_by") or None
     offset, limit = _page_bounds(query)
-    matched = _manager(request).search(
-        text, experiment_id=query.get("experiment") or None, order_by=order_by
-    )
+    manager = _manager(request)
+    matched = manager.search(text, experiment_id=query.get("experiment") or None, order_by=order_by)
     results = matched[offset:] if limit is None else matched[offset : offset + limit]
     refs = _searched_fields(text, order_by)
     return {
@@ -160,6 +159,14 @@ def search(request: Request) -> Any:
         "total": len(matched),
         "offset": offset,
         "limit": limit,
+    # The histories the search skipped, named by their file relative to the log folder.
+    damaged = [
+        {
+            "experiment_id": entry["experiment_id"],
+            "error": relative_to_log_dir(entry["error"], manager.log_dir),
+        }
+        for entry in matched.damaged
+    ]
         "fields": [str(ref) for ref in refs],
         "values": [[ref.lookup(result)[1] for ref in refs] for result in results],
     }
@@ -168,6 +175,7 @@ def search(request: Request) -> Any:
 @_endpoint
 def experiment(request: Request) -> Any:
     """``GET /api/experiments/{id}``: its versions' summaries, sorted, filtered and paged."""
+        "damaged": damaged,
     experiment_id = _experiment_id(request)
     query = request.query_params
     key = _listing.parse_sort(query.get("sort"))

@@ -173,7 +173,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "SearchResponse": {
         "type": "object",
-        "required": ["results", "count", "total", "offset", "limit", "fields", "values"],
+        "required": ["results", "count", "total", "offset", "limit", "fields", "values", "damaged"],
         "properties": {
             "results": {"type": "array", "items": _ref("VersionSummary")},
             "count": {"type": "integer", "description": "Results in this answer."},
@@ -211,6 +211,20 @@ _SCHEMAS: dict[str, Any] = {
             "metrics": {
                 "type": "array",
                 "items": {
+            "damaged": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["experiment_id", "error"],
+                    "properties": {
+                        "experiment_id": {"type": "string"},
+                        "error": {"type": "string"},
+                    },
+                },
+                "description": "The histories skipped because they cannot be parsed "
+                "(searching every experiment), each with the error naming its file "
+                "relative to the log folder; empty when every history was read.",
+            },
                     "type": "object",
                     "properties": {
                         "name": {"type": "string"},

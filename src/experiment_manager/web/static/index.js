@@ -293,6 +293,16 @@
     const offset = typeof body.offset === "number" ? body.offset : 0;
     const shown = results.length < total ? " (" + (results.length ? offset + 1 : 0).toLocaleString() + "–" + (offset + results.length).toLocaleString() + " shown)" : "";
     container.appendChild(el("p", { className: "result-count", text: total.toLocaleString() + (total === 1 ? " matching version" : " matching versions") + shown }));
+    // Histories the search skipped: one bad file never hides the other results.
+    const damaged = Array.isArray(body.damaged) ? body.damaged : [];
+    if (damaged.length > 0) {
+      const list = el("ul", { className: "damaged-list" });
+      for (const entry of damaged) {
+        list.appendChild(el("li", {}, el("span", { className: "id", text: String(entry.experiment_id) }), ": ", el("span", { className: "error-text", text: String(entry.error) })));
+      }
+      const count = damaged.length === 1 ? "1 history file" : damaged.length + " history files";
+      container.appendChild(el("div", { id: "search-damaged", className: "error-box", attrs: { role: "status" } }, "Not searched: " + count + " cannot be read (run expm doctor).", list));
+    }
     if (total === 0) return;
     results.forEach((r, i) => {
       r._values = Array.isArray(values[i]) ? values[i] : [];
