@@ -774,6 +774,7 @@ def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
         "filter",
         "versions",
         "all",
+        "group_by",
     }
     assert params["/api/experiments/{experiment_id}/series"] == {
         "metric",
@@ -782,13 +783,16 @@ def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
         "start",
         "end",
         "buckets",
+        "all",
     }
+    series = params["/api/experiments/{experiment_id}/series"]
+    assert params["/api/experiments/{experiment_id}/panels/series"] == series
     assert params["/api/experiments/{experiment_id}/versions/{version}/points"] == {
         "metric",
         "after",
         "x",
     }
-    assert params["/api/experiments/{experiment_id}/compare"] == {"versions"}
+    assert params["/api/experiments/{experiment_id}/compare"] == {"versions", "all"}
 
 
 def create_app_doc() -> Any:

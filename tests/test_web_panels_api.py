@@ -103,3 +103,84 @@ def test_compare_and_series_across_experiments(tmp_path: Path) -> None:
         assert client.get(f"/api/compare?{bad}").status_code in (400, 404), bad
     assert client.get("/api/series?metric=loss&refs=a@1,b@9").status_code == 404
     assert client.get("/compare?refs=a@1,b@1").status_code == 200
+
+
+def _seeds(tmp_path: Path) -> TestClient:
+    manager = ExperimentManager(tmp_path, capture_environment=False)
+    for version, (lr, tags) in enumerate(
+        [(0.1, ["a"]), (0.01, ["a", "b"]), (0.1, None), (0.01, ["b"]), (0.1, ["a"])], start=1
+    ):
+        manager.start_experiment("cfg", {"lr": lr, "seed": version}, {}, "exp", tags=tags)
+        for step in range(4):
+            manager.log({"loss": version * 10 + step, "acc": step / 4}, step)
+        manager.end_experiment()
+    return TestClient(create_app(tmp_path, allowed_hosts=["testserver"]))
+
+
+def test_listing_grouped_by_a_hyperparameter_lists_each_group_with_its_count(
+    tmp_path: Path,
+) -> None:
+    client = _seeds(tmp_path)
+    body = client.get("/api/experiments/exp?group_by=hp:lr&sort=version&order=desc").json()
+    assert body["group_by"] == "hp:lr"
+    assert body["groups"] == [
+        {"key": "0.01", "count": 2, "versions": [4, 2]},
+        {"key": "0.1", "count": 3, "versions": [5, 3, 1]},
+    ]
+    # The rows come group after group, members in the sort order, each with its group.
+    assert [v["version"] for v in body["versions"]] == [4, 2, 5, 3, 1]
+    assert body["row_groups"] == ["0.01", "0.01", "0.1", "0.1", "0.1"]
+    assert body["total"] == 5
+    # A page of the grouped table is a slice of it; the groups are over every row.
+    page = client.get("/api/experiments/exp?group_by=hp:lr&order=desc&offset=1&limit=2").json()
+    assert [v["version"] for v in page["versions"]] == [2, 5]
+    assert page["row_groups"] == ["0.01", "0.1"]
+    assert page["groups"] == body["groups"]
+    # The filter applies before grouping.
+    filtered = client.get("/api/experiments/exp?group_by=hp:lr&filter=seed=1").json()
+    assert filtered["groups"] == [{"key": "0.1", "count": 1, "versions": [1]}]
+
+
+def test_listing_grouped_by_tag_lists_a_version_under_each_of_its_tags(tmp_path: Path) -> None:
+    client = _seeds(tmp_path)
+    body = client.get("/api/experiments/exp?group_by=tag").json()
+    assert [(g["key"], g["count"], g["versions"]) for g in body["groups"]] == [
+        ("(none)", 1, [3]),
+        ("a", 3, [1, 2, 5]),
+        ("b", 2, [2, 4]),
+    ]
+    assert [v["version"] for v in body["versions"]] == [3, 1, 2, 5, 2, 4]
+    assert body["total"] == 6  # rows of the grouped table: v2 twice
+    # The chart's groups of the same versions agree on membership and counts.
+    chart = client.get("/api/experiments/exp/groups?metric=loss&by=tag").json()
+    assert [(g["key"], len(g["versions"])) for g in chart["groups"]] == [
+        (g["key"], g["count"]) for g in body["groups"]
+    ]
+    ungrouped = client.get("/api/experiments/exp").json()
+    assert "groups" not in ungrouped
+    assert "row_groups" not in ungrouped
+    bad = client.get("/api/experiments/exp?group_by=colour")
+    assert bad.status_code == 400
+    assert "'colour'" in bad.json()["error"]["message"]
+
+
+def test_panel_series_is_each_metric_as_series_gives_it(tmp_path: Path) -> None:
+    client = _seeds(tmp_path)
+    query = "versions=2,4&buckets=1&x=step"
+    body = client.get(f"/api/experiments/exp/panels/series?metric=acc&metric=loss&{query}").json()
+    assert body["x"] == "step"
+    assert [r["metric"] for r in body["results"]] == ["acc", "loss"]
+    for result in body["results"]:
+        one = client.get(f"/api/experiments/exp/series?metric={result['metric']}&{query}").json()
+        assert result["series"] == one["series"]
+        assert [s["version"] for s in result["series"]] == [2, 4]
+    zoomed = client.get("/api/experiments/exp/panels/series?metric=loss&start=1&end=2").json()
+    assert [s["x"] for s in zoomed["results"][0]["series"]] == [[1.0, 2.0]] * 5
+    assert client.get("/api/experiments/exp/panels/series").status_code == 400
+    many = "&".join(f"metric=m{i}" for i in range(65))
+    too_many = client.get(f"/api/experiments/exp/panels/series?{many}")
+    assert too_many.status_code == 400
+    assert "64" in too_many.json()["error"]["message"]
+    assert (
+        client.get("/api/experiments/exp/panels/series?metric=loss&versions=9").status_code == 404
+    )

@@ -193,6 +193,14 @@ def _interrupt(signum: int, frame: Any) -> None:
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
 @click.option(
+    "--allow-edits",
+    is_flag=True,
+    help="Let the dashboard rename versions, add and remove tags and set notes (each "
+    "change a recorded event, as expm rename/tag/untag/note make). Edits are accepted "
+    "only from the dashboard's own pages: same Origin (and Sec-Fetch-Site), a per-server "
+    "CSRF token in a header, JSON bodies of at most 1 MiB. Off by default: read-only.",
+)
+@click.option(
     "--allow-host",
     "allow_hosts",
     multiple=True,
@@ -208,26 +216,30 @@ def ui(
     host: str,
     port: int,
     open_browser: bool,
+    allow_edits: bool,
     allow_hosts: tuple[str, ...],
 ) -> None:
     r"""Serve the web dashboard: experiments, curves, comparisons, live runs.
 
-    A read-only local web app over the histories in the log folder, at
-    http://127.0.0.1:8765/ by default. Curves are served at full resolution or
-    min/max-downsampled so that no spike is hidden; running versions update live.
-    Every page has a JSON twin under /api (described at /api/openapi.json).
-    Requests naming another host than the one served are refused (DNS-rebinding
-    defence), only GET and HEAD are accepted, and the pages load nothing from the
-    internet. A connection that sends no complete request within 5 s of opening or
-    of its last answer is closed, and at most 64 waiting connections are kept open.
-    The port is bound before anything is printed: a port in use exits with 5
-    (--port 0 picks a free one). Ctrl+C or SIGTERM stop it at once (exit 0).
+    A local web app over the histories in the log folder, at
+    http://127.0.0.1:8765/ by default, read-only unless --allow-edits is given.
+    Curves are served at full resolution or min/max-downsampled so that no spike is
+    hidden; running versions update live. Every page has a JSON twin under /api
+    (described at /api/openapi.json). Requests naming another host than the one
+    served are refused (DNS-rebinding defence), only GET and HEAD are accepted (with
+    --allow-edits also POST to the edit endpoints, from the dashboard's own pages
+    only; see docs/dashboard.md), and the pages load nothing from the internet. A
+    connection that sends no complete request within 5 s of opening or of its last
+    answer is closed, and at most 64 waiting connections are kept open. The port is
+    bound before anything is printed: a port in use exits with 5 (--port 0 picks a
+    free one). Ctrl+C or SIGTERM stop it at once (exit 0).
     Needs the "ui" extra: pip install "experiment-manager[ui]".
 
     \b
     Example:
         expm ui
         expm ui --log-dir runs --port 9000 --open
+        expm ui --allow-edits
     """
     missing = _missing_modules()
     if missing:
@@ -245,7 +257,11 @@ def ui(
     try:
         port = listener.getsockname()[1]
         try:
-            app = create_app(folder, allowed_hosts=_allowed_hosts(host, port, allow_hosts))
+            app = create_app(
+                folder,
+                allowed_hosts=_allowed_hosts(host, port, allow_hosts),
+                allow_edits=allow_edits,
+            )
         except ValueError as error:
             raise CliError(f"--allow-host: {error}", EXIT_USAGE) from None
     except BaseException:
@@ -260,7 +276,8 @@ def ui(
         )
     if not _charts_installed():
         echo_error(MISSING_CHARTS, prefix="warning")
-    click.echo(f"Serving {_format.safe_text(folder)} at {url}  (Ctrl+C to stop)", err=True)
+    mode = "edits allowed" if allow_edits else "read-only"
+    click.echo(f"Serving {_format.safe_text(folder)} at {url}  ({mode}; Ctrl+C to stop)", err=True)
     _serve(app, listener, url if open_browser else None)
     click.echo("Stopped.", err=True)
 

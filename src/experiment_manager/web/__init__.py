@@ -1,4 +1,4 @@
-"""The local web dashboard (``expm ui``): a read-only JSON API and the pages using it.
+"""The local web dashboard (``expm ui``): a JSON API and the pages using it, read-only by default.
 
 Needs the ``ui`` extra (``pip install "experiment-manager[ui]"``: starlette, uvicorn,
 numpy, msgspec and pysimdjson; the chart library, uPlot, is put into the package when it is
@@ -7,7 +7,8 @@ built); nothing here is imported by ``import experiment_manager``.
 Modules, one job each: ``_app`` (the factory and routes), ``_security`` (Host check,
 read-only methods, security headers), ``_api`` (JSON endpoints), ``_pages`` (HTML
 shells, static files, the vendored chart library), ``_params`` (query parameters),
-``_responses`` (strict JSON, the error shape), ``_cache`` (parsed histories and
+``_responses`` (strict JSON, the error shape), ``_edits`` (the edit endpoints of
+``--allow-edits``), ``_visibility`` (which versions are served), ``_cache`` (parsed histories and
 plotted metrics), the store's ``read_metric`` (one metric straight from a history file), ``_series``
 (a metric as x/y points), ``_downsample`` (min/max per x bucket), ``_openapi`` (the
 API's description) and ``_background`` (serving from a thread of the calling process).
@@ -28,7 +29,10 @@ __all__ = ["create_app", "serve_in_background"]
 
 
 def create_app(
-    log_dir: str | os.PathLike[str], *, allowed_hosts: Sequence[str] | None = None
+    log_dir: str | os.PathLike[str],
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    allow_edits: bool = False,
 ) -> Dashboard:
     """Build the dashboard's ASGI app over a log folder.
 
@@ -39,6 +43,9 @@ def create_app(
             ``127.0.0.1``, ``localhost`` and ``[::1]`` on any port. Anything else
             answers 400 (DNS-rebinding defence). Give ``["testserver"]`` to use
             Starlette's ``TestClient``.
+        allow_edits: Serve the edit endpoints (names, tags and notes of versions,
+            behind a same-origin check and a CSRF token; see ``docs/dashboard.md``).
+            Off by default: the app is read-only.
 
     Returns:
         A Starlette application; serve it with uvicorn or call it in-process.
@@ -57,7 +64,7 @@ def create_app(
     """
     from experiment_manager.web._app import create_app as build
 
-    return build(log_dir, allowed_hosts=allowed_hosts)
+    return build(log_dir, allowed_hosts=allowed_hosts, allow_edits=allow_edits)
 
 
 def serve_in_background(log_dir: str | os.PathLike[str]) -> BackgroundServer:

@@ -22,11 +22,12 @@ from experiment_manager._naming import validate_experiment_id
 from experiment_manager._paths import relative_to_log_dir
 from experiment_manager.errors import (
     ExperimentManagerError,
+    ExperimentNotFoundError,
     InvalidArgumentError,
 )
 from experiment_manager.query import BoolOp, FieldRef, Node, Not, parse_order_by, parse_query
 from experiment_manager.stores._metric_read import SeriesRequest
-from experiment_manager.web import _listing, _params
+from experiment_manager.web import _listing, _params, _visibility
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS, downsample
 from experiment_manager.web._openapi import document as openapi_document
 from experiment_manager.web._responses import (
@@ -45,15 +46,20 @@ if TYPE_CHECKING:
     from experiment_manager.web._listing import VersionListings
 
 __all__ = [
+    "MAX_PANEL_METRICS",
     "compare",
     "experiment",
     "experiments",
     "openapi",
+    "panel_series",
     "points",
     "search",
     "series",
     "version",
 ]
+
+#: The most metrics one ``/panels/series`` request may name.
+MAX_PANEL_METRICS = 64
 
 Endpoint = Callable[[Request], Response]
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -153,12 +159,6 @@ def search(request: Request) -> Any:
     matched = manager.search(text, experiment_id=query.get("experiment") or None, order_by=order_by)
     results = matched[offset:] if limit is None else matched[offset : offset + limit]
     refs = _searched_fields(text, order_by)
-    return {
-        "results": results,
-        "count": len(results),
-        "total": len(matched),
-        "offset": offset,
-        "limit": limit,
     # The histories the search skipped, named by their file relative to the log folder.
     damaged = [
         {
@@ -167,40 +167,66 @@ def search(request: Request) -> Any:
         }
         for entry in matched.damaged
     ]
+    return {
+        "results": results,
+        "count": len(results),
+        "total": len(matched),
+        "offset": offset,
+        "limit": limit,
         "fields": [str(ref) for ref in refs],
         "values": [[ref.lookup(result)[1] for ref in refs] for result in results],
+        "damaged": damaged,
     }
 
 
 @_endpoint
 def experiment(request: Request) -> Any:
     """``GET /api/experiments/{id}``: its versions' summaries, sorted, filtered and paged."""
-        "damaged": damaged,
     experiment_id = _experiment_id(request)
     query = request.query_params
     key = _listing.parse_sort(query.get("sort"))
     order = _params.choice("order", query.get("order"), _listing.ORDERS)
     offset, limit = _page_bounds(query)
     wanted = _params.version_list("versions", query.get("versions"))
-    shown = (query.get("all") or "").lower()
-    if shown not in _TRUE + _FALSE:
-        raise InvalidArgumentError("all", shown, "must be 1 or 0")
+    by = query.get("group_by") or None
+    if by is not None:
+        _check_group_key(by, "group_by")
     # Archived versions are listed only when asked for (as `expm history --all`).
-    listing = _listings(request).get(experiment_id, include_archived=shown in _TRUE)
-    rows = listing.select(key, order == "desc", query.get("filter") or "", wanted)
+    archived = _visibility.include_archived(query)
+    listing = _listings(request).get(experiment_id, include_archived=archived)
+    rows = listing.select(key, order == "desc", query.get("filter") or "", wanted).tolist()
+    body: dict[str, Any] = {"experiment_id": experiment_id}
+    if by is not None:
+        from experiment_manager.web._groups import group_rows
+
+        # Members of a group are listed together (a version with two tags twice), so a
+        # page of rows is a page of the grouped table.
+        rows, keys, found = group_rows(listing.summaries, rows, by)
+        body.update(group_by=by, groups=found)
     page = rows[offset:] if limit is None else rows[offset : offset + limit]
-    return {
-        "experiment_id": experiment_id,
-        "total": len(rows),
-        "offset": offset,
-        "limit": limit,
-        "sort": key.name,
-        "order": order,
-        "versions": [listing.summaries[i] for i in page.tolist()],
-        "version_count": len(listing.summaries),
-        "status_counts": listing.status_counts(),
-        "columns": listing.columns(),
-    }
+    if by is not None:
+        body["row_groups"] = keys[offset:] if limit is None else keys[offset : offset + limit]
+    body.update(
+        total=len(rows),
+        offset=offset,
+        limit=limit,
+        sort=key.name,
+        order=order,
+        versions=[listing.summaries[i] for i in page],
+        version_count=len(listing.summaries),
+        status_counts=listing.status_counts(),
+        columns=listing.columns(),
+    )
+    return body
+
+
+def _check_group_key(by: str, name: str) -> None:
+    from experiment_manager.web import _groups
+
+    try:
+        _groups.group_key(by)
+    except ValueError:
+        raise InvalidArgumentError(name, by, "must be tag, name, config_name or hp:<key>") from None
 
 
 @_endpoint
@@ -235,7 +261,6 @@ def hparams(request: Request) -> Any:
 @_endpoint
 def groups(request: Request) -> Any:
     """``GET /api/experiments/{id}/groups?metric=&by=&versions=``: groups' mean and band."""
-    from experiment_manager.errors import ExperimentNotFoundError
     from experiment_manager.web import _groups
 
     experiment_id = _experiment_id(request)
@@ -243,13 +268,11 @@ def groups(request: Request) -> Any:
     metric = _params.required("metric", query.get("metric"))
     x = _params.choice("x", query.get("x"), X_AXES)
     by = _params.required("by", query.get("by"))
-    try:
-        _groups.group_key(by)
-    except ValueError:
-        raise InvalidArgumentError("by", by, "must be tag, name, config_name or hp:<key>") from None
+    _check_group_key(by, "by")
     points = _params.integer("points", query.get("points"), 200, 2, MAX_BUCKETS)
     wanted = _params.version_list("versions", query.get("versions"))
-    listing = _listings(request).get(experiment_id)
+    archived = _visibility.include_archived(query)
+    listing = _listings(request).get(experiment_id, include_archived=archived)
     summaries = listing.summaries
     if wanted is not None:
         known = {s["version"]: s for s in summaries}
@@ -288,9 +311,12 @@ def version(request: Request) -> Any:
 def compare(request: Request) -> Any:
     """``GET /api/experiments/{id}/compare?versions=1,2``: what differs between versions."""
     experiment_id = _experiment_id(request)
-    versions = _params.version_list("versions", request.query_params.get("versions"))
+    query = request.query_params
+    versions = _params.version_list("versions", query.get("versions"))
     if versions is None:
         raise InvalidArgumentError("versions", None, "is required (such as versions=1,2)")
+    archived = _visibility.include_archived(query)
+    _visibility.served_versions(_listings(request), experiment_id, versions, archived)
     return _manager(request).compare(experiment_id, versions)
 
 
@@ -314,24 +340,36 @@ def _series_entry(
     }
 
 
-@_endpoint
-def series(request: Request) -> Any:
-    """``GET /api/experiments/{id}/series``: one metric of several versions, downsampled."""
-    experiment_id = _experiment_id(request)
-    query = request.query_params
-    metric = _params.required("metric", query.get("metric"))
+def _series_bounds(query: Mapping[str, str]) -> tuple[str, float | None, float | None, int]:
+    """The x axis, range and bucket count of a series request."""
     x = _params.choice("x", query.get("x"), X_AXES)
     start = _params.number("start", query.get("start"))
     end = _params.number("end", query.get("end"))
     if start is not None and end is not None and start > end:
         raise InvalidArgumentError("start", query.get("start"), "must not be greater than end")
     buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
-    wanted = _params.version_list("versions", query.get("versions"))
+    return x, start, end, buckets
+
+
+def _metric_series(
+    request: Request,
+    experiment_id: str,
+    *,
+    metric: str,
+    wanted: list[int] | None,
+    archived: bool,
+    bounds: tuple[str, float | None, float | None, int],
+) -> list[dict[str, Any]]:
+    """One metric of the served versions (``wanted``, or every served one), reduced."""
+    x, start, end, buckets = bounds
     curves = _cache(request).curves(experiment_id, metric, x)
+    numbers = _visibility.served_versions(
+        _listings(request), experiment_id, wanted, archived, curves.versions
+    )
     store = _manager(request).store
     view = SeriesRequest(x, start, end, buckets)
     out = []
-    for number in curves.versions if wanted is None else wanted:
+    for number in numbers:
         status = curves.status(number)
         # A database reduces an ended version's points itself: only those kept travel.
         reduced = (
@@ -347,7 +385,58 @@ def series(request: Request) -> Any:
         # full-resolution copies are computed each time.
         keep = start is None and end is None and buckets > 0
         out.append(curves.memo(("view", number, x, buckets), entry) if keep else entry())
-    return prepared_json({"metric": metric, "x": x, "series": out}, _NO_STORE)
+    return out
+
+
+@_endpoint
+def series(request: Request) -> Any:
+    """``GET /api/experiments/{id}/series``: one metric of several versions, downsampled."""
+    experiment_id = _experiment_id(request)
+    query = request.query_params
+    metric = _params.required("metric", query.get("metric"))
+    bounds = _series_bounds(query)
+    wanted = _params.version_list("versions", query.get("versions"))
+    archived = _visibility.include_archived(query)
+    out = _metric_series(
+        request, experiment_id, metric=metric, wanted=wanted, archived=archived, bounds=bounds
+    )
+    return prepared_json({"metric": metric, "x": bounds[0], "series": out}, _NO_STORE)
+
+
+@_endpoint
+def panel_series(request: Request) -> Any:
+    """``GET /api/experiments/{id}/panels/series?metric=a&metric=b``: several metrics at once.
+
+    The workspace asks for every panel on screen in one request (one round trip, one
+    parse) instead of one per panel.
+    """
+    experiment_id = _experiment_id(request)
+    query = request.query_params
+    metrics = list(dict.fromkeys(name for name in query.getlist("metric") if name))
+    if not metrics:
+        raise InvalidArgumentError("metric", None, "is required (one or more metric=)")
+    if len(metrics) > MAX_PANEL_METRICS:
+        raise InvalidArgumentError(
+            "metric", len(metrics), f"names more than {MAX_PANEL_METRICS} metrics"
+        )
+    bounds = _series_bounds(query)
+    wanted = _params.version_list("versions", query.get("versions"))
+    archived = _visibility.include_archived(query)
+    results = [
+        {
+            "metric": metric,
+            "series": _metric_series(
+                request,
+                experiment_id,
+                metric=metric,
+                wanted=wanted,
+                archived=archived,
+                bounds=bounds,
+            ),
+        }
+        for metric in metrics
+    ]
+    return prepared_json({"x": bounds[0], "results": results}, _NO_STORE)
 
 
 @_endpoint
@@ -361,6 +450,8 @@ def points(request: Request) -> Any:
     after = _params.integer("after", query.get("after"), 0, 0)
     # One version, read on its own: a live chart polls this while the run goes on.
     record = _manager(request).get_version(experiment_id, number)
+    if not _visibility.visible_record(record):  # in the trash: as /versions/{v} answers
+        raise ExperimentNotFoundError(experiment_id, number)
     xs, ys = points_after(record, metric, x, after)
     total = len((record.get("metrics") or {}).get(metric) or [])
     body = {
@@ -376,4 +467,4 @@ def points(request: Request) -> Any:
 @_endpoint
 def openapi(request: Request) -> Any:
     """``GET /api/openapi.json``: the OpenAPI 3.1 description of every route."""
-    return openapi_document()
+    return openapi_document(edits=bool(getattr(request.app.state, "allow_edits", False)))

@@ -2,7 +2,8 @@
 
 Versions are named ``id@version`` in a comma-separated ``refs`` parameter (the search
 page's selection). Both read what the one-experiment endpoints read: summaries for
-the comparison, the history cache's curves for the overlay.
+the comparison, the history cache's curves for the overlay. A version in the trash, or
+an archived one without ``all=1``, answers 404 (see :mod:`._visibility`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from starlette.requests import Request
 
 from experiment_manager._naming import validate_experiment_id
 from experiment_manager.errors import InvalidArgumentError
-from experiment_manager.web import _params
-from experiment_manager.web._api import _NO_STORE, _TRUE, _cache, _endpoint, _manager, _series_entry
+from experiment_manager.web import _params, _visibility
+from experiment_manager.web._api import (
+    _NO_STORE,
+    _TRUE,
+    _cache,
+    _endpoint,
+    _listings,
+    _manager,
+    _series_entry,
+)
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS
 from experiment_manager.web._responses import prepared_json
 from experiment_manager.web._series import X_AXES
@@ -55,12 +64,22 @@ def parse_refs(text: str | None) -> list[tuple[str, int]]:
     return list(pairs)
 
 
+def _check_served(request: Request, refs: list[tuple[str, int]]) -> None:
+    archived = _visibility.include_archived(request.query_params)
+    by_experiment: dict[str, list[int]] = {}
+    for experiment_id, number in refs:
+        by_experiment.setdefault(experiment_id, []).append(number)
+    for experiment_id, numbers in by_experiment.items():
+        _visibility.served_versions(_listings(request), experiment_id, numbers, archived)
+
+
 @_endpoint
 def compare(request: Request) -> Any:
     """``GET /api/compare?refs=a@1,b@2``: what differs between versions of any experiments."""
     query = request.query_params
     refs = parse_refs(query.get("refs"))
     all_fields = (query.get("all_fields") or "").lower() in _TRUE
+    _check_served(request, refs)
     return _manager(request).compare_versions(refs, all_fields=all_fields)
 
 
@@ -72,6 +91,7 @@ def series(request: Request) -> Any:
     refs = parse_refs(query.get("refs"))
     x = _params.choice("x", query.get("x"), X_AXES)
     buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
+    _check_served(request, refs)
     out = []
     for experiment_id, number in refs:
         curves = _cache(request).curves(experiment_id, metric, x)

@@ -13,15 +13,15 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from experiment_manager.web import _api, _api_refs, _pages
+from experiment_manager.web import _api, _api_refs, _edits, _pages
 from experiment_manager.web._cache import HistoryCache
 from experiment_manager.web._listing import VersionListings
 from experiment_manager.web._responses import StrictJSONResponse, error_body
 from experiment_manager.web._security import SecurityMiddleware
 
-__all__ = ["ROUTES", "Dashboard", "create_app"]
+__all__ = ["EDIT_ROUTES", "ROUTES", "Dashboard", "create_app"]
 
-#: Every route: path, endpoint. All answer GET and HEAD only.
+#: Every read-only route: path, endpoint. All answer GET and HEAD only.
 ROUTES: tuple[Route, ...] = tuple(
     Route(path, endpoint, methods=["GET"])
     for path, endpoint in (
@@ -39,12 +39,22 @@ ROUTES: tuple[Route, ...] = tuple(
         ("/api/experiments/{experiment_id}", _api.experiment),
         ("/api/experiments/{experiment_id}/compare", _api.compare),
         ("/api/experiments/{experiment_id}/panels", _api.panels),
+        ("/api/experiments/{experiment_id}/panels/series", _api.panel_series),
         ("/api/experiments/{experiment_id}/hparams", _api.hparams),
         ("/api/experiments/{experiment_id}/groups", _api.groups),
         ("/api/experiments/{experiment_id}/series", _api.series),
         ("/api/experiments/{experiment_id}/versions/{version}", _api.version),
         ("/api/experiments/{experiment_id}/versions/{version}/points", _api.points),
     )
+)
+
+_VERSION_PATH = "/api/experiments/{experiment_id}/versions/{version}"
+
+#: The edit endpoints (POST only), present with ``allow_edits`` only.
+EDIT_ROUTES: tuple[Route, ...] = (
+    Route(_VERSION_PATH + "/name", _edits.edit_name, methods=["POST"]),
+    Route(_VERSION_PATH + "/tags", _edits.edit_tags, methods=["POST"]),
+    Route(_VERSION_PATH + "/note", _edits.edit_note, methods=["POST"]),
 )
 
 
@@ -74,33 +84,46 @@ class Dashboard(Starlette):
 
     Args:
         allowed_hosts: Passed to :class:`SecurityMiddleware`.
+        allow_edits: Passed to :class:`SecurityMiddleware`.
         **kwargs: Passed to :class:`starlette.applications.Starlette`.
     """
 
-    def __init__(self, allowed_hosts: Sequence[str] | None, **kwargs: Any) -> None:
+    def __init__(
+        self, allowed_hosts: Sequence[str] | None, allow_edits: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.allowed_hosts = allowed_hosts
+        self.allow_edits = allow_edits
         SecurityMiddleware(self.router, allowed_hosts)  # reject bad names at creation
 
     def build_middleware_stack(self) -> ASGIApp:
         """The usual stack, wrapped in the security layer."""
-        return SecurityMiddleware(super().build_middleware_stack(), self.allowed_hosts)
+        stack = super().build_middleware_stack()
+        return SecurityMiddleware(stack, self.allowed_hosts, self.allow_edits)
 
 
 def create_app(
-    log_dir: str | os.PathLike[str], *, allowed_hosts: Sequence[str] | None = None
+    log_dir: str | os.PathLike[str],
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    allow_edits: bool = False,
 ) -> Dashboard:
     """Build the dashboard app over a log folder (see :func:`experiment_manager.web.create_app`)."""
     from experiment_manager.manager import ExperimentManager
 
+    routes = list(ROUTES) + (list(EDIT_ROUTES) if allow_edits else [])
     app = Dashboard(
         allowed_hosts,
-        routes=list(ROUTES),
+        allow_edits,
+        routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.router.redirect_slashes = False  # a URL names one thing; no redirects to guess with
     manager = ExperimentManager(log_dir, capture_environment=False)
     app.state.manager = manager
+    app.state.allow_edits = allow_edits
+    # Made per app, handed to its own pages only (see _edits).
+    app.state.edit_token = _edits.new_token() if allow_edits else None
     app.state.cache = HistoryCache(manager)
     app.state.listings = VersionListings(manager)
     return app

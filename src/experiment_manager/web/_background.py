@@ -25,6 +25,7 @@ class BackgroundServer:
 
     Args:
         log_dir: The folder of the experiment histories.
+        allow_edits: Serve the edit endpoints too (as ``expm ui --allow-edits``).
 
     Example:
         >>> import tempfile, urllib.request
@@ -34,7 +35,7 @@ class BackgroundServer:
         200
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, log_dir: str | os.PathLike[str], *, allow_edits: bool = False) -> None:
         import uvicorn
 
         from experiment_manager.web._serving import server_config
@@ -45,7 +46,8 @@ class BackgroundServer:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        config = server_config(create_app(log_dir), log_level="warning", lifespan="off")
+        app = create_app(log_dir, allow_edits=allow_edits)
+        config = server_config(app, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

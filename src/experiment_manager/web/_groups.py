@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["group_key", "group_versions", "resample_groups"]
+__all__ = ["group_key", "group_rows", "group_versions", "resample_groups"]
 
 #: The key of versions without the hyperparameter, or without any tag.
 NONE_KEY = "(none)"
@@ -52,6 +52,59 @@ def group_key(by: str) -> tuple[str, str]:
     raise ValueError(by)
 
 
+def _keys_of(summary: Mapping[str, Any], kind: str, key: str) -> list[str]:
+    """The groups one version falls in (a version with two tags is in both)."""
+    if kind == "tag":
+        return [str(t) for t in summary.get("tags") or []] or [NONE_KEY]
+    if kind == "hp":
+        value: Any = summary.get("hyperparameters") or {}
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return [_text(value)]
+    return [_text(summary.get(kind))]
+
+
+def group_rows(
+    summaries: Sequence[Mapping[str, Any]], rows: Sequence[int], by: str
+) -> tuple[list[int], list[str], list[dict[str, Any]]]:
+    """The versions table's rows grouped: each group's members together, in row order.
+
+    Args:
+        summaries: The versions' summaries.
+        rows: Indices into ``summaries``, in the table's (sorted, filtered) order.
+        by: What to group by (see :func:`group_key`).
+
+    Returns:
+        ``(rows, keys, groups)``: the rows group after group (groups in order of
+        their keys, members in the given order; a version in two groups appears in
+        both), each row's group key, and ``[{"key", "count", "versions"}]``.
+
+    Example:
+        >>> summaries = [{"version": 1, "tags": ["a"]}, {"version": 2, "tags": ["a", "b"]},
+        ...              {"version": 3}]
+        >>> rows, keys, groups = group_rows(summaries, [2, 1, 0], "tag")
+        >>> rows, keys
+        ([2, 1, 0, 1], ['(none)', 'a', 'a', 'b'])
+        >>> [(g["key"], g["count"], g["versions"]) for g in groups]
+        [('(none)', 1, [3]), ('a', 2, [2, 1]), ('b', 1, [2])]
+    """
+    kind, key = group_key(by)
+    members: dict[str, list[int]] = {}
+    for row in rows:
+        for name in _keys_of(summaries[row], kind, key):
+            members.setdefault(name, []).append(row)
+    out_rows: list[int] = []
+    out_keys: list[str] = []
+    groups = []
+    for name in sorted(members):
+        found = members[name]
+        out_rows += found
+        out_keys += [name] * len(found)
+        versions = [summaries[row]["version"] for row in found]
+        groups.append({"key": name, "count": len(found), "versions": versions})
+    return out_rows, out_keys, groups
+
+
 def group_versions(summaries: Sequence[Mapping[str, Any]], by: str) -> dict[str, list[int]]:
     """Which versions fall in which group (a version with two tags is in both).
 
@@ -71,16 +124,7 @@ def group_versions(summaries: Sequence[Mapping[str, Any]], by: str) -> dict[str,
     kind, key = group_key(by)
     groups: dict[str, list[int]] = {}
     for summary in summaries:
-        if kind == "tag":
-            keys = [str(t) for t in summary.get("tags") or []] or [NONE_KEY]
-        elif kind == "hp":
-            value: Any = summary.get("hyperparameters") or {}
-            for part in key.split("."):
-                value = value.get(part) if isinstance(value, Mapping) else None
-            keys = [_text(value)]
-        else:
-            keys = [_text(summary.get(kind))]
-        for name in keys:
+        for name in _keys_of(summary, kind, key):
             groups.setdefault(name, []).append(summary["version"])
     return {name: groups[name] for name in sorted(groups)}
 

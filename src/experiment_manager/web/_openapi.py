@@ -58,6 +58,26 @@ _X = _param(
 )
 
 
+_ALL = _param(
+    "all",
+    "query",
+    "1 to serve archived versions too. Versions in the trash are never served: one "
+    "named answers 404, as an unknown version does.",
+    {"type": "string", "enum": ["0", "1"], "default": "0"},
+)
+
+
+_START = _param("start", "query", "Smallest x wanted.", {"type": "number"})
+_END = _param("end", "query", "Largest x wanted.", {"type": "number"})
+_BUCKETS = _param(
+    "buckets",
+    "query",
+    "Equal-width x buckets; a series with more than 2*buckets points in "
+    "range keeps each bucket's min and max point. 0: full resolution.",
+    {"type": "integer", "minimum": 0, "maximum": 10000, "default": 1000},
+)
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -191,6 +211,20 @@ _SCHEMAS: dict[str, Any] = {
                 "items": {"type": "array"},
                 "description": "For each result, its value of each field (null: none).",
             },
+            "damaged": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["experiment_id", "error"],
+                    "properties": {
+                        "experiment_id": {"type": "string"},
+                        "error": {"type": "string"},
+                    },
+                },
+                "description": "The histories skipped because they cannot be parsed "
+                "(searching every experiment), each with the error naming its file "
+                "relative to the log folder; empty when every history was read.",
+            },
         },
     },
     "KeyColumn": {
@@ -211,20 +245,6 @@ _SCHEMAS: dict[str, Any] = {
             "metrics": {
                 "type": "array",
                 "items": {
-            "damaged": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["experiment_id", "error"],
-                    "properties": {
-                        "experiment_id": {"type": "string"},
-                        "error": {"type": "string"},
-                    },
-                },
-                "description": "The histories skipped because they cannot be parsed "
-                "(searching every experiment), each with the error naming its file "
-                "relative to the log folder; empty when every history was read.",
-            },
                     "type": "object",
                     "properties": {
                         "name": {"type": "string"},
@@ -470,6 +490,15 @@ _PATHS: dict[str, Any] = {
                 "1 to list archived versions too (never those in the trash).",
                 {"type": "string", "enum": ["0", "1"], "default": "0"},
             ),
+            _param(
+                "group_by",
+                "query",
+                "tag, name, config_name or hp:<dotted key>: the rows group after group "
+                "(groups in order of their keys, members in the sort order; a version "
+                "with two tags in both), with groups ([{key, count, versions}] over every "
+                "row passing the filter) and row_groups (each listed row's group key).",
+                {"type": "string"},
+            ),
         ],
         _json(_ref("VersionPage"), "One page of the experiment's versions."),
         400,
@@ -504,6 +533,7 @@ _PATHS: dict[str, Any] = {
                 {"type": "string"},
                 required=True,
             ),
+            _ALL,
         ],
         _json(_ref("Comparison"), "The comparison."),
         400,
@@ -584,6 +614,7 @@ _PATHS: dict[str, Any] = {
             _param("x", "query", "step, time or index.", {"type": "string"}),
             _param("points", "query", "Grid points (default 200).", {"type": "integer"}),
             _param("versions", "query", "Comma-separated versions (all).", {"type": "string"}),
+            _ALL,
         ],
         _json(
             {
@@ -617,6 +648,7 @@ _PATHS: dict[str, Any] = {
             _param(
                 "all_fields", "query", "1 to keep environment.pid and argv.", {"type": "string"}
             ),
+            _ALL,
         ],
         _json({"type": "object"}, "The comparison: refs, versions, run, hyperparameters, ..."),
         400,
@@ -636,6 +668,7 @@ _PATHS: dict[str, Any] = {
             _param("metric", "query", "The metric.", {"type": "string"}, required=True),
             _param("x", "query", "step, time or index.", {"type": "string"}),
             _param("buckets", "query", "Buckets per curve.", {"type": "integer"}),
+            _ALL,
         ],
         _json({"type": "object"}, "The metric, the x axis and one series per ref."),
         400,
@@ -654,17 +687,62 @@ _PATHS: dict[str, Any] = {
                 {"type": "string"},
             ),
             _X,
-            _param("start", "query", "Smallest x wanted.", {"type": "number"}),
-            _param("end", "query", "Largest x wanted.", {"type": "number"}),
-            _param(
-                "buckets",
-                "query",
-                "Equal-width x buckets; a series with more than 2*buckets points in "
-                "range keeps each bucket's min and max point. 0: full resolution.",
-                {"type": "integer", "minimum": 0, "maximum": 10000, "default": 1000},
-            ),
+            _START,
+            _END,
+            _BUCKETS,
+            _ALL,
         ],
         _json(_ref("SeriesResponse"), "One series per version."),
+        400,
+        404,
+        422,
+    ),
+    "/api/experiments/{experiment_id}/panels/series": _get(
+        "Several metrics of several versions in one request (the workspace's panels).",
+        [
+            _EXPERIMENT_ID,
+            _param(
+                "metric",
+                "query",
+                "A metric's name; repeat it for each metric (at most 64).",
+                {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+                required=True,
+                explode=True,
+            ),
+            _param(
+                "versions",
+                "query",
+                "Comma-separated versions (default: all).",
+                {"type": "string"},
+            ),
+            _X,
+            _START,
+            _END,
+            _BUCKETS,
+            _ALL,
+        ],
+        _json(
+            {
+                "type": "object",
+                "required": ["x", "results"],
+                "properties": {
+                    "x": {"type": "string"},
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["metric", "series"],
+                            "properties": {
+                                "metric": {"type": "string"},
+                                "series": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                    },
+                },
+            },
+            "Each metric's series, in the order asked (a metric named twice once), each "
+            "as /series gives it.",
+        ),
         400,
         404,
         422,
@@ -709,10 +787,111 @@ _DOCUMENT: dict[str, Any] = {
 }
 
 
-def document() -> dict[str, Any]:
+def _post(summary: str, body: dict[str, Any]) -> dict[str, Any]:
+    refused = {
+        "400": _json(
+            _ref("Error"),
+            "Not JSON (InvalidJSON), or a field or value refused "
+            "(InvalidArgumentError, naming it).",
+        ),
+        "403": _json(
+            _ref("Error"),
+            "Not from a page of this server (CrossOriginRequest), or "
+            "without the right token (CsrfTokenMissing, CsrfTokenInvalid).",
+        ),
+        "404": _json(_ref("Error"), "Unknown experiment or version."),
+        "413": _json(_ref("Error"), "The body is larger than 1 MiB (RequestTooLarge)."),
+        "415": _json(_ref("Error"), "Not application/json (UnsupportedMediaType)."),
+    }
+    return {
+        "post": {
+            "summary": summary,
+            "tags": ["edits"],
+            "parameters": [
+                _EXPERIMENT_ID,
+                _VERSION,
+                _param(
+                    "X-Expm-Token",
+                    "header",
+                    "The server's CSRF token, from the page's <meta name=expm-edit-token>.",
+                    {"type": "string"},
+                    required=True,
+                ),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": body}},
+            },
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["experiment_id", "version", "name", "tags", "note"],
+                        "properties": {
+                            "experiment_id": {"type": "string"},
+                            "version": {"type": "integer"},
+                            "name": {"type": ["string", "null"]},
+                            "tags": {"type": "array", "items": {"type": "string"}},
+                            "note": {"type": ["string", "null"]},
+                        },
+                    },
+                    "The version's name, tags and note after the change (recorded as an event).",
+                ),
+                **refused,
+            },
+        }
+    }
+
+
+_TAGS = {"type": "array", "items": {"type": "string", "maxLength": 64}}
+_EDIT_PATHS: dict[str, Any] = {
+    "/api/experiments/{experiment_id}/versions/{version}/name": _post(
+        "Rename a version (set_name).",
+        {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string", "maxLength": 200}},
+        },
+    ),
+    "/api/experiments/{experiment_id}/versions/{version}/tags": _post(
+        "Add and remove tags of a version (add_tags, remove_tags).",
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"add": _TAGS, "remove": _TAGS},
+        },
+    ),
+    "/api/experiments/{experiment_id}/versions/{version}/note": _post(
+        "Set or clear a version's note (set_note).",
+        {
+            "type": "object",
+            "required": ["note"],
+            "additionalProperties": False,
+            "properties": {"note": {"type": ["string", "null"], "maxLength": 100000}},
+        },
+    ),
+}
+
+
+def document(edits: bool = False) -> dict[str, Any]:
     """Return a fresh copy of the OpenAPI document.
+
+    Args:
+        edits: Describe the edit endpoints too (an app with ``allow_edits``).
 
     Returns:
         The document as plain data.
+
+    Example:
+        >>> [p for p in document(edits=True)["paths"] if p.endswith("/tags")]
+        ['/api/experiments/{experiment_id}/versions/{version}/tags']
     """
-    return copy.deepcopy(_DOCUMENT)
+    doc = copy.deepcopy(_DOCUMENT)
+    if edits:
+        doc["paths"].update(copy.deepcopy(_EDIT_PATHS))
+        doc["info"]["description"] += (
+            " Started with --allow-edits: POST to the edit endpoints too, JSON bodies "
+            "only, from the dashboard's own pages (Origin and the X-Expm-Token header)."
+        )
+    return doc

@@ -58,6 +58,18 @@ CONTENT_TYPES = {
 _CACHE = {"Cache-Control": "no-cache"}
 
 
+def _page(request: Request, path: Path, status_code: int = 200) -> Response:
+    """A page shell; with edits allowed, carrying the server's edit token for its script."""
+    token = getattr(request.app.state, "edit_token", None)
+    if token is None or not path.is_file():
+        return _file(path, status_code)
+    # The token is URL-safe base64: nothing in it needs escaping in an attribute.
+    meta = f'<meta name="expm-edit-token" content="{token}">'
+    html = path.read_text(encoding="utf-8").replace("<head>", "<head>\n  " + meta, 1)
+    headers = {"Cache-Control": "no-store"}  # the token is not to be kept anywhere
+    return Response(html, status_code, headers, media_type=CONTENT_TYPES[".html"])
+
+
 def _not_found(what: str) -> Response:
     return PlainTextResponse(f"Not Found: {what}", status_code=404)
 
@@ -126,7 +138,7 @@ def experiment_page(request: Request) -> Response:
         return _not_found("no such experiment")
     # An unknown experiment gets the same page (it says so) with the status that fits.
     status = 200 if _known(request, experiment_id) else 404
-    return _file(STATIC_DIR / "experiment.html", status)
+    return _page(request, STATIC_DIR / "experiment.html", status)
 
 
 def version_page(request: Request) -> Response:
@@ -138,7 +150,7 @@ def version_page(request: Request) -> Response:
     known = _known(
         request, request.path_params["experiment_id"], int(request.path_params["version"])
     )
-    return _file(STATIC_DIR / "version.html", 200 if known else 404)
+    return _page(request, STATIC_DIR / "version.html", 200 if known else 404)
 
 
 def static_file(request: Request) -> Response:

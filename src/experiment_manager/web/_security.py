@@ -6,7 +6,10 @@
   ``127.0.0.1``, ``localhost`` and ``[::1]`` (any port) are allowed; ``expm ui``
   allows exactly those with its port, plus the ``--host`` it binds.
 * **Read-only**: only ``GET`` and ``HEAD``; every other method (``OPTIONS`` included,
-  so no CORS preflight can succeed) answers 405. No CORS header is ever sent.
+  so no CORS preflight can succeed) answers 405. No CORS header is ever sent. With
+  ``allow_edits`` (``expm ui --allow-edits``), ``POST`` also reaches the app, whose
+  only POST routes are the edit endpoints, each with its own same-origin and CSRF
+  checks (:mod:`._edits`).
 * **Headers** on every response, errors included: :data:`SECURITY_HEADERS`.
 * WebSocket connections are refused.
 """
@@ -50,6 +53,7 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 _ALLOWED_METHODS = ("GET", "HEAD")
+_EDIT_METHODS = ("GET", "HEAD", "POST")
 _NAME = re.compile(r"[a-z0-9_.-]+|\[[0-9a-f:.]+\]")
 _REPLACED = frozenset(name.encode() for name, _ in SECURITY_HEADERS)
 
@@ -147,12 +151,16 @@ class SecurityMiddleware:
         app: The application.
         allowed_hosts: Host names (``name`` or ``name:port``) requests may name;
             :data:`DEFAULT_ALLOWED_HOSTS` when None.
+        allow_edits: Let ``POST`` through too (to the edit endpoints).
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, allowed_hosts: Iterable[str] | None = None, allow_edits: bool = False
+    ) -> None:
         self.app = app
         names = DEFAULT_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts
         self.rules: Sequence[HostRule] = tuple(HostRule.parse(name) for name in names)
+        self.methods = _EDIT_METHODS if allow_edits else _ALLOWED_METHODS
 
     def host_allowed(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
         """Whether the request has exactly one ``Host`` header, naming an allowed host.
@@ -194,9 +202,13 @@ class SecurityMiddleware:
             body = error_body("InvalidHost", "the Host header names a host this server is not")
             await StrictJSONResponse(body, 400)(scope, receive, send_with_headers)
             return
-        if scope["method"] not in _ALLOWED_METHODS:
-            body = error_body("MethodNotAllowed", "the dashboard is read-only: GET and HEAD only")
-            response = StrictJSONResponse(body, 405, headers={"Allow": "GET, HEAD"})
+        if scope["method"] not in self.methods:
+            if self.methods is _ALLOWED_METHODS:
+                message = "the dashboard is read-only: GET and HEAD only (expm ui --allow-edits)"
+            else:
+                message = "GET and HEAD only, and POST to the edit endpoints"
+            body = error_body("MethodNotAllowed", message)
+            response = StrictJSONResponse(body, 405, headers={"Allow": ", ".join(self.methods)})
             await response(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
