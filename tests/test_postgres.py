@@ -224,8 +224,47 @@ def test_a_schema_newer_than_the_library_is_refused_and_left_alone(postgres_uri:
     assert "newer" in result.output
     with psycopg.connect(postgres_uri, autocommit=True) as connection:
         assert connection.execute("SELECT count(*) FROM expm_versions").fetchone() == (1,)
-        connection.execute("UPDATE expm_meta SET value = %s WHERE key = 'schema'", ("1",))
+        connection.execute(
+            "UPDATE expm_meta SET value = %s WHERE key = 'schema'", (str(_schema.SCHEMA_VERSION),)
+        )
     assert ExperimentManager(postgres_uri).read_history("kept")[0]["status"] == "finished"
+
+
+def test_a_database_of_schema_1_is_migrated_with_its_versions_listed_the_same(
+    postgres_uri: str,
+) -> None:
+    import psycopg
+
+    manager = ExperimentManager(postgres_uri, capture_environment=False)
+    for lr in (0.1, 0.01, 0.001):
+        manager.start_experiment("cfg", {"lr": lr}, {}, experiment_id="old")
+        manager.log_metrics({"loss": [lr, lr / 2]})
+        manager.end_experiment("failed" if lr == 0.01 else "finished")
+    manager.archive("old", 3)
+    before = manager.list_experiments(include_archived=True)
+    found = manager.search("metrics.loss.min < 0.02", experiment_id="old")
+    # Back to what migration 1 made: no derived columns, no functions, schema 1.
+    with psycopg.connect(postgres_uri, autocommit=True) as connection:
+        connection.execute(
+            "ALTER TABLE expm_versions DROP COLUMN facts, DROP COLUMN hidden, DROP COLUMN created,"
+            " DROP COLUMN activity, DROP COLUMN config, DROP COLUMN metric_names"
+        )
+        for function in ("text", "truthy", "hidden", "activity", "metric_names"):
+            connection.execute(f"DROP FUNCTION expm_{function}(json)")
+        connection.execute("UPDATE expm_meta SET value = '1' WHERE key = 'schema'")
+    again = ExperimentManager(postgres_uri, capture_environment=False)
+    with psycopg.connect(postgres_uri, autocommit=True) as connection:
+        schema = connection.execute("SELECT value FROM expm_meta WHERE key = 'schema'").fetchone()
+        hidden = connection.execute(
+            "SELECT version, hidden FROM expm_versions ORDER BY 1"
+        ).fetchall()
+    assert schema == (str(_schema.SCHEMA_VERSION),)
+    assert hidden == [(1, 0), (2, 0), (3, 1)]
+    assert again.list_experiments(include_archived=True) == before
+    assert again.list_experiments()[0]["versions"] == 2  # the archived one hidden
+    assert [r["version"] for r in again.search("metrics.loss.min < 0.02", experiment_id="old")] == [
+        r["version"] for r in found
+    ]
 
 
 # -- log(): no round trip, nothing lost --------------------------------------------

@@ -389,10 +389,6 @@ def search(
     """
     output = Output(as_json, as_csv)
     manager = get_manager(ctx)
-    if experiment_id is not None and not manager.list_versions(
-        experiment_id, include_archived=show_all
-    ):
-        raise ExperimentNotFoundError(experiment_id)
     results = manager.search(
         query,
         experiment_id=experiment_id,
@@ -400,6 +396,14 @@ def search(
         limit=limit,
         include_archived=show_all,
     )
+    # An experiment whose every version is hidden is as unknown as one never run; the
+    # check reads every summary, so only a search that found nothing pays for it.
+    if (
+        not results
+        and experiment_id is not None
+        and not manager.list_versions(experiment_id, include_archived=show_all)
+    ):
+        raise ExperimentNotFoundError(experiment_id)
     if output.mode == "json":
         output.json(results)
     elif output.mode == "csv":

@@ -109,8 +109,54 @@ END;
 $$;
 """
 
+# Columns derived from each ended version's summary, so searches and listings run on
+# the server: a binary copy for filters (the json column stays what readers get, since
+# jsonb would turn -0.0 into 0 and reorder keys), and the few values a listing
+# aggregates, so it reads no JSON at all. The functions follow stores/_overview.py.
+_DERIVED = r"""
+CREATE FUNCTION expm_text(v json) RETURNS text IMMUTABLE LANGUAGE sql AS $$
+    SELECT CASE WHEN json_typeof(v) = 'string' THEN v #>> '{}' END
+$$;
+CREATE FUNCTION expm_truthy(v json) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$
+    SELECT CASE json_typeof(v)
+        WHEN 'string' THEN v #>> '{}' <> ''
+        WHEN 'boolean' THEN v::text = 'true'
+        WHEN 'number' THEN (v::text)::numeric <> 0
+        WHEN 'array' THEN json_array_length(v) > 0
+        WHEN 'object' THEN EXISTS (SELECT 1 FROM json_object_keys(v))
+        ELSE false END
+$$;
+CREATE FUNCTION expm_hidden(s json) RETURNS smallint IMMUTABLE LANGUAGE sql AS $$
+    SELECT CASE WHEN s IS NULL THEN NULL
+        WHEN expm_truthy(s -> 'purged_at') OR expm_truthy(s -> 'trashed_at') THEN 2
+        WHEN expm_truthy(s -> 'archived') THEN 1 ELSE 0 END::smallint
+$$;
+CREATE FUNCTION expm_activity(s json) RETURNS text IMMUTABLE LANGUAGE sql AS $$
+    SELECT max(t COLLATE "C") FROM (
+        SELECT expm_text(s -> 'created_at') AS t
+        UNION ALL SELECT expm_text(s -> 'ended_at')
+        UNION ALL SELECT expm_text(s -> 'last_logged_at')
+        UNION ALL SELECT expm_text(r -> 'at') FROM json_array_elements(
+            CASE WHEN json_typeof(s -> 'resumed') = 'array' THEN s -> 'resumed' END) AS r
+            WHERE json_typeof(r) = 'object'
+    ) AS moments
+$$;
+CREATE FUNCTION expm_metric_names(s json) RETURNS text[] IMMUTABLE LANGUAGE sql AS $$
+    SELECT CASE WHEN json_typeof(s -> 'metric_summaries') = 'object'
+        THEN ARRAY(SELECT json_object_keys(s -> 'metric_summaries')) END
+$$;
+ALTER TABLE expm_versions
+    ADD COLUMN facts jsonb GENERATED ALWAYS AS (summary::jsonb) STORED,
+    ADD COLUMN hidden smallint GENERATED ALWAYS AS (expm_hidden(summary)) STORED,
+    ADD COLUMN created text GENERATED ALWAYS AS (
+        nullif(expm_text(summary -> 'created_at'), '')) STORED,
+    ADD COLUMN activity text GENERATED ALWAYS AS (expm_activity(summary)) STORED,
+    ADD COLUMN config text GENERATED ALWAYS AS (expm_text(summary -> 'config_name')) STORED,
+    ADD COLUMN metric_names text[] GENERATED ALWAYS AS (expm_metric_names(summary)) STORED;
+"""
+
 #: Each migration's statements; migration ``n`` takes the schema from ``n - 1`` to ``n``.
-MIGRATIONS: tuple[str, ...] = (_FIRST,)
+MIGRATIONS: tuple[str, ...] = (_FIRST, _DERIVED)
 #: The schema version this library writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -31,7 +31,7 @@ from experiment_manager.errors import (
     LockTimeoutError,
     StoreConnectionError,
 )
-from experiment_manager.stores import _index
+from experiment_manager.stores import _index, _overview
 from experiment_manager.stores._codec import decode_summary
 from experiment_manager.stores._locations import redact
 from experiment_manager.stores.base import (
@@ -41,11 +41,12 @@ from experiment_manager.stores.base import (
     StoredVersion,
     new_record,
 )
-from experiment_manager.stores.postgres import _connect, _rows, _schema, _series, _spool
+from experiment_manager.stores.postgres import _connect, _filter, _rows, _schema, _series, _spool
 
 if TYPE_CHECKING:
     import psycopg
 
+    from experiment_manager.query import Query
     from experiment_manager.stores._metric_read import Columns, MetricRead, SeriesRequest
 
 __all__ = ["PostgresStore"]
@@ -778,26 +779,91 @@ class PostgresStore(Store):
 
     def summaries(self, experiment_id: str) -> list[dict[str, Any]]:
         """Summaries kept in each ended version's row; see :meth:`Store.summaries`."""
+        return self._summaries(experiment_id, None)
+
+    def _summaries(
+        self, experiment_id: str, condition: tuple[str, list[Any]] | None
+    ) -> list[dict[str, Any]]:
+        """Summaries in version order: running versions all, ended ones passing ``condition``."""
         pk = self._pk(experiment_id)
         if pk is None:
             return []
+        # The condition is fixed SQL text from _filter; its values are parameters.
+        where, params = ("true", []) if condition is None else condition
+        sql = (
+            "SELECT version, status, summary::text FROM expm_versions WHERE experiment = %s"  # noqa: S608
+            f" AND (summary IS NULL OR status = 'running' OR {where}) ORDER BY version"
+        )
         with self._pool.connection() as connection:
-            rows = connection.execute(
-                "SELECT version, status, summary::text FROM expm_versions WHERE experiment = %s"
-                " ORDER BY version",
-                (pk,),
-            ).fetchall()
+            rows = connection.execute(sql, (pk, *params)).fetchall()
         out = []
         for number, status, summary in rows:
             if summary is None or status == "running":
-                try:
-                    record = self.read_version(experiment_id, number)
-                except ExperimentNotFoundError:
-                    continue
-                out.append(decode_summary(_index.summarize(record)))
+                fresh = self._fresh_summary(experiment_id, number)
+                if fresh is not None:
+                    out.append(fresh)
             else:
                 out.append(decode_summary(_serialize.loads(summary)))
         return out
+
+    def _fresh_summary(self, experiment_id: str, version: int) -> dict[str, Any] | None:
+        """A running version's summary, from its rows and unshipped points (None if gone)."""
+        try:
+            record = self.read_version(experiment_id, version)
+        except ExperimentNotFoundError:
+            return None
+        return decode_summary(_index.summarize(record))
+
+    def search_versions(
+        self,
+        experiment_id: str,
+        query: Query | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The filter's conditions narrow the rows in SQL; see :meth:`Store.search_versions`.
+
+        The SQL only drops versions the filter cannot match (see :mod:`._filter`); the
+        filter, the order and the limit are then applied as on every backend.
+        """
+        from experiment_manager.query import search_records
+
+        condition = _filter.necessary(query.node) if query is not None else None
+        return search_records(self._summaries(experiment_id, condition), query, order_by, limit)
+
+    def overview(
+        self, experiment_id: str, *, include_archived: bool = False
+    ) -> dict[str, Any] | None:
+        """Aggregated in SQL over ended versions; see :meth:`Store.overview`."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return None
+        with self._snapshot() as connection:
+            row = connection.execute(
+                _OVERVIEW, {"pk": pk, "hidden": 1 if include_archived else 0}
+            ).fetchone()
+            running = connection.execute(
+                "SELECT version FROM expm_versions WHERE experiment = %s"
+                " AND (summary IS NULL OR status = 'running') ORDER BY version",
+                (pk,),
+            ).fetchall()
+        assert row is not None  # an aggregate always gives a row
+        count, latest, created, activity, statuses, firsts, counts, metrics, configs = row
+        server = _overview.Tally(
+            versions=int(count),
+            latest=latest,
+            first_created=created,
+            last_activity=activity,
+            statuses={
+                status: (int(first), int(n))
+                for status, first, n in zip(statuses or [], firsts or [], counts or [], strict=True)
+            },
+            metric_names=set(metrics or []),
+            config_names=set(configs or []),
+        )
+        fresh = [self._fresh_summary(experiment_id, number) for (number,) in running]
+        shown = _overview.visible([s for s in fresh if s is not None], include_archived)
+        return _overview.entry(experiment_id, _overview.merge([server, _overview.tally(shown)]))
 
     def read_metric(self, experiment_id: str, metric: str, x: str) -> MetricRead | None:
         """One metric, read per version when a chart asks; see :meth:`Store.read_metric`.
@@ -884,6 +950,29 @@ class PostgresStore(Store):
     def close(self) -> None:
         """Close the idle connections (live versions keep theirs until they end)."""
         self._pool.close()
+
+
+# One listing entry's aggregates over the ended versions a listing shows, from the
+# columns migration 2 derives from each summary (the rules of stores/_overview.py).
+_OVERVIEW = """
+WITH v AS MATERIALIZED (
+    SELECT version, status, created, activity, config, metric_names FROM expm_versions
+    WHERE experiment = %(pk)s AND summary IS NOT NULL AND status <> 'running'
+      AND hidden <= %(hidden)s
+), s AS (
+    SELECT status, min(version) AS first, count(*) AS n FROM v GROUP BY 1
+)
+SELECT
+    (SELECT count(*) FROM v),
+    (SELECT max(version) FROM v),
+    (SELECT min(created COLLATE "C") FROM v),
+    (SELECT max(activity COLLATE "C") FROM v),
+    (SELECT array_agg(status ORDER BY first) FROM s),
+    (SELECT array_agg(first ORDER BY first) FROM s),
+    (SELECT array_agg(n ORDER BY first) FROM s),
+    (SELECT array_agg(DISTINCT name) FROM v, unnest(metric_names) AS name),
+    (SELECT array_agg(DISTINCT config) FROM v WHERE config IS NOT NULL)
+"""
 
 
 def _empty_columns() -> Columns:
