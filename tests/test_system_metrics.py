@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from experiment_manager import ExperimentManager, InvalidArgumentError
+from experiment_manager import ExperimentManager, InvalidArgumentError, MissingCheckpointWarning
 from experiment_manager._system_metrics import Probe, SystemSampler, sampling_interval
 from tests._frameworks import require
 
@@ -109,17 +109,78 @@ def test_resume_continues_sample_numbers(log_dir: Path) -> None:
     assert steps == list(range(len(steps)))
 
 
-def test_off_by_default_and_by_environment(log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _sampler_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "expm-system-metrics"]
+
+
+def test_on_by_default_and_a_short_run_records_only_what_it_logged(log_dir: Path) -> None:
+    require("psutil")
+    # The specification's example, as written: a plain manager, metrics logged at once.
+    manager = ExperimentManager(log_dir=str(log_dir))
+    record = manager.start_experiment(
+        config_name="mnist_baseline",
+        hyperparameters={"learning_rate": 0.01, "batch_size": 32, "epochs": 10},
+        metadata={"precision": "float32", "model_size": "medium", "dataset_version": "v1.0"},
+    )
+    assert len(_sampler_threads()) == 1  # sampling while the version runs
+    manager.log_metrics(
+        {
+            "loss": [0.5, 0.4, 0.3, 0.25],
+            "accuracy": [0.85, 0.88, 0.90, 0.92],
+            "val_loss": [0.52, 0.45, 0.38, 0.33],
+        }
+    )
+    with pytest.warns(MissingCheckpointWarning):  # the example saves no file
+        manager.add_checkpoint("checkpoints/model_epoch_5.npz")
+    history = manager.read_history(record.experiment_id)
+    # The first sample comes one interval (10 s) after the start: none in a short run.
+    assert sorted(history[0]["metrics"]) == ["accuracy", "loss", "val_loss"]
+    assert history[0]["metrics"]["accuracy"] == [0.85, 0.88, 0.90, 0.92]
+    manager.end_experiment()
+    assert _sampler_threads() == []  # ended with the version
+    assert sorted(manager.read_history(record.experiment_id)[0]["metrics"]) == [
+        "accuracy",
+        "loss",
+        "val_loss",
+    ]
+
+
+def test_off_with_the_argument_and_by_environment(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require("psutil")
+    quiet = ExperimentManager(log_dir, system_metrics=False, capture_environment=False)
+    quiet.start_experiment("quiet", {}, {})
+    assert _sampler_threads() == []
+    quiet.end_experiment()
     monkeypatch.setenv("EXPM_SYSTEM_METRICS", "0")
     for manager in (
         ExperimentManager(log_dir, capture_environment=False),
         ExperimentManager(log_dir, system_metrics=0.01, capture_environment=False),
     ):
         manager.start_experiment("quiet", {}, {})
-        time.sleep(0.1)
+        assert _sampler_threads() == []
+        time.sleep(0.1)  # ten intervals of the second manager: it would have sampled
         manager.end_experiment()
     for entry in ExperimentManager(log_dir).read_history("quiet"):
         assert _system(entry) == {}
+
+
+def test_without_the_system_extra_no_thread_and_nothing_fails(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on an install without psutil and nvidia-ml-py: neither can be imported.
+    monkeypatch.setitem(__import__("sys").modules, "psutil", None)
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", None)
+    for setting in (True, 0.01):
+        manager = ExperimentManager(log_dir, system_metrics=setting, capture_environment=False)
+        with manager.experiment("bare", {}):
+            assert _sampler_threads() == []
+            manager.log({"loss": 0.5})
+            time.sleep(0.05)
+    for entry in manager.read_history("bare"):
+        assert entry["status"] == "finished"
+        assert sorted(entry["metrics"]) == ["loss"]
 
 
 class _Memory:

@@ -9,14 +9,18 @@ the default step of the user's points). ``psutil`` and ``nvidia-ml-py`` come wit
 ``system`` extra; without psutil nothing is sampled and nothing fails, without NVML
 (or without a GPU) the GPU metrics are left out.
 
-``EXPM_SYSTEM_METRICS=0`` (or ``false``/``off``/``no``) turns sampling off for every
-manager of the process, whatever the code asks.
+Sampling is on by default (every 10 s) wherever psutil or NVML can be imported; the
+first sample is taken one interval after the version starts, so a short run records
+none. ``EXPM_SYSTEM_METRICS=0`` (or ``false``/``off``/``no``) turns sampling off for
+every manager of the process, whatever the code asks.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -32,6 +36,7 @@ __all__ = [
     "ENVIRONMENT_VARIABLE",
     "Probe",
     "SystemSampler",
+    "can_sample",
     "sampling_interval",
 ]
 
@@ -72,6 +77,28 @@ def sampling_interval(setting: object) -> float | None:
     if os.environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() in _OFF:
         return None
     return interval
+
+
+def can_sample() -> bool:
+    """Whether psutil or NVML (``pynvml``) can be imported, without importing them.
+
+    Returns:
+        False on an install without the ``system`` extra: no sampler thread is then
+        started at all.
+
+    Example:
+        >>> isinstance(can_sample(), bool)
+        True
+    """
+    for name in ("psutil", "pynvml"):
+        if sys.modules.get(name) is not None:
+            return True
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return True
+        except (ImportError, ValueError):  # blocked (None in sys.modules) or broken
+            continue
+    return False
 
 
 _IMPORT: Any = object()  # the default of Probe's modules: import them

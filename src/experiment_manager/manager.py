@@ -225,9 +225,13 @@ class ExperimentManager(CurationMixin, ReadsMixin):
             may be lost if the machine itself loses power. :meth:`flush` forces it.
         system_metrics: Sample CPU, memory, disk, network and GPU use in a
             background thread while a version runs and log them as ``system/...``
-            metrics: ``True`` every 10 s, a number of seconds, or ``False`` (off,
-            the default). Needs the ``system`` extra (psutil, nvidia-ml-py);
-            ``EXPM_SYSTEM_METRICS=0`` turns it off for the whole process.
+            metrics: ``True`` (the default) every 10 s, a number of seconds, or
+            ``False`` (off). The first sample is taken one interval after the
+            version starts, so a run shorter than that (the specification's
+            examples) records none and its metrics are exactly what it logged.
+            Needs the ``system`` extra (psutil, nvidia-ml-py): without it nothing
+            is sampled and no thread is started. ``EXPM_SYSTEM_METRICS=0`` turns
+            it off for the whole process.
 
     Raises:
         InvalidArgumentError: ``log_dir`` is empty or not a path,
@@ -252,7 +256,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         store: Store | None = None,
         capture_environment: bool = True,
         fsync_every_log: bool = False,
-        system_metrics: bool | float = False,
+        system_metrics: bool | float = True,
     ) -> None:
         from experiment_manager._system_metrics import sampling_interval
 
@@ -1115,7 +1119,10 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         self._active = ExperimentRecord.from_dict(decode_version(stored))
         _process_hooks.register(self)
         if self._system_interval is not None:
-            self._start_sampler(run, stored)
+            from experiment_manager._system_metrics import can_sample
+
+            if can_sample():  # without the system extra: no thread at all
+                self._start_sampler(run, stored)
 
     def _start_sampler(self, run: ActiveRun, stored: StoredVersion) -> None:
         from experiment_manager._system_metrics import SystemSampler
