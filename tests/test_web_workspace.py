@@ -416,3 +416,67 @@ def test_versions_of_two_experiments_picked_in_a_search_are_overlaid_and_diffed(
         assert len(colours) > 20
         shot("compare")
         page.watch.assert_clean()
+
+
+def test_group_by_lists_each_groups_rows_under_a_header_with_its_count(
+    ws_server: BackgroundServer, page: Any, shot: Any
+) -> None:
+    page.goto(ws_server.url("/experiments/ws?versions=1,2,3&metric=loss&group=hp:opt"))
+    wait_ready(page)
+    page.wait_for_function("() => document.body.dataset.tableGroups === 'hp:opt|adam:1,sgd:2'")
+    with urllib.request.urlopen(
+        ws_server.url("/api/experiments/ws?group_by=hp:opt&sort=version&order=desc")
+    ) as answer:
+        twin = json.load(answer)
+    assert [(g["key"], g["count"], g["versions"]) for g in twin["groups"]] == [
+        ("adam", 1, [2]),
+        ("sgd", 2, [3, 1]),
+    ]
+    # The table: a header row per group with its count, its members under it.
+    rows = page.evaluate(
+        """() => [...document.querySelectorAll('#versions tbody tr')].map((tr) =>
+            tr.classList.contains('group-row')
+                ? ['group', tr.dataset.group, tr.querySelector('.group-count').textContent]
+                : ['row', tr.dataset.member,
+                   tr.querySelector('input.row-select').dataset.version])"""
+    )
+    assert rows == [
+        ["group", "adam", "1 version"],
+        ["row", "adam", "2"],
+        ["group", "sgd", "2 versions"],
+        ["row", "sgd", "3"],
+        ["row", "sgd", "1"],
+    ]
+    assert "opt = sgd" in page.locator("tr.group-row[data-group='sgd']").inner_text()
+    # The chart still draws the groups' mean and band.
+    page.wait_for_function("() => document.body.dataset.grouped === 'hp:opt|loss|2'")
+    assert (
+        page.evaluate("() => document.getElementById('group-chart').groupChart.plot.bands.length")
+        == 2
+    )
+
+    # A group folds and unfolds; its header stays.
+    page.click("[aria-label='Collapse group sgd']")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"tr[data-member='sgd']\")].every((tr) => tr.hidden)"
+    )
+    assert page.locator("tr[data-member='adam']").is_visible()
+    assert page.locator("tr.group-row[data-group='sgd']").is_visible()
+    shot("grouped-table")
+    page.click("[aria-label='Expand group sgd']")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"tr[data-member='sgd']\")].every((tr) => !tr.hidden)"
+    )
+    # The header's box selects the whole group.
+    page.click("#select-none")
+    page.check("[aria-label='Select every version of group sgd']")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('versions') === '1,3'")
+
+    # By tag: v2 ("best") apart from the untagged ones.
+    page.select_option("#group-by", "tag")
+    page.wait_for_function("() => document.body.dataset.tableGroups === 'tag|(none):2,best:1'")
+    page.select_option("#group-by", "")
+    page.wait_for_function("() => document.body.dataset.tableGroups === ''")
+    assert page.locator("#versions tr.group-row").count() == 0
+    assert page.locator("#versions tbody tr").count() == 3
+    page.watch.assert_clean()

@@ -13,8 +13,10 @@ whenever the file is rewritten) is the one it was read with. A history with a
 it is read again on every request. Each entry also memoises what is derived from it
 (sorted series, reduced views), so a zoomed request costs a bisect and a downsample.
 
-Each kind holds at most ``size`` entries and, beyond the newest one, at most
-``max_points`` numbers in all, so a few huge histories cannot fill memory.
+Whole histories are at most ``size`` entries, metric reads at most ``metric_size`` (a
+workspace shows a panel per metric: a screen of them must not evict one another), and
+each kind, beyond its newest entry, at most ``max_points`` numbers in all, so a few
+huge histories cannot fill memory.
 
 Example:
     >>> import tempfile
@@ -207,15 +209,22 @@ class HistoryCache:
     Args:
         manager: Reads the histories and the store's file identities.
         size: At most this many histories are kept.
+        metric_size: At most this many metric reads (one metric of one experiment along
+            one x axis) are kept.
         max_points: At most this many metric values are kept in all (the newest
             history is kept whatever its size).
     """
 
     def __init__(
-        self, manager: ExperimentManager, size: int = 4, max_points: int = 20_000_000
+        self,
+        manager: ExperimentManager,
+        size: int = 4,
+        max_points: int = 20_000_000,
+        metric_size: int = 128,
     ) -> None:
         self._manager = manager
         self._size = size
+        self._metric_size = metric_size
         self._max_points = max_points
         self._entries: OrderedDict[str, CachedHistory] = OrderedDict()
         self._metrics: OrderedDict[tuple[str, str, str], _MetricEntry] = OrderedDict()
@@ -265,7 +274,7 @@ class HistoryCache:
                     # journal grows: remember the answer rather than parse it again.
                     with self._lock:
                         self._metrics[key] = _MetricEntry(None, identity, 0)
-                        self._evict(self._metrics)
+                        self._evict(self._metrics, self._metric_size)
                 return self._read(experiment_id).curves(metric)
             by_version = {v.version: v.columns for v in read.versions}
             curves = Curves(
@@ -276,7 +285,7 @@ class HistoryCache:
             with self._lock:
                 self._metrics[key] = _MetricEntry(curves, read.identity, read.points)
                 self._metrics.move_to_end(key)
-                self._evict(self._metrics)
+                self._evict(self._metrics, self._metric_size)
             return curves
 
     def get(self, experiment_id: str) -> CachedHistory:
@@ -327,12 +336,12 @@ class HistoryCache:
             else:
                 self._entries[experiment_id] = entry
                 self._entries.move_to_end(experiment_id)
-                self._evict(self._entries)
+                self._evict(self._entries, self._size)
         return entry
 
-    def _evict(self, entries: OrderedDict[Any, Any]) -> None:
+    def _evict(self, entries: OrderedDict[Any, Any], size: int) -> None:
         total = sum(e.points for e in entries.values())
-        while len(entries) > 1 and (len(entries) > self._size or total > self._max_points):
+        while len(entries) > 1 and (len(entries) > size or total > self._max_points):
             _, oldest = entries.popitem(last=False)
             total -= oldest.points
 

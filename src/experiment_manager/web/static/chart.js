@@ -9,7 +9,9 @@
 // own x values, so they are merged into one sorted x array (a value repeated within a
 // curve, such as a step logged again after a resume, keeps a row of its own) and each
 // curve leaves `undefined` (drawn through) at the other curves' rows. NaN and ±∞
-// become `null`, which uPlot draws as a gap.
+// become `null`, which uPlot draws as a gap. A resumed version has a dashed marker, in
+// its colour, where the run went on (the series' `resumes`); the points a resume from a
+// step superseded are not in the series, so they are not drawn.
 "use strict";
 
 const MetricChart = (() => {
@@ -21,6 +23,7 @@ const MetricChart = (() => {
   const POLL_MS = 2000;
   const HEIGHT = 420;
   const AXIS_SPACE = 72; // the y axis's width: the plot area is the rest
+  const COMPACT_AXIS_SPACE = 56; // a panel's y axis
   const PAGE_SPACE = 70; // the page's and the panel's side padding around the chart
   const MAX_WIDTH = 1800; // the page's widest layout (style.css: main)
   const POINT_BUDGET = 24000;
@@ -149,6 +152,13 @@ const MetricChart = (() => {
       this.height = options.height || HEIGHT;
       this.compact = Boolean(options.compact);
       this.bucketWidth = options.bucketWidth || null;
+      // The workspace measures its panels once and fetches them together: a panel's
+      // width is the grid's (no layout forced per chart) and its curves come in the
+      // workspace's batched request.
+      this.widthHint = options.widthHint || null;
+      this.loader = options.loader || null;
+      this.after = options.after || null;
+      this.onDrawn = options.onDrawn || (() => {});
       this.onZoom = options.onZoom || (() => {});
       this.view = null; // {metric, x, logY, smoothing, versions: [{version, label}]}
       this.series = []; // [{version, label, status, total, exact, inRange, x, y, color}]
@@ -174,7 +184,7 @@ const MetricChart = (() => {
     async show(view) {
       const old = this.view;
       this.view = Object.assign({}, view);
-      const key = (v) => v.metric + "\u0000" + v.x + "\u0000" + v.versions.map((e) => e.version).join(",");
+      const key = (v) => v.metric + "\u0000" + v.x + "\u0000" + Boolean(v.all) + "\u0000" + v.versions.map((e) => e.version).join(",");
       if (!old || key(old) !== key(view)) {
         this.range = null;
         this.generation += 1;
@@ -221,12 +231,20 @@ const MetricChart = (() => {
     }
 
     width() {
+      const hint = this.widthHint ? this.widthHint() : 0;
+      if (hint > 0) return Math.max(200, Math.round(hint));
       return Math.max(300, Math.round(this.div.clientWidth || 880));
     }
 
+    /** The width the chart's box has now (the box was resized: read it, not the hint). */
+    measuredWidth() {
+      if (this.widthHint && this.div.clientWidth > 0) return Math.max(200, Math.round(this.div.clientWidth));
+      return this.width();
+    }
+
     resize() {
-      if (this.plot && Math.abs(this.plot.width - this.width()) > 1) {
-        this.plot.setSize({ width: this.width(), height: this.height });
+      if (this.plot && Math.abs(this.plot.width - this.measuredWidth()) > 1) {
+        this.plot.setSize({ width: this.measuredWidth(), height: this.height });
       }
     }
 
@@ -242,7 +260,9 @@ const MetricChart = (() => {
         ? this.bucketWidth()
         : Math.min(window.innerWidth || 1000, MAX_WIDTH) - PAGE_SPACE - AXIS_SPACE;
       const curves = Math.max(1, this.view ? this.view.versions.length : 1);
-      return Math.max(100, Math.min(width, Math.floor(POINT_BUDGET / (2 * curves))));
+      // A panel asks for what its width decides; the focus chart for at least 100.
+      const floor = this.compact ? 40 : 100;
+      return Math.max(floor, Math.min(width, Math.floor(POINT_BUDGET / (2 * curves))));
     }
 
     async fetch() {
@@ -257,6 +277,7 @@ const MetricChart = (() => {
         versions: view.versions.map((v) => v.version).join(","),
         x: view.x,
         buckets: this.buckets(),
+        all: view.all ? "1" : undefined,
       };
       if (this.range) {
         const pad = (this.range[1] - this.range[0]) * 0.01;
@@ -267,7 +288,9 @@ const MetricChart = (() => {
       performance.mark("expm:series-request");
       let body;
       try {
-        body = await EXPM.api(["experiments", this.experimentId, "series"], params, { signal: controller.signal });
+        body = this.loader
+          ? await this.loader(params, controller.signal)
+          : await EXPM.api(["experiments", this.experimentId, "series"], params, { signal: controller.signal });
       } catch (error) {
         if (error && error.name === "AbortError") return;
         if (seq !== this.fetchSeq) return;
@@ -297,6 +320,8 @@ const MetricChart = (() => {
           x: [],
           y: [],
           color: colorFor(s.version),
+          // Where the version was resumed, on this x axis: drawn as labelled markers.
+          resumes: (Array.isArray(s.resumes) ? s.resumes : []).filter((m) => m && Number.isFinite(Number(m.x))),
         };
         for (let i = 0; i < Math.min(x.length, y.length); i++) {
           if (x[i] === null) continue;
@@ -355,7 +380,7 @@ const MetricChart = (() => {
             incrs: view.x === "time" ? undefined : INTEGER_INCRS,
           },
           // A panel's title names its metric already.
-          { label: this.compact ? undefined : view.metric, font: FONT, labelFont: LABEL_FONT, size: this.compact ? 56 : AXIS_SPACE, values: (u, splits) => splits.map(fmt) },
+          { label: this.compact ? undefined : view.metric, font: FONT, labelFont: LABEL_FONT, size: this.compact ? COMPACT_AXIS_SPACE : AXIS_SPACE, values: (u, splits) => splits.map(fmt) },
         ],
         series: [
           { label: X_TITLES[view.x] || view.x, value: view.x === "time" ? undefined : (u, v) => fmt(v) },
@@ -381,6 +406,7 @@ const MetricChart = (() => {
           },
         },
         hooks: {
+          draw: [(u) => self.drawResumes(u)],
           setSelect: [
             (u) => {
               if (u.select.width < 2) return;
@@ -433,7 +459,65 @@ const MetricChart = (() => {
       this.fetch();
     }
 
+    /**
+     * A panel's reduced curves with x snapped to its pixel columns (a curve kept whole is
+     * left as it is). The server keeps each bucket's min and max at their own x, so the
+     * versions' points fall on different x values and the merged rows (what uPlot walks
+     * for every curve) number the points of all curves together; snapped, the curves
+     * share at most one row per pixel column (plus repeats), and nothing moves by more
+     * than half a pixel.
+     */
+    snapped(curves) {
+      if (!this.compact || this.range !== null || this.series.every((s) => s.exact)) return curves;
+      let low = Infinity;
+      let high = -Infinity;
+      for (const c of curves) {
+        if (c.x.length === 0) continue;
+        low = Math.min(low, c.x[0]);
+        high = Math.max(high, c.x[c.x.length - 1]);
+      }
+      const columns = Math.max(1, this.width() - COMPACT_AXIS_SPACE);
+      const step = (high - low) / columns;
+      if (!(step > 0) || !Number.isFinite(step)) return curves;
+      const exact = new Set(this.series.filter((s) => s.exact).map((s) => s.version));
+      return curves.map((c) => {
+        if (exact.has(c.version)) return c;
+        const x = c.x.map((v) => low + Math.round((v - low) / step) * step);
+        return Object.assign({}, c, { x });
+      });
+    }
+
+    /**
+     * A chart below the screen (the experiment page's overlay, under the workspace)
+     * waits to be drawn until what is on screen has drawn (the ``after`` option: a
+     * function giving a promise) or it is scrolled to, so the first screen comes first.
+     * Returns whether the draw was put off.
+     */
+    deferred() {
+      if (!this.after || this.plot || this.mayDraw) return false;
+      const box = this.div.getBoundingClientRect();
+      if (box.top < (window.innerHeight || 1000) && box.bottom > 0) return false;
+      this.drawDeferred = true;
+      let watch = null;
+      const go = () => {
+        if (!this.drawDeferred) return;
+        this.drawDeferred = false;
+        this.mayDraw = true; // once is enough: later draws replace a plot in place
+        if (watch) watch.disconnect();
+        this.draw();
+      };
+      if (window.IntersectionObserver) {
+        watch = new IntersectionObserver((entries) => {
+          if (entries.some((e) => e.isIntersecting)) go();
+        });
+        watch.observe(this.div);
+      }
+      Promise.resolve(this.after()).then(go, go);
+      return true;
+    }
+
     draw() {
+      if (this.drawDeferred || this.deferred()) return;
       if (!window.uPlot) {
         // The library is the page's last script: data can come back before it has run
         // (deferred scripts run before DOMContentLoaded, so after that it is missing).
@@ -451,7 +535,7 @@ const MetricChart = (() => {
         return;
       }
       performance.mark("expm:draw-start");
-      const curves = this.curves();
+      const curves = this.snapped(this.curves());
       const { xs, rows } = align(curves);
       const logY = Boolean(this.view.logY);
       const data = [xs, ...curves.map((c, i) => spread(xs.length, rows[i], c.y, logY))];
@@ -477,6 +561,9 @@ const MetricChart = (() => {
         EXPM.clear(this.div);
         this.drawn = curves;
         const options = this.options(curves);
+        // A panel has no legend to show values in: no hover dots either (fewer nodes
+        // to build for each of its curves).
+        if (this.compact) options.cursor.points = { show: false };
         curves.forEach((c, i) => {
           if (hidden.has(c.version)) options.series[i + 1].show = false;
         });
@@ -489,12 +576,64 @@ const MetricChart = (() => {
       window.requestAnimationFrame(() => this.countDraw());
     }
 
+    /**
+     * The resume markers of the curves shown: where each version was resumed, as
+     * {version, x, label, color, left} (left: CSS pixels from the plot's left edge).
+     */
+    resumeMarks() {
+      const u = this.plot;
+      if (!u) return [];
+      const marks = [];
+      for (const s of this.series) {
+        const index = this.drawn.findIndex((d) => d.version === s.version && d.role !== "raw");
+        if (index < 0 || u.series[index + 1].show === false) continue; // its curve is hidden
+        for (const mark of s.resumes || []) {
+          const x = Number(mark.x);
+          const left = u.valToPos(x, "x");
+          if (!(left >= 0 && left <= u.bbox.width / (window.uPlot.pxRatio || 1))) continue; // zoomed away
+          marks.push({ version: s.version, x, label: "v" + s.version + " " + String(mark.label || "resumed"), color: s.color, left });
+        }
+      }
+      return marks;
+    }
+
+    /** Draws each resume as a dashed vertical line in its version's colour, labelled. */
+    drawResumes(u) {
+      const marks = this.resumeMarks();
+      if (marks.length === 0) return;
+      const ratio = window.uPlot.pxRatio || 1;
+      const { top, height } = u.bbox;
+      const ctx = u.ctx;
+      ctx.save();
+      ctx.font = Math.round(11 * ratio) + "px " + FONT.replace(/^\d+px /, "");
+      ctx.textBaseline = "top";
+      marks.forEach((mark, i) => {
+        const px = Math.round(u.valToPos(mark.x, "x", true)) + 0.5;
+        ctx.strokeStyle = mark.color;
+        ctx.lineWidth = Math.max(1, ratio);
+        ctx.setLineDash([5 * ratio, 3 * ratio]);
+        ctx.beginPath();
+        ctx.moveTo(px, top);
+        ctx.lineTo(px, top + height);
+        ctx.stroke();
+        if (!this.compact) {
+          // Beside the line, on the side with room for it.
+          const right = px > u.bbox.left + u.bbox.width * 0.7;
+          ctx.textAlign = right ? "right" : "left";
+          ctx.fillStyle = mark.color;
+          ctx.fillText(mark.label, px + (right ? -4 : 4) * ratio, top + (4 + 14 * (i % 4)) * ratio);
+        }
+      });
+      ctx.restore();
+    }
+
     /** Tests and benchmarks wait on these attributes of the chart's div. */
     countDraw() {
       performance.mark("expm:drawn");
       this.draws += 1;
       this.div.dataset.draws = String(this.draws);
       this.div.dataset.drawnAt = String(performance.now());
+      this.onDrawn(this);
     }
 
     /** What is drawn, per uPlot series: {version, role, label, visible, x, y}. */

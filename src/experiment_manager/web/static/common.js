@@ -101,13 +101,44 @@ const EXPM = (() => {
   }
 
   async function api(path, params, options) {
+    return request(apiUrl(path, params), { headers: { Accept: "application/json" }, signal: options && options.signal });
+  }
+
+  /** GET with one parameter repeated (name=a&name=b), as /panels/series takes its metrics. */
+  async function apiMany(path, params, name, values, options) {
     const url = apiUrl(path, params);
+    const extra = new URLSearchParams();
+    for (const value of values) extra.append(name, String(value));
+    const joined = url + (url.includes("?") ? "&" : "?") + extra.toString();
+    return request(joined, { headers: { Accept: "application/json" }, signal: options && options.signal });
+  }
+
+  /**
+   * The server's edit token, when it was started with --allow-edits (the page then
+   * shows edit controls); null on a read-only dashboard.
+   */
+  function editToken() {
+    const meta = document.querySelector('meta[name="expm-edit-token"]');
+    const token = meta ? meta.getAttribute("content") : "";
+    return token ? token : null;
+  }
+
+  /** POSTs a JSON body to an edit endpoint with the page's token; returns the answer. */
+  async function post(path, body) {
+    const token = editToken();
+    if (!token) throw new ApiError(0, "ReadOnly", "this dashboard is read-only (expm ui --allow-edits to edit)");
+    return request(apiUrl(path), {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json", "X-Expm-Token": token },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  }
+
+  async function request(url, init) {
     let response;
     try {
-      response = await fetch(url, {
-        headers: { Accept: "application/json" },
-        signal: options && options.signal,
-      });
+      response = await fetch(url, init);
     } catch (error) {
       if (error && error.name === "AbortError") throw error;
       throw new ApiError(0, "NetworkError", "The server did not answer (" + String(error) + ")");
@@ -414,6 +445,9 @@ const EXPM = (() => {
     pathParts,
     ApiError,
     api,
+    apiMany,
+    editToken,
+    post,
     num,
     plotNum,
     fmtNum,

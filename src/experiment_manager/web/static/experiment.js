@@ -1,7 +1,10 @@
 // The experiment page: its versions (sorted, filtered and paged by the server, with chosen
 // columns), curves of the selected versions, what differs between them, and their
 // checkpoints. The selection, the metric, the chart options and the filter live in the URL
-// query so a view can be shared.
+// query so a view can be shared. Grouped by a hyperparameter or tag, the table lists each
+// group under a header row with its count (the server orders the rows group by group).
+// On a dashboard started with --allow-edits (the page then carries the server's edit
+// token), names and tags are edited in the table.
 "use strict";
 
 (() => {
@@ -55,6 +58,8 @@
   let refreshTimer = null;
   let filterTimer = null;
   let lastRefresh = 0;
+  const editable = EXPM.editToken() !== null;
+  const collapsedGroups = new Set();
 
   function clampSmoothing(value) {
     const n = Number(value);
@@ -146,12 +151,84 @@
   function nameCell(v) {
     const span = valueSpan(v.name);
     if (v.archived) span.appendChild(el("span", { className: "archived-mark muted", text: " (archived)" }));
-    return span;
+    if (!editable) return span;
+    const edit = el("button", { type: "button", className: "edit-button", text: "✎", title: "Rename", attrs: { "aria-label": "Rename v" + v.version } });
+    edit.addEventListener("click", () => {
+      const input = el("input", { type: "text", className: "edit-input", value: v.name || "", attrs: { "aria-label": "New name of v" + v.version, maxlength: "200" } });
+      const cell = edit.parentNode;
+      clear(cell).appendChild(input);
+      input.focus();
+      input.select();
+      finishOnEnter(input, (text) => edit_(v, "name", { name: text }), () => clear(cell).append(nameCell(v)));
+    });
+    return el("span", { className: "editable" }, span, edit);
   }
 
   function tagsCell(v) {
     const tags = Array.isArray(v.tags) ? v.tags : [];
-    return el("span", { className: "tags" }, tags.map((tag) => el("span", { className: "tag", text: String(tag) })));
+    const chips = tags.map((tag) => {
+      const chip = el("span", { className: "tag", text: String(tag) });
+      if (editable) {
+        const remove = el("button", { type: "button", className: "tag-remove", text: "×", title: "Remove this tag", attrs: { "aria-label": "Remove tag " + tag + " from v" + v.version } });
+        remove.addEventListener("click", () => edit_(v, "tags", { remove: [tag] }));
+        chip.appendChild(remove);
+      }
+      return chip;
+    });
+    const span = el("span", { className: "tags" }, chips);
+    if (!editable) return span;
+    const add = el("button", { type: "button", className: "edit-button", text: "+", title: "Add a tag", attrs: { "aria-label": "Add a tag to v" + v.version } });
+    add.addEventListener("click", () => {
+      const input = el("input", { type: "text", className: "edit-input tag-input", attrs: { "aria-label": "New tag of v" + v.version, maxlength: "64" } });
+      add.replaceWith(input);
+      input.focus();
+      finishOnEnter(input, (text) => edit_(v, "tags", { add: text.split(/[\s,]+/).filter(Boolean) }), () => input.replaceWith(add));
+    });
+    span.appendChild(add);
+    return span;
+  }
+
+  /** Enter saves the input's text (unless empty), Escape or leaving the field cancels. */
+  function finishOnEnter(input, save, cancel) {
+    let done = false;
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        const text = input.value.trim();
+        done = true;
+        if (text) save(text);
+        else cancel();
+      } else if (event.key === "Escape") {
+        done = true;
+        cancel();
+      }
+    });
+    input.addEventListener("blur", () => {
+      if (!done) cancel();
+    });
+  }
+
+  /** Sends an edit, then shows the versions and curves as the server now lists them. */
+  async function edit_(v, what, body) {
+    const status = document.getElementById("edit-status");
+    status.textContent = "Saving…";
+    try {
+      await EXPM.post(["experiments", experimentId, "versions", v.version, what], body);
+    } catch (error) {
+      clear(status).appendChild(EXPM.errorBox(error, "Could not save."));
+      renderTable(false);
+      return;
+    }
+    status.textContent = "Saved.";
+    state.known.delete(v.version);
+    await showPage();
+    try {
+      await ensureKnown(selectedList());
+    } catch (error) {
+      // the labels wait for the next refresh
+    }
+    updateChart();
+    document.body.dataset.edited = String(Number(document.body.dataset.edited || 0) + 1);
   }
 
   function metricCell(v, name, agg) {
@@ -222,6 +299,10 @@
   }
 
   function renderColumnChooser() {
+    const count = state.columns.filter((c) => !c.fixed && state.visible.has(c.key)).length;
+    document.querySelector("#column-chooser summary").textContent = "Columns (" + count + ")";
+    // Hundreds of checkboxes for a wide experiment: built when the chooser is open only.
+    if (!document.getElementById("column-chooser").open) return;
     const list = clear(document.getElementById("column-list"));
     const search = document.getElementById("column-search").value.toLowerCase();
     let group = null;
@@ -243,8 +324,6 @@
       });
       box.appendChild(el("label", { className: "chooser-item", title: column.title || column.label }, input, " ", column.label));
     }
-    const count = state.columns.filter((c) => !c.fixed && state.visible.has(c.key)).length;
-    document.querySelector("#column-chooser summary").textContent = "Columns (" + count + ")";
   }
 
   // ---- Versions table: one page from the server ------------------------------------
@@ -269,6 +348,7 @@
       // none asks for a number no version has, for an empty page).
       versions: state.brush ? (state.brush.length ? state.brush.join(",") : "999999999") : undefined,
       all: state.showArchived ? "1" : undefined,
+      group_by: state.groupBy || undefined,
     };
   }
 
@@ -285,6 +365,8 @@
     state.total = typeof body.total === "number" ? body.total : state.rows.length;
     state.versionCount = typeof body.version_count === "number" ? body.version_count : state.total;
     state.statusCounts = body.status_counts || {};
+    state.rowGroups = Array.isArray(body.row_groups) ? body.row_groups : null;
+    state.tableGroups = Array.isArray(body.groups) ? body.groups : [];
     // Past the end (versions were filtered away meanwhile): show the last page instead.
     if (state.offset > 0 && state.offset >= state.total) state.offset = Math.max(0, (Math.ceil(state.total / PAGE_SIZE) - 1) * PAGE_SIZE);
     const info = JSON.stringify(body.columns || {});
@@ -359,7 +441,7 @@
       });
       clear(container).appendChild(table.table);
     }
-    table.render(state.rows);
+    renderRows(columns.length);
     for (const tr of table.tbody.rows) {
       const input = tr.querySelector("input.row-select");
       if (input && input.checked) tr.classList.add("selected");
@@ -371,6 +453,66 @@
     // Tests and benchmarks wait for the view they asked for.
     document.body.dataset.table = [query.sort, query.order, query.offset, query.filter].join("|");
     document.body.dataset.tableAt = String(performance.now());
+  }
+
+  /** The page's rows; grouped, each group's rows under a header row with its count. */
+  function renderRows(width) {
+    const keys = state.rowGroups;
+    if (!keys || keys.length !== state.rows.length) {
+      table.render(state.rows);
+      document.body.dataset.tableGroups = "";
+      return;
+    }
+    const counts = new Map(state.tableGroups.map((g) => [g.key, g]));
+    const items = [];
+    state.rows.forEach((row, i) => {
+      if (i === 0 || keys[i] !== keys[i - 1]) items.push({ header: keys[i] });
+      items.push(row);
+    });
+    table.render(items, (item) => (item.header !== undefined ? groupHeader(item.header, counts.get(item.header), width) : null));
+    // Each member row knows its group, so a collapsed group hides its rows.
+    let key = null;
+    for (const tr of table.tbody.rows) {
+      if (tr.classList.contains("group-row")) key = tr.dataset.group;
+      else {
+        tr.dataset.member = key;
+        tr.hidden = collapsedGroups.has(key);
+      }
+    }
+    document.body.dataset.tableGroups = state.groupBy + "|" + state.tableGroups.map((g) => g.key + ":" + g.count).join(",");
+  }
+
+  function groupHeader(key, group, width) {
+    const versions = group ? group.versions : [];
+    const collapsed = collapsedGroups.has(key);
+    const toggle = el("button", { type: "button", className: "group-toggle", text: collapsed ? "▸" : "▾", attrs: { "aria-expanded": String(!collapsed), "aria-label": (collapsed ? "Expand" : "Collapse") + " group " + key } });
+    toggle.addEventListener("click", () => {
+      if (collapsedGroups.has(key)) collapsedGroups.delete(key);
+      else collapsedGroups.add(key);
+      renderTable(false);
+    });
+    const pick = el("input", { type: "checkbox", className: "group-select", checked: versions.length > 0 && versions.every((n) => state.selected.has(n)), attrs: { "aria-label": "Select every version of group " + key } });
+    pick.addEventListener("change", () => {
+      for (const n of versions) {
+        if (pick.checked) state.selected.add(n);
+        else state.selected.delete(n);
+      }
+      ensureKnown(versions).then(selectionChanged, selectionChanged);
+    });
+    const label = state.groupBy.startsWith("hp:") ? state.groupBy.slice(3) + " = " : state.groupBy === "tag" ? "tag " : state.groupBy + " = ";
+    const count = group ? group.count : 0;
+    const cell = el(
+      "td",
+      { attrs: { colspan: String(width) } },
+      pick,
+      " ",
+      toggle,
+      " ",
+      el("span", { className: "group-key", text: label + key }),
+      " ",
+      el("span", { className: "group-count muted", text: count + (count === 1 ? " version" : " versions") }),
+    );
+    return el("tr", { className: "group-row", dataset: { group: key, count: String(count) } }, cell);
   }
 
   function renderPager() {
@@ -422,6 +564,11 @@
 
   function syncRowSelection() {
     if (!table) return;
+    const groupsByKey = new Map((state.tableGroups || []).map((g) => [g.key, g.versions]));
+    for (const box of table.tbody.querySelectorAll("tr.group-row input.group-select")) {
+      const versions = groupsByKey.get(box.closest("tr").dataset.group) || [];
+      box.checked = versions.length > 0 && versions.every((n) => state.selected.has(n));
+    }
     for (const tr of table.tbody.rows) {
       const input = tr.querySelector("input.row-select");
       if (!input) continue;
@@ -435,7 +582,7 @@
   async function ensureKnown(versions) {
     const missing = versions.filter((n) => !state.known.has(n));
     if (missing.length === 0) return;
-    const body = await api(["experiments", experimentId], { versions: missing.join(","), limit: missing.length });
+    const body = await api(["experiments", experimentId], { versions: missing.join(","), limit: missing.length, all: state.showArchived ? "1" : undefined });
     for (const v of Array.isArray(body.versions) ? body.versions : []) accept(v);
   }
 
@@ -482,7 +629,7 @@
       .filter(Boolean);
     const configsVary = distinct(selected.map((v) => v.config_name)) > 1;
     const versions = selected.map((v) => ({ version: v.version, label: labelFor(v, configsVary) }));
-    return { x: state.x, logY: state.logY, smoothing: state.smoothing, versions };
+    return { x: state.x, logY: state.logY, smoothing: state.smoothing, versions, all: state.showArchived };
   }
 
   function updateChart() {
@@ -507,6 +654,7 @@
         by: state.groupBy,
         x: state.x,
         versions: versions.length ? versions.join(",") : undefined,
+        all: state.showArchived ? "1" : undefined,
       });
     } catch (error) {
       if (seq !== groupSeq) return;
@@ -629,7 +777,7 @@
     }
     let body;
     try {
-      body = await api(["experiments", experimentId, "compare"], { versions: versions.join(",") });
+      body = await api(["experiments", experimentId, "compare"], { versions: versions.join(","), all: state.showArchived ? "1" : undefined });
     } catch (error) {
       if (seq !== compareSeq) return;
       clear(container).appendChild(EXPM.errorBox(error, "Could not compare."));
@@ -763,7 +911,7 @@
       // Selected versions on other pages change too (a run ends): their labels, checkpoints.
       const others = selectedList().filter((n) => !(body && body.versions.some((v) => v.version === n)));
       if (body && others.length > 0) {
-        const more = await api(["experiments", experimentId], { versions: others.join(","), limit: others.length });
+        const more = await api(["experiments", experimentId], { versions: others.join(","), limit: others.length, all: state.showArchived ? "1" : undefined });
         for (const v of Array.isArray(more.versions) ? more.versions : []) accept(v);
       }
     } catch (error) {
@@ -852,14 +1000,17 @@
   }
 
   function init() {
-    chart = new MetricChart.Chart(document.getElementById("chart"), { experimentId, onUpdate: renderChartStatus });
     panels = new MetricPanels.Workspace(document.getElementById("panels"), { experimentId });
+    // Below the workspace: drawn once the panels on screen are (or when scrolled to).
+    chart = new MetricChart.Chart(document.getElementById("chart"), { experimentId, onUpdate: renderChartStatus, after: () => panels.firstScreen });
     state.hpAgg = "last";
     groups = new GroupChart.Groups(document.getElementById("group-chart"), document.getElementById("group-table"));
     const groupBy = document.getElementById("group-by");
     groupBy.addEventListener("change", () => {
       state.groupBy = groupBy.value;
+      state.offset = 0;
       writeUrl();
+      showPage(); // the table lists the groups' rows together
       updateChart();
     });
     const band = document.getElementById("group-band");
@@ -936,14 +1087,22 @@
     archived.addEventListener("change", () => {
       state.showArchived = archived.checked;
       state.offset = 0;
+      if (!state.showArchived) {
+        // Hidden again: archived versions leave the selection (the server serves them only when asked).
+        for (const n of [...state.selected]) {
+          const v = state.known.get(n);
+          if (v && v.archived) state.selected.delete(n);
+        }
+      }
       writeUrl();
-      showPage();
+      showPage().then(selectionChanged);
     });
     document.getElementById("select-none").addEventListener("click", () => {
       state.selected.clear();
       selectionChanged();
     });
     document.getElementById("column-search").addEventListener("input", renderColumnChooser);
+    document.getElementById("column-chooser").addEventListener("toggle", renderColumnChooser);
     document.getElementById("columns-default").addEventListener("click", () => {
       state.visible = new Set(state.columns.filter((c) => c.default).map((c) => c.key));
       saveVisible(true);

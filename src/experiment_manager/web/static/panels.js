@@ -7,6 +7,12 @@
 // layout is kept in the browser per experiment. A panel asks for its curves only once
 // it is near the screen, so a workspace of many metrics costs what is in view. Zooming
 // one panel zooms the others (sync zoom, on by default).
+//
+// First draw: the panels on screen are found from their boxes as soon as the grid is
+// built (not at the observer's first report, a frame or more later), their curves come
+// in one request (GET /api/experiments/{id}/panels/series, every metric at once), at
+// about one point per horizontal pixel of a panel, and every panel takes the width the
+// grid was measured at once, so drawing them forces no layout per panel.
 "use strict";
 
 const MetricPanels = (() => {
@@ -15,6 +21,11 @@ const MetricPanels = (() => {
   const WIDE_HEIGHT = 380;
   const MIN_PANEL_WIDTH = 380; // style.css: .panel-grid's column width
   const SYSTEM = "system";
+  // Metrics per /panels/series request: a screen of panels goes in a few requests that
+  // the server works on side by side, and the first panels are drawn while it reads
+  // the others.
+  const BATCH = 4;
+  const PIXELS_PER_BUCKET = 3;
 
   /** Groups of metric names: [{name, system, metrics}], as the API's /panels gives them. */
   function groupMetrics(names) {
@@ -46,10 +57,21 @@ const MetricPanels = (() => {
       this.metrics = [];
       this.filter = "";
       this.layout = this.loadLayout();
+      this.batch = null; // the requests waiting to leave together: {key, params, metrics, waiting}
+      this.widths = null; // {narrow, wide}: a panel's plot width, measured once per layout
+      // Resolved once the panels on the first screen have drawn (or could not): the
+      // page's other charts wait for it (see MetricChart's `after`).
+      this.firstScreen = new Promise((resolve) => {
+        this.firstScreenDone = resolve;
+      });
+      this.firstPending = null; // the first screen's panels not drawn yet
       this.observer = window.IntersectionObserver
         ? new IntersectionObserver((entries) => this.onIntersect(entries), { rootMargin: "0px" })
         : null;
       container.metricPanels = this; // tests and benchmarks read the panels from here
+      window.addEventListener("resize", () => {
+        this.widths = null; // new panels read their own box until the next first draw
+      });
     }
 
     // ---- Layout kept in the browser ----------------------------------------------------
@@ -111,10 +133,99 @@ const MetricPanels = (() => {
       const names = (metrics || []).slice();
       const changed = names.join("\n") !== this.metrics.join("\n");
       this.metrics = names;
-      if (changed || this.panels.size === 0) this.render(true);
+      if (changed || this.panels.size === 0) {
+        this.render(true);
+        this.findVisible();
+      }
       for (const panel of this.panels.values()) {
         panel.stale = true;
         if (panel.visible && !panel.collapsed) this.load(panel);
+      }
+    }
+
+    /**
+     * Which panels are on screen, from their boxes (one layout for all of them), so the
+     * first request leaves now rather than at the observer's first report. The panels'
+     * plot width is measured in the same pass.
+     */
+    findVisible() {
+      const height = window.innerHeight || 1000;
+      const nodes = [...this.panels.values()];
+      const boxes = nodes.map((panel) => panel.node.getBoundingClientRect());
+      nodes.forEach((panel, i) => {
+        const box = boxes[i];
+        if (box.height > 0 && box.bottom > 0 && box.top < height) panel.visible = true;
+      });
+      this.measure();
+      if (this.firstPending === null) {
+        const shown = this.view && this.view.versions.length > 0;
+        this.firstPending = new Set(shown ? nodes.filter((p) => p.visible && !p.collapsed).map((p) => p.metric) : []);
+        // Whatever happens (an error, a slow server), the rest of the page waits no longer.
+        window.setTimeout(() => this.firstScreenDone(), 3000);
+        if (this.firstPending.size === 0) this.firstScreenDone();
+      }
+    }
+
+    /** A panel drew: when it was the first screen's last, the rest of the page may draw. */
+    panelDrawn(panel) {
+      if (!this.firstPending || !this.firstPending.delete(panel.metric)) return;
+      if (this.firstPending.size === 0) this.firstScreenDone();
+    }
+
+    /** A narrow and a wide panel's plot width (what the grid gives them), read once. */
+    measure() {
+      const narrow = [...this.panels.values()].find((p) => !p.wide && !p.collapsed && !p.node.hidden);
+      const wide = [...this.panels.values()].find((p) => p.wide && !p.collapsed && !p.node.hidden);
+      const width = (panel) => (panel ? panel.chartDiv.clientWidth : 0);
+      this.widths = { narrow: width(narrow), wide: width(wide) };
+    }
+
+    plotWidth(panel) {
+      if (!this.widths) return 0;
+      return panel.wide ? this.widths.wide : this.widths.narrow;
+    }
+
+    /**
+     * One request for every panel that asks in this turn of the event loop: the
+     * panels' series requests differ only in their metric, so they go together.
+     */
+    loadBatched(metric, params, signal) {
+      const { metric: _omitted, ...shared } = params;
+      const key = JSON.stringify(shared);
+      if (!this.batch || this.batch.key !== key || this.batch.metrics.length >= BATCH) {
+        const batch = { key, params: shared, metrics: [], waiting: new Map() };
+        this.batch = batch;
+        queueMicrotask(() => this.sendBatch(batch));
+      }
+      const batch = this.batch;
+      return new Promise((resolve, reject) => {
+        if (!batch.waiting.has(metric)) {
+          batch.metrics.push(metric);
+          batch.waiting.set(metric, []);
+        }
+        batch.waiting.get(metric).push({ resolve, reject, signal });
+      });
+    }
+
+    async sendBatch(batch) {
+      if (this.batch === batch) this.batch = null;
+      performance.mark("expm:panels-request");
+      let body;
+      try {
+        body = await EXPM.apiMany(["experiments", this.experimentId, "panels", "series"], batch.params, "metric", batch.metrics);
+      } catch (error) {
+        for (const waiters of batch.waiting.values()) for (const w of waiters) w.reject(error);
+        return;
+      }
+      performance.mark("expm:panels-parsed");
+      const results = new Map((body.results || []).map((r) => [r.metric, r]));
+      for (const [metric, waiters] of batch.waiting) {
+        const found = results.get(metric);
+        for (const w of waiters) {
+          if (w.signal && w.signal.aborted) w.reject(new DOMException("aborted", "AbortError"));
+          else if (found) w.resolve({ metric, x: body.x, series: found.series });
+          else w.reject(new Error("no answer for metric " + metric));
+        }
       }
     }
 
@@ -162,6 +273,7 @@ const MetricPanels = (() => {
         container.appendChild(details);
       }
       if (this.filter) this.setFilter(this.filter);
+      this.widths = null;
       this.container.dataset.panels = String(this.panels.size);
     }
 
@@ -204,19 +316,24 @@ const MetricPanels = (() => {
         height: panel.wide ? WIDE_HEIGHT : HEIGHT,
         compact: true,
         bucketWidth: () => this.panelWidth(panel),
+        widthHint: () => this.plotWidth(panel),
+        loader: (params, signal) => this.loadBatched(panel.metric, params, signal),
+        onDrawn: () => this.panelDrawn(panel),
         onZoom: (range) => this.zoomed(panel, range),
       });
       return panel.chart;
     }
 
-    /** A panel's plot width from the window, without forcing a layout before the request. */
+    /** A panel's bucket count: from its measured width, else from the window's. */
     panelWidth(panel) {
+      const measured = this.plotWidth(panel);
+      // A bucket per PIXELS_PER_BUCKET pixels of the plot area: its min and max keep
+      // every spike, and a small panel shows no more (zooming in refetches the range).
+      if (measured > 0) return Math.max(60, Math.floor((measured - 60) / PIXELS_PER_BUCKET));
       const page = Math.min(window.innerWidth || 1000, 1800) - 70;
-      // Half a bucket per pixel: its min and max make one point per pixel, all a small
-      // panel shows (zooming in brings the full resolution back).
-      if (panel.wide) return Math.max(100, Math.floor((page - 80) / 2));
+      if (panel.wide) return Math.max(100, Math.floor((page - 80) / PIXELS_PER_BUCKET));
       const columns = Math.max(1, Math.floor(page / MIN_PANEL_WIDTH));
-      return Math.max(60, Math.floor((page / columns - 80) / 2));
+      return Math.max(60, Math.floor((page / columns - 80) / PIXELS_PER_BUCKET));
     }
 
     load(panel) {
@@ -267,10 +384,11 @@ const MetricPanels = (() => {
       const b = panel.node.querySelector(".panel-tools button:nth-child(3)");
       b.textContent = panel.wide ? "⤡" : "⤢";
       b.title = panel.wide ? "Shrink" : "Enlarge";
+      this.widths = null; // measured again at the next first draw
       if (panel.chart) {
         panel.chart.height = panel.wide ? WIDE_HEIGHT : HEIGHT;
         window.requestAnimationFrame(() => {
-          if (panel.chart.plot) panel.chart.plot.setSize({ width: panel.chart.width(), height: panel.chart.height });
+          if (panel.chart.plot) panel.chart.plot.setSize({ width: panel.chart.measuredWidth(), height: panel.chart.height });
         });
       }
     }

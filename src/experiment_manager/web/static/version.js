@@ -1,4 +1,6 @@
-// The version page: everything one version recorded, and its curves.
+// The version page: everything one version recorded, and its curves. Its name, tags and
+// note, with the recorded changes to them; on a dashboard started with --allow-edits
+// (the page then carries the server's edit token) they can be edited here.
 "use strict";
 
 (() => {
@@ -10,7 +12,9 @@
     "experiment_id", "version", "created_at", "config_name", "hyperparameters", "metadata",
     "metrics", "checkpoints", "status", "ended_at", "duration", "error", "environment",
     "resumed", "last_logged_at", "steps", "timestamps", "checkpoint_details", "metric_summaries",
+    "name", "tags", "note", "events", "archived",
   ]);
+  const editable = EXPM.editToken() !== null;
 
   function section(title, id, ...children) {
     return el("section", { className: "panel", attrs: { id } }, el("h2", { text: title }), ...children);
@@ -117,6 +121,66 @@
     return { wrap, names, show };
   }
 
+  /** Name, tags and note, editable with --allow-edits, and the changes recorded to them. */
+  function curationSection(record) {
+    const wrap = section("Name, tags and note", "curation");
+    const status = el("span", { id: "curation-status", className: "muted", attrs: { role: "status" } });
+    const save = async (what, body) => {
+      status.textContent = "Saving…";
+      let answer;
+      try {
+        answer = await EXPM.post(["experiments", experimentId, "versions", version, what], body);
+      } catch (error) {
+        clear(status).appendChild(EXPM.errorBox(error, "Could not save."));
+        return;
+      }
+      status.textContent = "Saved.";
+      // The record as stored now (the events list included).
+      const fresh = await api(["experiments", experimentId, "versions", version]);
+      wrap.replaceWith(curationSection(Object.assign({}, fresh, { name: answer.name, tags: answer.tags, note: answer.note })));
+      document.body.dataset.edited = String(Number(document.body.dataset.edited || 0) + 1);
+    };
+    const tags = Array.isArray(record.tags) ? record.tags : [];
+    const form = el("div", { className: "curation-form" });
+    if (editable) {
+      const name = el("input", { type: "text", id: "edit-name", className: "edit-input", value: record.name || "", attrs: { maxlength: "200", "aria-label": "Name" } });
+      const rename = el("button", { type: "button", id: "save-name", className: "secondary small", text: "Rename" });
+      rename.addEventListener("click", () => save("name", { name: name.value }));
+      const chips = tags.map((tag) => {
+        const remove = el("button", { type: "button", className: "tag-remove", text: "×", attrs: { "aria-label": "Remove tag " + tag } });
+        remove.addEventListener("click", () => save("tags", { remove: [tag] }));
+        return el("span", { className: "tag" }, String(tag), remove);
+      });
+      const newTag = el("input", { type: "text", id: "edit-tag", className: "edit-input tag-input", attrs: { maxlength: "64", "aria-label": "New tag", placeholder: "new tag" } });
+      const addTag = el("button", { type: "button", id: "add-tag", className: "secondary small", text: "Add tag" });
+      addTag.addEventListener("click", () => {
+        const items = newTag.value.split(/[\s,]+/).filter(Boolean);
+        if (items.length) save("tags", { add: items });
+      });
+      const note = el("textarea", { id: "edit-note", value: record.note || "", attrs: { maxlength: "100000", "aria-label": "Note" } });
+      const setNote = el("button", { type: "button", id: "save-note", className: "secondary small", text: "Save note" });
+      setNote.addEventListener("click", () => save("note", { note: note.value }));
+      form.append(
+        el("label", { text: "name", attrs: { for: "edit-name" } }), el("span", { className: "editable" }, name, rename),
+        el("span", { text: "tags" }), el("span", { className: "tags" }, chips, newTag, addTag),
+        el("label", { text: "note", attrs: { for: "edit-note" } }), el("div", null, note, setNote),
+      );
+    } else {
+      form.append(
+        el("span", { text: "name" }), el("span", { text: record.name || "" }),
+        el("span", { text: "tags" }), el("span", { className: "tags" }, tags.map((t) => el("span", { className: "tag", text: String(t) }))),
+        el("span", { text: "note" }), el("pre", { className: "note", text: record.note || "" }),
+      );
+    }
+    wrap.append(form, status);
+    const events = Array.isArray(record.events) ? record.events : [];
+    if (events.length > 0) {
+      wrap.appendChild(el("h3", { text: "Changes" }));
+      wrap.appendChild(objectsTable(events.map((e) => ({ at: e.at, who: (e.user || "?") + "@" + (e.host || "?"), action: e.action, value: e.value })), ["at", "who", "action", "value"]));
+    }
+    return wrap;
+  }
+
   function errorSection(error) {
     const wrap = section("Error", "error");
     if (error && typeof error === "object") {
@@ -195,6 +259,7 @@
       last_logged_at: record.last_logged_at,
       checkpoints: Array.isArray(record.checkpoints) ? record.checkpoints.length : 0,
       resumed: Array.isArray(record.resumed) ? record.resumed.length : 0,
+      archived: record.archived ? true : undefined,
     };
     for (const key of Object.keys(overview)) if (overview[key] === undefined) delete overview[key];
     const overviewTable = EXPM.kvTable(overview, { flat: true });
@@ -215,6 +280,7 @@
         section("Metadata", "metadata", EXPM.kvTable(record.metadata || {}, { empty: "No metadata." })),
       ),
     );
+    content.appendChild(curationSection(record));
     if (record.error) content.appendChild(errorSection(record.error));
 
     const metrics = metricsSection(record);
