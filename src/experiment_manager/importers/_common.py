@@ -55,11 +55,15 @@ class Series:
         values: The values, in logging order.
         steps: The step of each value (None where the tool has none).
         times: The wall time of each value, seconds since the epoch (None where unknown).
+        finite: The reader knows every value is a finite float (the import then skips
+            checking them one by one); set only on a series built whole, as
+            :meth:`add` does not check.
     """
 
     values: list[float] = field(default_factory=list)
     steps: list[int | None] = field(default_factory=list)
     times: list[float | None] = field(default_factory=list)
+    finite: bool = False
 
     def add(self, value: float, step: int | None, time: float | None) -> None:
         """Append one point.
@@ -305,7 +309,9 @@ def _record(run: RunData, tool: str, source: str, imported_at: str) -> dict[str,
             continue
         values = series.values
         # Floats read from a file are plain and finite as a rule: stored as they are.
-        plain = set(map(type, values)) <= {float} and all(map(math.isfinite, values))
+        plain = series.finite or (
+            set(map(type, values)) <= {float} and all(map(math.isfinite, values))
+        )
         metrics[name] = list(values) if plain else _serialize.metric_values(name, values)
         steps[name] = series.steps
         timestamps[name] = series.times

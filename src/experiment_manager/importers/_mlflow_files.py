@@ -14,10 +14,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from experiment_manager.importers import _mlflow
 from experiment_manager.importers._common import RunData, RunRef, Series
 
-__all__ = ["read_metric_file", "scan_file_store"]
+__all__ = ["SharedColumns", "read_metric_file", "scan_file_store"]
 
 # File-store status numbers (mlflow.entities.RunStatus).
 _STATUS_NAMES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
@@ -27,6 +29,9 @@ _LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): ?(.*)")
 _INT = re.compile(r"0|-?[1-9][0-9]*")
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _WORD = re.compile(r"[A-Za-z][^#]*")
+# A run id (32 hex digits) may start with a digit; with a letter among them and no
+# "0b" in front (YAML 1.1's binary int) no YAML resolver reads it as other than text.
+_HEX = re.compile(r"(?!0b)[0-9a-f]*[a-f][0-9a-f]*")
 # Plain words YAML 1.1 reads as something else than a string.
 _SPECIAL = frozenset(("y", "n", "yes", "no", "true", "false", "on", "off", "null"))
 
@@ -42,6 +47,8 @@ def _flat_value(text: str) -> tuple[bool, Any]:
         return True, None
     if text == "[]":
         return True, []
+    if _HEX.fullmatch(text):
+        return True, text
     if (
         _WORD.fullmatch(text)
         and ": " not in text
@@ -85,24 +92,52 @@ def _yaml(path: Path) -> dict[str, Any]:
 def _key_files(folder: Path) -> dict[str, str]:
     """Key to file of a ``params``/``tags``/``metrics`` folder (keys may hold ``/``)."""
     found: dict[str, str] = {}
-    top = str(folder)
-    for parent, dirs, names in os.walk(top):
-        dirs.sort()
-        prefix = "" if parent == top else os.path.relpath(parent, top).replace(os.sep, "/") + "/"
-        for name in sorted(names):
-            found[prefix + name] = os.path.join(parent, name)
+    _walk(str(folder), "", found)
     return found
 
 
-def read_metric_file(path: str | Path) -> Series:
+def _walk(parent: str, prefix: str, found: dict[str, str]) -> None:
+    """Files of ``parent`` (sorted), then those of its sub-folders, as ``os.walk`` goes.
+
+    A folder that cannot be listed (none at all, as a run without params) is passed
+    over, as ``os.walk`` does.
+    """
+    try:
+        with os.scandir(parent) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return
+    folders = []
+    for entry in entries:
+        if entry.is_dir():
+            if not entry.is_symlink():  # os.walk lists it as a folder, not entered
+                folders.append(entry)
+        else:
+            found[prefix + entry.name] = entry.path
+    for entry in folders:
+        _walk(entry.path, prefix + entry.name + "/", found)
+
+
+def read_metric_file(path: str | Path, shared: SharedColumns | None = None) -> Series:
     r"""Every point of one metric file, in the order it was logged.
+
+    Each value is exactly what ``float()`` reads from its text (as MLflow's own
+    reader does: NaN, infinities and ``-0.0`` included), each step and timestamp what
+    ``int()`` reads. A line holds ``timestamp value`` (step 0, as MLflow reads it),
+    ``timestamp value step``, or ``timestamp value step dataset digest`` (MLflow 3
+    writes this for metrics tied to a dataset; the step is kept, the dataset's name
+    and digest are not).
 
     Args:
         path: ``metrics/<key>`` of a run.
+        shared: The columns of the run's metrics read before: a steps or times list
+            equal to one of them is handed out as that same list (metrics logged
+            together share them; the store then keeps them once, and they are
+            built once).
 
     Returns:
-        The values, steps (0 for lines without one, as MLflow reads them) and times
-        (milliseconds turned into seconds).
+        The values, steps and times (milliseconds turned into seconds, exactly
+        ``ms / 1000``).
 
     Raises:
         ValueError: A line is not ``timestamp value [step]``.
@@ -117,7 +152,7 @@ def read_metric_file(path: str | Path) -> Series:
     """
     with open(path, "rb") as file:
         data = file.read()
-    series = _parse_whole(data)
+    series = _parse_whole(data, shared if shared is not None else SharedColumns())
     if series is not None:
         return series
     series = Series()
@@ -127,9 +162,9 @@ def read_metric_file(path: str | Path) -> Series:
         if not fields:
             continue
         try:
-            if len(fields) not in (2, 3):
+            if len(fields) not in (2, 3, 5):
                 raise ValueError
-            step = int(fields[2]) if len(fields) == 3 else 0
+            step = int(fields[2]) if len(fields) >= 3 else 0
             series.add(float(fields[1]), step, int(fields[0]) / 1000)
         except ValueError:
             shown = line[:80].decode("utf-8", "backslashreplace")
@@ -139,46 +174,133 @@ def read_metric_file(path: str | Path) -> Series:
     return series
 
 
-def _parse_whole(data: bytes) -> Series | None:
-    """The usual file (whole ``timestamp value step`` lines) in a few C-level passes.
+# What a line of plain numbers holds besides its two spaces and newline: the bytes of
+# JSON numbers (a subset of what float() and int() read, with the same values), and
+# the carriage return of a file written on Windows.
+_NUMBER_BYTES = b"0123456789.eE+-\r"
+_NOT_SEPARATORS = bytes(sorted(set(range(256)) - set(b" \n")))
+_TO_COMMAS = bytes.maketrans(b" \n", b",,")
 
-    Returns None for anything else, which is then read line by line (and a bad line
-    named).
+
+def _parse_whole(data: bytes, shared: SharedColumns) -> Series | None:
+    """A file of whole ``timestamp value step`` lines, in a few C-level passes.
+
+    Returns None for anything else (a line of two or five fields, a bad line), which
+    is then read line by line, and a bad line named.
     """
+    if not data:
+        return None
+    lines = data.count(b"\n")
+    shape = b"  \n" * lines
+    if not data.endswith(b"\n"):
+        lines += 1
+        shape += b"  "
+    if data.translate(None, _NUMBER_BYTES) == shape:
+        series = _parse_numbers(data, lines, shared)
+        if series is not None:
+            return series
+    # Words too (nan, inf): every line still exactly three fields.
+    if data.translate(None, _NOT_SEPARATORS) != shape:
+        return None
     tokens = data.split()
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    if not lines or len(tokens) != 3 * lines or data.count(b" ") != 2 * lines:
+    if len(tokens) != 3 * lines:
         return None
     try:
+        stamps = list(map(int, tokens[0::3]))
         values = list(map(float, tokens[1::3]))
         steps: list[int | None] = list(map(int, tokens[2::3]))
-        stamps = list(map(float, tokens[0::3]))
     except ValueError:
         return None
-    times = _seconds(stamps)
-    if times is None:
-        return None
-    return Series(values=values, steps=steps, times=times)
+    return Series(values=values, steps=shared.steps(steps), times=shared.times(stamps))
 
 
-def _seconds(stamps: list[float]) -> list[float | None] | None:
-    """Milliseconds (read as floats) to seconds, exactly ``ms / 1000`` as ints divide.
+def _parse_numbers(data: bytes, lines: int, shared: SharedColumns) -> Series | None:
+    """Lines of three plain numbers, read as one JSON array (orjson parses in C).
 
-    None when a stamp is not a whole number below 2**53 (then float64 did not hold
-    it exactly, or it is no MLflow timestamp).
+    A JSON number parses to the float ``float()`` gives its text (correctly rounded,
+    as Python's is) or to ``int()``'s int; an integer value is turned into that float.
+    ``-0``, the one integer text whose float (``-0.0``) the int would lose, is left to
+    the token-by-token reading. None when a stamp or step is not an integer or the
+    text is not JSON (``1.``, ``+1``, ``01``): read otherwise then.
     """
+    text = bytearray(b"[")
+    text += data.translate(_TO_COMMAS)
+    if text[-1] == ord(","):
+        text[-1] = ord("]")
+    else:
+        text.append(ord("]"))
     try:
-        import numpy as np
-    except ImportError:
-        if all(stamp.is_integer() and abs(stamp) < 2**53 for stamp in stamps):
-            return [stamp / 1000 for stamp in stamps]
+        flat = orjson.loads(text)
+    except orjson.JSONDecodeError:
         return None
-    array = np.array(stamps, dtype=np.float64)
-    if array.size and not (np.abs(array).max() < 2**53 and (np.floor(array) == array).all()):
+    if len(flat) != 3 * lines:
         return None
-    # Both operands exact in float64: one IEEE division, the same bits as int / int.
-    times: list[float | None] = (array / 1000).tolist()
-    return times
+    stamps: list[int] = flat[0::3]
+    steps: list[int | None] = flat[2::3]
+    values: list[float] = flat[1::3]
+    # Only numbers are there: a sum is an int only when every term is.
+    if type(sum(stamps)) is not int or type(sum(steps)) is not int:  # type: ignore[arg-type]
+        return None
+    if set(map(type, values)) != {float}:
+        if b" -0 " in data:  # only an int value can have been -0
+            return None
+        values = list(map(float, values))
+    # JSON has no NaN or infinity, and orjson refuses a number too big for a float.
+    return Series(values=values, steps=shared.steps(steps), times=shared.times(stamps), finite=True)
+
+
+class SharedColumns:
+    """The steps and times lists of one run's metrics, each distinct one kept once.
+
+    Example:
+        >>> shared = SharedColumns()
+        >>> first = shared.times([1500, 2500])
+        >>> first, shared.times([1500, 2500]) is first
+        ([1.5, 2.5], True)
+    """
+
+    def __init__(self) -> None:
+        self._steps: dict[tuple[int, Any, Any], list[list[int | None]]] = {}
+        self._times: dict[tuple[int, Any, Any], list[tuple[list[int], list[float | None]]]] = {}
+
+    def steps(self, steps: list[int | None]) -> list[int | None]:
+        """``steps``, or the equal list met before.
+
+        Args:
+            steps: A metric's steps.
+
+        Returns:
+            The list to keep.
+        """
+        known = self._steps.setdefault(_mark(steps), [])
+        for other in known:
+            if other == steps:
+                return other
+        known.append(steps)
+        return steps
+
+    def times(self, stamps: list[int]) -> list[float | None]:
+        """The seconds of ``stamps`` (milliseconds), each exactly ``ms / 1000``.
+
+        Args:
+            stamps: A metric's timestamps in milliseconds.
+
+        Returns:
+            The times, the list made for equal stamps before if there is one.
+        """
+        known = self._times.setdefault(_mark(stamps), [])
+        for other, times in known:
+            if other == stamps:
+                return times
+        # Python's int / int is correctly rounded: the float nearest ms / 1000.
+        made: list[float | None] = [stamp / 1000 for stamp in stamps]
+        known.append((stamps, made))
+        return made
+
+
+def _mark(column: list[Any]) -> tuple[int, Any, Any]:
+    """What two equal lists have in common, cheap to compare first."""
+    return (len(column), column[0], column[-1]) if column else (0, None, None)
 
 
 def _texts(folder: Path) -> dict[str, str]:
@@ -193,7 +315,10 @@ def _load(run_dir: Path, meta: dict[str, Any], experiment: str) -> RunData:
     run_id = str(meta.get("run_id") or meta.get("run_uuid"))
     status = meta.get("status")
     status_name = _STATUS_NAMES.get(status, str(status)) if isinstance(status, int) else str(status)
-    metrics = {key: read_metric_file(file) for key, file in _key_files(run_dir / "metrics").items()}
+    shared = SharedColumns()
+    metrics = {
+        key: read_metric_file(file, shared) for key, file in _key_files(run_dir / "metrics").items()
+    }
     notes: list[str] = []
     folder, note = _mlflow.local_artifact_dir(meta.get("artifact_uri"), run_dir / "artifacts")
     if note:
