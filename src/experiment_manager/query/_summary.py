@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
+from experiment_manager._serialize import PLAIN_NUMBERS
 from experiment_manager.errors import InvalidArgumentError
 from experiment_manager.query._ast import FieldRef
 from experiment_manager.query._values import AGGREGATES, _is_nan, _is_number, _mean, _usable
@@ -48,7 +50,36 @@ def metric_summary(values: Sequence[Any], steps: Sequence[Any] | None = None) ->
         >>> summary["count"], summary["last"]
         (4, 0.4)
     """
-    numbers = _usable(values)
+    return summary_of(values, steps, None)
+
+
+def summary_of(
+    values: Sequence[Any], steps: Sequence[Any] | None, plain: bool | None
+) -> MetricSummary:
+    """:func:`metric_summary`, told whether ``values`` holds only ints and floats.
+
+    Args:
+        values: The metric's values in logging order.
+        steps: The step of each value, or None.
+        plain: True when every value is an int or a float (no bool, no str), False
+            when not, None when unknown (then looked at).
+
+    Returns:
+        What :func:`metric_summary` returns.
+
+    Example:
+        >>> summary_of([0.5, 0.25], None, True)["mean"]
+        0.375
+    """
+    if plain is None:
+        plain = set(map(type, values)) <= PLAIN_NUMBERS
+    total = _plain_total(values) if plain else None
+    if total is not None:  # no NaN: the numbers are the values, their mean fsum's
+        numbers = values
+        mean = total / len(values) if values else None
+    else:
+        numbers = _usable(values, plain)
+        mean = _mean(numbers) if numbers else None
     low = min(numbers) if numbers else None
     high = max(numbers) if numbers else None
 
@@ -70,11 +101,24 @@ def metric_summary(values: Sequence[Any], steps: Sequence[Any] | None = None) ->
         last=values[-1] if len(values) else None,
         min=low,
         max=high,
-        mean=_mean(numbers) if numbers else None,
+        mean=mean,
         count=len(values),
         argmin_step=step_of(index_of(low)),
         argmax_step=step_of(index_of(high)),
     )
+
+
+def _plain_total(values: Sequence[int | float]) -> float | None:
+    """``math.fsum`` of plain numbers, or None when one is NaN or the sum fails.
+
+    fsum gives NaN only when a value is NaN (infinities of both signs raise instead),
+    so a sum that is not NaN shows in one pass that every value is usable.
+    """
+    try:
+        total = math.fsum(values)
+    except (ValueError, OverflowError):  # inf + -inf, or too big: _mean knows what to do
+        return None
+    return None if math.isnan(total) else total
 
 
 def best_record(

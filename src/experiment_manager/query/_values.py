@@ -48,13 +48,17 @@ def _mean(numbers: Sequence[float]) -> float:
         return total / len(numbers)
 
 
-def _usable(values: Sequence[Any]) -> Sequence[Any]:
+def _usable(values: Sequence[Any], plain: bool | None = None) -> Sequence[Any]:
     """Return the numbers among ``values``, NaN left out.
 
     The common case, plain ints and floats without NaN, is checked in C-level passes
-    and returns ``values`` itself, without copying a long metric.
+    and returns ``values`` itself, without copying a long metric. ``plain`` says
+    whether ``values`` holds only ints and floats when the caller knows it already
+    (None: look).
     """
-    if set(map(type, values)) <= PLAIN_NUMBERS:
+    if plain is None:
+        plain = set(map(type, values)) <= PLAIN_NUMBERS
+    if plain:
         if not any(map(math.isnan, values)):
             return values
         return [v for v in values if not math.isnan(v)]

@@ -11,6 +11,7 @@ data, rebuilt whenever it does not describe the current history.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 from datetime import datetime, timezone
 from typing import Any
@@ -107,7 +108,7 @@ def summarize(stored: StoredVersion, *, aggregates: bool = True) -> dict[str, An
         >>> summary["metric_summaries"]["loss"]["min"], summary["metric_summaries"]["loss"]["last"]
         (0.25, 'NaN')
     """
-    from experiment_manager.query import metric_summary
+    from experiment_manager.query._summary import summary_of
 
     summary = {key: stored[key] for key in _COPIED if key in stored}
     # A version's name defaults to its configuration's, so a search by name finds both.
@@ -116,27 +117,40 @@ def summarize(stored: StoredVersion, *, aggregates: bool = True) -> dict[str, An
     steps = stored.get("steps") or {}
     summaries = {}
     for name, values in (stored.get("metrics") or {}).items() if aggregates else ():
-        decoded = _serialize.decode_metric_values(values)
-        result = dict(metric_summary(decoded, steps.get(name)))
+        # One look at the types serves both the decoding and the summary.
+        kinds = set(map(type, values))
+        if str in kinds:
+            result = dict(
+                summary_of(_serialize.decode_metric_values(values), steps.get(name), None)
+            )
+        else:
+            result = dict(summary_of(values, steps.get(name), kinds <= _serialize.PLAIN_NUMBERS))
         for key in ("last", "min", "max", "mean"):
             number = result[key]
-            if isinstance(number, float):
+            if isinstance(number, float) and not (type(number) is float and math.isfinite(number)):
                 result[key] = _serialize.metric_values(name, number)[0]
         summaries[name] = result
     summary["metric_summaries"] = summaries
-    newest = max(
-        (
-            max(filter(None, column), default=0)
-            for column in (stored.get("timestamps") or {}).values()
-        ),
-        default=0,
-    )
+    # Metrics logged together may share one list: each list is looked at once.
+    columns = {id(column): column for column in (stored.get("timestamps") or {}).values()}
+    newest = max(map(_newest, columns.values()), default=0)
     summary["last_logged_at"] = (
         datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="microseconds")
         if newest
         else None
     )
     return summary
+
+
+def _newest(column: list[Any]) -> Any:
+    """The greatest time of a column, None and 0 left out (0 when there is none)."""
+    try:
+        top = max(column, default=0)
+    except TypeError:  # None among the times
+        top = None
+    if top is not None and top > 0:  # then the greatest truthy one too
+        return top
+    return max(filter(None, column), default=0)
 
 
 def summarize_all(
