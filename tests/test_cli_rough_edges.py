@@ -115,3 +115,40 @@ def test_an_unknown_field_or_aggregate_suggests_the_closest(logs: Path) -> None:
     result = run(logs, "search", "hp.l < 1")
     assert result.exit_code == 0
     assert "no version has hp.l; did you mean hp.lr?" in result.stderr
+
+
+def _resumed(log_dir: Path) -> Path:
+    """Version 1 resumed from step 15 after 20 steps; version 2 never resumed."""
+    manager = ExperimentManager(log_dir, capture_environment=False, system_metrics=False)
+    with manager.experiment("cfg", {}, experiment_id="res"):
+        for step in range(20):
+            manager.log({"loss": 1.0 / (step + 1)}, step=step)
+    with manager.resume_experiment("res", from_step=15):
+        for step in range(15, 30):
+            manager.log({"loss": 0.5 - step / 100})
+    with manager.experiment("cfg", {}, experiment_id="res"):
+        for step in range(30):
+            manager.log({"loss": 1.0}, step=step)
+    return log_dir
+
+
+def test_plot_marks_where_a_version_was_resumed(tmp_path: Path, each_store: str) -> None:
+    logs = _resumed(tmp_path / "logs")
+    result = run(logs, "plot", "res", "-m", "loss", "--width", "30")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    one = next(i for i, line in enumerate(lines) if line.startswith("v1 "))
+    assert "n=30" in lines[one]  # the 5 superseded points are not drawn nor counted
+    marker = lines[one + 1]
+    assert marker.strip().startswith("^")
+    assert marker.rstrip().endswith("^ resumed from step 15")
+    # The ^ stands under step 15: 30 steps on 30 columns, one column each.
+    spark_start = len("v1  ")
+    assert marker.index("^") - spark_start == 15
+    assert lines[one + 2].startswith("v2 ")  # a version never resumed has no marker line
+    image = tmp_path / "loss.svg"
+    result = run(logs, "plot", "res", "-m", "loss", "-o", str(image))
+    assert result.exit_code == 0, result.output
+    svg = image.read_text(encoding="utf-8")
+    assert "v1 resumed from step 15" in svg  # the marker's label (matplotlib names text)
+    assert "v2 resumed" not in svg

@@ -85,3 +85,67 @@ def test_a_crashed_run_was_dead_from_its_last_point() -> None:
     stored = {"ended_at": None, "timestamps": {"loss": [1000.0, 1010.0, None]}}
     assert _dead_seconds(stored, "1970-01-01T00:17:10+00:00") == 20.0  # 1030 - 1010
     assert _dead_seconds({"ended_at": None}, "1970-01-01T00:00:05+00:00") == 0.0
+
+
+def _resumed_twice(log_dir: Path) -> ExperimentManager:
+    """Version 1 resumed from step 15 (after 20 steps), version 2 resumed plainly."""
+    manager = ExperimentManager(log_dir, capture_environment=False, system_metrics=False)
+    with manager.experiment("cfg", {}, experiment_id="exp"):
+        for step in range(20):
+            manager.log({"loss": 1.0 / (step + 1)}, step=step)
+    with manager.resume_experiment("exp", from_step=15):
+        for _ in range(15, 30):
+            manager.log({"loss": 0.5})
+    with manager.experiment("cfg", {}, experiment_id="exp"):
+        for step in range(10):
+            manager.log({"loss": 2.0}, step=step)
+    with manager.resume_experiment("exp", 2):
+        manager.log({"loss": 1.5})
+    return manager
+
+
+def test_the_series_api_carries_the_resume_markers_and_leaves_out_superseded_points(
+    log_dir: Path, each_store: str
+) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
+    from starlette.testclient import TestClient
+
+    from experiment_manager.web import create_app
+
+    manager = _resumed_twice(log_dir)
+    history = manager.read_history("exp")
+    assert [entry["step"] for entry in history[0]["resumed"]] == [15]  # where it went on
+    assert [entry["step"] for entry in history[1]["resumed"]] == [10]
+    client = TestClient(create_app(log_dir, allowed_hosts=["testserver"]))
+    body = client.get("/api/experiments/exp/series", params={"metric": "loss"}).json()
+    one, two = body["series"]
+    assert one["x"] == list(range(30))  # steps 15-19 of the first run are not drawn
+    assert one["total"] == 30
+    at = history[0]["resumed"][0]["at"]
+    assert one["resumes"] == [
+        {
+            "x": 15,
+            "label": "resumed from step 15",
+            "at": at,
+            "from_status": "finished",
+            "from_step": 15,
+        }
+    ]
+    assert [(m["x"], m["label"], m["from_step"]) for m in two["resumes"]] == [
+        (10, "resumed at step 10", None)
+    ]
+    # On the time axis the marker is at the resume's time: after the points before it.
+    timed = client.get("/api/experiments/exp/series", params={"metric": "loss", "x": "time"})
+    mark = timed.json()["series"][0]["resumes"][0]["x"]
+    assert mark == datetime.fromisoformat(at).timestamp()
+    times = timed.json()["series"][0]["x"]
+    assert times[14] < mark <= times[15]
+    indexed = client.get("/api/experiments/exp/series", params={"metric": "loss", "x": "index"})
+    assert [s["resumes"] for s in indexed.json()["series"]] == [[], []]
+    # The workspace's batched request gives the same markers.
+    panels = client.get(
+        "/api/experiments/exp/panels/series", params={"metric": "loss", "versions": "1"}
+    ).json()
+    assert panels["results"][0]["series"][0]["resumes"] == one["resumes"]

@@ -315,6 +315,7 @@ def test_series_small_is_exact_with_steps_and_nan(site: Site) -> None:
         "exact": True,
         "x": [0, 1, 2, 3, 4],  # log_metrics values have no step: their index
         "y": plain(record1["metrics"]["loss"]),
+        "resumes": [],  # never resumed: no marker
     }
     record2 = site.library.get_version("exp", 2)
     assert second["x"] == record2["steps"]["loss"] == list(range(0, 200, 2))
@@ -348,6 +349,7 @@ def test_series_of_all_versions_and_missing_metric(site: Site) -> None:
         "exact": True,
         "x": [],
         "y": [],
+        "resumes": [],
     }
 
 

@@ -877,3 +877,64 @@ def experiment_links(server: BackgroundServer, page: Any) -> list[str]:
     )
     assert len(links) == len(XSS_PAYLOADS) + 1
     return links
+
+
+_RESUME_PIXELS = """() => {
+    // How much of the plot's height, in one pixel column, has the marker's colour.
+    const chart = document.getElementById('chart').metricChart;
+    const u = chart.plot;
+    const mark = chart.resumeMarks()[0];
+    const ctx = u.ctx.canvas.getContext('2d');
+    const rgb = [1, 3, 5].map((i) => parseInt(mark.color.slice(i, i + 2), 16));
+    const share = (px) => {
+        const data = ctx.getImageData(px, u.bbox.top, 1, u.bbox.height).data;
+        let hits = 0;
+        for (let i = 0; i < data.length; i += 4) {
+            const off = Math.abs(data[i] - rgb[0]) + Math.abs(data[i + 1] - rgb[1])
+                + Math.abs(data[i + 2] - rgb[2]);
+            if (off < 60 && data[i + 3] > 128) hits += 1;
+        }
+        return hits / (data.length / 4);
+    };
+    const column = Math.round(u.valToPos(mark.x, 'x', true));
+    return {at: Math.max(share(column), share(column + 1)), beside: share(column + 25)};
+}"""
+
+
+def test_a_resumed_version_shows_a_labelled_resume_marker_without_superseded_points(
+    browser: Any, tmp_path: Path, shot: Any
+) -> None:
+    log_dir = tmp_path / "resumed-logs"
+    manager = ExperimentManager(log_dir, capture_environment=False, system_metrics=False)
+    with manager.experiment("cfg", {"lr": 0.1}, experiment_id="resumed"):
+        for step in range(20):
+            manager.log({"loss": 1.0 / (step + 1)}, step=step)
+    with manager.resume_experiment("resumed", from_step=15):  # crashed; back from step 15
+        for step in range(15, 30):
+            manager.log({"loss": 0.5 - step / 100})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.watch = Watch(page)
+    try:
+        with BackgroundServer(log_dir) as live:
+            page.goto(live.url("/experiments/resumed?metric=loss&versions=1"))
+            wait_ready(page)
+            wait_chart_versions(page, [1])
+            (trace,) = chart_traces(page)
+            assert trace["x"] == list(range(30))  # the superseded steps 15-19 are not drawn
+            assert trace["y"][14:16] == [1.0 / 15, 0.5 - 15 / 100]
+            marks = page.evaluate(
+                """() => document.getElementById('chart').metricChart.resumeMarks()
+                    .map((m) => ({version: m.version, x: m.x, label: m.label}))"""
+            )
+            assert marks == [{"version": 1, "x": 15, "label": "v1 resumed from step 15"}]
+            pixels = page.evaluate(_RESUME_PIXELS)
+            assert pixels["at"] > 0.4, pixels  # a dashed line the plot's height
+            assert pixels["beside"] < 0.1, pixels  # only the curve crosses elsewhere
+            path = tmp_path / "resume-marker.png"
+            page.screenshot(path=str(path), full_page=True)
+            print(f"screenshot: {path}")
+            page.watch.assert_clean()
+    finally:
+        context.close()

@@ -887,7 +887,8 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
         Streamed points not yet folded are folded, the version is marked
         ``running`` again with an entry in ``resumed`` (time, previous status,
-        pid, host), and default steps continue after the largest step logged. A
+        pid, host, and the ``step`` the run goes on from, where charts mark the
+        resume), and default steps continue after the largest step logged. A
         step logged again is appended, not replaced: both values stay in the
         history in logging order, told apart by their ``timestamps``; with
         ``from_step`` the points logged before at that step or later are
@@ -960,6 +961,8 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 if from_step is not None:
                     entry["from_step"] = from_step
                     _supersede(stored, from_step, at)
+                # Where the resumed run goes on: a chart's resume marker stands there.
+                entry["step"] = from_step if from_step is not None else next_step_after(stored)
                 stored["resumed"] = [*(stored.get("resumed") or []), entry]
                 stored["downtime"] = round(
                     (stored.get("downtime") or 0.0) + _dead_seconds(stored, at), 6

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from experiment_manager._resume_marks import resume_marks
 from experiment_manager.cli import _format
 from experiment_manager.cli._common import (
     EXIT_NOT_FOUND,
@@ -98,8 +99,11 @@ def plot(
     line shares one step axis, so a shorter run draws a shorter line), and each
     line has its own scale unless --shared-y. Long series are resampled to the
     width by taking each column's minimum and maximum, so a single spike stays
-    visible; NaN and infinite values leave gaps (and are counted). With -o, draws
-    every point against its step with matplotlib.
+    visible; NaN and infinite values leave gaps (and are counted). A resumed
+    version has a line of ^ under its sparkline at the step it went on from
+    (points a resume from a step superseded are not drawn). With -o, draws every
+    point against its step with matplotlib, a dashed line where a version was
+    resumed.
 
     \b
     Example:
@@ -180,6 +184,32 @@ def _xs(record: Mapping[str, Any], metric: str, values: Sequence[Any]) -> list[i
     return list(range(len(values)))
 
 
+def _mark_column(
+    x: float, width: int, x_low: float, x_high: float, *, stride: int, drawn: int
+) -> int | None:
+    """The column of step ``x`` on a line that :func:`_format.resample_by_x` drew."""
+    if not x_low <= x <= x_high:
+        return None
+    span = x_high - x_low
+    if span / stride + 1 <= width and drawn == int(span / stride) + 1:
+        return int((x - x_low) / stride)  # one column per step
+    buckets = max(2, width) // 2
+    return 2 * (min(buckets - 1, int((x - x_low) / span * buckets)) if span > 0 else 0)
+
+
+def _resume_row(record: Mapping[str, Any], line_width: int, place: Any) -> tuple[str, str] | None:
+    """The ``^`` line under a resumed version's sparkline, and what it marks."""
+    marks = resume_marks(record.get("resumed"), "step")
+    columns = [(place(mark["x"]), mark["label"]) for mark in marks]
+    columns = [(column, label) for column, label in columns if column is not None]
+    if not columns:
+        return None
+    line = [" "] * line_width
+    for column, _ in columns:
+        line[min(column, line_width - 1)] = "^"
+    return "".join(line), "^ " + "; ".join(label for _, label in columns)
+
+
 def render_sparklines(
     records: Sequence[Mapping[str, Any]], metric: str, width: int, *, shared_y: bool = False
 ) -> str:
@@ -187,7 +217,8 @@ def render_sparklines(
 
     x is the step (the index for values logged without one), on one axis for every
     line; y runs from each line's own min to max, or with ``shared_y`` from the min to
-    the max of them all.
+    the max of them all. Under a resumed version's line, a line of ``^`` marks the
+    step it went on from.
 
     Args:
         records: Full records (with ``metrics`` and ``steps``).
@@ -207,6 +238,7 @@ def render_sparklines(
         v2  █   ▁  n=2  min 10  max 30  last 10
     """
     series = {record["version"]: (record.get("metrics") or {}).get(metric) for record in records}
+    by_version = {record["version"]: record for record in records}
     xs = {
         record["version"]: _xs(record, metric, series[record["version"]] or [])
         for record in records
@@ -241,6 +273,16 @@ def render_sparklines(
         if other:
             stats += f"  ({other} non-finite)"
         rows.append([labels[version].ljust(label_width), line, stats])
+        drawn = len(points[version])
+        marked = _resume_row(
+            by_version[version],
+            line_width,
+            lambda x, drawn=drawn: _mark_column(
+                x, width, x_low, x_high, stride=stride, drawn=drawn
+            ),
+        )
+        if marked is not None:
+            rows.append([" " * label_width, *marked])
     return "\n".join("  ".join(str(cell) for cell in row).rstrip() for row in rows)
 
 
@@ -270,7 +312,19 @@ def _write_image(
         else:
             xs = list(range(len(values)))
         ys = [float(v) if math.isfinite(v) else math.nan for v in values]
-        axes.plot(xs, ys, label=_mpl_text(version_label(record)), linewidth=1.2)
+        (line,) = axes.plot(xs, ys, label=_mpl_text(version_label(record)), linewidth=1.2)
+        for mark in resume_marks(record.get("resumed"), "step"):
+            axes.axvline(mark["x"], color=line.get_color(), linestyle="--", linewidth=0.9)
+            axes.annotate(
+                _mpl_text(f"{version_label(record)} {mark['label']}"),
+                (mark["x"], 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -3),
+                textcoords="offset points",
+                va="top",
+                fontsize=8,
+                color=line.get_color(),
+            )
     axes.set_title(_mpl_text(f"{experiment_id}: {metric}"))
     axes.set_xlabel("step")
     axes.set_ylabel(_mpl_text(metric))

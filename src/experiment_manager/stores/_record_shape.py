@@ -149,6 +149,7 @@ _RESUME_FIELDS: dict[str, tuple[Check, str]] = {
     "pid": (_is_int, "an int"),
     "hostname": (_is_text, "text"),
     "from_step": (_is_step, "a step (an int from 0)"),
+    "step": (_is_step, "a step (an int from 0)"),
 }
 
 

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from experiment_manager._naming import validate_experiment_id
 from experiment_manager._paths import relative_to_log_dir
+from experiment_manager._resume_marks import resume_marks
 from experiment_manager.errors import (
     ExperimentManagerError,
     ExperimentNotFoundError,
@@ -368,23 +369,28 @@ def _metric_series(
     )
     store = _manager(request).store
     view = SeriesRequest(x, start, end, buckets)
+    # Each version's resumes, marked on the chart (the listing is the one just read).
+    listing = _listings(request).get(experiment_id, include_archived=archived)
+    resumed = {s["version"]: s.get("resumed") for s in listing.summaries}
     out = []
     for number in numbers:
         status = curves.status(number)
+        marks = {"resumes": resume_marks(resumed.get(number), x)}
         # A database reduces an ended version's points itself: only those kept travel.
         reduced = (
             None if status == "running" else store.read_series(experiment_id, metric, number, view)
         )
         if reduced is not None:
             reduced["x"], reduced["y"] = strict_numbers(reduced["x"]), strict_numbers(reduced["y"])
-            out.append({"version": number, "status": status, **reduced})
+            out.append({"version": number, "status": status, **reduced, **marks})
             continue
         prepared = curves.series(number, x)
         entry = functools.partial(_series_entry, number, status, prepared, (start, end), buckets)
         # The unzoomed, reduced view is asked for again and again: keep it. Zooms and
         # full-resolution copies are computed each time.
         keep = start is None and end is None and buckets > 0
-        out.append(curves.memo(("view", number, x, buckets), entry) if keep else entry())
+        reduced_view = curves.memo(("view", number, x, buckets), entry) if keep else entry()
+        out.append({**reduced_view, **marks})
     return out
 
 

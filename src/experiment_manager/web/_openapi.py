@@ -339,7 +339,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Series": {
         "type": "object",
-        "required": ["version", "status", "total", "in_range", "exact", "x", "y"],
+        "required": ["version", "status", "total", "in_range", "exact", "x", "y", "resumes"],
         "properties": {
             "version": {"type": "integer"},
             "status": _ref("Status"),
@@ -348,6 +348,23 @@ _SCHEMAS: dict[str, Any] = {
             "exact": {"type": "boolean", "description": "True when nothing was reduced."},
             "x": {"type": "array", "items": {"type": "number"}},
             "y": {"type": "array", "items": _ref("Number")},
+            "resumes": {
+                "type": "array",
+                "description": "Where the version was resumed, on this x axis (the step "
+                "it went on from, or the resume's time; none on the index axis): the "
+                "chart's markers.",
+                "items": {
+                    "type": "object",
+                    "required": ["x", "label", "at", "from_status", "from_step"],
+                    "properties": {
+                        "x": {"type": "number"},
+                        "label": {"type": "string"},
+                        "at": {"type": "string"},
+                        "from_status": {"type": ["string", "null"]},
+                        "from_step": {"type": ["integer", "null"]},
+                    },
+                },
+            },
         },
     },
     "SeriesResponse": {
