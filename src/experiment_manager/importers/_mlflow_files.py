@@ -188,19 +188,14 @@ def _parse_whole(data: bytes, shared: SharedColumns) -> Series | None:
     Returns None for anything else (a line of two or five fields, a bad line), which
     is then read line by line, and a bad line named.
     """
-    if not data:
-        return None
-    lines = data.count(b"\n")
-    shape = b"  \n" * lines
-    if not data.endswith(b"\n"):
-        lines += 1
-        shape += b"  "
-    if data.translate(None, _NUMBER_BYTES) == shape:
+    lines = _lines(data.translate(None, _NUMBER_BYTES))
+    if lines is not None:
         series = _parse_numbers(data, lines, shared)
         if series is not None:
             return series
     # Words too (nan, inf): every line still exactly three fields.
-    if data.translate(None, _NOT_SEPARATORS) != shape:
+    lines = _lines(data.translate(None, _NOT_SEPARATORS))
+    if lines is None:
         return None
     tokens = data.split()
     if len(tokens) != 3 * lines:
@@ -212,6 +207,19 @@ def _parse_whole(data: bytes, shared: SharedColumns) -> Series | None:
     except ValueError:
         return None
     return Series(values=values, steps=shared.steps(steps), times=shared.times(stamps))
+
+
+def _lines(rest: bytes) -> int | None:
+    """How many lines of three fields a file has, told by what is left between them.
+
+    ``rest`` is the file with its fields taken out: two spaces and a newline per line
+    (the last newline optional) give the count of lines; anything else gives None.
+    """
+    whole, tail = divmod(len(rest), 3)
+    if not rest or tail == 1:
+        return None
+    shape = b"  \n" * whole + (b"  " if tail else b"")
+    return whole + (tail == 2) if rest == shape else None
 
 
 def _parse_numbers(data: bytes, lines: int, shared: SharedColumns) -> Series | None:
