@@ -15,6 +15,7 @@ import stat
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from experiment_manager.errors import LockTimeoutError
 
@@ -242,8 +243,80 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+class Pieces(NamedTuple):
+    """A file's content as runs of new bytes and runs copied from an open file.
+
+    A run copied is ``(start, end)``, byte offsets in ``source``. The kernel copies it
+    (``copy_file_range``) where it can, so a big file made mostly of another file's
+    bytes is written without reading them into the process (or holding its
+    interpreter lock while they are copied); elsewhere it is read and written in
+    chunks.
+
+    Attributes:
+        parts: The runs, in order.
+        source: The open file runs are copied from.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> write_atomic(folder / "a", b"0123456789")
+        >>> fd = os.open(folder / "a", os.O_RDONLY)
+        >>> write_atomic(folder / "b", Pieces([b"<", (2, 5), b">"], fd))
+        >>> os.close(fd)
+        >>> (folder / "b").read_bytes()
+        b'<234>'
+    """
+
+    parts: Sequence[bytes | memoryview | tuple[int, int]]
+    source: int
+
+
+# Whether copy_file_range may be tried (it is refused on some kernels and file systems).
+_KERNEL_COPY = [hasattr(os, "copy_file_range")]
+_COPY_REFUSED = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+_CHUNK = 1 << 20
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy_run(source: int, target: int, start: int, end: int) -> None:
+    """Append ``source``'s bytes ``start..end`` to ``target`` (at its file position)."""
+    while start < end:
+        count = min(end - start, 1 << 30)
+        copied = -1
+        if _KERNEL_COPY[0]:
+            try:
+                copied = os.copy_file_range(source, target, count, start)
+            except OSError as error:
+                if error.errno not in _COPY_REFUSED:
+                    raise
+                _KERNEL_COPY[0] = False
+        if copied < 0:
+            chunk = os.pread(source, min(count, _CHUNK), start)
+            _write_all(target, chunk)
+            copied = len(chunk)
+        if copied == 0:
+            raise OSError(errno.EIO, f"the file copied from ends before byte {end}")
+        start += copied
+
+
+def _write_content(fd: int, data: bytes | Pieces) -> None:
+    if not isinstance(data, Pieces):
+        _write_all(fd, data)
+        return
+    for part in data.parts:
+        if isinstance(part, tuple):
+            _copy_run(data.source, fd, part[0], part[1])
+        else:
+            _write_all(fd, part)
+
+
 def write_atomic(
-    path: Path, data: bytes, *, durable: bool = True, locked_by_caller: bool = True
+    path: Path, data: bytes | Pieces, *, durable: bool = True, locked_by_caller: bool = True
 ) -> None:
     """Replace ``path`` with ``data``: temp file, fsync, ``os.replace``, fsync of the folder.
 
@@ -251,7 +324,7 @@ def write_atomic(
 
     Args:
         path: The file to create or replace.
-        data: Its new content.
+        data: Its new content (bytes, or runs of bytes and of another open file).
         durable: fsync the file and the folder. Derived files that are rebuilt
             when lost (indexes) skip it; the rename alone keeps them whole.
         locked_by_caller: The caller holds the file's lock, so the fixed temp
@@ -277,15 +350,13 @@ def _unique_temp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
-def _fill(tmp: Path, data: bytes, *, exclusive: bool, durable: bool) -> None:
+def _fill(tmp: Path, data: bytes | Pieces, *, exclusive: bool, durable: bool) -> None:
     """Write ``data`` to a temp file (fsync'd if ``durable``); on failure none is left."""
     flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _BINARY
     flags |= os.O_EXCL if exclusive else os.O_TRUNC
     fd = os.open(tmp, flags, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_content(fd, data)
         if durable:
             os.fsync(fd)
     except BaseException:
@@ -308,7 +379,7 @@ def _replace(tmp: Path, path: Path, *, durable: bool) -> None:
         fsync_dir(path.parent)
 
 
-def write_temp(path: Path, data: bytes) -> Path:
+def write_temp(path: Path, data: bytes | Pieces) -> Path:
     """Write what is to replace ``path`` to a new temp file beside it, durably.
 
     For a writer that does not hold the file's lock while writing: the temp name is
@@ -316,7 +387,7 @@ def write_temp(path: Path, data: bytes) -> Path:
 
     Args:
         path: The file that will be replaced.
-        data: Its new content.
+        data: Its new content (bytes, or runs of bytes and of another open file).
 
     Returns:
         The temp file (``.<name>.<pid>.<random>.tmp``).
@@ -336,17 +407,19 @@ def write_temp(path: Path, data: bytes) -> Path:
     return tmp
 
 
-def commit_temp(tmp: Path, path: Path) -> None:
-    """Replace ``path`` with a temp file made by :func:`write_temp`, durably.
+def commit_temp(tmp: Path, path: Path, *, durable: bool = True) -> None:
+    """Replace ``path`` with a temp file made by :func:`write_temp`.
 
     Args:
         tmp: The temp file.
         path: The file it replaces (in the same folder).
+        durable: fsync the folder after the rename; a caller that holds a lock
+            while renaming may do it later with :func:`fsync_dir`, after letting go.
 
     Raises:
         OSError: The rename failed; ``path`` is unchanged and the temp file removed.
     """
-    _replace(tmp, path, durable=True)
+    _replace(tmp, path, durable=durable)
 
 
 def read_with_stat(path: Path) -> tuple[bytes, os.stat_result] | None:

@@ -21,7 +21,11 @@ from experiment_manager.errors import (
 )
 from experiment_manager.stores import _record_shape, _shared_columns
 
-__all__ = ["assemble", "check_document"]
+__all__ = ["Chunk", "assemble", "check_document", "plan"]
+
+
+#: A record's bytes, or where it lies in the document a new one is made from.
+Chunk = bytes | memoryview | tuple[int, int]
 
 
 def assemble(
@@ -42,22 +46,100 @@ def assemble(
         >>> data, spans
         (b'{"format":2,"experiment_id":"exp","versions":[{"version":1}]}', [(1, 46, 59, 1)])
     """
+    parts, spans, _ = plan(experiment_id, format_version, records)
+    (data,) = parts
+    assert not isinstance(data, tuple)
+    return bytes(data), spans
+
+
+def plan(
+    experiment_id: str,
+    format_version: int,
+    records: Sequence[tuple[int, int, Chunk]],
+    prefix: tuple[int, int] | None = None,
+) -> tuple[list[Chunk], list[tuple[int, int, int, int]], int]:
+    """A document holding the given records, as runs of new bytes and of an older one.
+
+    A record given as ``(start, end)`` is copied from the document the new one is made
+    from, which must have been assembled here (so consecutive records there are
+    separated by one comma): records consecutive in both become one run, so a new
+    document that mostly repeats an older one is a handful of runs, however many
+    records it holds.
+
+    Args:
+        experiment_id: The experiment.
+        format_version: The document's format number.
+        records: ``(version, revision, chunk)`` in version order: the encoded record,
+            or where it lies in the older document.
+        prefix: The older document's first records, ``(start, end)``, kept where
+            they are ahead of ``records`` (``start`` is where the head ends): a
+            writer that changes only the last versions does not list the others.
+
+    Returns:
+        The runs (bytes, or ``(start, end)`` in the older document), then
+        ``(version, start, end, revision)`` per record of ``records`` in the new
+        document (those of ``prefix`` do not move), then its size.
+
+    Raises:
+        ValueError: ``prefix`` does not start where the head ends.
+
+    Example:
+        >>> old, _ = assemble("exp", 2, [(1, 1, b'{"version":1}'), (2, 1, b'{"version":2}')])
+        >>> parts, spans, size = plan("exp", 2, [(1, 1, (46, 59)), (2, 1, (60, 73)),
+        ...                                      (3, 1, b'{"version":3}')])
+        >>> parts[1:]
+        [(46, 73), b',{"version":3}]}']
+        >>> spans[2], size
+        ((3, 74, 87, 1), 89)
+        >>> parts, spans, size = plan("exp", 2, [(3, 1, b'{"version":3}')], prefix=(46, 73))
+        >>> parts[1:], spans, size
+        ([(46, 73), b',{"version":3}]}'], [(3, 74, 87, 1)], 89)
+    """
     head = b'{"format":%d,"experiment_id":%s,"versions":[' % (
         format_version,
         _serialize.dumps(experiment_id),
     )
-    parts: list[bytes | memoryview] = [head]
+    parts: list[Chunk] = [head]
     spans = []
     offset = len(head)
-    for position, (version, revision, chunk) in enumerate(records):
+    if prefix is not None:
+        if prefix[0] != offset:
+            raise ValueError(f"the records kept start at byte {prefix[0]}, not {offset}")
+        parts.append(prefix)
+        offset = prefix[1]
+    for position, (version, revision, chunk) in enumerate(records, start=prefix is not None):
+        if isinstance(chunk, tuple):
+            start, end = chunk
+            length = end - start
+            last = parts[-1]
+            if position and isinstance(last, tuple) and last[1] + 1 == start:
+                parts[-1] = (last[0], end)  # the comma between them comes along
+                offset += 1
+                spans.append((version, offset, offset + length, revision))
+                offset += length
+                continue
+        else:
+            length = len(chunk)
         if position:
             parts.append(b",")
             offset += 1
         parts.append(chunk)
-        spans.append((version, offset, offset + len(chunk), revision))
-        offset += len(chunk)
+        spans.append((version, offset, offset + length, revision))
+        offset += length
     parts.append(b"]}")
-    return b"".join(parts), spans
+    # New bytes next to each other become one run: one write each.
+    merged: list[Chunk] = []
+    run: list[bytes | memoryview] = []
+    for part in parts:
+        if isinstance(part, tuple):
+            if run:
+                merged.append(b"".join(run))
+                run = []
+            merged.append(part)
+        else:
+            run.append(part)
+    merged.append(b"".join(run))
+    return merged, spans, offset + 2
 
 
 def check_document(path: Path, document: Any, experiment_id: str, supported: int) -> None:

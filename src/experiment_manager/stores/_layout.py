@@ -4,20 +4,23 @@ r"""Where each version's record lies in a history document (derived, rebuilt whe
 without parsing the whole document: a header line of strict JSON, then one record of
 four little-endian signed 64-bit integers per version, in version order::
 
-    {"format":1,"source":[ino,size,mtime_ns,ctime_ns],"versions":2,"running":[2],"crc32":C}\n
+    {"format":1,"source":[ino,size,mtime_ns,ctime_ns],"versions":2,"running":[2],
+     "fold_seconds":0.25,"crc32":C}\n
     <version, start, end, revision> x versions
 
 ``start``/``end`` are byte offsets of the version's record (a JSON object) in the
 document, ``revision`` its ``_revision`` (0 for records written by format 1), ``crc32``
-the CRC-32 of those records' bytes. The file
-describes the document only while ``source`` equals the document's
-:func:`~.stores._atomic.file_identity`; otherwise it is ignored.
+the CRC-32 of those records' bytes. ``fold_seconds`` is how long the write of the
+document took (assembling it, making it durable, its derived files): writers space
+the next fold by it, whichever process they run in; a file without it (written by an
+older library) counts as 0. The file describes the document only while ``source``
+equals the document's :func:`~.stores._atomic.file_identity`; otherwise it is ignored.
 
 Example:
-    >>> data = encode([1, 2, 3, 4], [(1, 10, 20, 1), (2, 21, 40, 3)], [2])
+    >>> data = encode([1, 2, 3, 4], [(1, 10, 20, 1), (2, 21, 40, 3)], [2], 0.25)
     >>> layout = decode(data, [1, 2, 3, 4])
-    >>> layout.span(2), layout.running, layout.latest
-    ((21, 40, 3), [2], 2)
+    >>> layout.span(2), layout.running, layout.latest, layout.fold_seconds
+    ((21, 40, 3), [2], 2, 0.25)
     >>> decode(data, [1, 2, 3, 5]) is None
     True
 """
@@ -40,6 +43,8 @@ LAYOUT_FORMAT = 1
 
 _RECORD = struct.Struct("<qqqq")
 _HEADER_LIMIT = 1 << 24
+# A larger figure is damage, not a measurement: it would stop folds for days.
+_MAX_FOLD_SECONDS = 3600.0
 
 
 class Layout:
@@ -51,11 +56,15 @@ class Layout:
     Args:
         numbers: ``version, start, end, revision`` per version, flat, versions ascending.
         running: Versions stored as ``running`` in the document.
+        fold_seconds: How long writing the document took (0 when unknown).
     """
 
-    def __init__(self, numbers: Sequence[int], running: list[int]) -> None:
+    def __init__(
+        self, numbers: Sequence[int], running: list[int], fold_seconds: float = 0.0
+    ) -> None:
         self._numbers = numbers
         self.running = running
+        self.fold_seconds = fold_seconds
 
     @functools.cached_property
     def versions(self) -> list[int]:
@@ -76,6 +85,39 @@ class Layout:
     def revisions(self) -> list[int]:
         """Each version's ``_revision``."""
         return list(self._numbers[3::4])
+
+    def numbers(self, count: int) -> array[int]:
+        """The first ``count`` records' numbers, flat (``version, start, end, revision``).
+
+        Args:
+            count: How many records.
+
+        Returns:
+            A new array (a copy of bytes, not a pass in Python).
+        """
+        head = self._numbers[: 4 * count]
+        if isinstance(head, array):
+            return head
+        out = array("q")
+        if isinstance(head, memoryview):
+            out.frombytes(head.tobytes())
+        else:
+            out.extend(head)
+        return out
+
+    def encode(self, source: list[int]) -> bytes:
+        """The layout file of this layout's document, whose identity is ``source``.
+
+        Args:
+            source: The document's file identity.
+
+        Returns:
+            The file's bytes (as :func:`encode` makes them).
+        """
+        numbers = self._numbers
+        if not isinstance(numbers, array) or numbers.typecode != "q":
+            numbers = array("q", numbers)
+        return _encode_numbers(source, numbers, self.running, self.fold_seconds)
 
     @property
     def latest(self) -> int:
@@ -98,7 +140,10 @@ class Layout:
 
 
 def encode(
-    source: list[int], spans: Sequence[tuple[int, int, int, int]], running: Sequence[int]
+    source: list[int],
+    spans: Sequence[tuple[int, int, int, int]],
+    running: Sequence[int],
+    fold_seconds: float = 0.0,
 ) -> bytes:
     """The layout file of a document.
 
@@ -106,19 +151,28 @@ def encode(
         source: The document's file identity.
         spans: ``(version, start, end, revision)`` per version, in version order.
         running: Versions stored as ``running``.
+        fold_seconds: How long writing the document took.
 
     Returns:
         The file's bytes.
     """
     numbers = array("q", [number for span in spans for number in span])
+    return _encode_numbers(source, numbers, running, fold_seconds)
+
+
+def _encode_numbers(
+    source: list[int], numbers: array[int], running: Sequence[int], fold_seconds: float
+) -> bytes:
     if sys.byteorder != "little":
+        numbers = array("q", numbers)
         numbers.byteswap()
     body = numbers.tobytes()
     header = {
         "format": LAYOUT_FORMAT,
         "source": source,
-        "versions": len(spans),
+        "versions": len(numbers) // 4,
         "running": sorted(running),
+        "fold_seconds": round(fold_seconds, 6),
         "crc32": zlib.crc32(body),
     }
     return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + body
@@ -162,4 +216,7 @@ def decode(data: bytes, source: list[int]) -> Layout | None:
         swapped.frombytes(body)
         swapped.byteswap()
         numbers = swapped
-    return Layout(numbers, [v for v in header["running"] if type(v) is int])
+    seconds = header.get("fold_seconds", 0.0)
+    if type(seconds) not in (int, float) or not 0 <= seconds < _MAX_FOLD_SECONDS:
+        seconds = 0.0
+    return Layout(numbers, [v for v in header["running"] if type(v) is int], float(seconds))

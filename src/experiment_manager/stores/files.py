@@ -16,10 +16,13 @@ Every write changes one version and costs about that version's size. A history
 smaller than :data:`DIRECT_BYTES` is rewritten by each write (its records copied as
 bytes, the changed one encoded), so it always holds everything. A bigger one is not:
 the write stores the version's new record as a *version file*, and the history is
-rewritten with every version file folded in at most once every
-:data:`REFRESH_SECONDS` by whichever writer holds the lock, a few seconds after a
-version ends, and when the process exits. Readers merge version files over the
-history, so every write is visible at once in any process. A file that cannot be
+rewritten with every version file folded in by a thread of a writer once a fold is
+due (:data:`REFRESH_SECONDS` after the last one, or twenty times as long as the last
+one took: folds take at most a twentieth of the time however big the history is),
+once one is due after a version ends, and when the process exits. A fold copies the
+unchanged records' bytes in the kernel and holds the experiment's lock only to rename
+the new history in place. Readers merge version files over the history, so every
+write is visible at once in any process. A file that cannot be
 parsed raises :class:`~experiment_manager.errors.CorruptHistoryError` and is never
 written over.
 """
@@ -27,6 +30,7 @@ written over.
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import errno
 import os
@@ -35,6 +39,7 @@ import sys
 import threading
 import time
 import weakref
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -91,6 +96,12 @@ REFRESH_SECONDS = 2.0
 
 # A fold a call sets off starts this long after it, so the call returns first.
 _FOLD_DELAY = 0.1
+# Folds are spaced so that they take at most one part in this many of the time.
+_FOLD_SHARE = 20
+# Decoded layouts kept per store (one per experiment, 32 bytes per version).
+_LAYOUTS_KEPT = 64
+# A history renamed this recently may still be having its layout and index written.
+_JUST_REPLACED_NS = 5_000_000_000
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.([0-9]{1,19})\.json")
 _ATTEMPTS = 20
 
@@ -105,9 +116,10 @@ class _Pending(NamedTuple):
 class _Built(NamedTuple):
     """A history assembled for writing, and what it was made of."""
 
-    document: bytes
+    content: _atomic.Pieces
+    size: int
     layout: _layout.Layout
-    chunks: dict[int, tuple[int, bytes | memoryview, StoredVersion | None]]
+    chunks: dict[int, tuple[int, bytes, StoredVersion]]
     folded: list[str]
     previous_index: bytes | None
 
@@ -150,6 +162,8 @@ class FileStore(Store):
         self._dirty: set[str] = set()  # experiments this process wrote version files of
         self._stripes = [threading.Lock() for _ in range(64)]
         self._fold_seconds: dict[str, float] = {}  # how long this process's last fold took
+        # The layout of the history of each identity seen last: it changes only with it.
+        self._layouts: dict[str, tuple[list[int], _layout.Layout]] = {}
         _STORES.add(self)
 
     # -- paths ----------------------------------------------------------------------
@@ -241,7 +255,7 @@ class FileStore(Store):
                 before_write(number)
             record = new_record(experiment_id, number, fields)
             record["_revision"] = 1
-            finish = self._store_record(experiment_id, record, identity, None)
+            finish = self._store_record(experiment_id, record, identity, layout, None)
         if finish is not None:
             self._finish(finish)
         copied: StoredVersion = _serialize.loads(_serialize.dumps(record))
@@ -293,7 +307,7 @@ class FileStore(Store):
                 )
                 result = change(record)
                 record["_revision"] = revision + 1
-                finish = self._store_record(experiment_id, record, identity, known)
+                finish = self._store_record(experiment_id, record, identity, layout, known)
             if finish is not None:  # durability outside the experiment's lock
                 self._finish(finish)
         return result
@@ -314,7 +328,7 @@ class FileStore(Store):
                 layout = None
                 found: list[StoredVersion] = []
                 if fd is not None and identity is not None:
-                    layout = self._read_layout(experiment_id, identity)
+                    layout = self._reader_layout(experiment_id, identity)
                     if layout is None:
                         data = _read_object(path, fd, identity)
                         versions = self._parse(path, data, experiment_id, identity)["versions"]
@@ -345,7 +359,7 @@ class FileStore(Store):
             identity = _identity_of(path)
             latest = max(self._pending(experiment_id), default=0)
             if identity is not None:
-                layout = self._read_layout(experiment_id, identity)
+                layout = self._reader_layout(experiment_id, identity)
                 if layout is None:
                     try:
                         versions = self._merged(experiment_id, self._snapshot(experiment_id))
@@ -465,7 +479,7 @@ class FileStore(Store):
                         self._refresh(name, None)
 
     def version_ended(self, experiment_id: str) -> None:
-        """Fold version files a few seconds after a version ends, if none was since."""
+        """Fold version files once a fold is due after a version ends (see :meth:`_due_in`)."""
         if self._pending(experiment_id):
             self._fold_soon(experiment_id, REFRESH_SECONDS)
 
@@ -485,8 +499,13 @@ class FileStore(Store):
         with self._timers_lock:
             self._timers.pop(experiment_id, None)
         # Version files are already durable: a fold that fails is retried later.
+        later = None
         with contextlib.suppress(Exception):
-            self._fold(experiment_id, wait=False)
+            later = self._fold(experiment_id, wait=False)
+            if later is not None and self._pending(experiment_id):
+                # Not due yet (or another process is folding): look again then, so
+                # that a process that writes nothing more still folds what it wrote.
+                self._fold_soon(experiment_id, later)
 
     def _flush_at_exit(self) -> None:
         """Fold what this process left in version files, so the history holds it all."""
@@ -546,6 +565,7 @@ class FileStore(Store):
         experiment_id: str,
         record: StoredVersion,
         identity: list[int] | None,
+        layout: _layout.Layout | None,
         replaced: _Pending | None,
     ) -> Callable[[], None] | None:
         """Under the lock: make ``record`` the version's current state.
@@ -567,9 +587,7 @@ class FileStore(Store):
             _atomic.fsync_dir(folder.parent)  # a new folder's entry must survive power loss
         target = folder / f"{version}.{revision}.json"
         _atomic.write_atomic(target, encoded, durable=False)
-        stale = identity is not None and time.time_ns() - identity[2] >= self._interval(
-            experiment_id
-        )
+        stale = identity is not None and self._due_in(experiment_id, identity, layout) <= 0
 
         def finish() -> None:
             try:
@@ -613,191 +631,315 @@ class FileStore(Store):
             OSError: The history could not be written; nothing changed.
         """
         path = self.history_path(experiment_id)
-        built = self._build(experiment_id, _read_document(path), changed, parse=True)
-        assert built is not None  # under the lock no version file is folded by another
-        _atomic.write_atomic(path, built.document)
-        identity = _atomic.file_identity(os.stat(path))
-        self._finish_fold(experiment_id, built, identity)
-        self._summarise_fold(experiment_id, built, identity, tidy=True)
+        started = time.perf_counter()
+        fd = _open_document(path)
+        try:
+            built = self._build(experiment_id, fd, changed, parse=True)
+            assert built is not None  # under the lock no version file is folded by another
+            _atomic.write_atomic(path, built.content)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        identity, reader = _reopen(path)
+        try:
+            self._finish_fold(experiment_id, built, identity, time.perf_counter() - started)
+            self._summarise_fold(experiment_id, built, identity, reader, tidy=True)
+        finally:
+            os.close(reader)
         return identity, built.layout
 
-    def _interval(self, experiment_id: str) -> float:
-        """Nanoseconds a big history is left unfolded before a writer folds it.
+    def _due_in(
+        self, experiment_id: str, identity: list[int] | None, layout: _layout.Layout | None
+    ) -> float:
+        """Seconds until a big history is due to be folded again (0 or less: it is).
 
-        At least ``REFRESH_SECONDS``, and long enough that folding takes at most a
-        twentieth of the time.
+        A fold is due :data:`REFRESH_SECONDS` after the history was written, or, when
+        folding it takes longer than a twentieth of that, twenty times as long as the
+        last fold took (the layout says, whichever process made it): so folds take at
+        most a twentieth of the time, however big the history grows.
         """
-        return max(REFRESH_SECONDS, 20 * self._fold_seconds.get(experiment_id, 0.0)) * 1e9
+        if identity is None:
+            return 0.0
+        took = max(
+            self._fold_seconds.get(experiment_id, 0.0),
+            0.0 if layout is None else layout.fold_seconds,
+        )
+        interval = max(REFRESH_SECONDS, _FOLD_SHARE * took)
+        return interval - (time.time_ns() - identity[2]) / 1e9
 
-    def _fold(self, experiment_id: str, *, wait: bool) -> None:
+    def _fold(self, experiment_id: str, *, wait: bool) -> float | None:
         """Fold, with what the OS refuses as a typed StorageError (see :meth:`_fold_once`)."""
-        started = time.perf_counter()
         try:
-            self._fold_once(experiment_id, wait=wait)
-            self._fold_seconds[experiment_id] = time.perf_counter() - started
+            return self._fold_once(experiment_id, wait=wait)
         except OSError as error:
             raise _as_storage_error(error, self.log_dir) from None
 
-    def _fold_once(self, experiment_id: str, *, wait: bool) -> None:
+    def _fold_once(self, experiment_id: str, *, wait: bool) -> float | None:
         """Fold the version files into a big history, holding the lock only to swap it in.
 
         The new history is assembled and made durable under a temp name without the
-        experiment's lock, so writers are not held up by it; then, under the lock, it
-        replaces the history if that is still the one it was made from (else another
-        fold came first, and this one is dropped). Version files written meanwhile stay
-        and keep winning over the records folded (their revision is higher). One fold
-        of an experiment runs at a time in the whole folder.
+        experiment's lock, so writers are not held up by it: the unchanged records'
+        bytes are copied by the kernel from the current history, never read into the
+        process. Then, under the lock, it replaces the history if that is still the
+        one it was made from (else another fold came first, and this one is dropped).
+        Version files written meanwhile stay and keep winning over the records
+        folded (their revision is higher), as do those replaced by a newer revision
+        while the fold ran. One fold of an experiment runs at a time in the whole
+        folder.
+
+        Args:
+            experiment_id: The experiment.
+            wait: Wait for another process's fold and fold now (``flush``); otherwise
+                fold only if a fold is due (see :meth:`_due_in`).
+
+        Returns:
+            Without ``wait``, the seconds after which to look again when the fold was
+            not due or another process was folding; else None.
         """
-        path = self.history_path(experiment_id)
         try:
             folding = _atomic.locked(self.fold_lock_path(experiment_id), self.lock_timeout * wait)
             folding.__enter__()
         except LockTimeoutError:
             if wait:
                 raise
-            return  # another process is folding it now
+            return REFRESH_SECONDS  # another process is folding it now
+        try:
+            return self._fold_holding(experiment_id, wait=wait)
+        finally:
+            folding.__exit__(None, None, None)
+
+    def _fold_holding(self, experiment_id: str, *, wait: bool) -> float | None:
+        """:meth:`_fold_once`, holding the experiment's fold lock."""
+        if not self._pending(experiment_id):
+            return None
+        path = self.history_path(experiment_id)
+        fd = _open_document(path)
         temp = None
         try:
-            read, built = None, None
-            for _ in range(_ATTEMPTS):  # a writer may replace a version file meanwhile
-                read = _read_document(path)
-                if (
-                    read is None
-                    or self._read_layout(experiment_id, _atomic.file_identity(read[1])) is None
-                ):
-                    break
-                built = self._build(experiment_id, read, None, parse=False)
-                if built is not None:
-                    break
-            if built is None:  # a missing or unlaid history: fold it under the lock
-                with self._locked(experiment_id):
-                    if self._pending(experiment_id):
-                        self._refresh(experiment_id, None)
-                return
-            assert read is not None
-            temp = _atomic.write_temp(path, built.document)
-            with self._locked(experiment_id):
-                if _identity_of(path) != _atomic.file_identity(read[1]):
-                    return  # changed meanwhile: this fold is stale
-                _atomic.commit_temp(temp, path)
-                temp = None
-                identity = _atomic.file_identity(os.stat(path))
-                self._finish_fold(experiment_id, built, identity)
-            # Derived files after the lock: writers need not wait for them.
-            self._summarise_fold(experiment_id, built, identity, tidy=False)
+            identity = None if fd is None else _atomic.file_identity(os.fstat(fd))
+            layout = None
+            if identity is not None:
+                layout = self._read_layout(experiment_id, identity, fresh=True)
+            if not wait and layout is not None:
+                later = self._due_in(experiment_id, identity, layout)
+                if later > 0:
+                    return later
+            started = time.perf_counter()
+            built = None if layout is None else self._build(experiment_id, fd, None)
+            if built is not None:
+                temp = _atomic.write_temp(path, built.content)
         finally:
-            if temp is not None:
-                with contextlib.suppress(OSError):
-                    temp.unlink()
-            folding.__exit__(None, None, None)
+            if fd is not None:
+                os.close(fd)
+        if built is None or temp is None or identity is None:
+            # A missing or unlaid history: fold it under the lock.
+            with self._locked(experiment_id):
+                if self._pending(experiment_id):
+                    self._refresh(experiment_id, None)
+            return None
+        try:
+            self._swap_in(experiment_id, identity, built, temp, started)
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()  # still there if the fold was dropped or failed
+        return None
+
+    def _swap_in(
+        self, experiment_id: str, identity: list[int], built: _Built, temp: Path, started: float
+    ) -> None:
+        """Rename a folded history over the one of ``identity``, if it is still there."""
+        path = self.history_path(experiment_id)
+        # Under the lock only the rename and the layout: writers wait for nothing else.
+        with self._locked(experiment_id):
+            if _identity_of(path) != identity:
+                return  # changed meanwhile: this fold is stale
+            _atomic.commit_temp(temp, path, durable=False)
+            new_identity, reader = _reopen(path)
+            self._write_layout(experiment_id, new_identity, built.layout, 0.0)
+        try:
+            # The rename is made durable before any folded version file goes (a history
+            # written since holds them too, and was made durable by its writer).
+            _atomic.fsync_dir(path.parent)
+            self._remove_folded(experiment_id, built)
+            # Derived files after the lock: writers need not wait for them.
+            self._summarise_fold(experiment_id, built, new_identity, reader, tidy=False)
+        finally:
+            os.close(reader)
+        took = time.perf_counter() - started
+        self._fold_seconds[experiment_id] = took
+        # The layout says how long the whole fold took, derived files included, so
+        # that every process spaces the next one by it.
+        with contextlib.suppress(OSError, ExperimentManagerError), self._locked(experiment_id):
+            if _identity_of(path) == new_identity:
+                self._write_layout(experiment_id, new_identity, built.layout, took)
 
     def _build(
         self,
         experiment_id: str,
-        read: tuple[bytes, os.stat_result] | None,
+        fd: int | None,
         changed: dict[int, tuple[int, bytes, StoredVersion]] | None,
         *,
-        parse: bool,
+        parse: bool = False,
     ) -> _Built | None:
-        """The history holding ``read``'s records, every version file and ``changed``.
+        """The history holding the current one's records, every version file and ``changed``.
 
         Args:
             experiment_id: The experiment.
-            read: The current history's bytes and status (None: there is none).
+            fd: The current history, open (None: there is none).
             changed: Records to store, by version: ``(revision, encoded, record)``.
             parse: Parse a history that no layout describes; otherwise give None.
 
         Returns:
-            What to write, or None when a version file went missing (folded by
-            another writer) or the history would have to be parsed.
+            What to write (runs copied from ``fd`` and new bytes), or None when the
+            history would have to be parsed. A version file gone meanwhile (replaced
+            by a newer revision, which stays) is left out.
 
         Raises:
             CorruptHistoryError: The current history cannot be parsed.
         """
         path = self.history_path(experiment_id)
         pending, older = self._version_files(experiment_id)
-        chunks: dict[int, tuple[int, bytes | memoryview, StoredVersion | None]] = {}
+        # The records written anew (all of them when the history had to be parsed);
+        # the others are copied from the current history where its layout says.
+        chunks: dict[int, tuple[int, bytes, StoredVersion]] = {}
         previous_index = None
         layout = None
-        if read is not None:
-            data, info = read
-            old_identity = _atomic.file_identity(info)
+        if fd is not None:
+            old_identity = _atomic.file_identity(os.fstat(fd))
             layout = self._read_layout(experiment_id, old_identity)
             if layout is not None:
-                view = memoryview(data)
-                laid = zip(
-                    layout.versions, layout.starts, layout.ends, layout.revisions, strict=True
-                )
-                for version, start, end, revision in laid:
-                    chunks[version] = (revision, view[start:end], None)
                 previous_index = self._index_bytes_describing(experiment_id, old_identity)
             elif not parse:
                 return None
             else:
+                data = _read_object(path, fd, old_identity)
                 for stored in self._parse(path, data, experiment_id, old_identity)["versions"]:
                     encoded = _serialize.dumps(_shared_columns.pack(stored))
                     chunks[stored["version"]] = (stored.get("_revision", 0), encoded, stored)
         folded = list(older)  # superseded by a newer revision, folded here too
         for version, known in pending.items():
-            if version in chunks and chunks[version][0] >= known.revision:
+            if layout is not None:
+                stored_revision = _history_revision(layout, version)
+            else:
+                stored_revision = chunks[version][0] if version in chunks else -1
+            if stored_revision >= known.revision:
                 folded.append(known.name)  # already in the history (a fold was cut short)
                 continue
             found = _read_document(self.versions_folder(experiment_id) / known.name)
             if found is None:
-                if parse:
-                    continue
-                return None
+                continue  # replaced by a newer revision meanwhile: that one stays
             name = self.versions_folder(experiment_id) / known.name
             record = _parse_record(name, found[0], "the version file", experiment_id)
             chunks[version] = (known.revision, found[0], record)
             folded.append(known.name)
         for version, (revision, encoded, record) in (changed or {}).items():
             chunks[version] = (revision, encoded, record)
-        ordered = sorted(chunks.items())
-        document, spans = _document.assemble(
-            experiment_id, FORMAT_VERSION, [(v, chunk[0], chunk[1]) for v, chunk in ordered]
-        )
-        running = [
-            v
-            for v, (_, _, record) in ordered
-            if (record.get("status") if record is not None else None) == "running"
-        ]
-        if layout is not None:
-            running = sorted({v for v in layout.running if chunks[v][2] is None}.union(running))
-        new_layout = _layout.Layout([n for span in spans for n in span], running)
-        return _Built(document, new_layout, chunks, folded, previous_index)
-
-    def _finish_fold(self, experiment_id: str, built: _Built, identity: list[int]) -> None:
-        """Under the lock, after a history was written: its layout, then cleanup."""
-        spans = zip(
-            built.layout.versions,
-            built.layout.starts,
-            built.layout.ends,
-            built.layout.revisions,
-            strict=True,
-        )
-        target = self.layout_path(experiment_id)
-        with contextlib.suppress(OSError):  # derived: a lost layout is rebuilt
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _atomic.write_atomic(
-                target,
-                _layout.encode(identity, list(spans), built.layout.running),
-                durable=False,
-                locked_by_caller=False,
+        if layout is None:
+            ordered = sorted(chunks.items())
+            parts, spans, size = _document.plan(
+                experiment_id, FORMAT_VERSION, [(v, c[0], c[1]) for v, c in ordered]
             )
+            running = [v for v, (_, _, record) in ordered if record.get("status") == "running"]
+            numbers = array("q", [n for span in spans for n in span])
+        else:
+            parts, numbers, size = self._plan_over(experiment_id, layout, chunks)
+            running = sorted(
+                {v for v in layout.running if v not in chunks}.union(
+                    v for v, (_, _, record) in chunks.items() if record.get("status") == "running"
+                )
+            )
+        content = _atomic.Pieces(parts, -1 if fd is None else fd)
+        return _Built(
+            content, size, _layout.Layout(numbers, running), chunks, folded, previous_index
+        )
+
+    def _plan_over(
+        self,
+        experiment_id: str,
+        layout: _layout.Layout,
+        chunks: Mapping[int, tuple[int, bytes, StoredVersion]],
+    ) -> tuple[list[_document.Chunk], array[int], int]:
+        """A history made of the current one's records (as ``layout`` lays them) and ``chunks``.
+
+        The records before the first version written anew stay where they are: they
+        are one run to copy, and their spans are the layout's, so a fold of the newest
+        versions costs about them, not the whole history.
+
+        Returns:
+            The runs to write, the new layout's numbers, the new history's size.
+        """
+        versions = layout.versions
+        first = min(chunks, default=versions[-1] + 1 if versions else 1)
+        kept = bisect.bisect_left(versions, first)
+        try:
+            parts, spans, size = self._plan_from(experiment_id, layout, chunks, kept)
+        except ValueError:  # not laid out as this library writes: list every record
+            kept = 0
+            parts, spans, size = self._plan_from(experiment_id, layout, chunks, kept)
+        numbers = layout.numbers(kept)
+        numbers.extend(n for span in spans for n in span)
+        return parts, numbers, size
+
+    def _plan_from(
+        self,
+        experiment_id: str,
+        layout: _layout.Layout,
+        chunks: Mapping[int, tuple[int, bytes, StoredVersion]],
+        kept: int,
+    ) -> tuple[list[_document.Chunk], list[tuple[int, int, int, int]], int]:
+        """:func:`.stores._document.plan` with the layout's first ``kept`` records kept."""
+        versions, starts, ends = layout.versions, layout.starts, layout.ends
+        revisions = layout.revisions
+        rest: list[tuple[int, int, _document.Chunk]] = []
+        for version in sorted({*versions[kept:], *chunks}):
+            if version in chunks:
+                revision, encoded, _ = chunks[version]
+                rest.append((version, revision, encoded))
+            else:
+                row = bisect.bisect_left(versions, version, kept)
+                rest.append((version, revisions[row], (starts[row], ends[row])))
+        prefix = (starts[0], ends[kept - 1]) if kept else None
+        return _document.plan(experiment_id, FORMAT_VERSION, rest, prefix)
+
+    def _finish_fold(
+        self, experiment_id: str, built: _Built, identity: list[int], seconds: float
+    ) -> None:
+        """Under the lock, after a history was written: its layout, then cleanup."""
+        self._write_layout(experiment_id, identity, built.layout, seconds)
+        self._remove_folded(experiment_id, built)
+
+    def _remove_folded(self, experiment_id: str, built: _Built) -> None:
+        """Remove the version files folded into a durable history."""
         folder = self.versions_folder(experiment_id)
         for name in built.folded:
             with contextlib.suppress(OSError):  # a leftover is harmless: it is not newer
                 (folder / name).unlink()
 
-    def _summarise_fold(
-        self, experiment_id: str, built: _Built, identity: list[int], *, tidy: bool
+    def _write_layout(
+        self, experiment_id: str, identity: list[int], layout: _layout.Layout, seconds: float
     ) -> None:
-        """The index and columns files of a history just written (derived: never fails)."""
+        """Under the lock: the layout file of the history of ``identity``."""
+        layout.fold_seconds = seconds
+        self._remember_layout(experiment_id, identity, layout)
+        target = self.layout_path(experiment_id)
+        with contextlib.suppress(OSError):  # derived: a lost layout is rebuilt
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _atomic.write_atomic(
+                target, layout.encode(identity), durable=False, locked_by_caller=False
+            )
+
+    def _summarise_fold(
+        self, experiment_id: str, built: _Built, identity: list[int], reader: int, *, tidy: bool
+    ) -> None:
+        """The index and columns files of a history just written (derived: never fails).
+
+        ``reader`` is the history written, open: its records are read from it.
+        """
         with contextlib.suppress(OSError):
             self._write_derived(
                 experiment_id,
-                document=built.document,
+                size=built.size,
+                read=lambda start, end: os.pread(reader, end - start, start),
                 identity=identity,
                 layout=built.layout,
                 chunks=built.chunks,
@@ -809,30 +951,28 @@ class FileStore(Store):
         self,
         experiment_id: str,
         *,
-        document: bytes,
+        size: int,
+        read: Callable[[int, int], bytes],
         identity: list[int],
         layout: _layout.Layout,
-        chunks: Mapping[int, tuple[int, bytes | memoryview, StoredVersion | None]],
+        chunks: Mapping[int, tuple[int, bytes, StoredVersion]],
         previous_index: bytes | None,
         tidy: bool,
     ) -> None:
         """The index and columns files of a history just written."""
-        view = memoryview(document)
 
         def record_of(version: int) -> StoredVersion:
-            record = chunks[version][2]
-            if record is None:
-                start, end, _ = layout.span(version) or (0, 0, 0)
-                record = _shared_columns.unpack(_serialize.loads(view[start:end]))
-            return record
+            if version in chunks:
+                return chunks[version][2]
+            start, end, _ = layout.span(version) or (0, 0, 0)
+            return _shared_columns.unpack(_serialize.loads(read(start, end)))
 
         changed = {
             version: _index.summarize_all([record], None)[0]
             for version, (_, _, record) in chunks.items()
-            if record is not None
         }
         versions = layout.versions
-        wants_columns = len(document) >= _columns.MIN_BYTES_PER_VERSION * len(versions)
+        wants_columns = size >= _columns.MIN_BYTES_PER_VERSION * len(versions)
         if previous_index is not None and not wants_columns:
             # Only the changed versions' lines are encoded; the others are copied.
             data = _index_file.update(previous_index, identity, changed, versions)
@@ -894,12 +1034,64 @@ class FileStore(Store):
             raise CorruptHistoryError(path, f"holds version {record['version']}, not {version}")
         return record
 
-    def _read_layout(self, experiment_id: str, identity: list[int]) -> _layout.Layout | None:
+    def _read_layout(
+        self, experiment_id: str, identity: list[int], *, fresh: bool = False
+    ) -> _layout.Layout | None:
+        """The layout of the history of ``identity``, or None when none describes it.
+
+        The last one seen is kept: a history's layout changes only with the history
+        (its spans are those of the history's bytes), so each write does not read
+        and check it again. ``fresh`` reads the file anyway, for its
+        ``fold_seconds``, which a fold sets once its derived files are written.
+        """
+        kept = self._layouts.get(experiment_id)
+        if not fresh and kept is not None and kept[0] == identity:
+            return kept[1]
         try:
             data = _atomic.read_bytes(self.layout_path(experiment_id))
         except OSError:
-            return None  # derived data: a layout that cannot be read is rebuilt
-        return None if data is None else _layout.decode(data, identity)
+            data = None  # derived data: a layout that cannot be read is rebuilt
+        layout = None if data is None else _layout.decode(data, identity)
+        if layout is None:
+            return kept[1] if kept is not None and kept[0] == identity else None
+        self._remember_layout(experiment_id, identity, layout)
+        return layout
+
+    def _reader_layout(self, experiment_id: str, identity: list[int]) -> _layout.Layout | None:
+        """:meth:`_read_layout` for a reader, which holds no lock.
+
+        A history replaced a moment ago may be read before its writer, who still
+        holds the experiment's lock, has written its layout: the reader then waits
+        for that lock instead of reading the whole history.
+        """
+        layout = self._read_layout(experiment_id, identity)
+        if layout is not None or not _just_replaced(identity):
+            return layout
+        waiting = _atomic.locked(self.lock_path(experiment_id), self.lock_timeout)
+        with contextlib.suppress(OSError, ExperimentManagerError), waiting:
+            pass
+        return self._read_layout(experiment_id, identity)
+
+    def _await_fold(self, experiment_id: str, identity: list[int] | None) -> bool:
+        """Wait for a fold of a history replaced a moment ago to write its derived files.
+
+        Returns:
+            Whether it waited (the caller then reads the index again).
+        """
+        if identity is None or not _just_replaced(identity):
+            return False
+        waiting = _atomic.locked(self.fold_lock_path(experiment_id), self.lock_timeout)
+        with contextlib.suppress(OSError, ExperimentManagerError), waiting:
+            pass
+        return True
+
+    def _remember_layout(
+        self, experiment_id: str, identity: list[int], layout: _layout.Layout
+    ) -> None:
+        self._layouts.pop(experiment_id, None)
+        self._layouts[experiment_id] = (identity, layout)
+        while len(self._layouts) > _LAYOUTS_KEPT:
+            self._layouts.pop(next(iter(self._layouts)), None)
 
     def _record_from_history(
         self, experiment_id: str, version: int, layout: _layout.Layout | None
@@ -1012,6 +1204,8 @@ class FileStore(Store):
         identity = _identity_of(self.history_path(experiment_id))
         if identity is not None:
             index = self._index_describing(experiment_id, identity)
+            if index is None and self._await_fold(experiment_id, identity):
+                index = self._index_describing(experiment_id, identity)
             if index is not None:
                 plain = index["plain"]
             else:
@@ -1078,16 +1272,9 @@ class FileStore(Store):
         identity = _identity_of(self.history_path(experiment_id))
         listing, plain = _listing.build([]), True
         if identity is not None:
-            try:
-                head = _atomic.read_lines(
-                    self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1]
-                )
-            except OSError:
-                head = None  # derived data replaced by something else: rebuilt below
-            found = None
-            if head is not None:
-                lines, index_info = head
-                found = _index_file.read_listing(lines, index_info.st_size, identity)
+            found = self._listing_describing(experiment_id, identity)
+            if found is None and self._await_fold(experiment_id, identity):
+                found = self._listing_describing(experiment_id, identity)
             if found is not None:
                 listing, plain = found
             else:
@@ -1116,6 +1303,21 @@ class FileStore(Store):
                 raise _FoldedError from None
             listing = _listing.build([e["summary"] for e in index["versions"]])
             return _listing.to_table(experiment_id, listing, decode=True)
+
+    def _listing_describing(
+        self, experiment_id: str, identity: list[int]
+    ) -> tuple[Any, bool] | None:
+        """The index's listing (and whether it is plain), if it describes that history."""
+        try:
+            head = _atomic.read_lines(
+                self.index_path(experiment_id), [_index_file.HEADER_LIMIT, -1]
+            )
+        except OSError:
+            return None  # derived data replaced by something else: rebuilt
+        if head is None:
+            return None
+        lines, index_info = head
+        return _index_file.read_listing(lines, index_info.st_size, identity)
 
     def _index_current(self, experiment_id: str, identity: list[int]) -> bool:
         """Whether the index's header (read alone) says it describes that history."""
@@ -1490,6 +1692,19 @@ def _open_document(path: Path) -> int | None:
         else:
             reason = f"cannot be read ({error.strerror or error})"
         raise CorruptHistoryError(path, reason) from None
+
+
+def _just_replaced(identity: list[int]) -> bool:
+    """Whether a file of that identity was written or renamed in the last few seconds."""
+    return time.time_ns() - identity[3] < _JUST_REPLACED_NS
+
+
+def _reopen(path: Path) -> tuple[list[int], int]:
+    """Under the lock, just after writing it: the history's identity, and it open."""
+    fd = _atomic.open_file(path)
+    if fd is None:
+        raise FileNotFoundError(errno.ENOENT, "removed just after it was written", str(path))
+    return _atomic.file_identity(os.fstat(fd)), fd
 
 
 def _read_document(path: Path) -> tuple[bytes, os.stat_result] | None:
