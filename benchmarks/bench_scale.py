@@ -3,10 +3,16 @@
 1. **Sweep through the API**: ``--versions`` versions (3 metrics x 50 steps, one
    ``log()`` per step) of one experiment id, written by ``--writers`` processes that
    take version slots from a shared counter until it is reached. Printed: the total
-   time, and the wall time per version across all writers (from the versions' end
-   times, over a window of 50 versions) around the 100th, 1,000th and last version,
-   with each writer's own start-to-end time beside it, and per tenth of the run.
-   Baseline: the 100th version. Target: the last within 1.5x of the 100th.
+   time and the wall time per version in each tenth of the run. Then the **cost per
+   version at 100, 1,000 and 10,000 versions**: ``--batch`` versions written the same
+   way on a copy of an experiment that already has that many versions (built once
+   like part 2's, kept under ``--cache``), ``--reps`` times, each batch starting when
+   the history is due to be folded, so that each holds at least one fold of the
+   history at its size (at 10,000 versions folds are further apart than a batch
+   lasts, so this charges the batch more than its share). The figure is the batch's
+   wall time (first start to last end, across the writers) over its versions;
+   every repetition is printed, and the folds each saw. Baseline: 100 versions.
+   Target: 10,000 within 1.5x of 100 (medians of the repetitions).
 2. **Calls at 10,000 versions** (about 70 MB of history): the median of
    ``start_experiment``, ``log_metrics``, ``add_checkpoint`` and ``end_experiment``
    (target: each under 20 ms), beside the same calls on a new id of the same folder,
@@ -32,12 +38,13 @@ the same at any size, and only blurs what grows. Processes are started with 'spa
 so each one exits as a program does (its deferred history rewrite included).
 
 Run: ``python benchmarks/bench_scale.py [--cache DIR] [--versions 10000] [--parts 1 2 3 4]``
-(about 5 minutes on 2 cores, most of it part 1)
+(about 8 minutes on 2 cores, most of it part 1)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -50,6 +57,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,12 +66,12 @@ from typing import Any
 import orjson
 
 from experiment_manager import ExperimentManager
+from experiment_manager.stores._atomic import file_identity
 from experiment_manager.stores.files import REFRESH_SECONDS, FileStore
 
 EXPERIMENT = "big"
 METRICS = ("loss", "acc", "val_loss")
 STEPS = 50
-WINDOW = 50
 STREAM_METRICS = tuple(f"m{i}" for i in range(10))
 STREAM_STEPS = 1000
 CONTEXT = multiprocessing.get_context("spawn")
@@ -101,8 +109,27 @@ def verdict(ok: bool) -> str:
 def sweep_writer(log_dir: str, target: int, counter: Any, barrier: Any, out: Any) -> None:
     """Run versions until ``target`` slots are taken; send (version, start, end) rows."""
     manager = ExperimentManager(log_dir, capture_environment=False)
-    rows: list[tuple[int, float, float]] = []
     barrier.wait()
+    out.put(sweep_versions(manager, target, counter))
+
+
+def batch_writer(
+    log_dir: str, target: int, counter: Any, finished: Any, barrier: Any, out: Any
+) -> None:
+    """:func:`sweep_writer` that exits only once every writer has ended its versions.
+
+    So no writer's exit (which folds the history) falls inside the timed batch.
+    """
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    barrier.wait()
+    rows = sweep_versions(manager, target, counter)
+    finished.wait()
+    out.put(rows)
+
+
+def sweep_versions(manager: ExperimentManager, target: int, counter: Any) -> list[Any]:
+    """Versions of ``big`` until ``target`` slots are taken: (version, start, end) rows."""
+    rows: list[tuple[int, float, float]] = []
     while True:
         with counter.get_lock():
             if counter.value >= target:
@@ -117,7 +144,7 @@ def sweep_writer(log_dir: str, target: int, counter: Any, barrier: Any, out: Any
             manager.log({"loss": 1 / (step + 1), "acc": step / STEPS, "val_loss": slot / target})
         manager.end_experiment()
         rows.append((record.version, started, time.time()))
-    out.put(rows)
+    return rows
 
 
 def run_processes(
@@ -184,35 +211,8 @@ def part_sweep(folder: Path, versions: int, writers: int) -> None:
     print(f"   one id, {writers} writer processes ({load()})")
     size = (log_dir / f"{EXPERIMENT}.json").stat().st_size
     print(f"   total {total:.1f} s, history {size / 1e6:.1f} MB")
-    points = [p for p in (100, 1000, 10_000) if p < versions] + [versions]
-    # (wall time per version across the writers, mean and max of one writer's own)
-    costs: dict[int, tuple[float, float, float]] = {}
-    for point in points:
-        high = min(point + WINDOW // 2, versions)
-        low = max(high - WINDOW, 1)
-        wall = (rows[high - 1][2] - rows[low - 1][2]) / max(high - low, 1)
-        spans = [end - start for _, start, end in rows[low - 1 : high]]
-        costs[point] = (wall, statistics.fmean(spans), max(spans))
-    base_wall, base_own, _ = costs[points[0]]
-    print(f"   per version, over the {WINDOW} versions around each (by end time):")
-    print(
-        f"   {'around version':>16}  {'wall per version':>16}  {'ratio':>7}"
-        f"  {'one writer, mean':>16}  {'ratio':>7}  {'one writer, max':>15}"
-    )
-    for point in points:
-        wall, own, slowest = costs[point]
-        print(
-            f"   {point:>16,}  {ms(wall):>16}  {ratio(wall, base_wall)}"
-            f"  {ms(own):>16}  {ratio(own, base_own)}  {ms(slowest):>15}"
-        )
-    last = costs[points[-1]][0] / base_wall
-    print(
-        f"   version {points[-1]:,} / version {points[0]:,}: {last:.2f}x"
-        f" (target <= 1.5x): {verdict(last <= 1.5)}"
-    )
-    if versions >= 100:
-        # A window of 50 versions lasts well under a second, so whether it holds one
-        # of the history's refreshes is chance; tenths of the run average them out.
+    if versions >= 10:
+        # Tenths of the run, from the versions' end times: how the pace changed.
         tenths = []
         previous = min(row[1] for row in rows)
         for tenth in range(1, 11):
@@ -225,16 +225,125 @@ def part_sweep(folder: Path, versions: int, writers: int) -> None:
             + " ".join(f"{t * 1e3:.1f}" for t in tenths)
         )
         print(f"   last tenth / first tenth: {ratio(tenths[-1], tenths[0]).strip()}")
-    print(
-        f"   total / ({versions:,} x the cost around version {points[0]:,}):"
-        f" {ratio(total, versions * base_wall).strip()}"
-    )
     problems = []
     if numbers != list(range(1, versions + 1)):
         problems.append(f"writers were given versions {numbers[:3]}...{numbers[-3:]}")
     problems += check_history(log_dir, EXPERIMENT, versions, STEPS)
     fine = "every version 1..N once, all in json.load"
     print(f"   check: {'; '.join(problems) if problems else fine}")
+
+
+class FoldWatcher:
+    """Notes each time a history file is replaced (each fold or rewrite), from a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        last = os.stat(self.path).st_ino
+        while not self._stop.wait(0.005):
+            with contextlib.suppress(FileNotFoundError):
+                inode = os.stat(self.path).st_ino
+                if inode != last:
+                    self.times.append(time.time())
+                    last = inode
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def due_in(log_dir: Path) -> float:
+    """Seconds until the store would fold the history of ``big`` (its own rule)."""
+    store = FileStore(log_dir)
+    identity = file_identity(os.stat(log_dir / f"{EXPERIMENT}.json"))
+    layout = store._read_layout(EXPERIMENT, identity, fresh=True)
+    return store._due_in(EXPERIMENT, identity, layout)
+
+
+def batch_costs(
+    folder: Path, cache: Path, base: int, batch: int, writers: int, reps: int
+) -> list[tuple[float, int, float]]:
+    """Per repetition: seconds per version of a batch written on ``base`` versions.
+
+    Each repetition copies the built experiment, writes one version on it through
+    the API and folds it (so that the copy's layout is rewritten and the fold's cost
+    is measured as the store measures it), waits until a fold is due, then times
+    ``batch`` versions by ``writers`` processes, which exit (and fold at exit) only
+    once all have ended their versions.
+
+    Returns:
+        Per repetition: wall seconds per version, folds of the history seen during
+        the batch, and the fold's measured seconds the store spaces folds by.
+    """
+    source = build_big(cache, base) / "logs"
+    out = []
+    for rep in range(reps):
+        log_dir = folder / f"batch-{base}-{rep}"
+        shutil.copytree(source, log_dir)
+        manager = ExperimentManager(log_dir, capture_environment=False)
+        manager.start_experiment("sweep", hyperparameters(0), {}, experiment_id=EXPERIMENT)
+        for step in range(STEPS):
+            manager.log({"loss": 1 / (step + 1), "acc": step / STEPS, "val_loss": 0.5})
+        manager.end_experiment()
+        manager.store.flush(EXPERIMENT)
+        layout = FileStore(log_dir)._read_layout(
+            EXPERIMENT, file_identity(os.stat(log_dir / f"{EXPERIMENT}.json")), fresh=True
+        )
+        took = 0.0 if layout is None else layout.fold_seconds
+        time.sleep(max(0.0, due_in(log_dir)) + 0.05)
+        watcher = FoldWatcher(log_dir / f"{EXPERIMENT}.json")
+        counter = CONTEXT.Value("i", 0)
+        finished = CONTEXT.Barrier(writers)
+        try:
+            _, results = run_processes(
+                batch_writer, [(str(log_dir), batch, counter, finished)] * writers
+            )
+        finally:
+            watcher.stop()
+        rows = [row for result in results for row in result]
+        first, last = min(row[1] for row in rows), max(row[2] for row in rows)
+        numbers = sorted(row[0] for row in rows)
+        if numbers != list(range(base + 2, base + 2 + batch)):
+            raise RuntimeError(f"batch on {base}: versions {numbers[:3]}...{numbers[-3:]}")
+        folds = sum(first <= t <= last for t in watcher.times)
+        out.append(((last - first) / batch, folds, took))
+        shutil.rmtree(log_dir)
+    return out
+
+
+def part_batches(folder: Path, cache: Path, batch: int, writers: int, reps: int) -> None:
+    bases = (100, 1000, 10_000)
+    progress(f"part 1: batches of {batch} versions on {', '.join(map(str, bases))} ...")
+    costs = {base: batch_costs(folder, cache, base, batch, writers, reps) for base in bases}
+    print(
+        f"   cost per version at N versions: {batch} versions by {writers} writers on a copy of"
+        f" an experiment of N versions, starting when a fold is due; {reps} repetitions"
+        f" ({load()})"
+    )
+    print(
+        f"   {'N':>8}  {'per version (each repetition)':<34} {'median':>10} {'ratio':>7}"
+        f"  {'folds seen':>10}  {'fold took':>10}"
+    )
+    medians = {}
+    for base, runs in costs.items():
+        medians[base] = statistics.median(cost for cost, _, _ in runs)
+        each = ", ".join(f"{cost * 1e3:.1f}" for cost, _, _ in runs) + " ms"
+        folds = ", ".join(str(count) for _, count, _ in runs)
+        took = statistics.median(seconds for _, _, seconds in runs)
+        print(
+            f"   {base:>8,}  {each:<34} {ms(medians[base]):>10}"
+            f" {ratio(medians[base], medians[bases[0]])}  {folds:>10}  {ms(took):>10}"
+        )
+    last = medians[bases[-1]] / medians[bases[0]]
+    print(
+        f"   version {bases[-1]:,} / version {bases[0]:,}: {last:.2f}x"
+        f" (target <= 1.5x): {verdict(last <= 1.5)}"
+    )
 
 
 # ---- 2. single calls at 10,000 versions ----------------------------------------------
@@ -562,6 +671,8 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=None, help="keeps part 2's built folder")
     parser.add_argument("--versions", type=int, default=10_000, help="versions of part 1")
     parser.add_argument("--writers", type=int, default=4, help="writer processes of part 1")
+    parser.add_argument("--batch", type=int, default=200, help="versions per batch of part 1")
+    parser.add_argument("--reps", type=int, default=3, help="batches per size in part 1")
     parser.add_argument("--big-versions", type=int, default=10_000, help="versions of part 2")
     parser.add_argument("--repeat", type=int, default=30, help="versions timed in part 2")
     parser.add_argument(
@@ -581,6 +692,7 @@ def main() -> int:
         folder = Path(tmp)
         if 1 in args.parts:
             part_sweep(folder, args.versions, args.writers)
+            part_batches(folder, cache, args.batch, args.writers, args.reps)
         if 2 in args.parts:
             part_calls(folder, cache, args.big_versions, args.repeat, args.paced)
         if 3 in args.parts:
