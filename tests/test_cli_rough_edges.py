@@ -118,7 +118,7 @@ def test_an_unknown_field_or_aggregate_suggests_the_closest(logs: Path) -> None:
 
 
 def _resumed(log_dir: Path) -> Path:
-    """Version 1 resumed from step 15 after 20 steps; version 2 never resumed."""
+    """Version 1 resumed from step 15 after 20 steps; version 2, longer, never resumed."""
     manager = ExperimentManager(log_dir, capture_environment=False, system_metrics=False)
     with manager.experiment("cfg", {}, experiment_id="res"):
         for step in range(20):
@@ -127,14 +127,14 @@ def _resumed(log_dir: Path) -> Path:
         for step in range(15, 30):
             manager.log({"loss": 0.5 - step / 100})
     with manager.experiment("cfg", {}, experiment_id="res"):
-        for step in range(30):
+        for step in range(60):
             manager.log({"loss": 1.0}, step=step)
     return log_dir
 
 
 def test_plot_marks_where_a_version_was_resumed(tmp_path: Path, each_store: str) -> None:
     logs = _resumed(tmp_path / "logs")
-    result = run(logs, "plot", "res", "-m", "loss", "--width", "30")
+    result = run(logs, "plot", "res", "-m", "loss", "--width", "60")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     one = next(i for i, line in enumerate(lines) if line.startswith("v1 "))
@@ -142,7 +142,8 @@ def test_plot_marks_where_a_version_was_resumed(tmp_path: Path, each_store: str)
     marker = lines[one + 1]
     assert marker.strip().startswith("^")
     assert marker.rstrip().endswith("^ resumed from step 15")
-    # The ^ stands under step 15: 30 steps on 30 columns, one column each.
+    # The ^ stands under step 15: 60 steps on 60 columns, one column each (v1's
+    # line stops at step 29).
     spark_start = len("v1  ")
     assert marker.index("^") - spark_start == 15
     assert lines[one + 2].startswith("v2 ")  # a version never resumed has no marker line

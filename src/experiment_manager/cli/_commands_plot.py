@@ -185,13 +185,17 @@ def _xs(record: Mapping[str, Any], metric: str, values: Sequence[Any]) -> list[i
 
 
 def _mark_column(
-    x: float, width: int, x_low: float, x_high: float, *, stride: int, drawn: int
+    x: float, width: int, x_low: float, x_high: float, *, stride: int, aligned: bool
 ) -> int | None:
-    """The column of step ``x`` on a line that :func:`_format.resample_by_x` drew."""
+    """The column of step ``x`` on a line that :func:`_format.resample_by_x` drew.
+
+    ``aligned``: every step of that line falls on the stride (then, if they fit, each
+    step has a column of its own, as there).
+    """
     if not x_low <= x <= x_high:
         return None
     span = x_high - x_low
-    if span / stride + 1 <= width and drawn == int(span / stride) + 1:
+    if span / stride + 1 <= width and aligned:
         return int((x - x_low) / stride)  # one column per step
     buckets = max(2, width) // 2
     return 2 * (min(buckets - 1, int((x - x_low) / span * buckets)) if span > 0 else 0)
@@ -273,12 +277,12 @@ def render_sparklines(
         if other:
             stats += f"  ({other} non-finite)"
         rows.append([labels[version].ljust(label_width), line, stats])
-        drawn = len(points[version])
+        aligned = all(((x - x_low) / stride).is_integer() for x in xs[version])
         marked = _resume_row(
             by_version[version],
             line_width,
-            lambda x, drawn=drawn: _mark_column(
-                x, width, x_low, x_high, stride=stride, drawn=drawn
+            lambda x, aligned=aligned: _mark_column(
+                x, width, x_low, x_high, stride=stride, aligned=aligned
             ),
         )
         if marked is not None:
