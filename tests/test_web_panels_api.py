@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from experiment_manager import ExperimentManager
@@ -184,3 +187,47 @@ def test_panel_series_is_each_metric_as_series_gives_it(tmp_path: Path) -> None:
     assert (
         client.get("/api/experiments/exp/panels/series?metric=loss&versions=9").status_code == 404
     )
+
+
+def _join_prefetch() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "expm-prefetch":
+            thread.join(timeout=60)
+
+
+def test_the_listing_reads_the_first_panels_curves_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = ExperimentManager(tmp_path, capture_environment=False)
+    names = [f"m{i:02d}" for i in range(20)]
+    for version in range(3):
+        manager.start_experiment("cfg", {"v": version}, {}, "exp")
+        manager.log_metrics({name: [version + s / 7 for s in range(500)] for name in names})
+        manager.end_experiment()
+    first = "&".join(f"metric={name}" for name in names[:16])
+
+    def reads_of(app: Any, listed: bool) -> list[str]:
+        client = TestClient(app)
+        if listed:
+            assert client.get("/api/experiments/exp?limit=100").status_code == 200
+            _join_prefetch()
+        reads: list[str] = []
+        store, reader = app.state.manager.store, app.state.manager
+        read_metric, read_history = store.read_metric, reader.read_history
+        monkeypatch.setattr(store, "read_metric", lambda *a: reads.append(a[1]) or read_metric(*a))
+        monkeypatch.setattr(reader, "read_history", lambda e: reads.append(e) or read_history(e))
+        body = client.get(f"/api/experiments/exp/panels/series?{first}&buckets=10").json()
+        assert [r["metric"] for r in body["results"]] == names[:16]
+        return reads
+
+    # Without the listing first, the panels' request reads; after it, the curves are there.
+    assert reads_of(create_app(tmp_path, allowed_hosts=["testserver"]), listed=False)
+    app = create_app(tmp_path, allowed_hosts=["testserver"])
+    assert reads_of(app, listed=True) == []
+    # Not again for the same history; not for an experiment with a running version, or
+    # one with more versions than is worth it.
+    prefetcher = app.state.prefetcher
+    listing = app.state.listings.get("exp")
+    assert prefetcher.start("exp", listing.identity, names, versions=3, live=False) is None
+    assert prefetcher.start("other", object(), names, versions=3, live=True) is None
+    assert prefetcher.start("other", object(), names, versions=10_000, live=False) is None

@@ -8,7 +8,8 @@ Modules, one job each: ``_app`` (the factory and routes), ``_security`` (Host ch
 read-only methods, security headers), ``_api`` (JSON endpoints), ``_pages`` (HTML
 shells, static files, the vendored chart library), ``_params`` (query parameters),
 ``_responses`` (strict JSON, the error shape), ``_edits`` (the edit endpoints of
-``--allow-edits``), ``_visibility`` (which versions are served), ``_cache`` (parsed histories and
+``--allow-edits``), ``_visibility`` (which versions are served), ``_prefetch``
+(reading the first panels' curves ahead), ``_cache`` (parsed histories and
 plotted metrics), the store's ``read_metric`` (one metric straight from a history file), ``_series``
 (a metric as x/y points), ``_downsample`` (min/max per x bucket), ``_openapi`` (the
 API's description) and ``_background`` (serving from a thread of the calling process).

@@ -207,6 +207,18 @@ def experiment(request: Request) -> Any:
     page = rows[offset:] if limit is None else rows[offset : offset + limit]
     if by is not None:
         body["row_groups"] = keys[offset:] if limit is None else keys[offset : offset + limit]
+    if offset == 0:
+        # The page asks for its panels' curves next: read them meanwhile.
+        names = [entry["name"] for entry in listing.columns().get("metrics") or []]
+        prefetcher = getattr(request.app.state, "prefetcher", None)
+        if prefetcher is not None:
+            prefetcher.start(
+                experiment_id,
+                listing.identity,
+                names,
+                versions=len(listing.summaries),
+                live=listing.live,
+            )
     body.update(
         total=len(rows),
         offset=offset,

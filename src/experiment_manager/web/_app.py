@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from experiment_manager.web import _api, _api_refs, _edits, _pages
 from experiment_manager.web._cache import HistoryCache
 from experiment_manager.web._listing import VersionListings
+from experiment_manager.web._prefetch import Prefetcher
 from experiment_manager.web._responses import StrictJSONResponse, error_body
 from experiment_manager.web._security import SecurityMiddleware
 
@@ -125,5 +126,6 @@ def create_app(
     # Made per app, handed to its own pages only (see _edits).
     app.state.edit_token = _edits.new_token() if allow_edits else None
     app.state.cache = HistoryCache(manager)
+    app.state.prefetcher = Prefetcher(app.state.cache)
     app.state.listings = VersionListings(manager)
     return app
