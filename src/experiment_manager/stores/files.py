@@ -122,6 +122,7 @@ class _Built(NamedTuple):
     chunks: dict[int, tuple[int, bytes, StoredVersion]]
     folded: list[str]
     previous_index: bytes | None
+    file_seconds: float  # spent reading the version files
 
 
 class _Snapshot(NamedTuple):
@@ -642,7 +643,8 @@ class FileStore(Store):
                 os.close(fd)
         identity, reader = _reopen(path)
         try:
-            self._finish_fold(experiment_id, built, identity, time.perf_counter() - started)
+            took = time.perf_counter() - started - built.file_seconds
+            self._finish_fold(experiment_id, built, identity, max(0.0, took))
             self._summarise_fold(experiment_id, built, identity, reader, tidy=True)
         finally:
             os.close(reader)
@@ -760,15 +762,18 @@ class FileStore(Store):
             # The rename is made durable before any folded version file goes (a history
             # written since holds them too, and was made durable by its writer).
             _atomic.fsync_dir(path.parent)
-            self._remove_folded(experiment_id, built)
+            per_file = built.file_seconds + self._remove_folded(experiment_id, built)
             # Derived files after the lock: writers need not wait for them.
-            self._summarise_fold(experiment_id, built, new_identity, reader, tidy=False)
+            per_file += self._summarise_fold(experiment_id, built, new_identity, reader, tidy=False)
         finally:
             os.close(reader)
-        took = time.perf_counter() - started
+        # What grows with the history, not with the version files folded (each is
+        # read, summarised and removed once however often folds come: counting that
+        # would space folds further as more files wait, and more wait as they are).
+        took = max(0.0, time.perf_counter() - started - per_file)
         self._fold_seconds[experiment_id] = took
-        # The layout says how long the whole fold took, derived files included, so
-        # that every process spaces the next one by it.
+        # The layout says how long the fold took, derived files included, so that
+        # every process spaces the next one by it.
         with contextlib.suppress(OSError, ExperimentManagerError), self._locked(experiment_id):
             if _identity_of(path) == new_identity:
                 self._write_layout(experiment_id, new_identity, built.layout, took)
@@ -817,6 +822,7 @@ class FileStore(Store):
                     encoded = _serialize.dumps(_shared_columns.pack(stored))
                     chunks[stored["version"]] = (stored.get("_revision", 0), encoded, stored)
         folded = list(older)  # superseded by a newer revision, folded here too
+        reading = time.perf_counter()
         for version, known in pending.items():
             if layout is not None:
                 stored_revision = _history_revision(layout, version)
@@ -832,6 +838,7 @@ class FileStore(Store):
             record = _parse_record(name, found[0], "the version file", experiment_id)
             chunks[version] = (known.revision, found[0], record)
             folded.append(known.name)
+        file_seconds = time.perf_counter() - reading
         for version, (revision, encoded, record) in (changed or {}).items():
             chunks[version] = (revision, encoded, record)
         if layout is None:
@@ -849,9 +856,8 @@ class FileStore(Store):
                 )
             )
         content = _atomic.Pieces(parts, -1 if fd is None else fd)
-        return _Built(
-            content, size, _layout.Layout(numbers, running), chunks, folded, previous_index
-        )
+        new_layout = _layout.Layout(numbers, running)
+        return _Built(content, size, new_layout, chunks, folded, previous_index, file_seconds)
 
     def _plan_over(
         self,
@@ -908,12 +914,14 @@ class FileStore(Store):
         self._write_layout(experiment_id, identity, built.layout, seconds)
         self._remove_folded(experiment_id, built)
 
-    def _remove_folded(self, experiment_id: str, built: _Built) -> None:
-        """Remove the version files folded into a durable history."""
+    def _remove_folded(self, experiment_id: str, built: _Built) -> float:
+        """Remove the version files folded into a durable history; the seconds it took."""
+        started = time.perf_counter()
         folder = self.versions_folder(experiment_id)
         for name in built.folded:
             with contextlib.suppress(OSError):  # a leftover is harmless: it is not newer
                 (folder / name).unlink()
+        return time.perf_counter() - started
 
     def _write_layout(
         self, experiment_id: str, identity: list[int], layout: _layout.Layout, seconds: float
@@ -930,13 +938,16 @@ class FileStore(Store):
 
     def _summarise_fold(
         self, experiment_id: str, built: _Built, identity: list[int], reader: int, *, tidy: bool
-    ) -> None:
+    ) -> float:
         """The index and columns files of a history just written (derived: never fails).
 
         ``reader`` is the history written, open: its records are read from it.
+
+        Returns:
+            The seconds spent summarising the records written anew.
         """
         with contextlib.suppress(OSError):
-            self._write_derived(
+            return self._write_derived(
                 experiment_id,
                 size=built.size,
                 read=lambda start, end: os.pread(reader, end - start, start),
@@ -946,6 +957,7 @@ class FileStore(Store):
                 previous_index=built.previous_index,
                 tidy=tidy,
             )
+        return 0.0
 
     def _write_derived(
         self,
@@ -958,8 +970,12 @@ class FileStore(Store):
         chunks: Mapping[int, tuple[int, bytes, StoredVersion]],
         previous_index: bytes | None,
         tidy: bool,
-    ) -> None:
-        """The index and columns files of a history just written."""
+    ) -> float:
+        """The index and columns files of a history just written.
+
+        Returns:
+            The seconds spent summarising the records written anew.
+        """
 
         def record_of(version: int) -> StoredVersion:
             if version in chunks:
@@ -967,10 +983,12 @@ class FileStore(Store):
             start, end, _ = layout.span(version) or (0, 0, 0)
             return _shared_columns.unpack(_serialize.loads(read(start, end)))
 
+        summarising = time.perf_counter()
         changed = {
             version: _index.summarize_all([record], None)[0]
             for version, (_, _, record) in chunks.items()
         }
+        summarised = time.perf_counter() - summarising
         versions = layout.versions
         wants_columns = size >= _columns.MIN_BYTES_PER_VERSION * len(versions)
         if previous_index is not None and not wants_columns:
@@ -981,7 +999,7 @@ class FileStore(Store):
                 _atomic.write_atomic(path, data, durable=False, locked_by_caller=False)
                 index = {"source": identity, "generation": "", "versions": []}
                 self._write_columns(experiment_id, record_of, index, tidy=tidy)
-                return
+                return summarised
         old = None if previous_index is None else _index_file.decode(previous_index)
         known = {} if old is None else {e["summary"].get("version"): e for e in old["versions"]}
         entries = []
@@ -993,6 +1011,7 @@ class FileStore(Store):
         generation = os.urandom(8).hex() if old is None else old["generation"]
         index = self._write_index(experiment_id, identity, entries, generation)
         self._write_columns(experiment_id, record_of, index, tidy=tidy)
+        return summarised
 
     # -- reading --------------------------------------------------------------------
 
