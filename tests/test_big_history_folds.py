@@ -88,7 +88,7 @@ def test_folds_are_spaced_by_the_last_folds_cost_whichever_process_made_it(
     _set_fold_seconds(log_dir, "exp", 0.0)
     again = ExperimentManager(log_dir, capture_environment=False)
     _fill(again, 1)
-    for _ in range(200):
+    for _ in range(600):  # up to 30 s on a loaded machine
         if not list(_versions_folder(log_dir, "exp").iterdir()):
             break
         time.sleep(0.05)
