@@ -149,3 +149,6 @@ def test_the_series_api_carries_the_resume_markers_and_leaves_out_superseded_poi
         "/api/experiments/exp/panels/series", params={"metric": "loss", "versions": "1"}
     ).json()
     assert panels["results"][0]["series"][0]["resumes"] == one["resumes"]
+    # And the compare page's, over versions of any experiments.
+    refs = client.get("/api/series", params={"metric": "loss", "refs": "exp@2,exp@1"}).json()
+    assert [s["resumes"] for s in refs["series"]] == [two["resumes"], one["resumes"]]

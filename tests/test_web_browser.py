@@ -901,6 +901,14 @@ _RESUME_PIXELS = """() => {
 }"""
 
 
+_COMPARE_PIXELS = _RESUME_PIXELS.replace(
+    "const chart = document.getElementById('chart').metricChart;\n    const u = chart.plot;\n"
+    "    const mark = chart.resumeMarks()[0];",
+    "const chart = document.getElementById('compare-chart').comparePlot;\n"
+    "    const u = chart.plot;\n    const mark = chart.resumes[0];",
+)
+
+
 def test_a_resumed_version_shows_a_labelled_resume_marker_without_superseded_points(
     browser: Any, tmp_path: Path, shot: Any
 ) -> None:
@@ -912,6 +920,9 @@ def test_a_resumed_version_shows_a_labelled_resume_marker_without_superseded_poi
     with manager.resume_experiment("resumed", from_step=15):  # crashed; back from step 15
         for step in range(15, 30):
             manager.log({"loss": 0.5 - step / 100})
+    with manager.experiment("cfg", {"lr": 0.2}, experiment_id="resumed"):  # never resumed
+        for step in range(30):
+            manager.log({"loss": 0.3}, step=step)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(20_000)
@@ -935,6 +946,21 @@ def test_a_resumed_version_shows_a_labelled_resume_marker_without_superseded_poi
             path = tmp_path / "resume-marker.png"
             page.screenshot(path=str(path), full_page=True)
             print(f"screenshot: {path}")
+            # The compare page marks it too, in the colour of that version's curve.
+            page.goto(live.url("/compare?refs=resumed@2,resumed@1"))
+            page.wait_for_function(
+                "() => Number(document.getElementById('compare-chart').dataset.draws || 0) > 0"
+            )
+            compared = page.evaluate(
+                """() => document.getElementById('compare-chart').comparePlot.resumes
+                    .map((m) => ({ref: m.ref, x: m.x, label: m.label}))"""
+            )
+            assert compared == [
+                {"ref": "resumed@1", "x": 15, "label": "resumed@1 resumed from step 15"}
+            ]
+            pixels = page.evaluate(_COMPARE_PIXELS)
+            assert pixels["at"] > 0.4, pixels
+            assert pixels["beside"] < 0.1, pixels
             page.watch.assert_clean()
     finally:
         context.close()

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 
 from experiment_manager._naming import validate_experiment_id
+from experiment_manager._resume_marks import resume_marks
 from experiment_manager.errors import InvalidArgumentError
 from experiment_manager.web import _params, _visibility
 from experiment_manager.web._api import (
@@ -92,11 +93,24 @@ def series(request: Request) -> Any:
     x = _params.choice("x", query.get("x"), X_AXES)
     buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
     _check_served(request, refs)
+    archived = _visibility.include_archived(query)
     out = []
     for experiment_id, number in refs:
         curves = _cache(request).curves(experiment_id, metric, x)
         entry = _series_entry(
             number, curves.status(number), curves.series(number, x), (None, None), buckets
         )
-        out.append({"experiment_id": experiment_id, "ref": f"{experiment_id}@{number}", **entry})
+        # Where the version was resumed, as the experiment page's chart marks it.
+        listing = _listings(request).get(experiment_id, include_archived=archived)
+        resumed = next(
+            (s.get("resumed") for s in listing.summaries if s["version"] == number), None
+        )
+        out.append(
+            {
+                "experiment_id": experiment_id,
+                "ref": f"{experiment_id}@{number}",
+                **entry,
+                "resumes": resume_marks(resumed, x),
+            }
+        )
     return prepared_json({"metric": metric, "x": x, "series": out}, _NO_STORE)

@@ -687,7 +687,11 @@ _PATHS: dict[str, Any] = {
             _param("buckets", "query", "Buckets per curve.", {"type": "integer"}),
             _ALL,
         ],
-        _json({"type": "object"}, "The metric, the x axis and one series per ref."),
+        _json(
+            {"type": "object"},
+            "The metric, the x axis and one series per ref (as /series gives it, "
+            "with its resumes).",
+        ),
         400,
         404,
         422,

@@ -113,7 +113,42 @@
       return;
     }
     if (mine !== seq || !window.uPlot) return;
-    const curves = body.series.map((s) => ({ ref: s.ref, x: (s.x || []).map(EXPM.plotNum), y: (s.y || []).map(EXPM.plotNum) }));
+    const curves = body.series.map((s) => ({
+      ref: s.ref,
+      x: (s.x || []).map(EXPM.plotNum),
+      y: (s.y || []).map(EXPM.plotNum),
+      resumes: (Array.isArray(s.resumes) ? s.resumes : []).filter((m) => m && Number.isFinite(Number(m.x))),
+    }));
+    // Where a version was resumed: a dashed line in its colour, labelled (as on the
+    // experiment page's chart).
+    const marks = [];
+    curves.forEach((c, i) => {
+      for (const m of c.resumes) marks.push({ ref: c.ref, x: Number(m.x), label: c.ref + " " + String(m.label || "resumed"), color: colorOf(i), curve: i });
+    });
+    const drawMarks = (u) => {
+      const ratio = window.uPlot.pxRatio || 1;
+      const { left, top, width, height } = u.bbox;
+      u.ctx.save();
+      u.ctx.font = Math.round(11 * ratio) + "px " + FONT.replace(/^\d+px /, "");
+      u.ctx.textBaseline = "top";
+      marks.forEach((m, k) => {
+        if (u.series[m.curve + 1].show === false) return;
+        const px = Math.round(u.valToPos(m.x, "x", true)) + 0.5;
+        if (px < left || px > left + width) return;
+        u.ctx.strokeStyle = m.color;
+        u.ctx.fillStyle = m.color;
+        u.ctx.lineWidth = Math.max(1, ratio);
+        u.ctx.setLineDash([5 * ratio, 3 * ratio]);
+        u.ctx.beginPath();
+        u.ctx.moveTo(px, top);
+        u.ctx.lineTo(px, top + height);
+        u.ctx.stroke();
+        const right = px > left + width * 0.7;
+        u.ctx.textAlign = right ? "right" : "left";
+        u.ctx.fillText(m.label, px + (right ? -4 : 4) * ratio, top + (4 + 14 * (k % 4)) * ratio);
+      });
+      u.ctx.restore();
+    };
     const { xs, rows } = MetricChart.align(curves);
     const data = [xs];
     curves.forEach((c, i) => {
@@ -133,11 +168,17 @@
         axes: [{ font: FONT, label: x }, { font: FONT, label: metric, size: 72, values: (u, s) => s.map(fmt) }],
         series: [{ label: x }, ...curves.map((c, i) => ({ label: c.ref, stroke: colorOf(i), width: 1.5, spanGaps: false, value: (u, v) => fmt(v) }))],
         cursor: { drag: { x: true, y: false } },
+        hooks: { draw: [drawMarks] },
       },
       data,
       div,
     );
-    div.comparePlot = { refs: curves.map((c) => c.ref), points: curves.map((c) => c.y.length) };
+    div.comparePlot = {
+      refs: curves.map((c) => c.ref),
+      points: curves.map((c) => c.y.length),
+      resumes: marks.map((m) => ({ ref: m.ref, x: m.x, label: m.label, color: m.color })),
+      plot,
+    };
     window.requestAnimationFrame(() => {
       div.dataset.draws = String((Number(div.dataset.draws) || 0) + 1);
     });
