@@ -229,7 +229,7 @@ class HistoryCache:
         self._entries: OrderedDict[str, CachedHistory] = OrderedDict()
         self._metrics: OrderedDict[tuple[str, str, str], _MetricEntry] = OrderedDict()
         self._lock = threading.Lock()
-        self._reading: dict[str, threading.Lock] = {}
+        self._reading: dict[str | tuple[str, str, str], threading.Lock] = {}
 
     def curves(self, experiment_id: str, metric: str, x: str) -> Curves:
         """Return one metric of every version of an experiment, as current as the file.
@@ -251,7 +251,9 @@ class HistoryCache:
         """
         validate_experiment_id(experiment_id)
         key = (experiment_id, metric, x)
-        with self._exclusive(experiment_id):
+        # One read per metric at a time (concurrent requests for it share the result);
+        # different metrics, the panels of a workspace, are read side by side.
+        with self._exclusive(key):
             identity = self._manager.store.history_identity(experiment_id)
             with self._lock:
                 entry = self._entries.get(experiment_id)
@@ -275,7 +277,8 @@ class HistoryCache:
                     with self._lock:
                         self._metrics[key] = _MetricEntry(None, identity, 0)
                         self._evict(self._metrics, self._metric_size)
-                return self._read(experiment_id).curves(metric)
+                with self._exclusive(experiment_id):  # one whole read per experiment
+                    return self._read(experiment_id).curves(metric)
             by_version = {v.version: v.columns for v in read.versions}
             curves = Curves(
                 experiment_id,
@@ -307,15 +310,15 @@ class HistoryCache:
             return self._read(experiment_id)
 
     @contextlib.contextmanager
-    def _exclusive(self, experiment_id: str) -> Iterator[None]:
-        """One read per id at a time: concurrent requests wait and share its result."""
+    def _exclusive(self, what: str | tuple[str, str, str]) -> Iterator[None]:
+        """One read of ``what`` (an id, or one metric of it) at a time; others wait and share it."""
         with self._lock:
-            reading = self._reading.setdefault(experiment_id, threading.Lock())
+            reading = self._reading.setdefault(what, threading.Lock())
         with reading:
             yield
         with self._lock:
             if not reading.locked():
-                self._reading.pop(experiment_id, None)
+                self._reading.pop(what, None)
 
     def _read(self, experiment_id: str) -> CachedHistory:
         store = self._manager.store

@@ -940,20 +940,10 @@
     document.getElementById("crumb-id").textContent = experimentId;
     document.getElementById("title").textContent = experimentId;
     document.title = experimentId + " · experiment_manager";
-    // A shared view names its versions and metric: fetch their curves while the
-    // versions load.
+    // A shared view names its versions. Their curves are asked for once the versions
+    // are listed: the workspace's panels on screen first, then the chart below them.
     const fromUrl = params.get("versions");
     const early = [...new Set((fromUrl || "").split(",").filter((p) => /^[1-9][0-9]*$/.test(p)).map(Number))].sort((a, b) => a - b);
-    let earlyChart = null;
-    if (early.length > 0 && state.metric) {
-      earlyChart = chart.show({
-        metric: state.metric,
-        x: state.x,
-        logY: state.logY,
-        smoothing: state.smoothing,
-        versions: early.map((n) => ({ version: n, label: "v" + n })),
-      });
-    }
     let body;
     try {
       body = await fetchPage();
@@ -995,7 +985,7 @@
     renderMetricSelect();
     writeUrl();
     renderCheckpoints();
-    compareAfter(Promise.all([earlyChart, updateChart()]));
+    compareAfter(updateChart());
     scheduleRefresh();
   }
 
