@@ -18,6 +18,8 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _URI_IN_TEXT = re.compile(r"(?i)postgres(?:ql)?://[^\s'\"]*")
 _SECRET_PARAMETERS = frozenset(("password", "passfile", "sslpassword"))
 _HIDDEN = "***"
+# A secret parameter's value, in a URI that cannot be split into its parts.
+_SECRET_IN_QUERY = re.compile(r"(?i)((?:^|[?&])(?:password|passfile|sslpassword)=)[^&#]*")
 
 
 def is_database_uri(location: str) -> bool:
@@ -41,8 +43,9 @@ def redact(location: str) -> str:
     """A ``log_dir`` as it may be shown: a database URI's password replaced by ``***``.
 
     The password in the user part and ``password=`` (and similar) query parameters
-    are hidden; a folder path is returned unchanged. A URI too malformed to split is
-    shown as its scheme only.
+    are hidden; a folder path is returned unchanged. In a URI too malformed to split,
+    whatever lies between ``://`` and the last ``@`` is hidden, and so is the value of
+    every ``password=`` (and similar) parameter.
 
     Args:
         location: A folder path or a database URI.
@@ -53,6 +56,8 @@ def redact(location: str) -> str:
     Example:
         >>> redact("postgresql://me:s3cret@db:5432/tracking?password=x&sslmode=require")
         'postgresql://me:***@db:5432/tracking?password=***&sslmode=require'
+        >>> redact("postgresql://me:s3cret@[::1/tracking")
+        'postgresql://***@[::1/tracking'
     """
     if not is_database_uri(location):
         return location
@@ -75,7 +80,15 @@ def redact(location: str) -> str:
             query = urlencode(pairs, safe="*", quote_via=quote)
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     except ValueError:
-        return location.split("://", 1)[0] + "://" + _HIDDEN
+        return _redact_unsplittable(location)
+
+
+def _redact_unsplittable(location: str) -> str:
+    scheme, _, rest = location.partition("://")
+    _, at, host = rest.rpartition("@")
+    if at:
+        rest = f"{_HIDDEN}@{host}"
+    return scheme + "://" + _SECRET_IN_QUERY.sub(lambda m: m.group(1) + _HIDDEN, rest)
 
 
 def redact_text(text: str) -> str:

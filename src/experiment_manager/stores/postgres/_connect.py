@@ -18,12 +18,20 @@ from experiment_manager.errors import (
     MissingDependencyError,
     StoreConnectionError,
 )
-from experiment_manager.stores._locations import redact
+from experiment_manager.stores._locations import redact, redact_text
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Pool", "connect", "connection_error", "driver"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "KEEPALIVE",
+    "REFUSED_HINT",
+    "Pool",
+    "connect",
+    "connection_error",
+    "driver",
+]
 
 #: Seconds to wait for the server to answer a new connection.
 CONNECT_TIMEOUT = 5
@@ -34,13 +42,23 @@ KEEPALIVE = {"idle": 5, "interval": 2, "count": 3}
 # Seconds after which an idle connection is probed before it is lent again.
 _PROBE_AFTER = 1.0
 
+# First match wins: the specific ones come before the general ones.
 _HINTS = (
+    (
+        "failed to resolve host",
+        "check the host name in the URI, and that this machine's DNS resolves it",
+    ),
+    (
+        "could not translate host name",
+        "check the host name in the URI, and that this machine's DNS resolves it",
+    ),
+    ('for connection option "port"', "check the port in the URI: a number, such as 5432"),
+    ("invalid port number", "check the port in the URI: a number from 1 to 65535"),
     ("password authentication failed", "check the user name and password in the URI"),
     ("no password supplied", "put the password in the URI or in ~/.pgpass"),
     ("does not exist", "check the database name in the URI, or create it"),
     ("connection refused", "check the host and port, and that the server is running"),
     ("timeout", "check the host and port, and that no firewall drops the connection"),
-    ("could not translate host name", "check the host name in the URI"),
     ("server closed the connection", "the server restarted or went away: try again"),
     ("terminating connection", "the server restarted or went away: try again"),
 )
@@ -62,40 +80,57 @@ def driver() -> Any:
     return psycopg
 
 
-def connection_error(uri: str, error: BaseException) -> StoreConnectionError:
+#: The hint for a statement the server refused on a working connection.
+REFUSED_HINT = (
+    "the server refused a statement: check the database's permissions, constraints "
+    "and triggers, or run with --debug"
+)
+
+
+def connection_error(
+    uri: str, error: BaseException, hint: str | None = None
+) -> StoreConnectionError:
     """Turn a driver error into a :class:`StoreConnectionError` naming no password.
 
     Args:
         uri: The store's URI (with its password).
         error: What the driver raised.
+        hint: What to check; by default chosen from the driver's message.
 
     Returns:
         The typed error (to raise ``from None``, so the driver's text with the
         connection string does not travel in the chain).
+
+    Example:
+        >>> error = OSError("failed to resolve host 'db.invalid'")
+        >>> connection_error("postgresql://me:pw@db.invalid/t", error).hint
+        "check the host name in the URI, and that this machine's DNS resolves it"
     """
-    location = redact(uri)
-    reason = " ".join(str(error).split()) or type(error).__name__
-    password = _password(uri)
-    if password:
-        reason = reason.replace(password, "***")
-    lowered = reason.lower()
-    hint = next((h for key, h in _HINTS if key in lowered), "check the URI and the server")
-    return StoreConnectionError(location, reason, hint)
+    reason = _clean(uri, error) or type(error).__name__
+    if hint is None:
+        lowered = reason.lower()
+        hint = next((h for key, h in _HINTS if key in lowered), "check the URI and the server")
+    return StoreConnectionError(redact(uri), reason, hint)
 
 
-def _password(uri: str) -> str | None:
+def _passwords(uri: str) -> list[str]:
+    """The secrets a URI holds, also when it is too malformed to split."""
     from urllib.parse import parse_qsl, unquote, urlsplit
 
+    found: list[str] = []
     try:
         parts = urlsplit(uri)
+        if parts.password:
+            found.append(unquote(parts.password))
+        found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
     except ValueError:
-        return None
-    if parts.password:
-        return unquote(parts.password)
-    for key, value in parse_qsl(parts.query):
-        if key.lower() == "password":
-            return value
-    return None
+        # As redact does: what lies between "://" and the last "@" is secret.
+        rest = uri.split("://", 1)[-1]
+        user = rest.rpartition("@")[0]
+        if ":" in user:
+            found.append(user.split(":", 1)[1])
+            found.append(unquote(user.split(":", 1)[1]))
+    return sorted({p for p in found if p}, key=len, reverse=True)
 
 
 def connect(
@@ -156,9 +191,11 @@ def connect(
 
 
 def _clean(uri: str, error: BaseException) -> str:
+    """The driver's message on one line, with no password of ``uri`` in it."""
     text = " ".join(str(error).split())
-    password = _password(uri)
-    return text.replace(password, "***") if password else text
+    for secret in _passwords(uri):
+        text = text.replace(secret, "***")
+    return redact_text(text)
 
 
 class Pool:
@@ -187,8 +224,9 @@ class Pool:
             An autocommit connection, not in a transaction.
 
         Raises:
-            StoreConnectionError: The server cannot be reached, or the connection
-                broke during the block.
+            StoreConnectionError: The server cannot be reached, the connection broke
+                during the block, or the server refused a statement (any error of
+                the driver: none escapes untyped).
         """
         pg = driver()
         connection = self._take()
@@ -197,6 +235,16 @@ class Pool:
         except pg.OperationalError as error:
             _discard(connection)
             raise connection_error(self._uri, error) from None
+        except pg.Error as error:
+            if (
+                connection.closed
+                or connection.broken
+                or (connection.info.transaction_status != pg.pq.TransactionStatus.IDLE)
+            ):
+                _discard(connection)
+            else:
+                self._give(connection)
+            raise connection_error(self._uri, error, REFUSED_HINT) from None
         except BaseException:
             if connection.info.transaction_status != pg.pq.TransactionStatus.IDLE:
                 _discard(connection)

@@ -41,7 +41,15 @@ from experiment_manager.stores.base import (
     StoredVersion,
     new_record,
 )
-from experiment_manager.stores.postgres import _connect, _filter, _rows, _schema, _series, _spool
+from experiment_manager.stores.postgres import (
+    _connect,
+    _filter,
+    _rows,
+    _schema,
+    _series,
+    _spool,
+    _text,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -203,9 +211,11 @@ class PostgresStore(Store):
     ) -> None:
         status = str(record.get("status") or "running")
         summary = None if status == "running" else _serialize.dumps(_index.summarize(record))
+        fields = _rows.fields_of(record)
+        _text.check_json(fields)
         values = (
             status,
-            _rows.fields_of(record).decode(),
+            fields.decode(),
             summary.decode() if summary is not None else None,
             int(record.get("_journal_segment", 0)),
             int(record.get("_journal_offset", 0)),
@@ -329,6 +339,8 @@ class PostgresStore(Store):
         many: Sequence[Mapping[str, Any]],
         before_write: Callable[[int], None] | None = None,
     ) -> list[StoredVersion]:
+        for fields in many:  # refused before the experiment's row is made
+            _check_storable(fields)
         pk = self._pk(experiment_id, create=True)
         assert pk is not None
         made = []
@@ -456,6 +468,8 @@ class PostgresStore(Store):
         metrics, steps, timestamps = metrics or {}, steps or {}, timestamps or {}
         for name in metrics:
             _check_metric_name(name)
+        _text.check_value(list(checkpoints), "checkpoints")
+        _text.check_value([dict(d) for d in checkpoint_details], "checkpoint_details")
         with self._transaction() as connection:
             row = connection.execute(
                 "SELECT fields::text, status, segment, shipped FROM expm_versions"
@@ -1047,6 +1061,14 @@ class _LiveLock:
 def _check_metric_name(name: str) -> None:
     if "\x00" in name:
         raise InvalidMetricError(name, None, "PostgreSQL cannot store U+0000 in a name")
+
+
+def _check_storable(fields: Mapping[str, Any]) -> None:
+    """Refuse a new version's fields that PostgreSQL cannot hold, naming the field."""
+    for name in fields.get("metrics") or {}:
+        _check_metric_name(name)
+    rest = {k: v for k, v in _without_private(fields).items() if k not in _rows.SERIES_KEYS}
+    _text.check_json(_serialize.dumps(rest))
 
 
 def _padded(column: list[Any] | None, start: int, count: int) -> list[Any]:
