@@ -799,7 +799,8 @@ _DOCUMENT: dict[str, Any] = {
     "info": {
         "title": "experiment_manager dashboard",
         "version": "1",
-        "description": "Read-only JSON API of `expm ui`. Every body is strict JSON "
+        "description": "JSON API of `expm ui`, read-only unless the server was started "
+        "with --allow-edits. Every body is strict JSON "
         '(NaN and infinities as the strings "NaN", "Infinity", "-Infinity"); errors '
         'are {"error": {"type", "message"}}. Only GET and HEAD are accepted.',
     },
