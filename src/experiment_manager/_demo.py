@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from experiment_manager.manager import ExperimentManager
+from experiment_manager.stores._locations import is_database_uri
 
 DEMO_EXPERIMENT_ID = "demo_logreg"
 
@@ -75,7 +76,8 @@ def run_demo(
 
     Args:
         log_dir: Where the experiment history is written.
-        checkpoint_dir: Where checkpoint files go; defaults to ``<log_dir>/checkpoints``.
+        checkpoint_dir: Where checkpoint files go; defaults to ``<log_dir>/checkpoints``
+            (``checkpoints`` in the current folder when ``log_dir`` is a database URI).
         epochs: Epochs per run; a checkpoint is saved every 5 epochs and at the end.
         settings: (learning rate, L2 penalty, batch size) of each run.
         seed: Seed of the generated dataset (``seed``); the batches are shuffled with
@@ -97,10 +99,14 @@ def run_demo(
     """
     import numpy as np
 
-    log_path = Path(log_dir)
-    ckpt_root = Path(checkpoint_dir) if checkpoint_dir is not None else log_path / "checkpoints"
+    if checkpoint_dir is not None:
+        ckpt_root = Path(checkpoint_dir)
+    elif is_database_uri(str(log_dir)):  # a URI is no folder: its text must not become one
+        ckpt_root = Path("checkpoints")
+    else:
+        ckpt_root = Path(log_dir) / "checkpoints"
     x_train, y_train, x_val, y_val = _make_data(np, seed)
-    manager = ExperimentManager(log_dir=log_path)
+    manager = ExperimentManager(log_dir=log_dir)
     results: list[DemoResult] = []
     for learning_rate, l2, batch_size in settings:
         record = manager.start_experiment(

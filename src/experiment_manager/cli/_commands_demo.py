@@ -8,6 +8,7 @@ import click
 
 from experiment_manager.cli import _format
 from experiment_manager.cli._common import CliError
+from experiment_manager.stores import is_database_uri, redact
 
 __all__ = ["demo"]
 
@@ -18,7 +19,8 @@ __all__ = ["demo"]
     "--checkpoint-dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where checkpoint files go [default: <log-dir>/checkpoints].",
+    help="Where checkpoint files go [default: <log-dir>/checkpoints; ./checkpoints "
+    "when the log dir is a database URI].",
 )
 @click.pass_context
 def demo(ctx: click.Context, epochs: int, checkpoint_dir: str | None) -> None:
@@ -40,7 +42,8 @@ def demo(ctx: click.Context, epochs: int, checkpoint_dir: str | None) -> None:
     except ModuleNotFoundError:
         raise CliError('the demo needs numpy: pip install "experiment-manager[demo]"') from None
     log_dir = ctx.find_root().obj["log_dir"]
-    safe_dir = _format.safe_text(log_dir)
+    database = is_database_uri(str(log_dir))
+    safe_dir = _format.safe_text(redact(str(log_dir)))  # a database URI's password hidden
     click.echo(
         f"Training {len(_demo.DEMO_SETTINGS)} runs of {_demo.DEMO_EXPERIMENT_ID!r} "
         f"for {epochs} epochs each; history in {safe_dir}"
@@ -52,7 +55,9 @@ def demo(ctx: click.Context, epochs: int, checkpoint_dir: str | None) -> None:
     click.echo()
     click.echo(_demo.format_results(results))
     click.echo()
-    click.echo(
-        f"Done in {time.perf_counter() - started:.1f} s. "
-        f"History: {safe_dir}/{_demo.DEMO_EXPERIMENT_ID}.json"
+    where = (
+        f"{safe_dir}, experiment {_demo.DEMO_EXPERIMENT_ID}"
+        if database
+        else f"{safe_dir}/{_demo.DEMO_EXPERIMENT_ID}.json"
     )
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s. History: {where}")

@@ -22,6 +22,7 @@ from experiment_manager.cli._common import (
     CliError,
     echo_error,
 )
+from experiment_manager.stores import is_database_uri, redact
 
 __all__ = ["EXIT_PORT_IN_USE", "MISSING_CHARTS", "MISSING_EXTRA", "bind", "is_loopback", "ui"]
 
@@ -175,7 +176,7 @@ def _interrupt(signum: int, frame: Any) -> None:
     "log_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder of the experiment histories [default: expm's --log-dir].",
+    help="Folder of the experiment histories, or a postgresql:// URI [default: expm's --log-dir].",
 )
 @click.option(
     "--host",
@@ -268,16 +269,16 @@ def ui(
         listener.close()
         raise
     url = f"http://{_url_host(host)}:{port}/"
-    if not Path(folder).is_dir():
+    shown = _format.safe_text(redact(str(folder)))  # a database URI's password hidden
+    if not is_database_uri(str(folder)) and not Path(folder).is_dir():
         click.echo(
-            f"note: {_format.safe_text(folder)} does not exist yet; it is shown once "
-            "runs are logged there",
+            f"note: {shown} does not exist yet; it is shown once runs are logged there",
             err=True,
         )
     if not _charts_installed():
         echo_error(MISSING_CHARTS, prefix="warning")
     mode = "edits allowed" if allow_edits else "read-only"
-    click.echo(f"Serving {_format.safe_text(folder)} at {url}  ({mode}; Ctrl+C to stop)", err=True)
+    click.echo(f"Serving {shown} at {url}  ({mode}; Ctrl+C to stop)", err=True)
     _serve(app, listener, url if open_browser else None)
     click.echo("Stopped.", err=True)
 

@@ -22,12 +22,14 @@ from experiment_manager.cli._common import (
 from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentManagerError,
+    InvalidArgumentError,
     MissingDependencyError,
     NotAHistoryError,
     QuerySyntaxError,
     StoreConnectionError,
     UnsupportedSchemaError,
 )
+from experiment_manager.stores._locations import redact_text
 
 DEFAULT_LOG_DIR = "experiments/logs"
 LOG_DIR_ENV = "EXPM_LOG_DIR"
@@ -112,6 +114,8 @@ def describe_error(error: Exception) -> tuple[str, int]:
         return str(error), EXIT_NOT_FOUND
     if isinstance(error, CorruptHistoryError):
         return f"{error} (run `expm doctor` to check the log folder)", EXIT_CORRUPT
+    if isinstance(error, InvalidArgumentError) and error.argument == "log_dir":
+        return str(error), EXIT_USAGE  # a malformed --log-dir URI (already redacted)
     if isinstance(error, (StoreConnectionError, UnsupportedSchemaError, MissingDependencyError)):
         return str(error), EXIT_STORE
     if isinstance(error, ExperimentManagerError):
@@ -144,7 +148,8 @@ class _Group(click.Group):
             if ctx.meta.get("expm.debug"):
                 raise
             message, code = describe_error(error)
-            echo_error(message)
+            # Whatever raised it, a database URI's password is not printed.
+            echo_error(redact_text(message))
             ctx.exit(code)
 
 
