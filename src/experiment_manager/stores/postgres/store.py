@@ -747,7 +747,11 @@ class PostgresStore(Store):
         assert pk is not None
         key = self._lock_key(pk, version)
         connection = _connect.connect(self._uri, keepalive=True)
-        row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        try:
+            row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        except _connect.driver().Error as error:  # outside the pool: typed here
+            connection.close()
+            raise _connect.connection_error(self._uri, error) from None
         if row is None or not row[0]:
             connection.close()
             return None
