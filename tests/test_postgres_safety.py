@@ -158,6 +158,16 @@ def test_a_malformed_uri_is_a_typed_error_without_its_password(uri: str) -> None
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_an_import_given_a_store_and_a_uri_names_the_uri_without_its_password() -> None:
+    from experiment_manager.importers._common import open_target
+    from experiment_manager.stores.memory import MemoryStore
+
+    with pytest.raises(InvalidArgumentError) as caught:
+        open_target("postgresql://u:S3CRETpw@db/t", MemoryStore())
+    assert "S3CRET" not in str(caught.value)
+    assert "postgresql://u:***@db/t" in str(caught.value)
+
+
 # -- U+0000 --------------------------------------------------------------------------
 
 STARTS: dict[str, tuple[dict[str, Any], str]] = {

@@ -273,11 +273,13 @@ def open_target(log_dir: str | os.PathLike[str] | None, store: Store | None) -> 
         >>> type(open_target(None, MemoryStore())).__name__
         'MemoryStore'
     """
+    from experiment_manager.stores import open_store, redact
+
     if (log_dir is None) == (store is None):
-        raise InvalidArgumentError("log_dir", log_dir, "give either log_dir or store")
+        shown = None if log_dir is None else redact(os.fspath(log_dir))
+        raise InvalidArgumentError("log_dir", shown, "give either log_dir or store")
     if store is not None:
         return store
-    from experiment_manager.stores import open_store
 
     assert log_dir is not None
     return open_store(log_dir)
