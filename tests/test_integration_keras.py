@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,8 @@ def test_fit_records_settings_epochs_batches_checkpoints(tmp_path: Path, log_dir
         str(tmp_path / "ckpt" / "e{epoch:02d}.keras"), monitor="val_loss"
     )
     model = _model()
+    model.make_train_function()  # made now, so the one fit runs is known
+    train_function = model.train_function
     model.fit(
         x,
         y,
@@ -100,9 +105,8 @@ def test_fit_records_settings_epochs_batches_checkpoints(tmp_path: Path, log_dir
     assert all(d["exists"] for d in details)
     # nothing of ours is left on the model or the checkpoint callback
     assert "_save_model" not in vars(checkpoint)
-    assert "train_function" not in vars(model) or vars(model)["train_function"].__name__ != (
-        "guarded"
-    )
+    assert model.train_function is train_function
+    assert "evaluate" not in vars(model)
 
 
 def test_a_failing_training_step_ends_failed(log_dir: Path) -> None:
@@ -173,3 +177,143 @@ def test_resume_and_bad_arguments(log_dir: Path) -> None:
         ExperimentManagerCallback(log_dir, log_every_n_batches=-1)
     with pytest.raises(InvalidArgumentError, match="experiment_id"):
         ExperimentManagerCallback(log_dir, resume=True)
+
+
+class _Batches(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
+    """Four batches an epoch; reading batch number ``fail_at`` (counted over the fit) raises."""
+
+    def __init__(self, fail_at: int, error: BaseException) -> None:
+        super().__init__()
+        self.x, self.y = _data(32)
+        self.fail_at = fail_at
+        self.error = error
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        self.reads += 1
+        if self.reads == self.fail_at:
+            raise self.error
+        return self.x[index * 8 : (index + 1) * 8], self.y[index * 8 : (index + 1) * 8]
+
+
+def test_a_pydataset_raising_between_steps_ends_failed(log_dir: Path) -> None:
+    callback = ExperimentManagerCallback(log_dir, experiment_id="dataset")
+    model = _model()
+    data = _Batches(fail_at=7, error=OSError("shard 3 is unreadable"))
+    with pytest.raises(OSError, match="shard 3"):
+        model.fit(data, epochs=3, verbose=0, callbacks=[callback])
+    [entry] = _history(log_dir, "dataset")
+    assert entry["status"] == "failed"
+    assert entry["error"] == {"type": "OSError", "message": "shard 3 is unreadable"}
+    # reads: one batch to build the model, the first epoch's four, then the second
+    # epoch failed reading its second batch; what was logged before is kept
+    assert data.reads == 7
+    assert entry["steps"]["loss"] == [0]
+    assert entry["steps"]["batch/loss"] == [0, 1, 2, 3, 4]
+    assert "evaluate" not in vars(model)
+    # the callback serves the next fit as before
+    model.fit(_Batches(fail_at=-1, error=OSError()), epochs=1, verbose=0, callbacks=[callback])
+    assert [e["status"] for e in _history(log_dir, "dataset")] == ["failed", "finished"]
+
+
+def test_a_generator_raising_ends_failed_and_ctrl_c_in_it_killed(log_dir: Path) -> None:
+    x, y = _data(32)
+
+    def batches(error: BaseException, good: int) -> Any:
+        for index in range(good):
+            start = index % 4 * 8
+            yield x[start : start + 8], y[start : start + 8]
+        raise error
+
+    callback = ExperimentManagerCallback(log_dir, experiment_id="generator")
+    with pytest.raises(ValueError, match="record 5"):
+        _model().fit(
+            batches(ValueError("bad record 5"), good=5),
+            steps_per_epoch=2,
+            epochs=4,
+            verbose=0,
+            callbacks=[callback],
+        )
+    with pytest.raises(KeyboardInterrupt):
+        _model().fit(
+            batches(KeyboardInterrupt(), good=3),
+            steps_per_epoch=2,
+            epochs=4,
+            verbose=0,
+            callbacks=[callback],
+        )
+    failed, killed = _history(log_dir, "generator")
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"type": "ValueError", "message": "bad record 5"}
+    assert failed["steps"]["loss"] == [0, 1]
+    assert killed["status"] == "killed"
+    assert killed["error"]["type"] == "KeyboardInterrupt"
+    assert killed["steps"]["loss"] == [0]
+
+
+def test_validation_data_raising_ends_failed(log_dir: Path) -> None:
+    x, y = _data(32)
+    callback = ExperimentManagerCallback(log_dir, experiment_id="validation")
+    validation = _Batches(fail_at=2, error=RuntimeError("validation shard missing"))
+    with pytest.raises(RuntimeError, match="validation shard"):
+        _model().fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=2,
+            validation_data=validation,
+            verbose=0,
+            callbacks=[callback],
+        )
+    [entry] = _history(log_dir, "validation")
+    assert (entry["status"], entry["error"]["type"]) == ("failed", "RuntimeError")
+    assert entry["steps"]["batch/loss"] == [0, 1, 2, 3]  # the epoch's steps ran
+
+
+def _import_error(blocked: str, environment: dict[str, str]) -> str:
+    """The error importing the integration gives when module ``blocked`` is absent."""
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None  # imports of it fail as if it were not installed\n"
+        "try:\n"
+        "    import experiment_manager.integrations.keras\n"
+        "except ImportError as error:\n"
+        "    print(type(error).__name__, error.missing is None, error, sep='|')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "KERAS_HOME")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, **environment},
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_a_missing_backend_is_named_not_the_keras_extra(tmp_path: Path) -> None:
+    kind, plain, message = _import_error("tensorflow", {"KERAS_BACKEND": "tensorflow"}).split("|")
+    assert (kind, plain) == ("MissingDependencyError", "False")
+    assert 'backend "tensorflow" (KERAS_BACKEND)' in message
+    assert "tensorflow is not installed" in message
+    assert "set KERAS_BACKEND to one that is installed (torch" in message
+    assert 'needs the "keras" extra' not in message  # keras itself is there
+
+    # the backend chosen in keras.json is the one named
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    message = _import_error("jax", {"KERAS_HOME": str(tmp_path)})
+    assert f'backend "jax" ({tmp_path / "keras.json"})' in message
+    assert "jax is not installed" in message
+
+
+def test_missing_keras_names_the_keras_extra() -> None:
+    kind, plain, message = _import_error("keras", {"KERAS_BACKEND": "torch"}).split("|")
+    assert (kind, plain) == ("MissingDependencyError", "True")
+    assert message == (
+        'experiment_manager.integrations.keras needs the "keras" extra: '
+        'pip install "experiment-manager[keras]"'
+    )

@@ -373,14 +373,21 @@ class MissingDependencyError(ExperimentManagerError, ImportError):
     Attributes:
         feature: What needs it.
         extra: The extra that installs it (``pip install "experiment-manager[<extra>]"``).
+        missing: What is missing when the extra is installed but something it leaves to
+            the user is not (e.g. Keras's backend), else None.
     """
 
-    def __init__(self, feature: str, extra: str) -> None:
+    def __init__(self, feature: str, extra: str, missing: str | None = None) -> None:
         self.feature = feature
         self.extra = extra
-        super().__init__(
-            f'{feature} needs the "{extra}" extra: pip install "experiment-manager[{extra}]"'
-        )
+        self.missing = missing
+        if missing is None:
+            message = (
+                f'{feature} needs the "{extra}" extra: pip install "experiment-manager[{extra}]"'
+            )
+        else:
+            message = f"{feature} needs {missing}"
+        super().__init__(message)
 
 
 class QuerySyntaxError(ExperimentManagerError, ValueError):

@@ -14,8 +14,10 @@
 * the end: ``finished`` when ``fit`` returns, ``failed`` with the exception's type and
   message when it raises, ``killed`` on Ctrl-C.
 
-Keras has no hook for a failing ``fit``; the callback watches the training step and
-the other callbacks of the ``fit`` it is in, which is where training fails. See
+Keras has no hook for a failing ``fit``; the callback watches what ``fit`` runs after
+it starts the version: the training and validation steps, the epoch iterator that pulls
+batches from the data pipeline (a ``PyDataset`` or generator that raises), and the
+other callbacks. Each is given back as it was when the version ends. See
 ``docs/integrations.md``.
 """
 
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -37,10 +41,58 @@ from experiment_manager.integrations._common import (
 )
 from experiment_manager.manager import ExperimentManager
 
+_FEATURE = "experiment_manager.integrations.keras"
+_BACKENDS = ("torch", "jax", "tensorflow")
+
+
+def _configured_backend() -> tuple[str, str]:
+    """The backend Keras will load and where that choice comes from, as Keras decides it."""
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen:
+        return chosen, "KERAS_BACKEND"
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    path = os.path.join(home, "keras.json")
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        with open(path, encoding="utf-8") as file:
+            backend = json.load(file).get("backend")
+        if isinstance(backend, str) and backend:
+            return backend, path
+    return "tensorflow", "Keras's default"
+
+
+def _missing(error: ImportError) -> MissingDependencyError:
+    """The error to raise when ``import keras`` failed: keras itself, or its backend."""
+    if importlib.util.find_spec("keras") is None:
+        return MissingDependencyError(_FEATURE, "keras")
+    backend, source = _configured_backend()
+    module = (error.name or "").partition(".")[0]
+    reason = (
+        f"{module} is not installed"
+        if isinstance(error, ModuleNotFoundError) and module
+        else f"importing it fails ({error})"
+    )
+    installed = [name for name in _BACKENDS if importlib.util.find_spec(name) is not None]
+    advice = (
+        f"set KERAS_BACKEND to one that is installed ({', '.join(installed)}) "
+        "before keras is first imported"
+        if installed
+        else "install one (pip install torch, jax or tensorflow)"
+    )
+    return MissingDependencyError(
+        _FEATURE,
+        "keras",
+        missing=(
+            f'a Keras backend: keras is installed, but its backend "{backend}" ({source}) '
+            f"cannot be imported: {reason}. The keras extra installs no backend; "
+            f"install {module or backend}, or {advice}"
+        ),
+    )
+
+
 try:
     import keras
-except ImportError:
-    raise MissingDependencyError("experiment_manager.integrations.keras", "keras") from None
+except ImportError as _error:
+    raise _missing(_error) from None
 
 if TYPE_CHECKING:
     from experiment_manager.models import ExperimentRecord
@@ -165,7 +217,7 @@ class ExperimentManagerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         Args:
             logs: Unused.
         """
-        callbacks, fit_arguments = self._fit_context()
+        callbacks, fit_arguments, batches = self._fit_context()
         if self._manager is None:
             self._manager = ExperimentManager(self._log_dir, system_metrics=self._system_metrics)
         if self._running:  # the previous fit never reached on_train_end
@@ -184,6 +236,9 @@ class ExperimentManagerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._running = True
         self._guard(model, "train_function")
         self._guard(model, "test_function")
+        self._guard(model, "evaluate")  # fit validates through it, on its own batches
+        if batches is not None:
+            self._guard_batches(batches)
         if callbacks is not None:
             for hook in _GUARDED_HOOKS:
                 self._guard(callbacks, hook)
@@ -269,8 +324,7 @@ class ExperimentManagerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             try:
                 return target(*args, **kwargs)
             except BaseException as error:
-                status, detail = ending_for(error)
-                self._end(status if status != "finished" else "failed", detail or error)
+                self._fail(error)
                 raise
 
         with contextlib.suppress(AttributeError, TypeError):
@@ -284,6 +338,52 @@ class ExperimentManagerCallback(keras.callbacks.Callback):  # type: ignore[misc]
                         setattr(owner, name, original)
 
             self._restore.append(undo)
+
+    def _fail(self, error: BaseException) -> None:
+        status, detail = ending_for(error)
+        self._end(status if status != "finished" else "failed", detail or error)
+
+    def _guard_batches(self, batches: Any) -> None:
+        """End the version when the data pipeline raises: the fit's epoch iterator.
+
+        A ``PyDataset`` or generator fails in ``next()`` between training steps, where
+        no callback hook runs. ``for`` looks ``__next__`` up on the type, so the
+        iterator gets a subclass of its own for this fit (and its class back after).
+        """
+        kind = type(batches)
+        callback = self
+
+        def guarded_next(iterator: Any) -> Any:
+            try:
+                return kind.__next__(iterator)
+            except StopIteration:  # the end of an epoch
+                raise
+            except BaseException as error:
+                callback._fail(error)
+                raise
+
+        def guarded_reset(iterator: Any) -> Any:  # runs the dataset's on_epoch_end
+            try:
+                return kind.reset(iterator)
+            except BaseException as error:
+                callback._fail(error)
+                raise
+
+        namespace: dict[str, Any] = {"__next__": guarded_next, "__module__": kind.__module__}
+        if callable(getattr(kind, "reset", None)):
+            namespace["reset"] = guarded_reset
+        if not callable(getattr(kind, "__next__", None)):
+            return
+        try:
+            batches.__class__ = type(kind.__name__, (kind,), namespace)
+        except TypeError:  # a class whose instances cannot change class
+            return
+
+        def undo() -> None:
+            with contextlib.suppress(TypeError):
+                batches.__class__ = kind
+
+        self._restore.append(undo)
 
     def _watch(self, checkpoint: Any) -> None:
         """Record each file a ModelCheckpoint of this fit writes."""
@@ -313,14 +413,15 @@ class ExperimentManagerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         checkpoint._save_model = recorded_save
         self._restore.append(lambda: checkpoint.__dict__.pop("_save_model", None))
 
-    def _fit_context(self) -> tuple[Any, dict[str, Any]]:
-        """The CallbackList calling us and the arguments of the ``fit`` around it.
+    def _fit_context(self) -> tuple[Any, dict[str, Any], Any]:
+        """The CallbackList calling us, the ``fit`` arguments and its epoch iterator.
 
-        Keras hands a callback neither; they are the locals of the two frames that
-        called ``on_train_begin``.
+        Keras hands a callback none of them; they are the locals of the two frames
+        that called ``on_train_begin``.
         """
         callbacks: Any = None
         arguments: dict[str, Any] = {}
+        batches: Any = None
         frame = sys._getframe(1)
         for _ in range(8):
             frame = frame.f_back  # type: ignore[assignment]
@@ -331,10 +432,11 @@ class ExperimentManagerCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 callbacks = owner
             elif frame.f_code.co_name == "fit" and owner is self.model:
                 arguments = {k: frame.f_locals[k] for k in _FIT_ARGUMENTS if k in frame.f_locals}
+                batches = frame.f_locals.get("epoch_iterator")
                 break
         if "epochs" not in arguments and self.params:
             arguments["epochs"] = self.params.get("epochs")
-        return callbacks, arguments
+        return callbacks, arguments, batches
 
     def _settings(self, fit_arguments: dict[str, Any]) -> dict[str, Any]:
         model = self.model
