@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -135,6 +136,50 @@ def test_changed_hyperparameters_are_recorded(tmp_path: Path, log_dir: Path) -> 
     assert entry["hyperparameters"]["note"] == {"why": "plateau"}
     [change] = entry["hyperparameter_changes"]
     assert (change["key"], change["from"], change["to"]) == ("lr", 0.1, 0.01)
+
+
+def test_namespace_and_omegaconf_hyperparameters_with_missing_values(
+    tmp_path: Path, log_dir: Path
+) -> None:
+    omegaconf = require("omegaconf")
+    config = omegaconf.OmegaConf.create(
+        {
+            "model": {"width": 8, "depth": "${data.features}"},
+            "data": {"features": 4, "path": "???"},  # Hydra's mandatory value, unset
+            "seeds": [0, "???"],
+            "note": "${oops}",  # cannot be resolved
+        }
+    )
+
+    class Configured(Tiny):  # type: ignore[misc,valid-type]
+        def __init__(self, cfg: Any) -> None:
+            super().__init__()
+            self.cfg = cfg
+
+        def on_train_start(self) -> None:
+            self.logger.log_hyperparams(argparse.Namespace(batch_size=8, tags=["a", "b"]))
+            self.logger.log_hyperparams(self.cfg)
+
+    logger = ExperimentManagerLogger(log_dir, experiment_id="configs")
+    _trainer(tmp_path, logger, max_epochs=1).fit(Configured(config), *loaders())
+    [entry] = _history(log_dir, "configs")
+    assert entry["status"] == "finished"
+    written = {
+        "model": {"width": 8, "depth": 4},  # the interpolation resolved
+        "data": {"features": 4, "path": "???"},
+        "seeds": [0, "???"],
+        "note": "${oops}",
+    }
+    assert entry["hyperparameters"] == {
+        "lr": 0.1,
+        "optimizer": None,
+        "fail_at": -1,
+        "cfg": written,  # save_hyperparameters saw cfg: Lightning logs it at the start
+        "batch_size": 8,
+        "tags": ["a", "b"],
+        **written,
+    }
+    assert entry["steps"]["train_loss"] == [0, 1, 2, 3]
 
 
 def test_resume_continues_a_version(tmp_path: Path, log_dir: Path) -> None:

@@ -47,6 +47,9 @@ def _lenient(value: object, depth: int) -> Any:
     except SerializationError:
         pass
     if depth < 32:
+        omegaconf = _omegaconf_lenient(value, depth)
+        if omegaconf is not None:
+            return omegaconf
         mapping = value if isinstance(value, Mapping) else None
         if mapping is None:
             try:
@@ -59,6 +62,38 @@ def _lenient(value: object, depth: int) -> Any:
             return [_lenient(v, depth + 1) for v in value]
     text = str(value)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _omegaconf_lenient(value: object, depth: int) -> dict[str, Any] | list[Any] | None:
+    """An OmegaConf config that has no strict JSON form, key by key, or None if not one.
+
+    A missing mandatory value stays ``"???"`` and an interpolation that cannot be
+    resolved stays its ``${...}`` text: reading either raises, and iterating the config
+    reads every value.
+    """
+    if not type(value).__module__.startswith("omegaconf"):
+        return None
+    import omegaconf
+
+    if not isinstance(value, (omegaconf.DictConfig, omegaconf.ListConfig)):
+        return None
+    keys: list[Any] = (
+        list(value.keys()) if isinstance(value, omegaconf.DictConfig) else list(range(len(value)))
+    )
+    items: list[tuple[Any, Any]] = []
+    for key in keys:
+        try:
+            if omegaconf.OmegaConf.is_missing(value, key):
+                items.append((key, "???"))
+                continue
+            item = value[key]
+        except omegaconf.errors.OmegaConfBaseException:
+            node = value._get_node(key)  # the text as written, unresolved
+            item = node._value() if isinstance(node, omegaconf.Node) else "???"
+        items.append((key, _lenient(item, depth + 1)))
+    if isinstance(value, omegaconf.ListConfig):
+        return [item for _, item in items]
+    return {str(key): item for key, item in items}
 
 
 def plain_metrics(values: Mapping[str, Any]) -> dict[str, float]:
