@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -268,3 +270,49 @@ def test_nvml_without_a_driver_leaves_out_the_gpu(log_dir: Path) -> None:
     probe = Probe(str(log_dir), nvml=broken)
     assert not any("gpu" in name for name in probe.sample())
     probe.close()
+
+
+def test_expm_plot_shows_a_system_metric(log_dir: Path, tmp_path: Path) -> None:
+    require("psutil")
+    manager = ExperimentManager(log_dir, system_metrics=0.05, capture_environment=False)
+    manager.start_experiment("sys", {}, {})
+    manager.log({"loss": 1.0})
+
+    def sampled() -> bool:
+        return len(_system(manager.read_history("sys")[0]).get("system/cpu_percent", [])) >= 4
+
+    _wait_for(sampled)
+    manager.end_experiment()
+    values = manager.read_history("sys")[0]["metrics"]["system/cpu_percent"]
+
+    def expm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "experiment_manager", "--log-dir", str(log_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    result = expm("plot", "sys", "-m", "system/cpu_percent", "--width", "16")
+    assert result.returncode == 0, result.stderr
+    title, line = result.stdout.splitlines()
+    assert title == "system/cpu_percent of sys"
+    label, spark, *stats = line.split()
+    assert label == "v1"
+    assert 1 <= len(spark) <= 16
+    assert set(spark) <= set("▁▂▃▄▅▆▇█")
+    assert stats[0] == f"n={len(values)}"
+    assert [stats[1], float(stats[2]), stats[3], float(stats[4])] == [
+        "min",
+        pytest.approx(min(values), rel=1e-5, abs=1e-9),
+        "max",
+        pytest.approx(max(values), rel=1e-5, abs=1e-9),
+    ]
+    # a second system metric, as a PNG
+    require("matplotlib")
+    target = tmp_path / "rss.png"
+    result = expm("plot", "sys", "-m", "system/process_memory_rss_mb", "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wrote 1 curve(s)" in result.stderr
