@@ -243,7 +243,7 @@ def test_a_database_of_schema_1_is_migrated_with_its_versions_listed_the_same(
     manager.archive("old", 3)
     before = manager.list_experiments(include_archived=True)
     found = manager.search("metrics.loss.min < 0.02", experiment_id="old")
-    # Back to what migration 1 made: no derived columns, no functions, schema 1.
+    # Back to what migration 1 made: no derived columns, no segments table, schema 1.
     with psycopg.connect(postgres_uri, autocommit=True) as connection:
         connection.execute(
             "ALTER TABLE expm_versions DROP COLUMN facts, DROP COLUMN hidden, DROP COLUMN created,"
@@ -251,6 +251,8 @@ def test_a_database_of_schema_1_is_migrated_with_its_versions_listed_the_same(
         )
         for function in ("text", "truthy", "hidden", "activity", "metric_names"):
             connection.execute(f"DROP FUNCTION expm_{function}(json)")
+        connection.execute("DROP TABLE expm_segments")
+        connection.execute("DROP FUNCTION expm_ship_closed, expm_add_points")
         connection.execute("UPDATE expm_meta SET value = '1' WHERE key = 'schema'")
     again = ExperimentManager(postgres_uri, capture_environment=False)
     with psycopg.connect(postgres_uri, autocommit=True) as connection:
@@ -297,6 +299,89 @@ def test_kill_9_right_after_log_returns_loses_no_point(postgres_uri: str, tmp_pa
     assert elsewhere[0]["status"] == "crashed"
     assert elsewhere[0]["metrics"]["step_int"] == list(range(points))
     assert elsewhere[0]["steps"]["loss"] == list(range(points))
+
+
+STALLED_WRITER = """
+    import sys
+    from experiment_manager import ExperimentManager
+    manager = ExperimentManager(sys.argv[1], capture_environment=False)
+    manager.start_experiment("left", {}, {})
+    manager.log({"loss": -1.0}, step=0)
+    manager.flush()  # the version's first point is in; the rest waits for the lock
+    print("started", flush=True)
+    sys.stdin.readline()
+    for i in range(int(sys.argv[2])):
+        manager.log({"loss": float(i)}, step=i + 1)
+    print("logged", flush=True)
+    sys.stdin.readline()
+"""
+
+ENDED_ELSEWHERE = {
+    "doctor": """
+        import sys
+        from experiment_manager.doctor import doctor
+        report = doctor(sys.argv[1])
+        assert [c["version"] for c in report.crashed] == [1], report.crashed
+    """,
+    "resume": """
+        import sys
+        from experiment_manager import ExperimentManager
+        manager = ExperimentManager(sys.argv[1], capture_environment=False)
+        manager.resume_experiment("left", 1)
+        manager.log({"loss": 1e6}, step=10**6)
+        manager.end_experiment()
+    """,
+}
+
+
+@pytest.mark.parametrize("how", sorted(ENDED_ELSEWHERE))
+def test_a_tail_left_on_a_killed_writers_host_goes_in_after_another_host_ended_it(
+    postgres_uri: str, tmp_path: Path, how: str
+) -> None:
+    """Host A's writer is killed with points only in its local journal; host B ends
+    (doctor) or resumes the version; when A opens the store again, those points go in."""
+    import psycopg
+
+    points = 3000
+    host_a = {"EXPM_SPOOL_DIR": str(tmp_path / "host_a")}
+    writer = _run(STALLED_WRITER, postgres_uri, str(points), env=host_a)
+    _expect(writer, "started")
+    blocker = psycopg.connect(postgres_uri)
+    blocker.execute("LOCK TABLE expm_points IN ACCESS EXCLUSIVE MODE")  # nothing ships
+    try:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        _expect(writer, "logged")
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    ender = _run(ENDED_ELSEWHERE[how], postgres_uri, env={"EXPM_SPOOL_DIR": str(tmp_path / "b")})
+    _, err = ender.communicate(timeout=120)
+    assert ender.returncode == 0, err
+    before = _reader(postgres_uri, "left", tmp_path / "c")
+    # A batch the server had received may have gone in; the rest is only on host A.
+    assert len(before[0]["metrics"]["loss"]) < points
+    # Host A opens the store again (any process there): the tail goes in.
+    again = _reader(postgres_uri, "left", tmp_path / "host_a")
+    expected = [-1.0, *map(float, range(points))]
+    for history in (again, _reader(postgres_uri, "left", tmp_path / "d")):
+        loss = history[0]["metrics"]["loss"]
+        assert sorted(loss) == sorted(expected + ([1e6] if how == "resume" else []))
+        steps = history[0]["steps"]["loss"]
+        assert sorted(zip(steps, loss, strict=True)) == sorted(
+            [(0, -1.0), *((i + 1, float(i)) for i in range(points))]
+            + ([(10**6, 1e6)] if how == "resume" else [])
+        )
+    listed = ExperimentManager(postgres_uri).list_versions("left")
+    assert listed[0]["metric_summaries"]["loss"]["count"] == len(expected) + (how == "resume")
+    assert not list((tmp_path / "host_a").rglob("*.jsonl")) or not any(
+        p.stat().st_size for p in (tmp_path / "host_a").rglob("*.jsonl")
+    )
+    # A second opening on host A adds nothing twice.
+    assert _reader(postgres_uri, "left", tmp_path / "host_a")[0]["metrics"]["loss"] == loss
 
 
 def test_log_does_not_wait_for_the_server_and_flush_waits_for_the_commit(

@@ -938,6 +938,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                 raise ExperimentNotFoundError(experiment_id, version)
 
             journals: list[JournalWriter] = []
+            left: list[int] = []  # the journal segment the resume leaves
 
             def reopen(stored: StoredVersion) -> tuple[StoredVersion, int]:
                 if stored.get("trashed_at") or stored.get("purged_at"):  # restore it first
@@ -947,8 +948,12 @@ class ExperimentManager(CurationMixin, ReadsMixin):
                     raise RunActiveError(experiment_id, number)
                 held.append(handle)
                 self._store.fold_journal(experiment_id, stored)
-                segment = stored.get("_journal_segment", 0)
-                journals.append(self._store.open_journal(experiment_id, number, segment))
+                # A new journal segment: the old one's points are folded in, and a store
+                # whose journals are per host (PostgreSQL) must not go on with another
+                # host's byte offset.
+                left.append(int(stored.get("_journal_segment", 0)))
+                stored.update(_journal_segment=left[0] + 1, _journal_offset=0)
+                journals.append(self._store.open_journal(experiment_id, number, left[0] + 1))
                 from experiment_manager._environment import process_identity
 
                 previous = stored.get("status", "finished")
@@ -975,6 +980,7 @@ class ExperimentManager(CurationMixin, ReadsMixin):
             except BaseException:
                 _let_go(held, journals)
                 raise
+            self._store.remove_journal(experiment_id, number, left[0])
             self._activate(stored, held[0], next_step=next_step, journal=journals[0])
             assert self._active is not None
             return self._bound(self._active)

@@ -155,8 +155,96 @@ ALTER TABLE expm_versions
     ADD COLUMN metric_names text[] GENERATED ALWAYS AS (expm_metric_names(summary)) STORED;
 """
 
+# The journal segment a version left, with how much of it is committed: a writer
+# killed on one host while another host ended or resumed its version still has its
+# unshipped points in a local journal; they are shipped into the version when that
+# host opens the store again (expm_ship_closed), never dropped.
+_SEGMENTS = r"""
+CREATE TABLE expm_segments (
+    experiment bigint NOT NULL,
+    version integer NOT NULL,
+    segment integer NOT NULL,
+    shipped bigint NOT NULL,
+    PRIMARY KEY (experiment, version, segment),
+    FOREIGN KEY (experiment, version) REFERENCES expm_versions ON DELETE CASCADE
+);
+CREATE FUNCTION expm_add_points(p_experiment bigint, p_version integer, p_data text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS expm_incoming (
+        n integer, name text, value json, step bigint, time float8
+    ) ON COMMIT DELETE ROWS;
+    INSERT INTO expm_incoming
+        SELECT u.n, e.key, e.value, (u.line::json ->> 's')::bigint, (u.line::json ->> 't')::float8
+        FROM unnest(string_to_array(rtrim(p_data, E'\n'), E'\n')) WITH ORDINALITY AS u (line, n),
+             json_each(u.line::json -> 'm') AS e
+        WHERE u.line <> '';
+    INSERT INTO expm_series (experiment, version, name)
+        SELECT DISTINCT p_experiment, p_version, i.name FROM expm_incoming i
+        ON CONFLICT (experiment, version, name) DO NOTHING;
+    WITH added AS (
+        INSERT INTO expm_points (series, seq, value, exact, step, time)
+        SELECT s.id,
+               s.length + row_number() OVER (PARTITION BY s.id ORDER BY i.n) - 1,
+               CASE json_typeof(i.value) WHEN 'string' THEN (i.value #>> '{}')::float8
+                                          ELSE (i.value::text)::float8 END,
+               CASE WHEN i.value::text ~ '^-?[0-9]+$' THEN (i.value::text)::numeric END,
+               i.step, i.time
+        FROM expm_incoming i
+        JOIN expm_series s ON s.experiment = p_experiment AND s.version = p_version
+                           AND s.name = i.name
+        RETURNING series
+    )
+    UPDATE expm_series s SET length = s.length + c.k, stepped = true
+        FROM (SELECT series, count(*) AS k FROM added GROUP BY series) AS c
+        WHERE s.id = c.series;
+END;
+$$;
+CREATE OR REPLACE FUNCTION expm_ship(
+    p_experiment bigint, p_version integer, p_segment integer,
+    p_offset bigint, p_end bigint, p_data text
+) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_segment integer;
+    v_shipped bigint;
+BEGIN
+    SELECT segment, shipped INTO v_segment, v_shipped FROM expm_versions
+        WHERE experiment = p_experiment AND version = p_version FOR UPDATE;
+    IF NOT FOUND OR v_segment <> p_segment OR v_shipped <> p_offset THEN
+        RETURN coalesce(v_shipped, -1);
+    END IF;
+    PERFORM expm_add_points(p_experiment, p_version, p_data);
+    UPDATE expm_versions SET shipped = p_end
+        WHERE experiment = p_experiment AND version = p_version;
+    RETURN p_end;
+END;
+$$;
+CREATE FUNCTION expm_ship_closed(
+    p_experiment bigint, p_version integer, p_segment integer,
+    p_offset bigint, p_end bigint, p_data text
+) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_shipped bigint;
+BEGIN
+    -- The version's row first, in the order every writer locks.
+    PERFORM 1 FROM expm_versions
+        WHERE experiment = p_experiment AND version = p_version FOR UPDATE;
+    SELECT shipped INTO v_shipped FROM expm_segments
+        WHERE experiment = p_experiment AND version = p_version AND segment = p_segment
+        FOR UPDATE;
+    IF NOT FOUND OR v_shipped <> p_offset THEN
+        RETURN coalesce(v_shipped, -1);
+    END IF;
+    PERFORM expm_add_points(p_experiment, p_version, p_data);
+    UPDATE expm_segments SET shipped = p_end
+        WHERE experiment = p_experiment AND version = p_version AND segment = p_segment;
+    RETURN p_end;
+END;
+$$;
+"""
+
 #: Each migration's statements; migration ``n`` takes the schema from ``n - 1`` to ``n``.
-MIGRATIONS: tuple[str, ...] = (_FIRST, _DERIVED)
+MIGRATIONS: tuple[str, ...] = (_FIRST, _DERIVED, _SEGMENTS)
 #: The schema version this library writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -122,6 +122,8 @@ class PostgresStore(Store):
         self._root = _spool.spool_root(self._store_id)
         self._live: dict[tuple[int, int], _LiveLock] = {}
         self._live_lock = threading.Lock()
+        # How far fold_journal took a record's journal, by record, while it is changed.
+        self._folded: dict[int, int] = {}
         self._shipper = _spool.Shipper(self._ship, self._keep_live)
         self._recover()
 
@@ -573,7 +575,21 @@ class PostgresStore(Store):
                 raise ExperimentNotFoundError(experiment_id, version)
             record, series = found[0]
             before = _snapshot(series)
-            result = change(record)
+            segment = int(record.get("_journal_segment", 0))
+            committed = int(record.get("_journal_offset", 0))
+            try:
+                result = change(record)
+                folded = self._folded.get(id(record))
+            finally:
+                self._folded.pop(id(record), None)
+            if int(record.get("_journal_segment", 0)) != segment:
+                # The journal segment is left: keep how much of it is in, so a tail a
+                # killed writer left on its own host can still be shipped (_recover).
+                connection.execute(
+                    "INSERT INTO expm_segments (experiment, version, segment, shipped)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (pk, version, segment, committed if folded is None else folded),
+                )
             self._write_row(connection, pk, record, insert=False)
             self._write_points(connection, pk, version, before, record)
             self._wrote(connection, pk)
@@ -682,6 +698,11 @@ class PostgresStore(Store):
         shipped = int(row[0]) if row is not None else -1
         return shipped if shipped >= 0 else offset + len(data)
 
+    def fold_journal(self, experiment_id: str, record: StoredVersion) -> None:
+        """Fold as every store does, noting how far, for :meth:`update_version`."""
+        super().fold_journal(experiment_id, record)
+        self._folded[id(record)] = int(record.get("_journal_offset", 0))
+
     def _recover(self) -> None:
         """Ship what killed writers on this host left in their journals."""
         try:
@@ -702,8 +723,13 @@ class PostgresStore(Store):
                         " WHERE v.experiment = %s AND v.version = %s",
                         (experiment, version),
                     ).fetchone()
-                if row is None or int(row[0]) != segment:
-                    path.unlink()  # its version ended (folded) or is gone
+                if row is None:
+                    path.unlink()  # its version is gone
+                    continue
+                if int(row[0]) != segment:
+                    # Its version ended or was resumed, maybe on another host: what
+                    # that host could not see goes in now, then the journal is done.
+                    self._ship_closed(str(row[3]), key, path)
                     continue
                 if self.is_live(str(row[3]), version):
                     continue  # its writer is alive and ships it
@@ -711,6 +737,38 @@ class PostgresStore(Store):
                 whole = data[: data.rfind(b"\n") + 1]
                 if whole:
                     self._ship(key, int(row[1]), whole)
+
+    def _ship_closed(self, experiment_id: str, key: _spool.Key, path: os.PathLike[str]) -> None:
+        """Ship the tail of a left journal segment, refresh the summary, drop the file."""
+        experiment, version, segment = key
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT shipped FROM expm_segments"
+                " WHERE experiment = %s AND version = %s AND segment = %s",
+                (experiment, version, segment),
+            ).fetchone()
+        if row is not None:
+            offset = int(row[0])
+            with open(path, "rb") as journal:
+                journal.seek(offset)
+                data = journal.read()
+            whole = data[: data.rfind(b"\n") + 1]
+            if whole:
+                with self._pool.connection() as connection:
+                    connection.execute(
+                        "SELECT expm_ship_closed(%s, %s, %s, %s, %s, %s)",
+                        (
+                            experiment,
+                            version,
+                            segment,
+                            offset,
+                            offset + len(whole),
+                            whole.decode("utf-8"),
+                        ),
+                    )
+                # An ended version's summary counts the points it now has.
+                self.update_version(experiment_id, version, lambda stored: None)
+        os.unlink(path)
 
     def refresh_running(self, experiment_id: str, record: StoredVersion) -> None:
         """Bring a running version up to date; ship a dead writer's last points.
