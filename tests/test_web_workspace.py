@@ -400,9 +400,14 @@ def test_versions_of_two_experiments_picked_in_a_search_are_overlaid_and_diffed(
         page.wait_for_function(
             "() => Number(document.getElementById('compare-chart').dataset.draws || 0) > 0"
         )
-        assert page.evaluate("() => document.getElementById('compare-chart').comparePlot") == {
+        drawn = page.evaluate(
+            "() => { const p = document.getElementById('compare-chart').comparePlot;"
+            " return {refs: p.refs, points: p.points, resumes: p.resumes}; }"
+        )
+        assert drawn == {
             "refs": ["digits_mlp@1", "digits_sgd@1"],
             "points": [10, 10],
+            "resumes": [],  # neither version was resumed
         }
         lr = page.locator("[data-diff=hyperparameters] tbody tr")
         assert lr.count() == 1
