@@ -480,6 +480,15 @@ def measure_reads(uri: str, repeat: int) -> dict[str, float]:
     with TestClient(app) as client:
         client.get(SERIES)
         out["series_warm"] = median_of(repeat, lambda: client.get(SERIES))
+    import psycopg
+
+    with psycopg.connect(uri) as connection:
+        sizes = connection.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)), sum(pg_indexes_size(c.oid))"
+            " FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE 'expm%%'"
+        ).fetchone()
+    assert sizes is not None
+    out["bytes"], out["index_bytes"] = float(sizes[0]), float(sizes[1])
     return out
 
 
@@ -517,6 +526,13 @@ def part_scale(server: Server, args: argparse.Namespace) -> None:
         a, b = at_small[key], at_big[key]
         mark = ("ok" if b < 1 else "MISSED") if judged else ""
         print(f"   {label:44s} {a * 1e3:17.0f} ms {b * 1e3:18.0f} ms {b / a:6.1f}x {mark}")
+    for label, key in (("tables with indexes", "bytes"), ("of which indexes", "index_bytes")):
+        a, b = at_small[key], at_big[key]
+        per = b / (args.versions * points)
+        print(
+            f"   {'storage, ' + label:44s} {a / 2**20:14.0f} MiB {b / 2**20:15.0f} MiB"
+            f" {b / a:6.1f}x  ({per:.1f} B/point)"
+        )
     print(f"   QUERY: {SEARCH!r}")
     print(f"   search matched {at_small['found']:.0f} and {at_big['found']:.0f} versions")
     print("   target: each under 1 s at the larger size")
