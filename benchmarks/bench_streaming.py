@@ -13,11 +13,22 @@ values, orjson-encode it, write a temp file, fsync, rename, fsync the folder.
 Everything runs in this process, on the same disk, in alternating rounds; the best
 round of each is compared.
 
-``log()`` with the system metrics sampler: the same loop with a sampler running in
-the background (every 10 s, the default, and every 0.05 s, 200 times as often, to
-make its cost visible), against the loop without one, in the same rounds.
+``log()`` with the system metrics sampler, two ways, each against the same loop
+without a sampler, in turning order:
 
-Run: ``python benchmarks/bench_streaming.py [--steps 100000] [--rounds 3]``
+* the rounds above, with a sampler every 0.05 s (200 times the default rate, so that
+  a sub-second loop takes several samples and their cost shows);
+* at the default interval (10 s), a loop that lasts ``--sampler-seconds`` (25 s: two
+  samples land in it) of training steps: a fixed piece of pure-Python work (it holds
+  the GIL, as the sampler thread does) then ``log()``. It prints, per step, the time
+  inside ``log()``, the whole step's time and the process's CPU time (all threads, so
+  the sampler's own work too; the figure the machine's other load disturbs least),
+  with and without the sampler.
+
+Each variant prints how many samples the sampler actually took during its loop.
+
+Run: ``python benchmarks/bench_streaming.py [--steps 100000] [--rounds 3]
+[--sampler-seconds 25] [--sampler-rounds 2]``
 """
 
 from __future__ import annotations
@@ -54,7 +65,18 @@ def raw_baseline(folder: Path, points: list[dict[str, float]]) -> float:
     return elapsed
 
 
-def ours(folder: Path, points: list[dict[str, float]], sampling: float | bool = False) -> float:
+def samples_taken(manager: ExperimentManager) -> int:
+    """How many samples the sampler wrote into the version just ended."""
+    [entry] = manager.read_history("bench")
+    return len(entry["metrics"].get("system/cpu_percent", []))
+
+
+def ours(
+    folder: Path,
+    points: list[dict[str, float]],
+    sampling: float | bool = False,
+    samples: list[int] | None = None,
+) -> float:
     manager = ExperimentManager(
         folder / f"logs_{sampling}", capture_environment=False, system_metrics=sampling
     )
@@ -65,7 +87,55 @@ def ours(folder: Path, points: list[dict[str, float]], sampling: float | bool = 
         log(point)
     elapsed = time.perf_counter() - started
     manager.end_experiment()
+    if samples is not None:
+        samples.append(samples_taken(manager))
     return elapsed
+
+
+def training_step_work() -> int:
+    """A fixed piece of pure-Python work standing in for a training step's compute."""
+    total = 0
+    for i in range(3000):  # a fraction of a millisecond: a small model's step
+        total += i * i
+    return total
+
+
+Timed = tuple[int, float, float, float, int]
+
+
+def timed_training(
+    folder: Path, points: list[dict[str, float]], seconds: float, sampling: float | bool
+) -> Timed:
+    """Train for ``seconds``: (steps, seconds inside log(), in all, process CPU, samples).
+
+    The process CPU time (all threads, the sampler's too) is the figure other work on
+    the machine disturbs least; wall-clock times move with the machine's load.
+    """
+    manager = ExperimentManager(
+        folder / f"timed_{sampling}", capture_environment=False, system_metrics=sampling
+    )
+    manager.start_experiment("bench", {}, {})
+    log = manager.log
+    clock = time.perf_counter
+    in_log = 0.0
+    steps = 0
+    started = clock()
+    deadline = started + seconds
+    count = len(points)
+    cpu_started = time.process_time()
+    while True:
+        training_step_work()
+        before = clock()
+        log(points[steps % count])
+        after = clock()
+        in_log += after - before
+        steps += 1
+        if after >= deadline:
+            break
+    elapsed = clock() - started
+    cpu = time.process_time() - cpu_started
+    manager.end_experiment()
+    return steps, in_log, elapsed, cpu, samples_taken(manager)
 
 
 def bulk_raw(folder: Path, calls: list[dict[str, list[float]]]) -> float:
@@ -108,11 +178,61 @@ def bulk_ours(folder: Path, calls: list[dict[str, list[float]]]) -> float:
     return elapsed
 
 
+def timed_sampler(points: list[dict[str, float]], seconds: float, rounds: int) -> None:
+    """The default interval's cost: loops long enough for it to sample, with and without."""
+    results: dict[bool, list[Timed]] = {False: [], True: []}
+    for round_number in range(rounds):
+        with tempfile.TemporaryDirectory(dir=Path.cwd(), ignore_cleanup_errors=True) as tmp:
+            order = [False, True] if round_number % 2 == 0 else [True, False]
+            for sampling in order:
+                results[sampling].append(timed_training(Path(tmp), points, seconds, sampling))
+        print(f"timed round {round_number + 1}/{rounds} done", file=sys.stderr)
+
+    def best(runs: list[Timed]) -> tuple[float, float, float]:
+        # per step, the least of the rounds: time inside log(), whole step, process CPU
+        return (
+            min(r[1] / r[0] for r in runs),
+            min(r[2] / r[0] for r in runs),
+            min(r[3] / r[0] for r in runs),
+        )
+
+    off_log, off_step, off_cpu = best(results[False])
+    on_log, on_step, on_cpu = best(results[True])
+    print(
+        f"training loop of {seconds:g} s (pure-Python work + log()), {rounds} round(s),"
+        " sampler at the default interval (10 s)"
+    )
+    print(
+        f"  steps per loop without / with the sampler: {[r[0] for r in results[False]]} /"
+        f" {[r[0] for r in results[True]]}"
+    )
+    print(f"  samples taken per loop with the sampler: {[r[4] for r in results[True]]}")
+    print(
+        f"  without the sampler: log() {off_log * 1e6:7.2f} us/step,"
+        f" whole step {off_step * 1e6:7.2f} us, process CPU {off_cpu * 1e6:7.2f} us"
+    )
+    print(
+        f"  with the sampler:    log() {on_log * 1e6:7.2f} us/step,"
+        f" whole step {on_step * 1e6:7.2f} us, process CPU {on_cpu * 1e6:7.2f} us"
+    )
+    print(
+        f"  ratio with / without: log() {on_log / off_log:.3f}x,"
+        f" whole step {on_step / off_step:.3f}x, process CPU {on_cpu / off_cpu:.3f}x"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--bulk-calls", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sampler-seconds",
+        type=float,
+        default=25.0,
+        help="length of each timed loop at the default sampling interval (0: skip)",
+    )
+    parser.add_argument("--sampler-rounds", type=int, default=2)
     args = parser.parse_args()
     points = make_points(args.steps)
     rng = random.Random(1)
@@ -122,7 +242,9 @@ def main() -> int:
     ]
     raw_times, bulk_raw_times, bulk_our_times = [], [], []
     our_times: list[float] = []
-    sampled_times: dict[float, list[float]] = {10.0: [], 0.05: []}
+    fast = 0.05
+    sampled_times: dict[float, list[float]] = {fast: []}
+    fast_samples: list[int] = []
     try:
         import psutil  # noqa: F401
     except ImportError:
@@ -142,7 +264,8 @@ def main() -> int:
             variants += [(times, interval) for interval, times in sampled_times.items()]
             turn = round_number % len(variants)
             for times, sampling in variants[turn:] + variants[:turn]:
-                times.append(ours(folder, points, sampling))
+                counted = fast_samples if sampling else None
+                times.append(ours(folder, points, sampling, counted))
             bulk_raw_times.append(bulk_raw(folder, calls))
             bulk_rewrite_times.append(bulk_atomic_rewrite(folder, calls))
             bulk_our_times.append(bulk_ours(folder, calls))
@@ -159,8 +282,11 @@ def main() -> int:
         sampled = min(times)
         print(
             f"  log() with the sampler every {interval:g} s:  {sampled / n * 1e6:7.2f} us/step"
-            f"  ({sampled / our:.2f}x log() without it)"
+            f"  ({sampled / our:.2f}x log() without it; samples per loop: {fast_samples},"
+            f" loops of {min(times):.2f}-{max(times):.2f} s)"
         )
+    if sampled_times and args.sampler_seconds > 0:
+        timed_sampler(points, args.sampler_seconds, args.sampler_rounds)
     braw, bour = min(bulk_raw_times), min(bulk_our_times)
     brewrite = min(bulk_rewrite_times)
     calls_n = args.bulk_calls
