@@ -358,3 +358,10 @@ def test_an_unknown_host_or_a_bad_port_gets_a_hint_naming_it(uri: str, hint: str
     assert result.exit_code == 4
     assert hint in result.output
     assert PASSWORD not in result.output
+
+
+def test_a_uri_given_as_bytes_is_refused_without_its_password() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        ExperimentManager(b"postgresql://user:S3CRETpw@127.0.0.1:1/db")  # type: ignore[arg-type]
+    assert "S3CRETpw" not in str(caught.value)
+    assert "***" in str(caught.value)

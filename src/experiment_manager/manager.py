@@ -262,7 +262,11 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
         self._system_interval = sampling_interval(system_metrics)
         if not isinstance(log_dir, (str, os.PathLike)) or os.fspath(log_dir) in ("", b""):
-            raise InvalidArgumentError("log_dir", log_dir, "must be a non-empty path")
+            from experiment_manager.stores._locations import redact_text
+
+            # The value may be a URI given as bytes: never echo its password.
+            shown = redact_text(repr(log_dir)) if isinstance(log_dir, bytes) else log_dir
+            raise InvalidArgumentError("log_dir", shown, "must be a non-empty path")
         path = os.fspath(log_dir)
         if not isinstance(path, str):
             raise InvalidArgumentError("log_dir", log_dir, "must be a str path, not bytes")
