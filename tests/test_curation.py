@@ -151,6 +151,80 @@ def test_trash_restore_and_gc(log_dir: Path, each_store: str) -> None:
     assert [e["action"] for e in stored["events"]] == ["trash", "purge"]
 
 
+def _stored_bytes(manager: ExperimentManager, log_dir: Path, each_store: str, uri: str) -> bytes:
+    """Everything the store holds, as bytes: its files, its memory, or its tables' rows."""
+    if each_store == "memory":
+        data = manager.store._data  # type: ignore[attr-defined]
+        journals = manager.store._journals  # type: ignore[attr-defined]
+        return b"".join(
+            [b for versions in data.values() for b in versions.values()]
+            + [bytes(j) for j in journals.values()]
+        )
+    if each_store == "postgres":
+        import psycopg
+
+        out = []
+        with psycopg.connect(uri) as connection:
+            tables = connection.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            ).fetchall()
+            for (table,) in tables:
+                rows = connection.execute(f'SELECT t::text FROM "{table}" t').fetchall()
+                out += [row[0].encode() for row in rows]
+        return b"\n".join(out)
+    return b"".join(p.read_bytes() for p in sorted(log_dir.rglob("*")) if p.is_file())
+
+
+def test_gc_keeps_no_user_content_of_a_purged_version(
+    log_dir: Path, each_store: str, request: pytest.FixtureRequest
+) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    manager.start_experiment("cfgzq", {"lr": 0.25}, {}, "exp", name="oldnamezq", tags=["tagzq"])
+    manager.log_metrics({"loss": [1.0, 0.5]})
+    manager.end_experiment()
+    manager.set_name("exp", 1, "newnamezq")
+    manager.add_tags("exp", 1, "tag2zq")
+    manager.set_note("exp", 1, "the note textzq")
+    manager.start_experiment("other", {"lr": 0.5}, {}, "exp")
+    manager.end_experiment()
+    uri = request.getfixturevalue("_store_uris").get(str(log_dir), "")
+    manager.store.flush("exp")
+    before = _stored_bytes(manager, log_dir, each_store, uri)
+    for word in (b"oldnamezq", b"newnamezq", b"tagzq", b"tag2zq", b"textzq", b"cfgzq"):
+        assert word in before  # the check below can see them
+    manager.remove("exp", 1)
+    assert versions(manager.gc(older_than_days=0)) == [1]
+    manager.store.flush("exp")
+    after = _stored_bytes(manager, log_dir, each_store, uri)
+    for word in (b"oldnamezq", b"newnamezq", b"tagzq", b"tag2zq", b"textzq", b"cfgzq"):
+        assert word not in after, word
+    stored = manager.store.load_version("exp", 1)
+    assert stored["purged_at"]
+    assert (stored["version"], stored["status"]) == (1, "finished")
+    assert [e["action"] for e in stored["events"]] == [
+        "rename",
+        "tag",
+        "rename",
+        "tag",
+        "note",
+        "trash",
+        "purge",
+    ]
+    for event in stored["events"]:
+        assert sorted(event) == ["action", "at", "host", "user"]
+    assert manager.get_version("exp", 2)["config_name"] == "other"  # the other one is whole
+    if each_store == "postgres":
+        import psycopg
+
+        with psycopg.connect(uri) as connection:
+            left = connection.execute(
+                "SELECT count(*) FROM expm_segments s JOIN expm_experiments e"
+                " ON e.id = s.experiment WHERE e.name = 'exp' AND s.version = 1"
+            ).fetchone()
+        assert left == (0,)
+
+
 def test_a_running_version_cannot_be_removed(log_dir: Path, each_store: str) -> None:
     manager = sweep(log_dir, 1)
     manager.start_experiment("cfg", {}, {}, "exp")

@@ -41,23 +41,23 @@ MAX_NAME_LENGTH = 200
 MAX_TAG_LENGTH = 64
 MAX_NOTE_LENGTH = 100_000
 
-# What a tombstone keeps of a purged version: enough to be listed as one.
+# What a tombstone keeps of a purged version: its number, state and when it went, no
+# user content (no names, tags, note, values); its events keep who did what and when.
 _TOMBSTONE_KEYS = frozenset(
     {
         "experiment_id",
         "version",
         "created_at",
-        "config_name",
         "status",
         "ended_at",
-        "duration",
-        "name",
         "trashed_at",
         "events",
         "_journal_segment",
         "_revision",
     }
 )
+# What a tombstone keeps of each event: the action, when, and who (not the value).
+_TOMBSTONE_EVENT_KEYS = ("at", "host", "user", "action")
 
 
 def _now() -> str:
@@ -228,6 +228,11 @@ def _empty(stored: StoredVersion) -> None:
     if stored.get("status") == "running":  # a crashed run: nothing can end it any more
         stored["status"] = "killed"
     _record(stored, _event("purge"))
+    stored["events"] = [
+        {key: event[key] for key in _TOMBSTONE_EVENT_KEYS if key in event}
+        for event in stored["events"]
+        if isinstance(event, dict)
+    ]
 
 
 def _versions_of(value: int | Sequence[int] | None) -> list[int] | None:

@@ -681,6 +681,19 @@ class PostgresStore(Store):
             with contextlib.suppress(FileNotFoundError):
                 _spool.journal_path(self._root, key).unlink()
 
+    def version_purged(self, experiment_id: str, version: int) -> None:
+        """Forget the purged version's left journal segments; see :meth:`Store.version_purged`.
+
+        Its journals are gone, so no tail of them is left to ship.
+        """
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return
+        with self._pool.connection() as connection:
+            connection.execute(
+                "DELETE FROM expm_segments WHERE experiment = %s AND version = %s", (pk, version)
+            )
+
     def journal_name(self, experiment_id: str, version: int, segment: int) -> str:
         """The local journal's path; see :meth:`Store.journal_name`."""
         key = self._key(experiment_id, version, segment)
