@@ -72,28 +72,63 @@ def test_folds_are_spaced_by_the_last_folds_cost_whichever_process_made_it(
     first = ExperimentManager(log_dir, capture_environment=False)
     _fill(first, 2)
     first.store.flush("exp")
-    # Another process's fold took 100 s: this history is folded again 2,000 s later
-    # at the earliest, however old it is and whoever writes.
+    # Another process's fold took 100 s: while versions run, this history is folded
+    # again 2,000 s later at the earliest, however old it is and whoever writes.
     _set_fold_seconds(log_dir, "exp", 100.0)
     history = log_dir / "exp.json"
     before = _atomic.file_identity(os.stat(history))
     time.sleep(0.2)  # older than REFRESH_SECONDS
+    holder = ExperimentManager(log_dir, capture_environment=False)
+    holder.start_experiment("exp", {"n": "held"}, {}, experiment_id="exp")  # version 3 runs
     writer = ExperimentManager(log_dir, capture_environment=False)
     _fill(writer, 2)
     time.sleep(1.0)  # the version-end timer and the stale check have both fired
     assert _atomic.file_identity(os.stat(history)) == before
-    assert len(list(_versions_folder(log_dir, "exp").iterdir())) == 2
-    assert [h["version"] for h in writer.read_history("exp")] == [1, 2, 3, 4]
-    # A cheap fold: the next write folds (a thread of the writer, 0.05 s later).
-    _set_fold_seconds(log_dir, "exp", 0.0)
-    again = ExperimentManager(log_dir, capture_environment=False)
-    _fill(again, 1)
+    assert len(list(_versions_folder(log_dir, "exp").iterdir())) == 3
+    assert [h["version"] for h in writer.read_history("exp")] == [1, 2, 3, 4, 5]
+    # The last running version ends: the history takes everything soon after, due or not.
+    holder.end_experiment()
     for _ in range(600):  # up to 30 s on a loaded machine
         if not list(_versions_folder(log_dir, "exp").iterdir()):
             break
         time.sleep(0.05)
     document = json.loads(history.read_bytes())
     assert [v["version"] for v in document["versions"]] == [1, 2, 3, 4, 5]
+    assert document["versions"][2]["status"] == "finished"
+    # A cheap fold: the next write folds (a thread of the writer, 0.05 s later).
+    _set_fold_seconds(log_dir, "exp", 0.0)
+    again = ExperimentManager(log_dir, capture_environment=False)
+    _fill(again, 1)
+    for _ in range(600):
+        if not list(_versions_folder(log_dir, "exp").iterdir()):
+            break
+        time.sleep(0.05)
+    document = json.loads(history.read_bytes())
+    assert [v["version"] for v in document["versions"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_history_holds_everything_soon_after_the_last_running_version_ends(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when folds are spaced far apart, a long-lived process that ends the
+    experiment's last running version leaves a history json.load reads in full."""
+    monkeypatch.setattr(files, "DIRECT_BYTES", 0)
+    monkeypatch.setattr(files, "REFRESH_SECONDS", 0.05)
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    _fill(manager, 1)
+    manager.store.flush("exp")
+    _set_fold_seconds(log_dir, "exp", 100.0)  # not due again for 2,000 s
+    manager.start_experiment("exp", {"n": 1}, {}, experiment_id="exp")
+    manager.log_metrics({"loss": [0.5, 0.25]})
+    manager.end_experiment()
+    for _ in range(600):  # up to 30 s on a loaded machine
+        if not list(_versions_folder(log_dir, "exp").iterdir()):
+            break
+        time.sleep(0.05)
+    document = json.loads((log_dir / "exp.json").read_bytes())
+    assert [v["version"] for v in document["versions"]] == [1, 2]
+    assert document["versions"][1]["metrics"]["loss"] == [0.5, 0.25]
+    assert document["versions"][1]["status"] == "finished"
 
 
 def test_a_damaged_fold_cost_is_ignored() -> None:
