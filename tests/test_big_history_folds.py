@@ -311,3 +311,28 @@ def test_kill_9_during_folds_loses_nothing_and_leaves_a_strict_history(tmp_path:
     assert len(document["versions"]) == stored
     assert list(_versions_folder(log_dir, "exp").iterdir()) == []
     assert [e["experiment_id"] for e in ExperimentManager(log_dir).list_experiments()] == ["exp"]
+
+
+def test_a_long_versions_writes_start_from_what_another_writer_changed(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer keeps the record it wrote for its next change; a change made in between
+    by another writer (another store) is never lost, nor one made by hand."""
+    monkeypatch.setattr(files, "DIRECT_BYTES", 0)
+    writer = ExperimentManager(log_dir, capture_environment=False)
+    other = ExperimentManager(log_dir, capture_environment=False)
+    writer.start_experiment("exp", {}, {}, experiment_id="exp")
+    writer.log_metrics({"loss": [1.0, 2.0]})
+    other.set_note("exp", 1, "from another writer")
+    writer.log_metrics({"loss": [3.0]})
+    (version_file,) = _versions_folder(log_dir, "exp").iterdir()
+    # Same name, other bytes (a hand edit): read again, and checked.
+    stored = json.loads(version_file.read_bytes())
+    stored["hyperparameters"] = {"edited": True}
+    version_file.write_bytes(json.dumps(stored).encode())
+    writer.log_metrics({"loss": [4.0]})
+    writer.end_experiment()
+    (record,) = writer.read_history("exp")
+    assert record["metrics"]["loss"] == [1.0, 2.0, 3.0, 4.0]
+    assert record["note"] == "from another writer"
+    assert record["hyperparameters"] == {"edited": True}

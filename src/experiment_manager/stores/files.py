@@ -96,6 +96,8 @@ REFRESH_SECONDS = 2.0
 
 # A fold a call sets off starts this long after it, so the call returns first.
 _FOLD_DELAY = 0.1
+# Records kept for their next change (see FileStore._kept): one per version being written.
+_KEPT_RECORDS = 4
 # Folds are spaced so that they take at most one part in this many of the time.
 _FOLD_SHARE = 20
 # Decoded layouts kept per store (one per experiment, 32 bytes per version).
@@ -170,6 +172,9 @@ class FileStore(Store):
         # read back with exactly those bytes was checked when it was made, so the next
         # write of a long run does not check every value it holds again.
         self._wrote: dict[tuple[str, int], tuple[str, bytes]] = {}
+        # And the record those bytes encode, while nothing but this store holds it: the
+        # next change of the version starts from it instead of parsing the file again.
+        self._kept: dict[tuple[str, int], StoredVersion] = {}
         _STORES.add(self)
 
     # -- paths ----------------------------------------------------------------------
@@ -300,8 +305,9 @@ class FileStore(Store):
             with self._locked(experiment_id):
                 identity, layout, pending = self._writer_view(experiment_id)
                 known = _newer_than_history(pending.get(version), layout, version)
+                kept = self._kept.pop((experiment_id, version), None)
                 if known is not None:
-                    record = self._read_version_file(experiment_id, version, known)
+                    record = self._read_version_file(experiment_id, version, known, kept)
                     if record is None:  # removed under the lock: only by hand
                         raise ExperimentNotFoundError(experiment_id, version)
                 else:
@@ -314,6 +320,12 @@ class FileStore(Store):
                 result = change(record)
                 record["_revision"] = revision + 1
                 finish = self._store_record(experiment_id, record, identity, layout, known)
+                # A change that returns nothing leaves no reference to the record
+                # outside (appends copy what they add), so it can be kept.
+                if result is None and (experiment_id, version) in self._wrote:
+                    if len(self._kept) >= _KEPT_RECORDS:
+                        self._kept.pop(next(iter(self._kept)))
+                    self._kept[experiment_id, version] = record
             if finish is not None:  # durability outside the experiment's lock
                 self._finish(finish)
         return result
@@ -1067,14 +1079,25 @@ class FileStore(Store):
         return found, older
 
     def _read_version_file(
-        self, experiment_id: str, version: int, known: _Pending
+        self,
+        experiment_id: str,
+        version: int,
+        known: _Pending,
+        kept: StoredVersion | None = None,
     ) -> StoredVersion | None:
+        """A version file's record, checked unless this process wrote those bytes.
+
+        ``kept``, the record this process wrote there, is given back (not parsed)
+        when the file still holds exactly its bytes.
+        """
         path = self.versions_folder(experiment_id) / known.name
         raw = _read_document(path)
         if raw is None:
             return None
         mine = self._wrote.get((experiment_id, version))
         trusted = mine is not None and mine[0] == known.name and mine[1] == raw[0]
+        if trusted and kept is not None:
+            return kept
         record = _parse_record(path, raw[0], "the version file", experiment_id, checked=trusted)
         if record["version"] != version:
             raise CorruptHistoryError(path, f"holds version {record['version']}, not {version}")
