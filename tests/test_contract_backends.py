@@ -99,3 +99,19 @@ def test_the_dashboard_api_pages_sorts_and_draws_alike(log_dir: Path) -> None:
     searched = client.get("/api/search?q=hyperparameters.lr%20%3C%200.09&limit=2").json()
     assert searched["total"] == 3
     assert searched["count"] == 2
+
+
+def test_a_versions_metrics_keep_the_order_their_names_first_came(log_dir: Path) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for _ in range(2):
+        manager.start_experiment("order", {}, {}, experiment_id="order")
+        manager.log({"zeta": 1.0, "alpha": 2.0, "mid": 3.0})
+        manager.log({"beta": 1.0, "zeta": 2.0})  # a new name after the first call's
+        manager.log_metrics({"omega": [1.0], "aleph": [2.0]})
+        manager.end_experiment()
+    names = ["zeta", "alpha", "mid", "beta", "omega", "aleph"]
+    reader = ExperimentManager(log_dir, capture_environment=False)
+    assert list(reader.read_history("order")[0]["metrics"]) == names
+    assert list(reader.get_version("order", 2)["steps"]) == names
+    assert [list(s["metric_summaries"]) for s in reader.list_versions("order")] == [names] * 2
+    assert list(reader.compare("order", [1, 2])["metrics"][1]) == names

@@ -243,8 +243,49 @@ END;
 $$;
 """
 
+# Migration 4: a call's new series are made in the order their names first come (line,
+# then key in the line), as the other stores keep a version's metrics; SELECT DISTINCT
+# numbered them in whatever order its hash or sort gave. Its own temporary table, since
+# a session may still hold expm_incoming as the earlier function made it.
+_SERIES_ORDER = r"""
+CREATE OR REPLACE FUNCTION expm_add_points(p_experiment bigint, p_version integer, p_data text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS expm_incoming_keyed (
+        n integer, k integer, name text, value json, step bigint, time float8
+    ) ON COMMIT DELETE ROWS;
+    INSERT INTO expm_incoming_keyed
+        SELECT u.n, e.k, e.key, e.value, (u.line::json ->> 's')::bigint,
+               (u.line::json ->> 't')::float8
+        FROM unnest(string_to_array(rtrim(p_data, E'\n'), E'\n')) WITH ORDINALITY AS u (line, n),
+             json_each(u.line::json -> 'm') WITH ORDINALITY AS e (key, value, k)
+        WHERE u.line <> '';
+    INSERT INTO expm_series (experiment, version, name)
+        SELECT p_experiment, p_version, i.name FROM expm_incoming_keyed i
+        GROUP BY i.name ORDER BY min(i.n), min(i.k)
+        ON CONFLICT (experiment, version, name) DO NOTHING;
+    WITH added AS (
+        INSERT INTO expm_points (series, seq, value, exact, step, time)
+        SELECT s.id,
+               s.length + row_number() OVER (PARTITION BY s.id ORDER BY i.n) - 1,
+               CASE json_typeof(i.value) WHEN 'string' THEN (i.value #>> '{}')::float8
+                                          ELSE (i.value::text)::float8 END,
+               CASE WHEN i.value::text ~ '^-?[0-9]+$' THEN (i.value::text)::numeric END,
+               i.step, i.time
+        FROM expm_incoming_keyed i
+        JOIN expm_series s ON s.experiment = p_experiment AND s.version = p_version
+                           AND s.name = i.name
+        RETURNING series
+    )
+    UPDATE expm_series s SET length = s.length + c.k, stepped = true
+        FROM (SELECT series, count(*) AS k FROM added GROUP BY series) AS c
+        WHERE s.id = c.series;
+END;
+$$;
+"""
+
 #: Each migration's statements; migration ``n`` takes the schema from ``n - 1`` to ``n``.
-MIGRATIONS: tuple[str, ...] = (_FIRST, _DERIVED, _SEGMENTS)
+MIGRATIONS: tuple[str, ...] = (_FIRST, _DERIVED, _SEGMENTS, _SERIES_ORDER)
 #: The schema version this library writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
