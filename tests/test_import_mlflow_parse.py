@@ -46,7 +46,7 @@ def reference(data: bytes) -> list[tuple[bytes, int, float]]:
     return points
 
 
-def read(path: Path) -> list[tuple[bytes, int, float]]:
+def read(path: Path) -> list[tuple[bytes, int | None, float | None]]:
     series = read_metric_file(path)
     assert len(series.values) == len(series.steps) == len(series.times)
     for value in series.values:
@@ -108,7 +108,7 @@ def test_awkward_values_through_the_import(odd: dict[str, Any]) -> None:
 
 
 def _random_texts(rng: random.Random) -> list[str]:
-    texts = []
+    texts: list[str] = []
     while len(texts) < 4000:  # every kind of double, as repr writes it
         value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
         if math.isfinite(value):

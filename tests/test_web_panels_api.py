@@ -214,8 +214,17 @@ def test_the_listing_reads_the_first_panels_curves_ahead(
         reads: list[str] = []
         store, reader = app.state.manager.store, app.state.manager
         read_metric, read_history = store.read_metric, reader.read_history
-        monkeypatch.setattr(store, "read_metric", lambda *a: reads.append(a[1]) or read_metric(*a))
-        monkeypatch.setattr(reader, "read_history", lambda e: reads.append(e) or read_history(e))
+
+        def counted_metric(*args: Any) -> Any:
+            reads.append(args[1])
+            return read_metric(*args)
+
+        def counted_history(experiment_id: str) -> Any:
+            reads.append(experiment_id)
+            return read_history(experiment_id)
+
+        monkeypatch.setattr(store, "read_metric", counted_metric)
+        monkeypatch.setattr(reader, "read_history", counted_history)
         body = client.get(f"/api/experiments/exp/panels/series?{first}&buckets=10").json()
         assert [r["metric"] for r in body["results"]] == names[:16]
         return reads
