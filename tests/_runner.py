@@ -86,7 +86,7 @@ class Plan:
 class Runner:
     """A process running :data:`RUNNER` on ``plan``; it has not said "ready" yet when made."""
 
-    def __init__(self, script: Path, log_dir: Path, experiment_id: str, plan: Plan) -> None:
+    def __init__(self, script: Path, log_dir: Path | str, experiment_id: str, plan: Plan) -> None:
         self.version: int | None = None
         self.process = subprocess.Popen(
             [
@@ -153,7 +153,7 @@ class Runners:
         self.script = write_script(folder, "runner.py", RUNNER)
         self.started: list[Runner] = []
 
-    def __call__(self, log_dir: Path, experiment_id: str, plan: Plan) -> Runner:
+    def __call__(self, log_dir: Path | str, experiment_id: str, plan: Plan) -> Runner:
         runner = Runner(self.script, log_dir, experiment_id, plan)
         self.started.append(runner)
         return runner

@@ -207,6 +207,13 @@ class Writer:
 #: histories only.
 files_only = pytest.mark.parametrize("each_store", ["small", "big"], indirect=True)
 
+#: For a test whose store another process writes or reads: every backend but the
+#: in-memory one, which lives in one process. The other process is given
+#: ``process_log_dir(log_dir)`` (see tests/conftest.py).
+across_processes = pytest.mark.parametrize(
+    "each_store", ["small", "big", "postgres"], indirect=True
+)
+
 #: For such a test that reads the history document right after a call: only a small
 #: history is rewritten by every call (a big one folds its calls in later).
 written_through = pytest.mark.parametrize("each_store", ["small"], indirect=True)

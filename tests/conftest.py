@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -85,7 +85,7 @@ def each_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """
     if request.param == "postgres":
         databases: Databases = request.getfixturevalue("postgres_databases")
-        uris: dict[str, str] = {}
+        uris: dict[str, str] = request.getfixturevalue("_store_uris")
         real_open = stores.open_store
 
         def open_postgres(log_dir: object, *, lock_timeout: float = 60.0) -> stores.Store:
@@ -107,3 +107,35 @@ def each_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
         monkeypatch.setattr(stores, "open_store", open_store)
     return str(request.param)
+
+
+@pytest.fixture
+def _store_uris() -> dict[str, str]:
+    """The database ``each_store``'s ``postgres`` gave each ``log_dir`` of the test."""
+    return {}
+
+
+@pytest.fixture
+def process_log_dir(
+    each_store: str, _store_uris: dict[str, str], request: pytest.FixtureRequest
+) -> Callable[[Path], str]:
+    """What another process is given as ``log_dir`` to open the store this test's is.
+
+    A folder is its own path; for ``postgres`` it is the URI of the database that
+    ``ExperimentManager(log_dir)`` opens in this process (made now if it was not yet).
+    The in-memory store lives in one process: a test asking for this on ``memory``
+    fails, it must be marked ``across_processes`` (see :mod:`tests._util`).
+    """
+    if each_store == "memory":
+        pytest.fail("the memory store cannot be reached by another process (across_processes)")
+
+    def location(log_dir: Path) -> str:
+        if each_store != "postgres":
+            return str(log_dir)
+        key = str(log_dir)
+        if key not in _store_uris:
+            databases: Databases = request.getfixturevalue("postgres_databases")
+            _store_uris[key] = databases.new()
+        return _store_uris[key]
+
+    return location

@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from experiment_manager.cli import _commands_list, _common, main
 from experiment_manager.doctor import doctor
 from experiment_manager.export import wide_rows
 from experiment_manager.query import metric_summary
+from experiment_manager.stores import files
 from tests import _reference_table
+from tests._postgres import Databases, server_uri
 from tests._util import (
     assert_same,
     files_only,
@@ -54,7 +57,7 @@ time.sleep(120)
 """
 
 
-def make_crashed_run(log_dir: Path, scripts: Path) -> None:
+def make_crashed_run(log_dir: Path | str, scripts: Path) -> None:
     """Start a writer subprocess, let it log, and SIGKILL it."""
     script = write_script(scripts, "crashing_writer.py", CRASHING_WRITER)
     process = subprocess.Popen(
@@ -70,9 +73,8 @@ def make_crashed_run(log_dir: Path, scripts: Path) -> None:
             process.stdout.close()
 
 
-def build_logs(root: Path) -> Path:
-    """A log folder with finished, failed and crashed runs, NaN values and hostile text."""
-    log_dir = root / "logs"
+def build_logs(root: Path, log_dir: Path | str) -> Path | str:
+    """A store with finished, failed and crashed runs, NaN values and hostile text."""
     manager = ExperimentManager(log_dir)
     checkpoint = root / "model.pt"
     checkpoint.write_bytes(b"weights")
@@ -96,17 +98,56 @@ def build_logs(root: Path) -> Path:
     return log_dir
 
 
-@pytest.fixture(scope="module")
-def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_logs(tmp_path_factory.mktemp("cli"))
+#: The stores a module's shared logs are built on (see :func:`module_store`).
+MODULE_STORES = ["small", "big", "postgres"]
+
+
+def module_store(
+    kind: str, root: Path, build: Callable[[Path | str], Path | str]
+) -> Iterator[Path | str]:
+    """``build`` run on an empty store of one kind; yields its ``log_dir`` for a module.
+
+    ``small`` and ``big`` are folders under ``root`` (``big`` built with every call kept
+    in a version file, merged by readers); ``postgres`` is a fresh database on the test
+    server, dropped afterwards. Commands get the folder or URI as ``--log-dir``.
+    """
+    if kind == "postgres":
+        databases = Databases(server_uri())
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("EXPM_SPOOL_DIR", str(root / "spool"))
+            try:
+                yield build(databases.new())
+            finally:
+                databases.close()
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        if kind == "big":  # only while it is built: two modules' stores may be alive at once
+            patch.setattr(files, "DIRECT_BYTES", 0)
+            patch.setattr(files, "REFRESH_SECONDS", 3600.0)
+        built = build(root / "logs")
+    yield built
+
+
+@pytest.fixture(scope="module", params=MODULE_STORES)
+def logs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path | str]:
+    """:func:`build_logs` once per store of :data:`MODULE_STORES`."""
+    root = tmp_path_factory.mktemp("cli")
+    yield from module_store(request.param, root, lambda log_dir: build_logs(root, log_dir))
+
+
+#: For a test of the shared :func:`logs`, whose parameter chooses the store: ``each_store``
+#: must patch nothing, or it would open another store for the same ``--log-dir``.
+on_logs = pytest.mark.parametrize("each_store", ["small"], indirect=True)
 
 
 @pytest.fixture(scope="module")
-def manager(logs: Path) -> ExperimentManager:
+def manager(logs: Path | str) -> ExperimentManager:
     return ExperimentManager(logs)
 
 
-def run(logs: Path | None, *args: str, **kwargs: Any) -> Result:
+def run(logs: Path | str | None, *args: str, **kwargs: Any) -> Result:
     prefix = ["--log-dir", str(logs)] if logs is not None else []
     return CliRunner().invoke(main, [*prefix, *args], **kwargs)
 
@@ -140,8 +181,8 @@ def assert_no_raw_escapes(text: str) -> None:
 # -- ls -------------------------------------------------------------------------------
 
 
-@files_only
-def test_ls_table_lists_every_experiment(logs: Path) -> None:
+@on_logs
+def test_ls_table_lists_every_experiment(logs: Path | str) -> None:
     result = run(logs, "ls")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -155,15 +196,15 @@ def test_ls_table_lists_every_experiment(logs: Path) -> None:
     assert by_id["mnist"].split()[1] == "3"
 
 
-@files_only
-def test_ls_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_ls_json_equals_the_library(logs: Path | str, manager: ExperimentManager) -> None:
     result = run(logs, "ls", "--json")
     assert result.exit_code == 0
     assert_same(parsed_json(result), plain(manager.list_experiments()))
 
 
-@files_only
-def test_ls_csv(logs: Path) -> None:
+@on_logs
+def test_ls_csv(logs: Path | str) -> None:
     result = run(logs, "ls", "--csv")
     assert result.exit_code == 0
     rows = {row["experiment_id"]: row for row in csv_rows(result.stdout)}
@@ -172,7 +213,8 @@ def test_ls_csv(logs: Path) -> None:
     assert json.loads(rows["mnist"]["metric_names"]) == ["acc", "loss"]
 
 
-def test_json_and_csv_together_is_a_usage_error(logs: Path) -> None:
+@on_logs
+def test_json_and_csv_together_is_a_usage_error(logs: Path | str) -> None:
     result = run(logs, "ls", "--json", "--csv")
     assert result.exit_code == 2
     assert "cannot be used together" in result.stderr
@@ -189,8 +231,8 @@ def test_ls_of_a_missing_folder_says_so(tmp_path: Path) -> None:
 # -- history --------------------------------------------------------------------------
 
 
-@files_only
-def test_history_table(logs: Path) -> None:
+@on_logs
+def test_history_table(logs: Path | str) -> None:
     result = run(logs, "history", "mnist")
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
@@ -206,8 +248,8 @@ def test_history_table(logs: Path) -> None:
     assert rows[1].split()[-1] == "0.3"  # last loss of the failed run
 
 
-@files_only
-def test_history_columns_can_be_chosen(logs: Path) -> None:
+@on_logs
+def test_history_columns_can_be_chosen(logs: Path | str) -> None:
     result = run(logs, "history", "mnist", "-p", "opt.betas", "-m", "loss")
     header = result.stdout.splitlines()[0]
     assert "opt.betas" in header
@@ -222,11 +264,11 @@ def _history_options(options: tuple[str, ...], flag: str) -> list[str]:
 HISTORY_OPTIONS = [(), ("-p", "opt.betas", "-p", "nope", "-m", "loss", "-m", "nope"), ("-m", "acc")]
 
 
-@files_only
+@on_logs
 @pytest.mark.parametrize("options", HISTORY_OPTIONS, ids=["default", "chosen", "one-metric"])
 @pytest.mark.parametrize("experiment", ["mnist", "evil", "crashy"])
 def test_history_table_is_the_reference_table_of_list_versions(
-    logs: Path, manager: ExperimentManager, experiment: str, options: tuple[str, ...]
+    logs: Path | str, manager: ExperimentManager, experiment: str, options: tuple[str, ...]
 ) -> None:
     # The table is built from version_table, column by column; it must be exactly
     # what the row-by-row renderer drew from list_versions.
@@ -240,7 +282,7 @@ def test_history_table_is_the_reference_table_of_list_versions(
     assert result.stdout == expected + "\n"
 
 
-def build_varied_logs(log_dir: Path) -> Path:
+def build_varied_logs(log_dir: Path | str) -> Path | str:
     """Histories with every kind of cell: nested, empty, textual and huge values, wide
     and hostile text, non-finite numbers, an empty metric and a crashed run."""
     manager = ExperimentManager(log_dir, capture_environment=False)
@@ -265,12 +307,15 @@ def build_varied_logs(log_dir: Path) -> Path:
     return log_dir
 
 
-@pytest.fixture(scope="module")
-def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_varied_logs(tmp_path_factory.mktemp("varied") / "logs")
+@pytest.fixture(scope="module", params=MODULE_STORES)
+def varied(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path | str]:
+    """:func:`build_varied_logs` once per store of :data:`MODULE_STORES`."""
+    yield from module_store(request.param, tmp_path_factory.mktemp("varied"), build_varied_logs)
 
 
-@files_only
+@on_logs
 @pytest.mark.parametrize(
     "options",
     [(), ("-p", "lr", "-p", "opt.betas", "-p", "nope", "-m", "loss", "-m", "损失"), ("-p", "n")],
@@ -278,7 +323,7 @@ def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
 )
 @pytest.mark.parametrize("experiment", ["mix", "same"])
 def test_history_of_varied_values_is_the_reference_table(
-    varied: Path, experiment: str, options: tuple[str, ...]
+    varied: Path | str, experiment: str, options: tuple[str, ...]
 ) -> None:
     manager = ExperimentManager(varied)
     result = run(varied, "history", experiment, *options)
@@ -295,10 +340,10 @@ def test_history_of_varied_values_is_the_reference_table(
     assert styled == _reference_table.history(versions, params, metrics, bracket)
 
 
-@files_only
-def test_history_of_varied_values_in_a_subprocess(varied: Path) -> None:
+@on_logs
+def test_history_of_varied_values_in_a_subprocess(varied: Path | str, tmp_path: Path) -> None:
     done = run_python(
-        ["-m", "experiment_manager", "--log-dir", str(varied), "history", "mix"], varied
+        ["-m", "experiment_manager", "--log-dir", str(varied), "history", "mix"], tmp_path
     )
     assert done.returncode == 0, done.stderr
     versions = ExperimentManager(varied).list_versions("mix")
@@ -307,15 +352,15 @@ def test_history_of_varied_values_in_a_subprocess(varied: Path) -> None:
     assert_no_raw_escapes(done.stdout)
 
 
-@files_only
-def test_history_json_equals_list_versions(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_history_json_equals_list_versions(logs: Path | str, manager: ExperimentManager) -> None:
     result = run(logs, "history", "mnist", "--json")
     assert result.exit_code == 0
     assert_same(parsed_json(result), plain(manager.list_versions("mnist")))
 
 
-@files_only
-def test_history_csv_has_the_export_columns(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_history_csv_has_the_export_columns(logs: Path | str, manager: ExperimentManager) -> None:
     result = run(logs, "history", "mnist", "--csv")
     rows = csv_rows(result.stdout)
     expected = wide_rows(manager.list_versions("mnist"))
@@ -325,8 +370,8 @@ def test_history_csv_has_the_export_columns(logs: Path, manager: ExperimentManag
     assert rows[1]["metrics.loss.max"] == "inf"
 
 
-@files_only
-def test_history_never_loads_points(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@on_logs
+def test_history_never_loads_points(logs: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
     from experiment_manager._reads import ReadsMixin
     from experiment_manager.stores.base import Store
 
@@ -340,7 +385,8 @@ def test_history_never_loads_points(logs: Path, monkeypatch: pytest.MonkeyPatch)
         assert result.exit_code == 0, result.output
 
 
-def test_history_of_an_unknown_id_exits_1(logs: Path) -> None:
+@on_logs
+def test_history_of_an_unknown_id_exits_1(logs: Path | str) -> None:
     result = run(logs, "history", "nope")
     assert result.exit_code == 1
     assert result.stderr == "error: no experiment 'nope'\n"
@@ -350,15 +396,15 @@ def test_history_of_an_unknown_id_exits_1(logs: Path) -> None:
 # -- show -----------------------------------------------------------------------------
 
 
-@files_only
-def test_show_defaults_to_the_latest_version(logs: Path) -> None:
+@on_logs
+def test_show_defaults_to_the_latest_version(logs: Path | str) -> None:
     result = run(logs, "show", "mnist")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].split()[:4] == ["mnist", "@", "version", "3"]
 
 
-@files_only
-def test_show_a_version_in_full(logs: Path, tmp_path: Path) -> None:
+@on_logs
+def test_show_a_version_in_full(logs: Path | str, tmp_path: Path) -> None:
     result = run(logs, "show", "mnist@1")
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -380,8 +426,8 @@ def test_show_a_version_in_full(logs: Path, tmp_path: Path) -> None:
     assert "Points of" not in out  # summaries, not every point
 
 
-@files_only
-def test_show_points(logs: Path) -> None:
+@on_logs
+def test_show_points(logs: Path | str) -> None:
     result = run(logs, "show", "mnist@1", "--points")
     assert result.exit_code == 0
     points = result.stdout.split("Points of loss")[1].split("\n\n")[0].splitlines()
@@ -392,16 +438,16 @@ def test_show_points(logs: Path) -> None:
     assert acc[7].split()[:3] == ["5", "50", "nan"]
 
 
-@files_only
-def test_show_failed_run_shows_its_error(logs: Path) -> None:
+@on_logs
+def test_show_failed_run_shows_its_error(logs: Path | str) -> None:
     result = run(logs, "show", "mnist", "--version", "2")
     assert result.exit_code == 0
     assert "RuntimeError: diverged" in result.stdout
     assert "failed" in result.stdout.splitlines()[0]
 
 
-@files_only
-def test_show_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_show_json_equals_the_library(logs: Path | str, manager: ExperimentManager) -> None:
     record = manager.get_version("mnist", 1)
     with_points = run(logs, "show", "mnist@1", "--json", "--points")
     assert with_points.exit_code == 0
@@ -428,14 +474,16 @@ def test_show_json_equals_the_library(logs: Path, manager: ExperimentManager) ->
         ("mnist@9", "error: no experiment 'mnist' version 9"),
     ],
 )
-def test_show_unknown_exits_1(logs: Path, ref: str, message: str) -> None:
+@on_logs
+def test_show_unknown_exits_1(logs: Path | str, ref: str, message: str) -> None:
     result = run(logs, "show", ref)
     assert result.exit_code == 1
     assert result.stderr.strip() == message
     assert "Traceback" not in result.output
 
 
-def test_debug_shows_the_exception(logs: Path) -> None:
+@on_logs
+def test_debug_shows_the_exception(logs: Path | str) -> None:
     from experiment_manager.errors import ExperimentNotFoundError
 
     result = run(logs, "--debug", "show", "nope")
@@ -445,8 +493,8 @@ def test_debug_shows_the_exception(logs: Path) -> None:
 # -- diff -----------------------------------------------------------------------------
 
 
-@files_only
-def test_diff_table(logs: Path) -> None:
+@on_logs
+def test_diff_table(logs: Path | str) -> None:
     result = run(logs, "diff", "mnist", "1", "2")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -461,15 +509,15 @@ def test_diff_table(logs: Path) -> None:
     assert ["max", "1", "inf"] in [line.split() for line in metrics]
 
 
-@files_only
-def test_diff_json_equals_compare(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_diff_json_equals_compare(logs: Path | str, manager: ExperimentManager) -> None:
     result = run(logs, "diff", "mnist", "1", "2", "3", "--json")
     assert result.exit_code == 0
     assert_same(parsed_json(result), plain(manager.compare("mnist", [1, 2, 3])))
 
 
-@files_only
-def test_diff_csv(logs: Path) -> None:
+@on_logs
+def test_diff_csv(logs: Path | str) -> None:
     result = run(logs, "diff", "mnist", "1", "2", "--csv")
     rows = csv_rows(result.stdout)
     assert list(rows[0]) == ["section", "key", "v1", "v2"]
@@ -482,7 +530,8 @@ def test_diff_csv(logs: Path) -> None:
     ("args", "code"),
     [(["mnist", "1"], 2), (["mnist", "1", "1"], 2), (["mnist", "1", "7"], 1), (["x", "1", "2"], 1)],
 )
-def test_diff_errors(logs: Path, args: list[str], code: int) -> None:
+@on_logs
+def test_diff_errors(logs: Path | str, args: list[str], code: int) -> None:
     result = run(logs, "diff", *args)
     assert result.exit_code == code, result.output
 
@@ -490,8 +539,8 @@ def test_diff_errors(logs: Path, args: list[str], code: int) -> None:
 # -- search ---------------------------------------------------------------------------
 
 
-@files_only
-def test_search_table_shows_the_fields_of_the_query(logs: Path) -> None:
+@on_logs
+def test_search_table_shows_the_fields_of_the_query(logs: Path | str) -> None:
     result = run(
         logs, "search", "hp.lr < 0.2 and metrics.loss.min < 1", "--order-by", "metrics.loss.min"
     )
@@ -506,8 +555,8 @@ def test_search_table_shows_the_fields_of_the_query(logs: Path) -> None:
     ]
 
 
-@files_only
-def test_search_json_equals_the_library(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_search_json_equals_the_library(logs: Path | str, manager: ExperimentManager) -> None:
     query, order = "status in ('finished', 'crashed')", "-metrics.loss.last"
     result = run(logs, "search", query, "--order-by", order, "--limit", "3", "--json")
     assert result.exit_code == 0
@@ -516,16 +565,16 @@ def test_search_json_equals_the_library(logs: Path, manager: ExperimentManager) 
     assert_same(parsed_json(result), plain(expected))
 
 
-@files_only
-def test_search_one_experiment_csv(logs: Path) -> None:
+@on_logs
+def test_search_one_experiment_csv(logs: Path | str) -> None:
     result = run(logs, "search", "status = 'failed'", "-e", "mnist", "--csv")
     assert result.exit_code == 0
     rows = csv_rows(result.stdout)
     assert [(row["experiment_id"], row["version"]) for row in rows] == [("mnist", "2")]
 
 
-@files_only
-def test_search_without_matches_is_an_answer(logs: Path) -> None:
+@on_logs
+def test_search_without_matches_is_an_answer(logs: Path | str) -> None:
     result = run(logs, "search", "hp.lr > 100")
     assert result.exit_code == 0
     assert result.stdout == ""
@@ -535,8 +584,8 @@ def test_search_without_matches_is_an_answer(logs: Path) -> None:
     assert strict_loads(as_json.stdout) == []
 
 
-@files_only
-def test_search_suggests_the_field_a_typo_meant(logs: Path) -> None:
+@on_logs
+def test_search_suggests_the_field_a_typo_meant(logs: Path | str) -> None:
     result = run(logs, "search", "hp.lrr > 0.001 and metrics.los.min < 1")
     assert result.exit_code == 0
     assert "0 versions match" in result.stderr
@@ -545,7 +594,8 @@ def test_search_suggests_the_field_a_typo_meant(logs: Path) -> None:
     assert "did you mean" not in run(logs, "search", "hp.lr > 0.001").stderr
 
 
-def test_search_unknown_experiment_exits_1(logs: Path) -> None:
+@on_logs
+def test_search_unknown_experiment_exits_1(logs: Path | str) -> None:
     result = run(logs, "search", "-e", "nope")
     assert result.exit_code == 1
     assert "no experiment 'nope'" in result.stderr
@@ -555,7 +605,8 @@ def test_search_unknown_experiment_exits_1(logs: Path) -> None:
     ("query", "position"),
     [("hp.lr <", 7), ("metrics.loss.median < 1", 0), ("hp.lr > 0.1 and (status = 'x'", 16)],
 )
-def test_malformed_query_shows_the_position(logs: Path, query: str, position: int) -> None:
+@on_logs
+def test_malformed_query_shows_the_position(logs: Path | str, query: str, position: int) -> None:
     result = run(logs, "search", query)
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
@@ -566,7 +617,8 @@ def test_malformed_query_shows_the_position(logs: Path, query: str, position: in
     assert "Traceback" not in result.output
 
 
-def test_malformed_order_by_exits_2(logs: Path) -> None:
+@on_logs
+def test_malformed_order_by_exits_2(logs: Path | str) -> None:
     result = run(logs, "search", "--order-by", "metrics.loss")
     assert result.exit_code == 2
     assert "^" in result.stderr
@@ -575,9 +627,9 @@ def test_malformed_order_by_exits_2(logs: Path) -> None:
 # -- export ---------------------------------------------------------------------------
 
 
-@files_only
+@on_logs
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
-def test_export_formats(logs: Path, tmp_path: Path, fmt: str) -> None:
+def test_export_formats(logs: Path | str, tmp_path: Path, fmt: str) -> None:
     target = tmp_path / f"runs.{fmt}"
     result = run(logs, "export", "mnist", "-o", str(target))
     assert result.exit_code == 0, result.output
@@ -598,8 +650,8 @@ def test_export_formats(logs: Path, tmp_path: Path, fmt: str) -> None:
         assert pq.read_table(target).column("version").to_pylist() == [1, 2, 3]
 
 
-@files_only
-def test_export_long_with_query_to_stdout(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_export_long_with_query_to_stdout(logs: Path | str, manager: ExperimentManager) -> None:
     result = run(logs, "export", "--long", "-q", "status = 'failed'", "-f", "jsonl", "-o", "-")
     assert result.exit_code == 0, result.output
     rows = [strict_loads(line) for line in result.stdout.splitlines()]
@@ -607,8 +659,8 @@ def test_export_long_with_query_to_stdout(logs: Path, manager: ExperimentManager
     assert {row["version"] for row in rows} == {2}
 
 
-@files_only
-def test_export_progress_when_asked(logs: Path, tmp_path: Path) -> None:
+@on_logs
+def test_export_progress_when_asked(logs: Path | str, tmp_path: Path) -> None:
     target = tmp_path / "points.csv"
     result = run(logs, "export", "--long", "-o", str(target), "--progress")
     assert result.exit_code == 0, result.output
@@ -619,7 +671,8 @@ def test_export_progress_when_asked(logs: Path, tmp_path: Path) -> None:
     assert "Exporting rows" not in quiet.stderr
 
 
-def test_export_nothing_exits_1(logs: Path, tmp_path: Path) -> None:
+@on_logs
+def test_export_nothing_exits_1(logs: Path | str, tmp_path: Path) -> None:
     assert run(logs, "export", "nope", "-o", str(tmp_path / "a.csv")).exit_code == 1
     assert not (tmp_path / "a.csv").exists()
     result = run(logs, "export", "-q", "hp.lr > 100", "-o", str(tmp_path / "b.csv"))
@@ -627,15 +680,16 @@ def test_export_nothing_exits_1(logs: Path, tmp_path: Path) -> None:
     assert "nothing to export" in result.stderr
 
 
-def test_export_needs_an_output(logs: Path) -> None:
+@on_logs
+def test_export_needs_an_output(logs: Path | str) -> None:
     assert run(logs, "export").exit_code == 2
 
 
 # -- plot -----------------------------------------------------------------------------
 
 
-@files_only
-def test_plot_writes_a_png(logs: Path, tmp_path: Path) -> None:
+@on_logs
+def test_plot_writes_a_png(logs: Path | str, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     target = tmp_path / "loss.png"
     result = run(logs, "plot", "mnist", "-m", "loss", "--versions", "1-3", "-o", str(target))
@@ -652,8 +706,10 @@ def block_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
 
 
-@files_only
-def test_plot_sparklines_need_no_matplotlib(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@on_logs
+def test_plot_sparklines_need_no_matplotlib(
+    logs: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     block_matplotlib(monkeypatch)
     result = run(logs, "plot", "mnist", "-m", "loss", "--width", "20")
     assert result.exit_code == 0, result.output
@@ -669,9 +725,9 @@ def test_plot_sparklines_need_no_matplotlib(logs: Path, monkeypatch: pytest.Monk
     assert "n=3" in lines[1]
 
 
-@files_only
+@on_logs
 def test_plot_image_without_matplotlib_is_a_clear_error(
-    logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    logs: Path | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     block_matplotlib(monkeypatch)
     result = run(logs, "plot", "mnist", "-m", "loss", "-o", str(tmp_path / "x.png"))
@@ -681,7 +737,7 @@ def test_plot_image_without_matplotlib_is_a_clear_error(
     assert not (tmp_path / "x.png").exists()
 
 
-@files_only
+@on_logs
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -691,7 +747,7 @@ def test_plot_image_without_matplotlib_is_a_clear_error(
         (["nope", "-m", "loss"], 1, "no experiment 'nope'"),
     ],
 )
-def test_plot_errors(logs: Path, args: list[str], code: int, message: str) -> None:
+def test_plot_errors(logs: Path | str, args: list[str], code: int, message: str) -> None:
     result = run(logs, "plot", *args)
     assert result.exit_code == code, result.output
     assert message in result.stderr
@@ -832,7 +888,7 @@ def test_export_of_everything_reports_skipped_histories_from_a_subprocess(
 # -- hostile stored text --------------------------------------------------------------
 
 
-@files_only
+@on_logs
 @pytest.mark.parametrize(
     "args",
     [
@@ -847,7 +903,7 @@ def test_export_of_everything_reports_skipped_histories_from_a_subprocess(
         ["plot", "evil", "-m", EVIL, "--width", "10"],
     ],
 )
-def test_stored_escape_sequences_are_neutralised(logs: Path, args: list[str]) -> None:
+def test_stored_escape_sequences_are_neutralised(logs: Path | str, args: list[str]) -> None:
     result = run(logs, *args)
     assert result.exit_code == 0, result.output
     assert_no_raw_escapes(result.output)
@@ -855,8 +911,10 @@ def test_stored_escape_sequences_are_neutralised(logs: Path, args: list[str]) ->
     assert EVIL_SHOWN in result.stdout or "\\u001b[31mred\\u202eevil" in result.stdout
 
 
-@files_only
-def test_hostile_text_in_json_is_escaped_and_exact(logs: Path, manager: ExperimentManager) -> None:
+@on_logs
+def test_hostile_text_in_json_is_escaped_and_exact(
+    logs: Path | str, manager: ExperimentManager
+) -> None:
     for args in (["history", "evil", "--json"], ["show", "evil", "--json", "--points"]):
         result = run(logs, *args)
         assert_no_raw_escapes(result.stdout)
@@ -867,7 +925,8 @@ def test_hostile_text_in_json_is_escaped_and_exact(logs: Path, manager: Experime
     assert_same(record, plain(manager.get_version("evil")))
 
 
-def test_diff_of_hostile_text(logs: Path, tmp_path: Path) -> None:
+@on_logs
+def test_diff_of_hostile_text(logs: Path | str, tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     other = ExperimentManager(log_dir, capture_environment=False)
     other.start_experiment("x", {"k": "plain"}, {})
@@ -880,7 +939,8 @@ def test_diff_of_hostile_text(logs: Path, tmp_path: Path) -> None:
         assert EVIL_SHOWN in result.stdout
 
 
-def test_typed_hostile_id_is_neutralised_in_errors(logs: Path) -> None:
+@on_logs
+def test_typed_hostile_id_is_neutralised_in_errors(logs: Path | str) -> None:
     for ref in ("\x1b[31mx", "a\u202eb", "a\x9bb"):
         result = run(logs, "show", ref)
         assert result.exit_code == 1
@@ -892,8 +952,8 @@ def test_typed_hostile_id_is_neutralised_in_errors(logs: Path) -> None:
     assert_no_raw_escapes(query.stderr)
 
 
-@files_only
-def test_colours_only_where_wanted(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@on_logs
+def test_colours_only_where_wanted(logs: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
     plain_run = run(logs, "ls")
     assert "\x1b" not in plain_run.output
     monkeypatch.setattr(_common, "should_color", lambda stream=None: True)
@@ -960,7 +1020,7 @@ def test_demo_still_works(tmp_path: Path) -> None:
 
 
 def expm(
-    logs: Path, *args: str, env: dict[str, str] | None = None
+    logs: Path | str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, **(env or {})}
     environment.pop("NO_COLOR", None)
@@ -975,7 +1035,8 @@ def expm(
     )
 
 
-def test_subprocess_ls_reads_expm_log_dir(logs: Path, tmp_path: Path) -> None:
+@on_logs
+def test_subprocess_ls_reads_expm_log_dir(logs: Path | str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "experiment_manager", "ls", "--json"],
         capture_output=True,
@@ -990,7 +1051,8 @@ def test_subprocess_ls_reads_expm_log_dir(logs: Path, tmp_path: Path) -> None:
     assert [e["experiment_id"] for e in strict_loads(result.stdout)] == ["crashy", "evil", "mnist"]
 
 
-def test_subprocess_commands(logs: Path, tmp_path: Path) -> None:
+@on_logs
+def test_subprocess_commands(logs: Path | str, tmp_path: Path) -> None:
     """Each command once as a real process: exit codes, output, no escapes, no colour."""
     checks: list[tuple[list[str], int, str]] = [
         (["history", "mnist"], 0, "finished"),

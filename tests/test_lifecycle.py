@@ -28,6 +28,7 @@ from experiment_manager.errors import (
     RunActiveError,
 )
 from tests._util import (
+    across_processes,
     assert_same,
     files_only,
     history_path,
@@ -114,9 +115,9 @@ elif mode == "self-kill":
 class Writer:
     """A writer subprocess; ``version`` and ``pid`` come from its ready line."""
 
-    def __init__(self, script: Path, log_dir: Path, mode: str, experiment_id: str) -> None:
+    def __init__(self, script: Path, log_dir: str, mode: str, experiment_id: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(script), str(log_dir), experiment_id, mode],
+            [sys.executable, str(script), log_dir, experiment_id, mode],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -175,9 +176,16 @@ Spawn = Callable[..., Writer]
 
 
 @pytest.fixture
-def spawn(writer_script: Path, log_dir: Path, writers: list[Writer]) -> Spawn:
+def spawn(
+    writer_script: Path,
+    log_dir: Path,
+    writers: list[Writer],
+    process_log_dir: Callable[[Path], str],
+) -> Spawn:
+    """Starts a writer on the store that ``ExperimentManager(log_dir)`` opens here."""
+
     def start(mode: str, experiment_id: str = EXPERIMENT_ID) -> Writer:
-        writer = Writer(writer_script, log_dir, mode, experiment_id)
+        writer = Writer(writer_script, process_log_dir(log_dir), mode, experiment_id)
         writers.append(writer)
         return writer
 
@@ -333,7 +341,7 @@ def test_starting_another_experiment_ends_the_previous_one_as_finished(
 # -- process exit and signals --------------------------------------------------------------
 
 
-@files_only
+@across_processes
 def test_a_process_that_exits_normally_ends_its_run_finished(spawn: Spawn, log_dir: Path) -> None:
     writer = spawn("exit")
     assert writer.wait() == 0
@@ -342,12 +350,19 @@ def test_a_process_that_exits_normally_ends_its_run_finished(spawn: Spawn, log_d
     assert stored["error"] is None
     assert stored["ended_at"] is not None
     assert_same(stored["metrics"], {"loss": [1.0, 0.5, 1.0 / 3]})
+
+
+@files_only
+def test_a_process_that_exits_normally_leaves_no_journal_and_a_finished_file(
+    spawn: Spawn, log_dir: Path
+) -> None:
+    assert spawn("exit").wait() == 0
     assert _journals(log_dir) == []  # folded at exit
     file = strict_loads(history_path(log_dir, EXPERIMENT_ID).read_text(encoding="utf-8"))
     assert file["versions"][0]["status"] == "finished"
 
 
-@files_only
+@across_processes
 def test_a_process_dying_of_an_uncaught_exception_ends_its_run_failed(
     spawn: Spawn, log_dir: Path
 ) -> None:
@@ -360,7 +375,7 @@ def test_a_process_dying_of_an_uncaught_exception_ends_its_run_failed(
     assert_same(stored["metrics"], {"loss": [1.0, 0.5, 1.0 / 3]})
 
 
-@files_only
+@across_processes
 def test_sigterm_ends_the_run_killed_and_the_process_still_dies_of_sigterm(
     spawn: Spawn, log_dir: Path
 ) -> None:
@@ -371,10 +386,15 @@ def test_sigterm_ends_the_run_killed_and_the_process_still_dies_of_sigterm(
     assert stored["status"] == "killed"
     assert stored["ended_at"] is not None
     assert_same(stored["metrics"], {"loss": [1.0, 0.5, 1.0 / 3]})
-    assert _journals(log_dir) == []
 
 
 @files_only
+def test_sigterm_leaves_no_journal(spawn: Spawn, log_dir: Path) -> None:
+    assert spawn("sleep").signal(signal.SIGTERM) == -signal.SIGTERM
+    assert _journals(log_dir) == []
+
+
+@across_processes
 def test_a_program_with_its_own_sigterm_handler_keeps_it(spawn: Spawn, log_dir: Path) -> None:
     writer = spawn("own-handler")
     writer.process.send_signal(signal.SIGTERM)
@@ -383,7 +403,7 @@ def test_a_program_with_its_own_sigterm_handler_keeps_it(spawn: Spawn, log_dir: 
     assert _status(log_dir) == "finished"  # sys.exit(7) in the handler, then atexit
 
 
-@files_only
+@across_processes
 def test_sigterm_while_the_history_is_being_written_still_ends_the_run_killed(
     spawn: Spawn, log_dir: Path
 ) -> None:
@@ -402,7 +422,7 @@ def test_sigterm_while_the_history_is_being_written_still_ends_the_run_killed(
     assert elapsed < 4.0
 
 
-@files_only
+@across_processes
 def test_sigkill_reads_crashed_for_any_later_reader(spawn: Spawn, log_dir: Path) -> None:
     writer = spawn("sleep")
     assert writer.signal(signal.SIGKILL) == -signal.SIGKILL
@@ -411,23 +431,30 @@ def test_sigkill_reads_crashed_for_any_later_reader(spawn: Spawn, log_dir: Path)
         assert stored["status"] == "crashed"
         assert stored["ended_at"] is None
         assert_same(stored["metrics"], {"loss": [1.0, 0.5, 1.0 / 3]})
+
+
+@files_only
+def test_a_sigkilled_run_still_says_running_in_its_file(spawn: Spawn, log_dir: Path) -> None:
+    assert spawn("sleep").signal(signal.SIGKILL) == -signal.SIGKILL
+    assert _status(log_dir) == "crashed"
     # "crashed" is what readers see; the file still says running (nobody ended it).
     file = strict_loads(history_path(log_dir, EXPERIMENT_ID).read_text(encoding="utf-8"))
     assert file["versions"][0]["status"] == "running"
 
 
-@files_only
+@across_processes
 def test_a_process_that_kills_itself_reads_crashed(
-    writer_script: Path, log_dir: Path, tmp_path: Path
+    writer_script: Path, log_dir: Path, tmp_path: Path, process_log_dir: Callable[[Path], str]
 ) -> None:
-    done = run_python([str(writer_script), str(log_dir), EXPERIMENT_ID, "self-kill"], cwd=tmp_path)
+    arguments = [str(writer_script), process_log_dir(log_dir), EXPERIMENT_ID, "self-kill"]
+    done = run_python(arguments, cwd=tmp_path)
     assert done.returncode == -signal.SIGKILL, done.stderr
     (stored,) = _history(log_dir)
     assert stored["status"] == "crashed"
     assert_same(stored["metrics"], {"loss": [1.0, 0.5, 1.0 / 3]})
 
 
-@files_only
+@across_processes
 @pytest.mark.parametrize("killed_first", ["older", "newer"])
 def test_a_live_run_reads_running_and_a_killed_one_crashed_in_either_order(
     spawn: Spawn, log_dir: Path, killed_first: str
@@ -464,8 +491,9 @@ print(json.dumps(seen))
 """
 
 
+@across_processes
 def test_concurrent_readers_of_a_crashed_run_all_read_crashed(
-    spawn: Spawn, log_dir: Path, tmp_path: Path
+    spawn: Spawn, log_dir: Path, tmp_path: Path, process_log_dir: Callable[[Path], str]
 ) -> None:
     """Readers must not take each other's liveness probe for a live writer."""
     writer = spawn("sleep")
@@ -473,7 +501,7 @@ def test_concurrent_readers_of_a_crashed_run_all_read_crashed(
     script = write_script(tmp_path / "scripts", "reader_loop.py", READER_LOOP)
     readers = [
         subprocess.Popen(
-            [sys.executable, str(script), str(log_dir), EXPERIMENT_ID, "2.0"],
+            [sys.executable, str(script), process_log_dir(log_dir), EXPERIMENT_ID, "2.0"],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -501,24 +529,26 @@ for version in range(int(sys.argv[2])):
 """
 
 
-@files_only
+@across_processes
 def test_a_run_that_ends_cleanly_never_reads_crashed_or_short_while_it_ends(
-    log_dir: Path, tmp_path: Path
+    log_dir: Path, tmp_path: Path, process_log_dir: Callable[[Path], str]
 ) -> None:
     """A reader racing with end_experiment sees running or finished, never a crash."""
     versions, points = 25, 5000
     script = write_script(tmp_path / "scripts", "ending.py", ENDING_WRITER)
     process = subprocess.Popen(
-        [sys.executable, str(script), str(log_dir), str(versions), str(points)]
+        [sys.executable, str(script), process_log_dir(log_dir), str(versions), str(points)]
     )
     reader = ExperimentManager(log_dir)
     wrong: list[tuple[int, str, int]] = []
     reads = 0
     try:
         while process.poll() is None:
-            if not history_path(log_dir, EXPERIMENT_ID).exists():
+            try:
+                history = reader.read_history(EXPERIMENT_ID)
+            except ExperimentNotFoundError:  # the writer has not started its first version
                 continue
-            for record in reader.read_history(EXPERIMENT_ID):
+            for record in history:
                 count = len(record["metrics"].get("loss", []))
                 if record["status"] not in ("running", "finished") or (
                     record["status"] == "finished" and count != points

@@ -28,9 +28,8 @@ from experiment_manager.errors import (
 )
 from experiment_manager.query import compare_records
 from experiment_manager.stores.files import FileStore
-from experiment_manager.stores.memory import MemoryStore
 from tests._runner import Plan, Runners
-from tests._util import assert_same, assert_table_matches, files_only, same
+from tests._util import across_processes, assert_same, assert_table_matches, files_only, same
 
 # Every test runs on a small history and on a big one (version files merged by readers).
 pytestmark = pytest.mark.usefixtures("each_store")
@@ -135,8 +134,10 @@ def assert_summary_matches(summary: dict[str, Any], record: dict[str, Any]) -> N
 # -- list_experiments -----------------------------------------------------------------
 
 
-@files_only
-def test_list_experiments_counts_statuses_names_and_times(tmp_path: Path, runners: Runners) -> None:
+@across_processes
+def test_list_experiments_counts_statuses_names_and_times(
+    tmp_path: Path, runners: Runners, process_log_dir: Callable[[Path], str]
+) -> None:
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
     # "zeta" is created first, "alpha" second: the list is sorted by id, not by time.
@@ -149,7 +150,7 @@ def test_list_experiments_counts_statuses_names_and_times(tmp_path: Path, runner
     manager.start_experiment("cfg_b", {"lr": 0.2}, {}, experiment_id="alpha")
     manager.log({"val_loss": 0.3})
     manager.end_experiment("failed")
-    crashed = runners(log_dir, "alpha", Plan(3))  # version 3, then SIGKILLed
+    crashed = runners(process_log_dir(log_dir), "alpha", Plan(3))  # version 3, then SIGKILLed
     crashed.ready()
     crashed.kill()
     manager.start_experiment("cfg_a", {"lr": 0.3}, {}, experiment_id="alpha")  # running
@@ -381,8 +382,8 @@ def test_get_version_latest_explicit_and_unknown(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def searchable(tmp_path: Path) -> ExperimentManager:
-    """Two experiments, a corrupt history between them."""
+def searchable(tmp_path: Path, each_store: str) -> ExperimentManager:
+    """Two experiments; in a folder, a corrupt history between them."""
     log_dir = tmp_path / "logs"
     manager = new_manager(log_dir)
     rows = [
@@ -396,7 +397,8 @@ def searchable(tmp_path: Path) -> ExperimentManager:
         manager.start_experiment("cfg", {"lr": lr}, {}, experiment_id=experiment_id)
         manager.log_metrics({"loss": losses})
         manager.end_experiment(status)
-    (log_dir / "beta.json").write_text("{ this is not json", encoding="utf-8")
+    if each_store in ("small", "big"):
+        (log_dir / "beta.json").write_text("{ this is not json", encoding="utf-8")
     return manager
 
 
@@ -436,7 +438,6 @@ def test_search_all_skips_corrupt_histories(searchable: ExperimentManager) -> No
     )
 
 
-@files_only
 def test_search_one_experiment(searchable: ExperimentManager) -> None:
     assert _ids(searchable.search(experiment_id="gamma")) == [("gamma", 1), ("gamma", 2)]
     assert _ids(searchable.search("not metrics.loss.min > 0.35", experiment_id="alpha")) == [
@@ -466,7 +467,6 @@ def test_search_named_corrupt_or_unknown_experiment_raises(
         searchable.search(experiment_id="../alpha")
 
 
-@files_only
 def test_search_order_by_and_limit(searchable: ExperimentManager) -> None:
     by_min = searchable.search(order_by="metrics.loss.min")
     # Missing (all-NaN, no values) sorts last, in the original order.
@@ -799,33 +799,40 @@ def test_compare_lists_only_differing_keys_and_summarises_metrics(tmp_path: Path
     assert set(three["hyperparameters"]) == {"lr", "opt.name", "flag", "extra"}
 
 
-@pytest.mark.parametrize("store", ["files", "memory"])
-def test_compare_reads_no_point_and_equals_comparing_full_records(
-    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    manager = (
-        new_manager(tmp_path / "logs")
-        if store == "files"
-        else ExperimentManager(store=MemoryStore(), capture_environment=False)
-    )
+def _compared_runs(log_dir: Path) -> ExperimentManager:
+    """Two ended versions with non-finite points; a third still running (left active)."""
+    manager = new_manager(log_dir)
     for lr, values in ((0.1, [0.5, NAN, INF]), (0.01, [0.4, -INF])):
         manager.start_experiment("cfg", {"lr": lr}, {}, "exp")
         for step, value in enumerate(values):
             manager.log({"loss": value, "acc": step / 10}, step=3 * step)
         manager.end_experiment("failed" if lr < 0.1 else "finished")
     manager.start_experiment("cfg", {"lr": 1.0}, {}, "exp")
-    manager.log({"loss": 0.75}, step=7)  # running: its point is only in the journal
+    manager.log({"loss": 0.75}, step=7)  # running: in a folder, its point is in the journal
+    return manager
 
+
+def test_compare_reads_no_point_and_equals_comparing_full_records(log_dir: Path) -> None:
+    manager = _compared_runs(log_dir)
     history = manager.read_history("exp")
     for versions in ([1, 2], [3, 1], [2, 3, 1]):
         expected = compare_records([history[v - 1] for v in versions])
         assert_same(manager.compare("exp", versions), dict(expected))
     assert manager.compare("exp", [1, 3])["metrics"][3]["loss"]["argmin_step"] == 7
     manager.end_experiment()
-    if store == "files":  # every version ended: the index alone answers
-        expected = compare_records(manager.read_history("exp"))
-        monkeypatch.setattr(FileStore, "_parse", lambda *args: pytest.fail("history parsed"))
-        assert_same(manager.compare("exp", [1, 2, 3]), dict(expected))
+    expected = compare_records(manager.read_history("exp"))
+    assert_same(manager.compare("exp", [1, 2, 3]), dict(expected))
+
+
+@files_only
+def test_compare_of_ended_versions_is_answered_by_the_folder_index_alone(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = _compared_runs(log_dir)
+    manager.end_experiment()
+    expected = compare_records(manager.read_history("exp"))
+    monkeypatch.setattr(FileStore, "_parse", lambda *args: pytest.fail("history parsed"))
+    assert_same(manager.compare("exp", [1, 2, 3]), dict(expected))
 
 
 def test_compare_errors(tmp_path: Path) -> None:
