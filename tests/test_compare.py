@@ -116,3 +116,27 @@ def test_expm_diff_errors(logs: Path, args: list[str], code: int, message: str) 
     got, _, err = run(logs, "diff", *args)
     assert got == code, err
     assert message in err
+
+
+def test_the_experiment_diff_api_hides_pid_and_argv_unless_asked(logs: Path) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*httpx.*")
+    from starlette.testclient import TestClient
+
+    from experiment_manager.web import create_app
+
+    client = TestClient(create_app(logs, allowed_hosts=["testserver"]))
+    shown = client.get("/api/experiments/mlp/compare?versions=1-3").json()
+    assert shown["versions"] == [1, 2, 3]
+    assert shown["hyperparameters"] == {"lr": [0.1, 0.2, 0.3]}
+    assert "pid" not in shown["environment"]
+    assert "argv" not in shown["environment"]
+    assert shown["hidden"] == ["environment.pid", "environment.argv"]
+    everything = client.get("/api/experiments/mlp/compare?versions=1-3&all_fields=1").json()
+    assert len(set(everything["environment"]["pid"])) == 3  # three processes
+    assert len(everything["environment"]["argv"]) == 3
+    assert everything["hidden"] == []
+    # The same as the library's own comparison, with what it hides named.
+    library = ExperimentManager(logs).compare("mlp", [1, 2, 3])
+    assert everything["environment"] == json.loads(json.dumps(library["environment"]))

@@ -334,6 +334,27 @@ def test_cli_curation_commands(log_dir: Path) -> None:
     assert "version 2" in err
 
 
+def test_cli_search_shows_tags_whenever_a_match_has_them(log_dir: Path) -> None:
+    sweep(log_dir)
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    manager.add_tags("exp", 2, ["best", "seed-1"])
+    manager.set_name("exp", 3, "high-lr")
+    code, out, _ = run(log_dir, "search", "hp.lr >= 0.1")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["EXPERIMENT", "VERSION", "NAME", "TAGS", "STATUS"]
+    assert lines[0].split()[-1] == "hyperparameters.lr"
+    rows = {line.split()[1]: line.split()[2:4] for line in lines[1:]}
+    assert rows == {"2": ["cfg", "best,seed-1"], "3": ["high-lr", "-"], "4": ["cfg", "-"]}
+    # A query on tags gets the one TAGS column, not a second "tags" one.
+    out = run(log_dir, "search", "tags contains 'best'")[1]
+    assert out.splitlines()[0].split()[:4] == ["EXPERIMENT", "VERSION", "NAME", "TAGS"]
+    assert out.splitlines()[0].lower().count("tags") == 1
+    # No match has tags: no TAGS column.
+    out = run(log_dir, "search", "hp.lr > 0.25")[1]
+    assert out.splitlines()[0].split()[:4] == ["EXPERIMENT", "VERSION", "NAME", "STATUS"]
+
+
 def test_cli_refuses_bad_references(log_dir: Path) -> None:
     sweep(log_dir, 1)
     code, _, err = run(log_dir, "tag", "exp", "best")

@@ -68,6 +68,26 @@ def test_every_public_name_is_exported_and_documented() -> None:
             assert obj.__doc__, f"{name} has no docstring"
 
 
+def test_every_public_error_and_warning_is_exported_and_in_the_error_table() -> None:
+    from experiment_manager import errors
+
+    public = [
+        name
+        for name, obj in vars(errors).items()
+        if inspect.isclass(obj)
+        and not name.startswith("_")
+        and obj.__module__ == errors.__name__
+        and issubclass(obj, (errors.ExperimentManagerError, errors.ExperimentManagerWarning))
+    ]
+    assert {"RunActiveError", "QuerySyntaxError", "StoreConnectionError"} <= set(public)
+    usage = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")
+    table = usage.split("## Errors", 1)[1].split("\n## ", 1)[0]
+    for name in public:
+        assert name in experiment_manager.__all__, name
+        assert getattr(experiment_manager, name) is getattr(errors, name)
+        assert f"`{name}`" in table, f"{name} is not in docs/usage.md's error table"
+
+
 def test_readme_quickstart_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)

@@ -286,7 +286,8 @@ def test_version_errors(site: Site) -> None:
 
 def test_compare_equals_the_library(site: Site) -> None:
     body = site.get("/api/experiments/exp/compare?versions=1,2,3")
-    assert body == plain(site.library.compare("exp", [1, 2, 3]))
+    # As the library's, with the always-different fields it hides named (none differ here).
+    assert body == {**plain(site.library.compare("exp", [1, 2, 3])), "hidden": []}
     assert body["hyperparameters"]["lr"] == [0.1, 0.01, 0.001]
     site.get("/api/experiments/exp/compare", 400)
     site.get("/api/experiments/exp/compare?versions=1", 400)
@@ -767,7 +768,7 @@ def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
         path: {p["name"] for p in op["get"]["parameters"] if p["in"] == "query"}
         for path, op in doc["paths"].items()
     }
-    assert params["/api/search"] == {"q", "experiment", "order_by", "offset", "limit"}
+    assert params["/api/search"] == {"q", "experiment", "order_by", "offset", "limit", "all"}
     assert params["/api/experiments/{experiment_id}"] == {
         "sort",
         "order",
@@ -794,7 +795,7 @@ def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
         "after",
         "x",
     }
-    assert params["/api/experiments/{experiment_id}/compare"] == {"versions", "all"}
+    assert params["/api/experiments/{experiment_id}/compare"] == {"versions", "all", "all_fields"}
 
 
 def create_app_doc() -> Any:

@@ -485,3 +485,126 @@ def test_group_by_lists_each_groups_rows_under_a_header_with_its_count(
     assert page.locator("#versions tr.group-row").count() == 0
     assert page.locator("#versions tbody tr").count() == 3
     page.watch.assert_clean()
+
+
+def test_a_link_with_a_version_range_selects_those_versions(
+    ws_server: BackgroundServer, page: Any
+) -> None:
+    page.goto(ws_server.url("/experiments/ws?versions=2-3&metric=loss"))
+    wait_ready(page)
+    wait_loaded(page, "loss")
+    assert [t["version"] for t in traces(page, "loss")] == [2, 3]
+    checked = page.evaluate(
+        "() => [...document.querySelectorAll('#versions input.row-select:checked')]"
+        ".map(box => Number(box.dataset.version)).sort()"
+    )
+    assert checked == [2, 3]
+    assert page.locator("#page-error .error-box").count() == 0
+    # A range that runs backwards is refused, naming it, as the API and the CLI do.
+    page.goto(ws_server.url("/experiments/ws?versions=3-1"))
+    wait_ready(page)
+    message = page.locator("#page-error .error-box").inner_text()
+    assert '"3-1"' in message
+    assert "runs backwards" in message
+    page.watch.assert_clean()
+
+
+def test_the_scatter_draws_each_version_in_its_colour_where_it_says(
+    ws_server: BackgroundServer, page: Any
+) -> None:
+    from PIL import Image
+
+    page.goto(ws_server.url("/experiments/ws?versions=1,2&metric=loss"))
+    wait_ready(page)
+    page.locator("#hp-section").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.body.dataset.hparams === 'loss|last|3'")
+    page.locator("#scatter").scroll_into_view_if_needed()
+    points = page.evaluate("() => document.getElementById('scatter').scatterPlot.points")
+    assert sorted(p["version"] for p in points) == [1, 2, 3]
+    colours = page.evaluate(
+        """() => [1, 2, 3].map((v) => { const p = document.createElement('span');
+                 p.style.color = MetricChart.colorFor(v); return p.style.color; })"""
+    )
+    image = Image.open(io.BytesIO(page.locator("#scatter").screenshot())).convert("RGB")
+    scale = image.width / page.locator("#scatter").bounding_box()["width"]
+    background = image.getpixel((2, 2))
+    for point in points:
+        expected = [int(part) for part in colours[point["version"] - 1][4:-1].split(",")]
+        # The dot's centre is drawn in its version's colour, the background is not.
+        got = image.getpixel((round(point["x"] * scale), round(point["y"] * scale)))
+        assert isinstance(got, tuple)
+        assert sum(abs(a - b) for a, b in zip(got, expected, strict=False)) < 30, (point, got)
+        assert got != background
+    page.watch.assert_clean()
+
+
+# Each version started by its own process, its environment captured: pid and argv differ.
+START = """\
+import sys
+from experiment_manager import ExperimentManager
+
+manager = ExperimentManager(sys.argv[1])
+with manager.experiment("cfg", {"lr": float(sys.argv[2])}, {}, "envs"):
+    manager.log({"loss": float(sys.argv[2])}, step=0)
+"""
+
+
+def test_the_diff_hides_pid_and_argv_until_asked(tmp_path: Path, page: Any) -> None:
+    from tests._util import run_python, write_script
+
+    script = write_script(tmp_path, "start.py", START)
+    for lr in ("0.1", "0.2"):
+        done = run_python([str(script), str(tmp_path / "logs"), lr, "--tag" + lr], tmp_path)
+        assert done.returncode == 0, done.stderr
+    with BackgroundServer(tmp_path / "logs") as live:
+        page.goto(live.url("/experiments/envs?versions=1,2"))
+        wait_ready(page)
+        page.wait_for_function("() => document.body.dataset.compared === '1,2'")
+        keys = page.locator("[data-diff=environment] tbody th.key").all_inner_texts()
+        assert "pid" not in keys
+        assert "argv" not in keys
+        environment = page.locator("[data-diff=environment]").inner_text()
+        assert "environment.pid, environment.argv also differ" in environment
+        hp = page.locator("[data-diff=hyperparameters] tbody tr").first.inner_text()
+        assert hp.split() == ["lr", "0.1", "0.2"]
+        page.check("#diff-all-fields")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-diff=environment] tbody th.key')]"
+            ".some(th => th.textContent === 'pid')"
+        )
+        keys = page.locator("[data-diff=environment] tbody th.key").all_inner_texts()
+        assert {"pid", "argv"} <= set(keys)
+        page.watch.assert_clean()
+
+
+def test_search_results_show_names_and_tags(tmp_path: Path, page: Any) -> None:
+    manager = ExperimentManager(tmp_path / "logs", capture_environment=False)
+    for version in range(1, 4):
+        name = "baseline" if version == 1 else None
+        tags = ["best", "seed-2"] if version == 2 else None
+        manager.start_experiment("sweep", {"bs": 32}, {}, "tagged", name=name, tags=tags)
+        manager.log({"loss": 1.0 / version})
+        manager.end_experiment()
+    manager.archive("tagged", 3)
+    with BackgroundServer(tmp_path / "logs") as live:
+        page.goto(live.url("/?q=hp.bs%20%3D%2032"))
+        wait_ready(page)
+        page.wait_for_function("() => document.body.dataset.searched === 'ok'")
+        headers = page.locator("#search-results thead th").all_inner_texts()
+        assert [h.strip() for h in headers[:4]] == ["Experiment", "Version", "Name", "Tags"]
+        rows = page.evaluate(
+            "() => [...document.querySelectorAll('#search-results tbody tr')].map(tr =>"
+            " [...tr.querySelectorAll('td')].slice(1, 4).map(td => td.textContent.trim()))"
+        )
+        assert sorted(rows) == [["v1", "baseline", ""], ["v2", "sweep", "bestseed-2"]]
+        tags = page.locator("#search-results tbody .tag").all_inner_texts()
+        assert tags == ["best", "seed-2"]
+        query = "/api/search?q=hp.bs%20%3D%2032"
+        with urllib.request.urlopen(live.url(query)) as answer:
+            shown = json.load(answer)
+        with urllib.request.urlopen(live.url(query + "&all=1")) as answer:
+            everything = json.load(answer)
+        assert sorted(r["version"] for r in shown["results"]) == [1, 2]
+        assert sorted(r["version"] for r in everything["results"]) == [1, 2, 3]
+        assert [r.get("archived") for r in everything["results"] if r["version"] == 3] == [True]
+        page.watch.assert_clean()

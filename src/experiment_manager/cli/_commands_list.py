@@ -411,9 +411,12 @@ def search(
 
         output.csv(wide_rows(results))
     elif results:
-        extra = _columns(query, order_by)
-        headers = ["EXPERIMENT", "VERSION", "NAME", "STATUS", "CREATED"]
-        headers += [_format.safe_text(str(ref)) for ref in extra]
+        # Tags, as the names, whenever a matched version has any (not only when the
+        # query names them: then the TAGS column stands for that field).
+        with_tags = any(record.get("tags") for record in results)
+        extra = [ref for ref in _columns(query, order_by) if not (with_tags and str(ref) == "tags")]
+        headers = ["EXPERIMENT", "VERSION", "NAME", *(["TAGS"] if with_tags else []), "STATUS"]
+        headers += ["CREATED", *(_format.safe_text(str(ref)) for ref in extra)]
         rows: list[list[_format.Cell]] = []
         for record in results:
             row: list[_format.Cell] = [
@@ -421,6 +424,10 @@ def search(
                 str(record.get("version")),
                 _format.safe_text(record.get("name") or "-")
                 + (" (archived)" if record.get("archived") else ""),
+            ]
+            if with_tags:
+                row.append(_format.safe_text(",".join(record.get("tags") or [])) or "-")
+            row += [
                 status_cell(record.get("status")),
                 _format.format_time(record.get("created_at")),
             ]

@@ -157,7 +157,13 @@ def search(request: Request) -> Any:
     text, order_by = query.get("q") or None, query.get("order_by") or None
     offset, limit = _page_bounds(query)
     manager = _manager(request)
-    matched = manager.search(text, experiment_id=query.get("experiment") or None, order_by=order_by)
+    # Archived versions only with all=1, as the other endpoints and `expm search --all`.
+    matched = manager.search(
+        text,
+        experiment_id=query.get("experiment") or None,
+        order_by=order_by,
+        include_archived=_visibility.include_archived(query),
+    )
     results = matched[offset:] if limit is None else matched[offset : offset + limit]
     refs = _searched_fields(text, order_by)
     # The histories the search skipped, named by their file relative to the log folder.
@@ -322,15 +328,32 @@ def version(request: Request) -> Any:
 
 @_endpoint
 def compare(request: Request) -> Any:
-    """``GET /api/experiments/{id}/compare?versions=1,2``: what differs between versions."""
+    """``GET /api/experiments/{id}/compare?versions=1-3``: what differs between versions.
+
+    As ``expm diff`` and ``/api/compare``, the fields that differ between any two runs
+    (``environment.pid``, ``argv``) are left out and named in ``hidden`` unless
+    ``all_fields=1``.
+    """
+    from experiment_manager._compare import ALWAYS_DIFFERENT
+
     experiment_id = _experiment_id(request)
     query = request.query_params
     versions = _params.version_list("versions", query.get("versions"))
     if versions is None:
         raise InvalidArgumentError("versions", None, "is required (such as versions=1,2)")
+    all_fields = (query.get("all_fields") or "").lower() in _TRUE
     archived = _visibility.include_archived(query)
     _visibility.served_versions(_listings(request), experiment_id, versions, archived)
-    return _manager(request).compare(experiment_id, versions)
+    found = _manager(request).compare(experiment_id, versions)
+    hidden = []
+    if not all_fields:
+        for dotted in ALWAYS_DIFFERENT:
+            section, _, key = dotted.partition(".")
+            if key in found.get(section, {}):
+                del found[section][key]
+                hidden.append(dotted)
+    found["hidden"] = hidden
+    return found
 
 
 def _series_entry(

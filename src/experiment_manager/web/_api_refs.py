@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from experiment_manager import _ranges
 from experiment_manager._naming import validate_experiment_id
 from experiment_manager._resume_marks import resume_marks
 from experiment_manager.errors import InvalidArgumentError
@@ -36,7 +37,10 @@ MAX_REFS = 100
 
 
 def parse_refs(text: str | None) -> list[tuple[str, int]]:
-    """Parse ``refs=a@1,b@2`` into ``(experiment_id, version)`` pairs, in order.
+    """Parse ``refs=a@1,b@2-4,5`` into ``(experiment_id, version)`` pairs, in order.
+
+    Each ``id@`` takes a version list as the CLI reads one (``a@1-3``); a part without
+    ``@`` goes on with the experiment before it (``a@1,3,5-7``), as ``expm diff`` does.
 
     Args:
         text: The parameter's text.
@@ -45,23 +49,30 @@ def parse_refs(text: str | None) -> list[tuple[str, int]]:
         The pairs, without repeats.
 
     Raises:
-        InvalidArgumentError: Missing, malformed, or more than :data:`MAX_REFS`.
+        InvalidArgumentError: Missing, malformed (naming the part), a bad range, or
+            more than :data:`MAX_REFS` versions.
         InvalidExperimentIdError: An id is not a safe experiment id.
 
     Example:
         >>> parse_refs("mnist@1, other@12")
         [('mnist', 1), ('other', 12)]
+        >>> parse_refs("a@1-3,b@2,5")
+        [('a', 1), ('a', 2), ('a', 3), ('b', 2), ('b', 5)]
     """
     if text is None or not text.strip():
         raise InvalidArgumentError("refs", text, "is required (such as refs=mnist@1,other@2)")
     pairs: dict[tuple[str, int], None] = {}
+    current: str | None = None
     for part in text.split(","):
-        experiment_id, at, number = part.strip().rpartition("@")
-        if not at or not _params.is_version(number):
-            raise InvalidArgumentError("refs", text, f"{part.strip()!r} is not id@version")
-        pairs[(validate_experiment_id(experiment_id), int(number))] = None
-        if len(pairs) > MAX_REFS:
+        experiment_id, at, spec = part.strip().rpartition("@")
+        if at and experiment_id:
+            current = validate_experiment_id(experiment_id)
+        elif current is None or at:
+            raise InvalidArgumentError("refs", part.strip(), "is not id@version")
+        numbers = _ranges.parse_versions(spec, argument="refs")
+        if len(pairs) + len(numbers) > MAX_REFS:
             raise InvalidArgumentError("refs", text, f"names more than {MAX_REFS} versions")
+        pairs.update(dict.fromkeys((current, number) for number in numbers))
     return list(pairs)
 
 

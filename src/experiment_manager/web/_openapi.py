@@ -335,6 +335,12 @@ _SCHEMAS: dict[str, Any] = {
                     "additionalProperties": _ref("MetricSummary"),
                 },
             },
+            "hidden": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Keys left out that differ between any two runs "
+                "(environment.pid, environment.argv); all_fields=1 keeps them.",
+            },
         },
     },
     "Series": {
@@ -452,6 +458,7 @@ _PATHS: dict[str, Any] = {
                 "At most this many results (default: every one from offset on).",
                 {"type": "integer", "minimum": 0},
             ),
+            _ALL,
         ],
         _json(_ref("SearchResponse"), "The matching version summaries, one page of them."),
         400,
@@ -498,7 +505,7 @@ _PATHS: dict[str, Any] = {
             _param(
                 "versions",
                 "query",
-                "Comma-separated versions: list only these.",
+                "Versions such as 1,3 or 1-6 (ranges inclusive): list only these.",
                 {"type": "string"},
             ),
             _param(
@@ -546,11 +553,14 @@ _PATHS: dict[str, Any] = {
             _param(
                 "versions",
                 "query",
-                "Two or more comma-separated versions.",
+                "Two or more versions, such as 1,2 or 1-6 (ranges inclusive).",
                 {"type": "string"},
                 required=True,
             ),
             _ALL,
+            _param(
+                "all_fields", "query", "1 to keep environment.pid and argv.", {"type": "string"}
+            ),
         ],
         _json(_ref("Comparison"), "The comparison."),
         400,
@@ -630,7 +640,7 @@ _PATHS: dict[str, Any] = {
             ),
             _param("x", "query", "step, time or index.", {"type": "string"}),
             _param("points", "query", "Grid points (default 200).", {"type": "integer"}),
-            _param("versions", "query", "Comma-separated versions (all).", {"type": "string"}),
+            _param("versions", "query", "Versions such as 1,3 or 1-6 (all).", {"type": "string"}),
             _ALL,
         ],
         _json(
@@ -658,7 +668,7 @@ _PATHS: dict[str, Any] = {
             _param(
                 "refs",
                 "query",
-                "Comma-separated id@version, e.g. mnist@1,other@2.",
+                "id@versions, e.g. mnist@1,other@2 or mnist@1-3,5 (ranges inclusive).",
                 {"type": "string"},
                 required=True,
             ),
@@ -678,7 +688,7 @@ _PATHS: dict[str, Any] = {
             _param(
                 "refs",
                 "query",
-                "Comma-separated id@version, e.g. mnist@1,other@2.",
+                "id@versions, e.g. mnist@1,other@2 or mnist@1-3,5 (ranges inclusive).",
                 {"type": "string"},
                 required=True,
             ),
@@ -704,7 +714,7 @@ _PATHS: dict[str, Any] = {
             _param(
                 "versions",
                 "query",
-                "Comma-separated versions (default: all).",
+                "Versions such as 1,3 or 1-6 (default: all).",
                 {"type": "string"},
             ),
             _X,
@@ -733,7 +743,7 @@ _PATHS: dict[str, Any] = {
             _param(
                 "versions",
                 "query",
-                "Comma-separated versions (default: all).",
+                "Versions such as 1,3 or 1-6 (default: all).",
                 {"type": "string"},
             ),
             _X,

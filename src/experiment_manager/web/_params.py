@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 
+from experiment_manager import _ranges
 from experiment_manager.errors import InvalidArgumentError
 from experiment_manager.web._responses import RequestError
 
@@ -138,7 +139,10 @@ def choice(name: str, text: str | None, options: tuple[str, ...]) -> str:
 
 
 def version_list(name: str, text: str | None) -> list[int] | None:
-    """Parse a comma-separated list of version numbers, keeping order, without repeats.
+    """Parse a version list as the CLI reads one: ``3``, ``1-6``, ``1,3,5-7``.
+
+    Ranges are inclusive; the order given is kept, without repeats (see
+    :func:`experiment_manager._ranges.parse_versions`).
 
     Args:
         name: The parameter's name.
@@ -148,23 +152,19 @@ def version_list(name: str, text: str | None) -> list[int] | None:
         The versions, or None when absent or empty.
 
     Raises:
-        InvalidArgumentError: An item is not a positive integer, or there are too many.
+        InvalidArgumentError: A part is not a version or a range of them (naming the
+            part), a range runs backwards, or the list names too many versions.
 
     Example:
-        >>> version_list("versions", "3, 1,3")
-        [3, 1]
+        >>> version_list("versions", "3, 1,3"), version_list("versions", "1-3,5")
+        ([3, 1], [1, 2, 3, 5])
     """
     if text is None or text.strip() == "":
         return None
-    versions: dict[int, None] = {}
-    for item in text.split(","):
-        part = item.strip()
-        if _VERSION.fullmatch(part) is None:
-            raise InvalidArgumentError(name, text, f"{part!r} is not a version number")
-        versions[int(part)] = None
-        if len(versions) > MAX_VERSIONS:
-            raise InvalidArgumentError(name, text, f"names more than {MAX_VERSIONS} versions")
-    return list(versions)
+    versions = _ranges.parse_versions(text, argument=name)
+    if len(versions) > MAX_VERSIONS:
+        raise InvalidArgumentError(name, text, f"names more than {MAX_VERSIONS} versions")
+    return versions
 
 
 def is_version(text: str) -> bool:

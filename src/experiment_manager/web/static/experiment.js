@@ -16,7 +16,8 @@
   const FILTER_DELAY_MS = 200;
   const REFRESH_MS = 5000;
   // Differ between any two runs whatever was changed: hidden from the diff unless asked.
-  const ALWAYS_DIFFERENT = new Set(["pid", "argv"]);
+  // The most versions one range of a link may name (as the API's version lists).
+  const MAX_URL_RANGE = 10000;
 
   const experimentId = EXPM.pathParts()[1] || "";
   const params = new URLSearchParams(window.location.search);
@@ -67,6 +68,59 @@
   }
 
   // ---- URL state ------------------------------------------------------------------
+
+  /**
+   * A version list as the CLI and the API read one (`3`, `1-6`, `1,3,5-7`): the
+   * versions, or a thrown Error naming the part that is not one.
+   */
+  function parseVersionList(text) {
+    const out = new Set();
+    for (const raw of text.split(",")) {
+      const part = raw.trim();
+      const match = /^(\d{1,9})\s*(?:-\s*(\d{1,9}))?$/.exec(part);
+      if (!match) throw new Error("versions " + JSON.stringify(part) + ": expected a version number or a range such as 2-4");
+      const first = Number(match[1]);
+      const last = match[2] === undefined ? first : Number(match[2]);
+      if (first < 1) throw new Error("versions " + JSON.stringify(part) + ": versions start at 1");
+      if (last < first) throw new Error("versions " + JSON.stringify(part) + ": the range runs backwards");
+      if (last - first >= MAX_URL_RANGE) throw new Error("versions " + JSON.stringify(part) + ": a range may name at most " + MAX_URL_RANGE + " versions");
+      for (let v = first; v <= last; v++) out.add(v);
+    }
+    return [...out];
+  }
+
+  /**
+   * A version list as the CLI and the API read one (`3`, `1-6`, `1,3,5-7`): the
+   * versions, or a thrown Error naming the part that is not one.
+   */
+  function parseVersionList(text) {
+    const out = new Set();
+    for (const raw of text.split(",")) {
+      const part = raw.trim();
+      const match = /^(\d{1,9})\s*(?:-\s*(\d{1,9}))?$/.exec(part);
+      if (!match) throw new Error("versions " + JSON.stringify(part) + ": expected a version number or a range such as 2-4");
+      const first = Number(match[1]);
+      const last = match[2] === undefined ? first : Number(match[2]);
+      if (first < 1) throw new Error("versions " + JSON.stringify(part) + ": versions start at 1");
+      if (last < first) throw new Error("versions " + JSON.stringify(part) + ": the range runs backwards");
+      if (last - first >= MAX_URL_RANGE) throw new Error("versions " + JSON.stringify(part) + ": a range may name at most " + MAX_URL_RANGE + " versions");
+      for (let v = first; v <= last; v++) out.add(v);
+    }
+    return [...out];
+  }
+
+  /** Sorted versions written back as the shortest list: runs of three or more as ranges. */
+  function formatVersionList(sorted) {
+    const parts = [];
+    for (let i = 0; i < sorted.length; ) {
+      let end = i;
+      while (end + 1 < sorted.length && sorted[end + 1] === sorted[end] + 1) end++;
+      if (end - i >= 2) parts.push(sorted[i] + "-" + sorted[end]);
+      else for (let k = i; k <= end; k++) parts.push(String(sorted[k]));
+      i = end + 1;
+    }
+    return parts.join(",");
+  }
 
   function selectedList() {
     return [...state.selected].sort((a, b) => a - b);
@@ -777,7 +831,8 @@
     }
     let body;
     try {
-      body = await api(["experiments", experimentId, "compare"], { versions: versions.join(","), all: state.showArchived ? "1" : undefined });
+      const showAll = document.getElementById("diff-all-fields").checked;
+      body = await api(["experiments", experimentId, "compare"], { versions: versions.join(","), all: state.showArchived ? "1" : undefined, all_fields: showAll ? "1" : undefined });
     } catch (error) {
       if (seq !== compareSeq) return;
       clear(container).appendChild(EXPM.errorBox(error, "Could not compare."));
@@ -786,13 +841,9 @@
     if (seq !== compareSeq) return;
     clear(container);
     const order = Array.isArray(body.versions) ? body.versions : versions;
-    const allFields = document.getElementById("diff-all-fields").checked;
-    const environment = {};
-    const hidden = [];
-    for (const [key, values] of Object.entries(body.environment || {})) {
-      if (!allFields && ALWAYS_DIFFERENT.has(key)) hidden.push("environment." + key);
-      else environment[key] = values;
-    }
+    // The API leaves out what differs between any two runs unless asked (all_fields).
+    const environment = body.environment || {};
+    const hidden = Array.isArray(body.hidden) ? body.hidden : [];
     container.appendChild(runTable(order));
     container.appendChild(diffTable("Hyperparameters", body.hyperparameters, order, "hyperparameters"));
     container.appendChild(diffTable("Metadata", body.metadata, order, "metadata"));
@@ -943,7 +994,15 @@
     // A shared view names its versions. Their curves are asked for once the versions
     // are listed: the workspace's panels on screen first, then the chart below them.
     const fromUrl = params.get("versions");
-    const early = [...new Set((fromUrl || "").split(",").filter((p) => /^[1-9][0-9]*$/.test(p)).map(Number))].sort((a, b) => a - b);
+    let early = [];
+    let badUrl = null;
+    if (fromUrl !== null && fromUrl.trim() !== "") {
+      try {
+        early = parseVersionList(fromUrl).sort((a, b) => a - b);
+      } catch (error) {
+        badUrl = error;
+      }
+    }
     let body;
     try {
       body = await fetchPage();
@@ -955,6 +1014,7 @@
     }
     state.rawSignature = JSON.stringify(body);
     acceptPage(body);
+    if (badUrl) document.getElementById("page-error").appendChild(EXPM.errorBox(badUrl, "This link's versions are not a version list:"));
     if (fromUrl !== null) {
       for (const n of early) state.selected.add(n);
     } else if (!state.filter) {

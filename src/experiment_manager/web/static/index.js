@@ -5,7 +5,7 @@
   const { el, clear, api } = EXPM;
   const SEARCH_PAGE = 100; // results per page; the server counts every match
   // Fields every result row shows anyway (the query's other fields get columns of their own).
-  const RESULT_FIELDS = ["experiment_id", "version", "status", "created_at", "config_name", "duration"];
+  const RESULT_FIELDS = ["experiment_id", "version", "name", "tags", "status", "created_at", "config_name", "duration"];
   // A table of thousands of rows takes the browser seconds to lay out: the first rows
   // show at once, the rest on demand (sorting and the filter always see every row).
   const ROW_LIMIT = 250;
@@ -332,6 +332,17 @@
           });
           return el("span", { className: "version-cell" }, box, el("a", { href: EXPM.versionUrl(r.experiment_id, r.version), text: "v" + r.version }));
         },
+      },
+      {
+        key: "name",
+        label: "Name",
+        sort: "name",
+        cell: (r) => el("span", { className: "version-name" }, String(r.name ?? r.config_name ?? ""), r.archived ? el("span", { className: "muted", text: " (archived)" }) : null),
+      },
+      {
+        key: "tags",
+        label: "Tags",
+        cell: (r) => el("span", { className: "tags" }, (Array.isArray(r.tags) ? r.tags : []).map((tag) => el("span", { className: "tag", text: String(tag) }))),
       },
       { key: "status", label: "Status", sort: "status", cell: (r) => EXPM.statusChip(r.status) },
       { key: "created_at", label: "Created", defaultDir: -1, sort: "created_at", cell: (r) => EXPM.timeCell(r.created_at) },
