@@ -340,3 +340,24 @@ def test_a_long_versions_writes_start_from_what_another_writer_changed(
     assert record["metrics"]["loss"] == [1.0, 2.0, 3.0, 4.0]
     assert record["note"] == "from another writer"
     assert record["hyperparameters"] == {"edited": True}
+
+
+def test_a_fold_set_for_later_does_not_hold_back_the_one_after_the_last_version_ends(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "DIRECT_BYTES", 0)
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    _fill(manager, 1)
+    store = manager.store
+    assert isinstance(store, FileStore)
+    store.flush("exp")
+    manager.start_experiment("exp", {"n": 1}, {}, experiment_id="exp")
+    manager.log_metrics({"loss": [1.0]})
+    store._fold_soon("exp", 120.0)  # a due time far ahead, as a costly history gets
+    manager.end_experiment()
+    for _ in range(600):  # up to 30 s on a loaded machine; REFRESH_SECONDS is 2
+        if not list(_versions_folder(log_dir, "exp").iterdir()):
+            break
+        time.sleep(0.05)
+    document = json.loads((log_dir / "exp.json").read_bytes())
+    assert [v["status"] for v in document["versions"]] == ["finished", "finished"]

@@ -98,6 +98,8 @@ REFRESH_SECONDS = 2.0
 _FOLD_DELAY = 0.1
 # Records kept for their next change (see FileStore._kept): one per version being written.
 _KEPT_RECORDS = 4
+# The bytes of version files written last, kept to skip re-checking them (FileStore._wrote).
+_WROTE_FILES = 64
 # Folds are spaced so that they take at most one part in this many of the time.
 _FOLD_SHARE = 20
 # Decoded layouts kept per store (one per experiment, 32 bytes per version).
@@ -324,7 +326,8 @@ class FileStore(Store):
                 # outside (appends copy what they add), so it can be kept.
                 if result is None and (experiment_id, version) in self._wrote:
                     if len(self._kept) >= _KEPT_RECORDS:
-                        self._kept.pop(next(iter(self._kept)))
+                        with contextlib.suppress(RuntimeError):
+                            self._kept.pop(next(iter(self._kept), ("", 0)), None)
                     self._kept[experiment_id, version] = record
             if finish is not None:  # durability outside the experiment's lock
                 self._finish(finish)
@@ -505,6 +508,10 @@ class FileStore(Store):
         if self._pending(experiment_id):
             with self._timers_lock:
                 self._ended.add(experiment_id)
+                # A fold set for later (a due time) must not hold back this one.
+                later = self._timers.pop(experiment_id, None)
+            if later is not None:
+                later.cancel()
             self._fold_soon(experiment_id, REFRESH_SECONDS)
 
     def _any_running(self, experiment_id: str) -> bool:
@@ -624,6 +631,9 @@ class FileStore(Store):
             _atomic.fsync_dir(folder.parent)  # a new folder's entry must survive power loss
         target = folder / f"{version}.{revision}.json"
         _atomic.write_atomic(target, encoded, durable=False)
+        if len(self._wrote) >= _WROTE_FILES:  # an evicted version is just checked again
+            with contextlib.suppress(RuntimeError):  # another thread changed it meanwhile
+                self._wrote.pop(next(iter(self._wrote), ("", 0)), None)
         self._wrote[experiment_id, version] = (target.name, encoded)
         stale = identity is not None and self._due_in(experiment_id, identity, layout) <= 0
 
