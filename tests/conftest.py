@@ -139,3 +139,18 @@ def process_log_dir(
         return _store_uris[key]
 
     return location
+
+
+# Modules that test system metrics themselves, where the library's default (sampling on)
+# stays as users get it.
+_SAMPLING_MODULES = ("test_system_metrics", "test_integration_", "test_docs_integrations")
+
+
+@pytest.fixture(autouse=True)
+def _no_sampler_left_behind(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Elsewhere, no sampler thread: tests that leave a version running (on purpose)
+    would otherwise leave a sampling thread each for the rest of the session."""
+    if not request.node.module.__name__.rsplit(".", 1)[-1].startswith(_SAMPLING_MODULES):
+        monkeypatch.setenv("EXPM_SYSTEM_METRICS", "0")
