@@ -53,23 +53,23 @@ def necessary(node: Node) -> Condition | None:
             return None
         if not known:
             return None
-        joiner = " AND " if node.op == "and" else " OR "
-        return (
-            "(" + joiner.join(sql for sql, _ in known) + ")",
-            [param for _, params in known for param in params],
-        )
+        return _joined(" AND " if node.op == "and" else " OR ", known)
     if isinstance(node, Comparison):
         return _comparison(node.field, node.op, node.value)
     if isinstance(node, Membership):
         parts = [_comparison(node.field, "=", value) for value in node.values]
         if not parts or any(part is None for part in parts):
             return None
-        known = [part for part in parts if part is not None]
-        return (
-            "(" + " OR ".join(sql for sql, _ in known) + ")",
-            [param for _, params in known for param in params],
-        )
+        return _joined(" OR ", [part for part in parts if part is not None])
     return None
+
+
+def _joined(joiner: str, parts: list[Condition]) -> Condition:
+    """Conditions joined by ``AND`` or ``OR``, their parameters in order."""
+    return (
+        "(" + joiner.join(sql for sql, _ in parts) + ")",
+        [param for _, params in parts for param in params],
+    )
 
 
 def _comparison(ref: FieldRef, op: str, literal: Any) -> Condition | None:
