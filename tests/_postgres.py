@@ -49,8 +49,15 @@ class Databases:
         return with_database(self.server, name)
 
     def close(self) -> None:
+        """Drop the databases; runs a test left active on them are not ended at exit."""
         import psycopg
 
+        from experiment_manager import _process_hooks
+
+        for manager in list(_process_hooks._managers):
+            location = str(getattr(manager._store, "location", ""))
+            if any(location.endswith("/" + name) for name in self.made):
+                _process_hooks.unregister(manager)  # its database is about to go
         with psycopg.connect(self.server, autocommit=True) as connection:
             for name in self.made:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -23,7 +23,9 @@ MODULES = sorted(
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples_run(name: str) -> None:
+def test_docstring_examples_run(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if name == "experiment_manager._system_metrics":  # its examples show the default: on
+        monkeypatch.delenv("EXPM_SYSTEM_METRICS", raising=False)
     try:
         module = importlib.import_module(name)
     except experiment_manager.MissingDependencyError as missing:  # a framework integration

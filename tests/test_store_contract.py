@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from experiment_manager import ExperimentManager
 from experiment_manager.errors import ExperimentNotFoundError
-from experiment_manager.stores import FileStore, MemoryStore, PostgresStore, files, open_store
+from experiment_manager.stores import FileStore, MemoryStore, PostgresStore, base, files, open_store
 from experiment_manager.stores.base import Store
 from tests._util import SPEC_KEYS, assert_same, assert_table_matches
 
@@ -217,3 +218,59 @@ def test_version_table_holds_the_columns_of_list_versions(
     manager.end_experiment()
     assert manager.version_table("exp").status[2] == "finished"
     assert_table_matches(manager, "exp")
+
+
+def test_a_version_that_ends_while_it_is_read_is_read_as_ended_not_crashed(
+    backend: ManagerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its writer ends it between a reader's read of it and the reader's liveness probe.
+
+    The end is recorded before the lock is let go, so the reader must read the version
+    again rather than call it crashed (seen under load: retries of the whole read can
+    run out while a sweep's versions keep starting and ending).
+    """
+    # No second attempt at the whole read, as when a busy sweep rewrites it each time.
+    monkeypatch.setattr(base, "_CONSISTENT_READ_ATTEMPTS", 1)
+    writer, reader = backend(), backend()
+    writer.start_experiment("w", {}, {}, experiment_id="race")
+    for i in range(5):
+        writer.log({"loss": i * 0.5})
+    store = reader._store
+    probe = store.is_live
+    fired: list[int] = []
+
+    def ends_first(experiment_id: str, version: int) -> bool:
+        if not fired:
+            fired.append(version)
+            writer.end_experiment()
+            deadline = time.monotonic() + 10  # a server frees a closed session's lock soon after
+            while probe(experiment_id, version) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return probe(experiment_id, version)
+
+    for read in ("history", "version", "metric"):
+        if read != "history":  # running again, for the next read to race with its end
+            writer.resume_experiment("race", 1)
+        fired.clear()
+        store.is_live = ends_first  # type: ignore[method-assign]
+        try:
+            if read == "history":
+                record = reader.read_history("race")[0]
+                status, count = record["status"], len(record["metrics"]["loss"])
+            elif read == "version":
+                record = reader.get_version("race", 1)
+                status, count = record["status"], len(record["metrics"]["loss"])
+            else:
+                metric = store.read_metric("race", "loss", "step")
+                if metric is None:  # this backend reads charts from the history
+                    store.is_live = probe  # type: ignore[method-assign]
+                    writer.end_experiment()
+                    continue
+                (entry,) = metric.versions
+                status = entry.status
+                columns = metric.load(1) if metric.load is not None else entry.columns
+                count = len(columns.values)
+        finally:
+            store.is_live = probe  # type: ignore[method-assign]
+        assert fired == [1], f"{read}: the probe was not reached"
+        assert (status, count) == ("finished", 5), read

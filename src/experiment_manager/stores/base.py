@@ -690,16 +690,31 @@ class Store(ABC):
         """Bring a stored version read from disk up to date for a reader (in place).
 
         A ``running`` version gets its unfolded journal points, and is marked
-        ``crashed`` when no live process holds it. Other versions are left alone.
+        ``crashed`` when no live process holds it; one that ended after it was read
+        is replaced by its ended form. Other versions are left alone.
 
         Args:
             experiment_id: A validated experiment id.
             record: A stored version, not shared with the store.
         """
-        if record.get("status") == "running":
-            self.fold_journal(experiment_id, record)
-            if not self.is_live(experiment_id, record["version"]):
-                record["status"] = "crashed"
+        if record.get("status") != "running":
+            return
+        self.fold_journal(experiment_id, record)
+        if self.is_live(experiment_id, record["version"]):
+            return
+        # Its owner records the end before it lets the lock go: a version read as
+        # running whose lock is free has crashed, or has ended since it was read.
+        try:
+            fresh = self.load_version(experiment_id, record["version"])
+        except ExperimentNotFoundError:
+            fresh = record
+        if fresh.get("status") == "running":
+            if fresh is not record:
+                self.fold_journal(experiment_id, fresh)
+            fresh["status"] = "crashed"
+        if fresh is not record:
+            record.clear()
+            record.update(fresh)
 
     def summaries(self, experiment_id: str) -> list[dict[str, Any]]:
         """Return one summary per version (metric aggregates instead of points).

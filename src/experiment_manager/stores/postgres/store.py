@@ -976,13 +976,19 @@ class PostgresStore(Store):
                 ).fetchall()
             )
         running = [number for number, status in statuses.items() if status == "running"]
-        for number in running:
-            if not self.is_live(experiment_id, number):
-                statuses[number] = "crashed"
-        empty = _empty_columns()
-        versions = [VersionColumns(n, statuses[n], empty) for n in sorted(statuses)]
         # A running version's points grow without a write to its row: never reuse then.
         identity = None if running or identity_row is None else int(identity_row[0])
+        for number in list(running):
+            if not self.is_live(experiment_id, number):
+                # Ended since the snapshot (the end commits before the lock is let go),
+                # or crashed.
+                statuses[number] = self._status_now(pk, number)
+                if statuses[number] != "running":
+                    running.remove(number)
+                else:
+                    statuses[number] = "crashed"
+        empty = _empty_columns()
+        versions = [VersionColumns(n, statuses[n], empty) for n in sorted(statuses)]
         loaded = set(running)
 
         def load(version: int) -> Columns:
@@ -991,6 +997,14 @@ class PostgresStore(Store):
             return self._metric_columns(pk, version, metric)
 
         return MetricRead(identity, versions, load)
+
+    def _status_now(self, pk: int, version: int) -> str:
+        with self._pool.connection() as connection:
+            row = connection.execute(
+                "SELECT status FROM expm_versions WHERE experiment = %s AND version = %s",
+                (pk, version),
+            ).fetchone()
+        return "crashed" if row is None else str(row[0])
 
     def read_series(
         self, experiment_id: str, metric: str, version: int, view: SeriesRequest
