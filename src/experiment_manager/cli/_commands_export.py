@@ -48,7 +48,7 @@ _SUFFIXES.update({".parquet": "parquet", ".pq": "parquet"})
     "target",
     required=True,
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="The file to write (replaced atomically); - for stdout.",
+    help='The file to write (replaced atomically), or "-" for stdout.',
 )
 @click.option(
     "--long",
@@ -80,8 +80,9 @@ def export(
     r"""Export versions (all, or those of ID) to CSV, JSON, JSON Lines or Parquet.
 
     Wide rows (the default) have one row per version: id, version, status, times,
-    every hyperparameter and metadata key, and metrics.<name>.<last|min|max|mean|
-    count>. --long writes one row per metric value instead. JSON output is strict
+    every hyperparameter and metadata key, and
+    metrics.<name>.<last|min|max|mean|count>. --long writes one row per metric value
+    instead. JSON output is strict
     (NaN and infinities as "NaN", "Infinity", "-Infinity"). Parquet needs pyarrow
     (pip install "experiment-manager[parquet]"). The file is written to a new temp
     file beside it and renamed over it when complete. Exits with 1 when there is

@@ -76,7 +76,9 @@ def command_help(path: list[str]) -> str:
         >>> command_help(["ls"]).splitlines()[0]
         'Usage: expm ls [OPTIONS]'
     """
-    context = click.Context(
+    # Each command's own context class, so the page wraps as the terminal help does
+    # (whole words, never broken at a hyphen).
+    context: click.Context = main.context_class(
         main,
         info_name="expm",
         terminal_width=HELP_WIDTH,
@@ -89,7 +91,7 @@ def command_help(path: list[str]) -> str:
         found = command.get_command(context, name)
         assert found is not None, name
         command = found
-        context = click.Context(command, info_name=name, parent=context)
+        context = command.context_class(command, info_name=name, parent=context)
     return command.get_help(context)
 
 
