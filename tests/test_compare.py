@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +143,75 @@ def test_the_experiment_diff_api_hides_pid_and_argv_unless_asked(logs: Path) -> 
     # The same as the library's own comparison, with what it hides named.
     library = ExperimentManager(logs).compare("mlp", [1, 2, 3])
     assert everything["environment"] == json.loads(json.dumps(library["environment"]))
+
+
+@pytest.fixture(scope="module")
+def four(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four versions of "exp" with lr 0.1 .. 0.4."""
+    log_dir = tmp_path_factory.mktemp("ranges") / "logs"
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for index in range(4):
+        with manager.experiment("cfg", {"lr": (index + 1) / 10}, experiment_id="exp"):
+            manager.log({"loss": 1 / (index + 1)}, step=0)
+    return log_dir
+
+
+def expm(log_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m experiment_manager --log-dir LOG_DIR ARGS`` as a real process (this tree's)."""
+    source = str(Path(__file__).resolve().parent.parent / "src")
+    pythonpath = os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run(
+        [sys.executable, "-m", "experiment_manager", "--log-dir", str(log_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=log_dir,
+        env={**os.environ, "PYTHONPATH": pythonpath},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "columns", "rates"),
+    [
+        (["exp", "1-3"], ["v1", "v2", "v3"], ["0.1", "0.2", "0.3"]),
+        (["exp@1-2,4"], ["v1", "v2", "v4"], ["0.1", "0.2", "0.4"]),
+        (["exp", "2,4-4", "1"], ["v2", "v4", "v1"], ["0.2", "0.4", "0.1"]),
+    ],
+)
+def test_expm_diff_reads_version_ranges_in_a_subprocess(
+    four: Path, args: list[str], columns: list[str], rates: list[str]
+) -> None:
+    done = expm(four, "diff", *args)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["HYPERPARAMETERS", *columns]
+    assert lines[1].split() == ["lr", *rates]
+    versions = [int(column[1:]) for column in columns]
+    body = json.loads(expm(four, "diff", *args, "--json").stdout)
+    assert body == json.loads(
+        json.dumps(ExperimentManager(four).compare("exp", versions), default=str)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        # A malformed range is a usage error (exit 2) naming it and what is wrong.
+        (["exp", "3-1"], 2, ["'3-1'", "the range runs backwards"]),
+        (["exp@0-2"], 2, ["'0-2'", "versions start at 1"]),
+        (["exp", "1-200000"], 2, ["'1-200000'", "at most 100,000 versions"]),
+        # A well-formed range naming a version that does not exist: not found (exit 1).
+        (["exp", "3-6"], 1, ["error: no experiment 'exp' version 5"]),
+        (["exp@2-9"], 1, ["error: no experiment 'exp' version 5"]),
+    ],
+)
+def test_expm_diff_refuses_bad_ranges_with_the_documented_exit_code(
+    four: Path, args: list[str], code: int, words: list[str]
+) -> None:
+    done = expm(four, "diff", *args)
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert done.stdout == ""
+    for word in words:
+        assert word in done.stderr
+    assert "Traceback" not in done.stderr

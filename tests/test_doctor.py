@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -402,3 +404,59 @@ def test_columns_temp_files_older_than_a_minute_are_removed(
     assert not stale.exists()
     assert fresh.read_bytes() == b"being written"
     assert columns.read_bytes() == columns_bytes
+
+
+def test_expm_doctor_names_a_missing_and_a_changed_checkpoint(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    manager = new_manager(log_dir)
+    kept = tmp_path / "kept.pt"
+    gone = tmp_path / "gone.pt"
+    edited = tmp_path / "edited.pt"
+    for path in (kept, gone, edited):
+        path.write_bytes(b"weights-1")
+    with manager.experiment("cfg", {}, experiment_id="exp"):
+        for step, path in enumerate((kept, gone, edited)):
+            manager.add_checkpoint(path, step=step, sha256=True)
+    recorded = manager.read_history("exp")[0]["checkpoint_details"]
+    assert all(detail["sha256"] for detail in recorded)  # hashed before the run ended
+    assert _doctor_cli(log_dir).stdout.rstrip().splitlines()[-1] == "Healthy."
+    gone.unlink()
+    edited.write_bytes(b"weights-2")  # same size, new bytes (and a new mtime)
+    os.utime(edited, (time.time() + 5, time.time() + 5))
+    done = _doctor_cli(log_dir)
+    # Checkpoints are the user's files, outside the log folder: reported, and the exit
+    # code stays the documented 0 (only corrupt or unplaceable files make it 3).
+    assert done.returncode == 0, done.stderr
+    assert "Checkpoints missing or changed since they were added:" in done.stdout
+    assert f"exp v1: {gone} (missing)" in done.stdout
+    assert f"exp v1: {edited} (changed)" in done.stdout
+    assert str(kept) not in done.stdout
+    verdict = done.stdout.rstrip().splitlines()[-1]
+    assert verdict == "Histories healthy; 2 checkpoint(s) missing or changed."
+    assert "Healthy." not in done.stdout
+    assert "Traceback" not in done.stderr
+    as_json = _doctor_cli(log_dir, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    body = json.loads(as_json.stdout)
+    assert body["healthy"] is True  # the histories are; the checkpoints are listed
+    found = body["checkpoints"]
+    assert sorted((Path(item["path"]).name, item["status"]) for item in found) == [
+        ("edited.pt", "changed"),
+        ("gone.pt", "missing"),
+    ]
+    assert {(item["experiment_id"], item["version"]) for item in found} == {("exp", 1)}
+
+
+def _doctor_cli(log_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``expm --log-dir LOG_DIR doctor ARGS`` as a real process, importing this tree."""
+    source = str(Path(__file__).resolve().parent.parent / "src")
+    pythonpath = os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run(
+        [sys.executable, "-m", "experiment_manager", "--log-dir", str(log_dir), "doctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=log_dir.parent,
+        env={**os.environ, "PYTHONPATH": pythonpath},
+        check=False,
+    )
