@@ -274,3 +274,28 @@ def test_a_version_that_ends_while_it_is_read_is_read_as_ended_not_crashed(
             store.is_live = probe  # type: ignore[method-assign]
         assert fired == [1], f"{read}: the probe was not reached"
         assert (status, count) == ("finished", 5), read
+
+
+def test_summaries_of_some_versions_are_those_of_the_whole_listing(
+    backend: ManagerFactory, store: Store
+) -> None:
+    manager = backend()
+    for lr in (0.1, 0.2, 0.3):
+        with manager.experiment("cfg", {"lr": lr}, experiment_id="few"):
+            manager.log_metrics({"loss": [lr, lr / 2]})
+    manager.archive("few", 2)
+    manager.start_experiment("cfg", {"lr": 0.4}, {}, experiment_id="few")
+    manager.log({"loss": 0.7})  # running: summarised from its unshipped points too
+    whole = {s["version"]: s for s in store.summaries("few")}
+    for wanted in ([1], [2, 4], [4, 1, 99], [], [99]):
+        some = store.summaries_of("few", wanted)
+        assert [s["version"] for s in some] == sorted(v for v in set(wanted) if v in whole)
+        for summary in some:
+            assert_same(summary, whole[summary["version"]])
+    assert store.summaries_of("never_ran", [1]) == []
+    listed = manager.list_versions("few", versions=[1, 2, 4])
+    assert [s["version"] for s in listed] == [1, 4]  # 2 is archived
+    assert [
+        s["version"] for s in manager.list_versions("few", versions=[2], include_archived=True)
+    ] == [2]
+    manager.end_experiment()

@@ -25,7 +25,7 @@ NAMED = [
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
+def client(tmp_path: Path, each_store: str) -> TestClient:
     manager = ExperimentManager(tmp_path, capture_environment=False)
     for version in range(1, 6):
         with manager.experiment("cfg", {"lr": version / 10}, experiment_id="exp"):
@@ -113,3 +113,31 @@ def test_a_restored_version_is_served_again(tmp_path: Path) -> None:
     assert client.get(path + "&versions=2").status_code == 404
     manager.restore("exp", 2)
     assert versions_of(client.get(path + "&versions=2").json()) == [2]
+
+
+def test_on_postgres_named_versions_are_checked_without_reading_every_summary(
+    postgres_uri: str,
+) -> None:
+    """A chart of a few versions of a big experiment reads only theirs (one query)."""
+    manager = ExperimentManager(postgres_uri, capture_environment=False)
+    for version in range(1, 5):
+        with manager.experiment("cfg", {"lr": version / 10}, experiment_id="exp"):
+            manager.log({"loss": version, "acc": 0.5})
+    manager.archive("exp", 3)
+    manager.remove("exp", 4)
+    client = TestClient(create_app(postgres_uri, allowed_hosts=["testserver"]))
+    store = client.app.state.manager.store  # type: ignore[attr-defined]
+    whole = store.summaries
+    calls: list[str] = []
+
+    def counted(experiment_id: str) -> list[dict[str, Any]]:
+        calls.append(experiment_id)
+        return whole(experiment_id)  # type: ignore[no-any-return]
+
+    store.summaries = counted
+    for path in NAMED[:2] + NAMED[4:5]:
+        assert client.get(path.format(v=1)).status_code == 200, path
+        assert client.get(path.format(v=4)).status_code == 404, path  # in the trash
+        assert client.get(path.format(v=3)).status_code == 404, path  # archived
+        assert client.get(path.format(v=3) + "&all=1").status_code == 200, path
+    assert calls == []

@@ -9,7 +9,7 @@ calls that need the points (``get_version``, ``compare``, long exports) read the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,11 @@ class ReadsMixin:
         return out
 
     def list_versions(
-        self, experiment_id: str, *, include_archived: bool = False
+        self,
+        experiment_id: str,
+        *,
+        include_archived: bool = False,
+        versions: Iterable[int] | None = None,
     ) -> list[dict[str, Any]]:
         """Summaries of every version of one experiment, in version order.
 
@@ -90,6 +94,8 @@ class ReadsMixin:
         Args:
             experiment_id: The experiment.
             include_archived: List archived versions too.
+            versions: Only these versions (those that exist and are listed); the
+                store then reads only them, however many the experiment has.
 
         Returns:
             Each version's record without its points: ``metrics`` is replaced by
@@ -108,8 +114,14 @@ class ReadsMixin:
             >>> manager.log_metrics({"loss": [0.5, 0.2, 0.4]})
             >>> manager.list_versions("exp")[0]["metric_summaries"]["loss"]["min"]
             0.2
+            >>> [s["version"] for s in manager.list_versions("exp", versions=[1, 7])]
+            [1]
         """
-        summaries = self._store.summaries(validate_experiment_id(experiment_id))
+        experiment_id = validate_experiment_id(experiment_id)
+        if versions is None:
+            summaries = self._store.summaries(experiment_id)
+        else:
+            summaries = self._store.summaries_of(experiment_id, versions)
         return visible(summaries, include_archived)
 
     def version_table(self, experiment_id: str, *, include_archived: bool = False) -> VersionTable:

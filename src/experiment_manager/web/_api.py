@@ -404,9 +404,9 @@ def _metric_series(
     )
     store = _manager(request).store
     view = SeriesRequest(x, start, end, buckets)
-    # Each version's resumes, marked on the chart (the listing is the one just read).
-    listing = _listings(request).get(experiment_id, include_archived=archived)
-    resumed = {s["version"]: s.get("resumed") for s in listing.summaries}
+    # Each version's resumes, marked on the chart.
+    summaries = _listings(request).of_versions(experiment_id, numbers, include_archived=archived)
+    resumed = {number: summary.get("resumed") for number, summary in summaries.items()}
     out = []
     for number in numbers:
         status = curves.status(number)

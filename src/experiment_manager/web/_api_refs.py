@@ -112,10 +112,8 @@ def series(request: Request) -> Any:
             number, curves.status(number), curves.series(number, x), (None, None), buckets
         )
         # Where the version was resumed, as the experiment page's chart marks it.
-        listing = _listings(request).get(experiment_id, include_archived=archived)
-        resumed = next(
-            (s.get("resumed") for s in listing.summaries if s["version"] == number), None
-        )
+        listed = _listings(request).of_versions(experiment_id, [number], include_archived=archived)
+        resumed = listed[number].get("resumed") if number in listed else None
         out.append(
             {
                 "experiment_id": experiment_id,

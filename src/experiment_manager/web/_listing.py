@@ -722,6 +722,36 @@ class VersionListings:
                     self._entries.popitem(last=False)
         return entry
 
+    def of_versions(
+        self, experiment_id: str, versions: Iterable[int], *, include_archived: bool = False
+    ) -> dict[int, dict[str, Any]]:
+        """The summaries of some listed versions, without reading the whole listing.
+
+        The cached listing answers while it is current; otherwise the store reads only
+        these versions (a chart of 20 versions of 10,000 reads 20 summaries).
+
+        Args:
+            experiment_id: A validated experiment id.
+            versions: The version numbers wanted.
+            include_archived: Archived versions count as listed (those in the trash never).
+
+        Returns:
+            Version number to summary, for the wanted versions that are listed.
+
+        Raises:
+            CorruptHistoryError: The history file cannot be parsed.
+        """
+        wanted = set(versions)
+        with self._lock:
+            entry = self._entries.get((experiment_id, include_archived))
+        current = entry is not None and entry.identity is not None
+        if current and entry.identity == self._manager.store.history_identity(experiment_id):
+            return {s["version"]: s for s in entry.summaries if s["version"] in wanted}
+        listed = self._manager.list_versions(
+            experiment_id, include_archived=include_archived, versions=wanted
+        )
+        return {s["version"]: s for s in listed}
+
     def clear(self) -> None:
         """Forget every listing."""
         with self._lock:

@@ -91,11 +91,13 @@ def served_versions(
         ExperimentNotFoundError: A wanted version does not exist, is in the trash, or
             is archived and ``archived`` is False (the first such one is named).
     """
-    allowed = served(listings, experiment_id, archived)
     if wanted is None:
+        allowed = served(listings, experiment_id, archived)
         pool = sorted(allowed) if known is None else known
         return [v for v in pool if v in allowed]
     numbers = list(wanted)
+    # Only the versions named are read: a chart of 20 of 10,000 reads 20 summaries.
+    allowed = set(listings.of_versions(experiment_id, numbers, include_archived=archived))
     for number in numbers:
         if number not in allowed:
             raise ExperimentNotFoundError(experiment_id, number)

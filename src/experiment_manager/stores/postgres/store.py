@@ -21,7 +21,7 @@ import hashlib
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from experiment_manager import _serialize
@@ -885,6 +885,24 @@ class PostgresStore(Store):
         )
         with self._pool.connection() as connection:
             rows = connection.execute(sql, (pk, *params)).fetchall()
+        return self._decoded(experiment_id, rows)
+
+    def summaries_of(self, experiment_id: str, versions: Iterable[int]) -> list[dict[str, Any]]:
+        """The rows of these versions only; see :meth:`Store.summaries_of`."""
+        pk = self._pk(experiment_id)
+        wanted = sorted({int(v) for v in versions})
+        if pk is None or not wanted:
+            return []
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                "SELECT version, status, summary::text FROM expm_versions"
+                " WHERE experiment = %s AND version = ANY(%s) ORDER BY version",
+                (pk, wanted),
+            ).fetchall()
+        return self._decoded(experiment_id, rows)
+
+    def _decoded(self, experiment_id: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """Summaries of (version, status, summary text) rows; running ones read afresh."""
         out = []
         for number, status, summary in rows:
             if summary is None or status == "running":
