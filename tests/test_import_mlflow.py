@@ -226,3 +226,79 @@ def test_report_is_plain_json(sources: dict[str, tuple[Path, list[Any]]]) -> Non
     assert {"experiment_id", "version", "run_id", "path", "points", "notes"} <= set(
         data["imported"][0]
     )
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[Any]]]:
+    """Runs with a name and a note, and a SCHEDULED run, in a file store and a database."""
+    require("mlflow")
+    root = tmp_path_factory.mktemp("mlflow-curated")
+    file_runs = write_source(
+        "mlflow_curation_writer.py",
+        (root / "mlruns").as_uri(),
+        root / "file.json",
+        env={"MLFLOW_ALLOW_FILE_STORE": "true"},
+    )
+    db_runs = write_source(
+        "mlflow_curation_writer.py", f"sqlite:///{root / 'mlflow.db'}", root / "db.json"
+    )
+    return {"file": (root / "mlruns", file_runs), "sqlite": (root / "mlflow.db", db_runs)}
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_run_name_and_note_are_the_versions_name_and_note(
+    curated: dict[str, tuple[Path, list[Any]]], kind: str, tmp_path: Path
+) -> None:
+    source, runs = curated[kind]
+    import_mlflow(source, tmp_path)
+    manager = ExperimentManager(tmp_path)
+    noted, queued, unnamed = manager.read_history("curated")
+    # Stored as a version started with a name (and given a note) stores them.
+    made = ExperimentManager(tmp_path / "made")
+    made.start_experiment("noted", {}, {}, name="noted")
+    made.set_note("noted", 1, runs[0]["tags"]["mlflow.note.content"])
+    made.end_experiment()
+    [reference] = made.read_history("noted")
+    for key in ("name", "note"):
+        assert noted[key] == reference[key], key
+    assert [e["action"] for e in noted["events"]] == [e["action"] for e in reference["events"]]
+    assert noted["note"] == "lr too high\nrerun with 0.01"
+    assert "tags" not in noted  # MLflow's tags are key-value pairs: metadata, as before
+    assert noted["metadata"]["mlflow.note.content"] == noted["note"]
+    assert manager.set_name("curated", 1, "renamed")["events"][-1]["action"] == "rename"
+    # MLflow names every run (a made-up name when none is given): that is its name too.
+    assert unnamed["name"] == unnamed["config_name"] == runs[2]["name"]
+    assert "note" not in unnamed
+    assert queued["name"] == "queued"
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_a_scheduled_run_reads_as_crashed(
+    curated: dict[str, tuple[Path, list[Any]]], kind: str
+) -> None:
+    source, runs = curated[kind]
+    assert runs[1]["status"] == "SCHEDULED"  # as MLflow reads it back
+    store = MemoryStore()
+    import_mlflow(source, store=store)
+    queued = next(v for v in store.read_history("curated") if v["config_name"] == "queued")
+    assert queued["status"] == "crashed"
+    assert queued["imported_from"]["status"] == "SCHEDULED"
+    assert queued["ended_at"] is None
+    assert queued["duration"] is None
+
+
+def test_reimport_into_postgres_adds_nothing(
+    sources: dict[str, tuple[Path, list[Any]]], postgres_uri: str
+) -> None:
+    source, runs = sources["file"]
+    store = ExperimentManager(postgres_uri).store
+    first = import_mlflow(source, store=store)
+    assert len(first.imported) == len(runs)
+    history = {eid: json.dumps(store.read_history(eid)) for eid in store.experiment_ids()}
+    latest = {eid: store.latest_version(eid) for eid in store.experiment_ids()}
+    again = import_mlflow(source, postgres_uri)  # a new connection, as a later run makes
+    assert again.imported == []
+    assert sorted(s["run_id"] for s in again.skipped) == sorted(r["run_id"] for r in runs)
+    fresh = ExperimentManager(postgres_uri).store
+    assert {eid: fresh.latest_version(eid) for eid in fresh.experiment_ids()} == latest
+    assert {eid: json.dumps(fresh.read_history(eid)) for eid in fresh.experiment_ids()} == history

@@ -166,22 +166,27 @@ def check_note(note: object) -> str | None:
     return text if text.strip() else None
 
 
-def curation_fields(name: object = None, tags: object = None) -> dict[str, Any]:
-    """The stored fields of a new version's name and tags, with their events.
+def curation_fields(
+    name: object = None, tags: object = None, note: object = None
+) -> dict[str, Any]:
+    """The stored fields of a new version's name, tags and note, with their events.
 
     Args:
         name: A name, or None for the default (the ``config_name``).
         tags: Tags, or None for none.
+        note: A note, or None for none.
 
     Returns:
-        Fields to store with the new version (``{}`` when neither is given).
+        Fields to store with the new version (``{}`` when none is given).
 
     Raises:
-        InvalidArgumentError: The name or a tag is not valid.
+        InvalidArgumentError: The name, a tag or the note is not valid.
 
     Example:
         >>> sorted(curation_fields("run-a", ["x"]))
         ['events', 'name', 'tags']
+        >>> curation_fields(note="lr too high")["note"]
+        'lr too high'
     """
     fields: dict[str, Any] = {}
     events = []
@@ -191,6 +196,10 @@ def curation_fields(name: object = None, tags: object = None) -> dict[str, Any]:
     if tags is not None:
         fields["tags"] = sorted(check_tags(tags))
         events.append(_event("tag", fields["tags"]))
+    text = check_note(note)
+    if text is not None:
+        fields["note"] = text
+        events.append(_event("note", text))
     if events:
         fields["events"] = events
     return fields

@@ -93,6 +93,11 @@ def import_command(
     for item in report.imported:
         for note in item["notes"]:
             echo_error(f"{item['run_id']}: {note}", prefix="warning")
+        if item["left_out"]:  # bools, text, media: not metric values here
+            counts = ", ".join(f"{key} ({count})" for key, count in item["left_out"].items())
+            echo_error(
+                f"{item['run_id']}: values that are not numbers left out: {counts}", prefix="note"
+            )
     if output.mode == "json":
         output.json(report.to_dict())
     else:

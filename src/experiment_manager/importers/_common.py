@@ -104,6 +104,12 @@ class RunData:
         environment: What is known of where the run ran (git commit, host, ...).
         error: ``{"type", "message"}`` for a failed run, when known.
         notes: What could not be read (a truncated file), for the report.
+        title: The run's own name, stored as the version's ``name`` (None when the
+            tool has none; ``name`` may then be an id made up for it).
+        tags: The run's tags, stored as the version's ``tags``.
+        note: The run's notes, stored as the version's ``note``.
+        left_out: Metric name to how many of its values were not numbers (bools,
+            text, media) and were left out, for the report.
     """
 
     run_id: str
@@ -121,6 +127,10 @@ class RunData:
     environment: dict[str, Any] | None = None
     error: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
+    title: str | None = None
+    tags: list[str] = field(default_factory=list)
+    note: str | None = None
+    left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
@@ -162,8 +172,10 @@ class ImportReport:
         dry_run: Whether nothing was written.
         imported: One entry per run stored (or that would be): ``experiment_id``,
             ``version`` (the number it got or would get), ``run_id``, ``name``,
-            ``path``, ``status``, ``points``, ``artifacts`` and ``notes`` (what of it
-            could not be read, such as the unread end of a truncated file).
+            ``path``, ``status``, ``points``, ``artifacts``, ``notes`` (what of it
+            could not be read, such as the unread end of a truncated file, or a
+            name or tag that could not be kept) and ``left_out`` (metric name to
+            how many of its values were left out as not numbers: bools, text, media).
         skipped: Runs already imported: ``experiment_id``, ``version`` (the one
             holding it), ``run_id``, ``path``.
         failed: Runs that could not be read: ``path``, ``run_id`` (when known),
@@ -295,6 +307,27 @@ def _imported_runs(store: Store, experiment_id: str, tool: str) -> dict[str, int
     return found
 
 
+def _curation(run: RunData) -> dict[str, Any]:
+    """The run's name, tags and note as stored fields, as a version given them has.
+
+    A value this library cannot hold (a tag with a space, a name too long) is left
+    out, and the run's notes say so; the tool's own value stays in the metadata.
+    """
+    from experiment_manager._curation import check_name, check_note, check_tags, curation_fields
+
+    def kept(what: str, value: str, check: Callable[[str], Any]) -> Any:
+        try:
+            return check(value)
+        except InvalidArgumentError as error:
+            run.notes.append(f"{what} {value[:80]!r} not kept: {error.reason}")
+            return None
+
+    name = kept("name", run.title, check_name) if run.title else None
+    tags = [tag for tag in run.tags if kept("tag", tag, check_tags)]
+    note = kept("note", run.note, check_note) if run.note else None
+    return curation_fields(name, tags or None, note)
+
+
 def _record(run: RunData, tool: str, source: str, imported_at: str) -> dict[str, Any]:
     """The version record (stored form) of one run."""
     from experiment_manager.manager import DEFAULT_METADATA
@@ -339,6 +372,7 @@ def _record(run: RunData, tool: str, source: str, imported_at: str) -> dict[str,
         "steps": steps,
         "timestamps": timestamps,
         "checkpoint_details": details,
+        **_curation(run),
         IMPORTED_FROM: {
             "tool": tool,
             "source": source,
@@ -487,6 +521,7 @@ def _import(
                     "points": run.points,
                     "artifacts": len(run.artifacts),
                     "notes": list(run.notes),
+                    "left_out": dict(run.left_out),
                 }
                 known[target][run.run_id] = next_version[target]
                 next_version[target] += 1

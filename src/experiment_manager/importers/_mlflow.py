@@ -104,7 +104,8 @@ def build_run(
 
     Params become hyperparameters (see :func:`lossless_value`), tags metadata
     (every tag, ``mlflow.*`` ones included); ``mlflow.runName`` (or the run's name)
-    becomes the version's ``config_name`` and the git tags its ``environment``.
+    becomes the version's ``config_name`` and its ``name``, the note
+    (``mlflow.note.content``) its ``note``, and the git tags its ``environment``.
 
     Args:
         run_id: The run's id.
@@ -130,6 +131,8 @@ def build_run(
         ...     params={"lr": "0.01"}, tags={}, metrics={}, artifacts=[], notes=[])
         >>> run.name, run.status, run.hyperparameters, run.ended - run.started
         ('first', 'finished', {'lr': 0.01}, 2.0)
+        >>> run.title, run.note
+        ('first', None)
     """
     environment: dict[str, Any] | None = None
     commit = tags.get("mlflow.source.git.commit")
@@ -143,11 +146,12 @@ def build_run(
             "source": tags.get("mlflow.source.name"),
             "user": user or tags.get("mlflow.user"),
         }
+    title = run_name or tags.get("mlflow.runName") or None
     return RunData(
         run_id=run_id,
         path=path,
         experiment=experiment,
-        name=run_name or tags.get("mlflow.runName") or run_id,
+        name=title or run_id,
         started=start_ms / 1000 if start_ms is not None else None,
         ended=end_ms / 1000
         if end_ms is not None and status not in ("RUNNING", "SCHEDULED")
@@ -160,4 +164,6 @@ def build_run(
         artifacts=artifacts,
         environment=environment,
         notes=notes,
+        title=title,
+        note=tags.get("mlflow.note.content") or None,
     )

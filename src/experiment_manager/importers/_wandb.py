@@ -6,34 +6,36 @@ CRC-32 (seeded with the record type), a length and a type (full, or first / midd
 last part of a record split across blocks). Each record is a protobuf ``Record`` of
 ``wandb.proto.wandb_internal_pb2`` (the one thing taken from the ``wandb`` package).
 
-The run record gives the id, project, name, tags, notes and config; config records
-update the config; history records are the rows (``_step``, ``_timestamp``); summary
-records the summary; the exit record the exit code. A file cut short (the process
-was killed, a copy was interrupted) is read up to the last whole record, and the
-report says how many bytes were left unread; without an exit record the run is
-``crashed``.
+The run record gives the id, project, name, tags, notes and config (the name, tags
+and notes also become the version's ``name``, ``tags`` and ``note``); config records
+update the config; history records are the rows (``_step``, ``_timestamp``; values
+that are not numbers, such as bools and text, are left out and counted per key for
+the report); summary records the summary; the exit record the exit code. The file
+is read a block at a time, so a run record of any size (a big config) is read. A file
+cut short (the process was killed, a copy was interrupted) is read up to the last
+whole record, and the report says how many bytes were left unread; without an exit
+record the run is ``crashed``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from experiment_manager.importers._common import RunData, RunRef, Series
 
-__all__ = ["read_records", "scan_run_folders"]
+__all__ = ["read_records", "scan_run_folders", "stream_records"]
 
 _HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
 _BLOCK = 32 * 1024
 _RECORD_HEADER = 7
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
-#: The run record comes second, after the header record: it lies in the first bytes.
-_HEAD_BYTES = 256 * 1024
 _UNKNOWN_PROJECT = "wandb"
 
 #: Files W&B writes into ``files/`` itself; the others were saved by the user.
@@ -84,25 +86,90 @@ def read_records(data: bytes) -> Iterator[bytes]:
         >>> list(read_records(_HEADER))
         []
     """
-    if not data.startswith(_HEADER):
+    return stream_records(io.BytesIO(data), len(data))
+
+
+class _Window:
+    """A file read forward a block at a time, holding only the bytes not yet parsed."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.buffer = b""
+        self.start = 0  # the file offset of buffer[0]
+
+    def get(self, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (fewer at the end of the file)."""
+        end = offset + length
+        have = self.start + len(self.buffer)
+        if end > have:
+            parts = [self.buffer[offset - self.start :]]
+            while have < end:
+                chunk = self.stream.read(max(_BLOCK, end - have))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                have += len(chunk)
+            self.buffer = b"".join(parts)
+            self.start = offset
+        return self.buffer[offset - self.start : end - self.start]
+
+    def zeros_to_end(self, offset: int) -> bool:
+        """Whether everything from ``offset`` to the end of the file is zero bytes."""
+        if self.get(offset, _BLOCK).strip(b"\0"):
+            return False
+        while chunk := self.stream.read(_BLOCK):
+            if chunk.strip(b"\0"):
+                return False
+        return True
+
+
+def stream_records(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """The whole records of a ``.wandb`` file, read a block at a time.
+
+    Only the record being read is held in memory, so a run record of any size
+    (a big config) is read, and reading the first records reads only their blocks.
+
+    Args:
+        stream: The file, opened for binary reading at its start.
+        size: The file's size (reported when the file is cut short).
+
+    Yields:
+        Each record's bytes (a serialized ``Record``).
+
+    Raises:
+        TruncatedError: After the last whole record, when bytes remain that are not
+            whole records (a file cut short or damaged).
+        ValueError: The file does not start with the ``.wandb`` header.
+
+    Example:
+        >>> list(stream_records(io.BytesIO(_HEADER), len(_HEADER)))
+        []
+    """
+    window = _Window(stream)
+    if window.get(0, len(_HEADER)) != _HEADER:
         raise ValueError("not a .wandb file (no W&B header)")
     offset = len(_HEADER)
     good = offset  # the end of the last whole record
-    size = len(data)
     parts: list[bytes] | None = None
-    while offset < size:
+    while True:
         left = _BLOCK - offset % _BLOCK
         if left < _RECORD_HEADER:  # a block's tail too short for a header is padding
+            if len(window.get(offset, left)) < left:
+                break
             offset += left
             continue
-        if offset + _RECORD_HEADER > size:
+        header = window.get(offset, _RECORD_HEADER)
+        if not header:
+            break
+        size = max(size, offset + len(header))
+        if len(header) < _RECORD_HEADER:
             raise TruncatedError(good, size, "a record header is cut short")
-        checksum, length, kind = struct.unpack_from("<IHB", data, offset)
+        checksum, length, kind = struct.unpack("<IHB", header)
         if checksum == 0 and length == 0 and kind == 0:
-            if not data[offset:].strip(b"\0"):
+            if window.zeros_to_end(offset):
                 return  # zeros to the end: space written ahead, nothing more
             raise TruncatedError(good, size, "an empty record header")
-        body = data[offset + _RECORD_HEADER : offset + _RECORD_HEADER + length]
+        body = window.get(offset + _RECORD_HEADER, length)
         if len(body) < length:
             raise TruncatedError(good, size, "a record is cut short")
         if zlib.crc32(body, zlib.crc32(bytes((kind,)))) != checksum:
@@ -123,7 +190,7 @@ def read_records(data: bytes) -> Iterator[bytes]:
         else:
             raise TruncatedError(good, size, f"a record of type {kind} out of place")
     if parts is not None:
-        raise TruncatedError(good, size, "the last record's parts end early")
+        raise TruncatedError(good, max(size, offset), "the last record's parts end early")
 
 
 def _key(item: Any) -> str:
@@ -164,6 +231,10 @@ class _Run:
         self.tool_status: str | None = None
         self.error: dict[str, str] | None = None
         self.last_time: float | None = None
+        self.title: str | None = None
+        self.tags: list[str] = []
+        self.note: str | None = None
+        self.left_out: dict[str, int] = {}
 
     def record(self, record: Any) -> None:
         kind = record.WhichOneof("record_type")
@@ -175,6 +246,9 @@ class _Run:
         self.run_id = run.run_id or self.run_id
         self.project = run.project or self.project
         self.name = run.display_name or self.run_id
+        self.title = run.display_name or None
+        self.tags = list(run.tags)
+        self.note = run.notes or None
         if run.HasField("start_time"):
             self.started = run.start_time.seconds + run.start_time.nanos / 1e9
         self.on_config(run.config)
@@ -211,9 +285,12 @@ class _Run:
         if time is not None:
             self.last_time = time
         for key, value in row.items():
+            if key.startswith("_"):
+                continue  # W&B's own columns
             number = _number(value)
-            if key.startswith("_") or number is None:
-                continue  # W&B's own columns, and media, tables and text
+            if number is None:  # bools, text, media, tables: counted for the report
+                self.left_out[key] = self.left_out.get(key, 0) + 1
+                continue
             series = self.metrics.get(key)
             if series is None:
                 series = self.metrics[key] = Series()
@@ -236,9 +313,10 @@ def _load(file: Path, project: str) -> RunData:
     notes: list[str] = []
     records = 0
     try:
-        for body in read_records(file.read_bytes()):
-            state.record(wandb_internal_pb2.Record.FromString(body))  # type: ignore[attr-defined]
-            records += 1
+        with open(file, "rb") as handle:
+            for body in stream_records(handle, os.fstat(handle.fileno()).st_size):
+                state.record(wandb_internal_pb2.Record.FromString(body))  # type: ignore[attr-defined]
+                records += 1
     except TruncatedError as cut:
         if records == 0:
             raise ValueError(f"{file}: no record could be read: {cut}") from None
@@ -268,6 +346,10 @@ def _load(file: Path, project: str) -> RunData:
         artifacts=artifacts,
         error=state.error,
         notes=notes,
+        title=state.title,
+        tags=state.tags,
+        note=state.note,
+        left_out=dict(sorted(state.left_out.items())),  # W&B writes a row's keys in any order
     )
 
 
@@ -318,15 +400,15 @@ def _head(file: Path) -> tuple[str, float | None]:
 
     try:
         with open(file, "rb") as handle:
-            data = handle.read(_HEAD_BYTES)
-        for body in read_records(data):
-            record = wandb_internal_pb2.Record.FromString(body)  # type: ignore[attr-defined]
-            if record.WhichOneof("record_type") == "run":
-                run = record.run
-                started = None
-                if run.HasField("start_time"):
-                    started = run.start_time.seconds + run.start_time.nanos / 1e9
-                return run.project or _UNKNOWN_PROJECT, started
+            # Read up to the run record only, however large it is (a big config).
+            for body in stream_records(handle, os.fstat(handle.fileno()).st_size):
+                record = wandb_internal_pb2.Record.FromString(body)  # type: ignore[attr-defined]
+                if record.WhichOneof("record_type") == "run":
+                    run = record.run
+                    started = None
+                    if run.HasField("start_time"):
+                        started = run.start_time.seconds + run.start_time.nanos / 1e9
+                    return run.project or _UNKNOWN_PROJECT, started
     except Exception:  # damaged or short: reported when the run is loaded
         return _UNKNOWN_PROJECT, None
     return _UNKNOWN_PROJECT, None
