@@ -9,6 +9,7 @@ import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,172 @@ def test_a_checkpoint_that_does_not_exist_warns_once_and_doctor_reports_it(
         ("missing-too.pt", "missing"),
         ("missing.pt", "missing"),
     ]
+
+
+# Two of these start at the same instant, one starting exp<i>, the other EXP<i>.
+_TWIN_STARTER = """\
+import json
+import sys
+import time
+
+from experiment_manager import ExperimentIdCollisionError, ExperimentManager
+
+log_dir, spelling, start, attempts = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+manager = ExperimentManager(log_dir, capture_environment=False)
+results = []
+for attempt in range(attempts):
+    experiment_id = f"{spelling}{attempt}"
+    while time.time() < start + attempt * 0.25:
+        pass  # a busy wait: both processes go within microseconds of each other
+    try:
+        with manager.experiment("cfg", {}, experiment_id=experiment_id):
+            pass
+    except ExperimentIdCollisionError as error:
+        results.append(error.existing)
+    else:
+        results.append(None)
+print(json.dumps(results))
+"""
+
+
+def _start_twins_together(location: str, tmp_path: Path, attempts: int) -> list[list[str | None]]:
+    import json
+    import sys
+    import time
+
+    from tests._util import write_script
+
+    script = write_script(tmp_path / "scripts", "twins.py", _TWIN_STARTER)
+    start = time.time() + 3.0  # after both have imported the library
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), location, spelling, repr(start), str(attempts)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for spelling in ("exp", "EXP")
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        results.append(json.loads(out))
+    return results
+
+
+@pytest.mark.parametrize("backend", ["folder", "postgres"])
+def test_two_processes_starting_case_twins_at_once_one_is_refused(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    location = str(tmp_path / "logs")
+    if backend == "postgres":
+        location = request.getfixturevalue("postgres_uri")
+    attempts = 8
+    lower, upper = _start_twins_together(location, tmp_path, attempts)
+    ids = ExperimentManager(location, capture_environment=False).store.experiment_ids()
+    for attempt in range(attempts):
+        first, second = lower[attempt], upper[attempt]
+        # Exactly one of the two started; the other was refused naming it.
+        assert (first is None) != (second is None), (attempt, first, second)
+        winner = f"exp{attempt}" if first is None else f"EXP{attempt}"
+        assert (first or second) == winner
+        assert [i for i in ids if i.lower() == f"exp{attempt}"] == [winner]
+
+
+def _refs(*experiments: str) -> list[Any]:
+    """Runs of another tool, one per experiment name, each with one point."""
+    from experiment_manager.importers._common import RunData, RunRef, Series
+
+    refs = []
+    for number, experiment in enumerate(experiments):
+        run_id = f"run{number}"
+
+        def load(run_id: str = run_id, experiment: str = experiment) -> RunData:
+            run = RunData(
+                run_id, f"/src/{run_id}", experiment, run_id, 1.7e9, 1.7e9 + 1, "finished"
+            )
+            run.metrics["loss"] = Series([0.5], [0], [1.7e9])
+            return run
+
+        refs.append(RunRef(run_id, f"/src/{run_id}", experiment, 1.7e9 + number, load))
+    return refs
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_import_reports_runs_bound_for_a_case_twin_and_imports_the_rest(
+    log_dir: Path, dry_run: bool
+) -> None:
+    from experiment_manager.importers._common import run_import
+
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    with manager.experiment("cfg", {}, experiment_id="cafe"):
+        pass
+    # NFC and NFD spellings slug to one id ("Cafe"), the twin of "cafe"; "Other" and
+    # "other" are twins made by the import itself: the first one made wins.
+    refs = _refs("Caf\u00e9", "Cafe\u0301", "Other", "other", "cafe")
+    report = run_import(
+        "mlflow",
+        Path("/src"),
+        refs,
+        [],
+        manager.store,
+        experiment_id=None,
+        dry_run=dry_run,
+        progress=None,
+    )
+    imported = {(item["run_id"], item["experiment_id"]) for item in report.imported}
+    assert imported == {("run2", "Other"), ("run4", "cafe")}
+    failed = {item["run_id"]: item["reason"] for item in report.failed}
+    assert sorted(failed) == ["run0", "run1", "run3"]
+    assert "invalid experiment id 'Cafe': experiment 'cafe' exists" in failed["run0"]
+    assert "experiment 'cafe' exists" in failed["run1"]
+    assert "invalid experiment id 'other': experiment 'Other' exists" in failed["run3"]
+    assert not report.ok
+    expected = ["cafe"] if dry_run else ["Other", "cafe"]
+    assert manager.store.experiment_ids() == expected
+
+
+def test_an_import_into_an_explicit_case_twin_is_refused_before_reading(
+    log_dir: Path, tmp_path: Path
+) -> None:
+    from experiment_manager.importers import import_tensorboard
+
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    with manager.experiment("cfg", {}, experiment_id="exp"):
+        pass
+    (tmp_path / "tb").mkdir()
+    for dry_run in (False, True):
+        with pytest.raises(ExperimentIdCollisionError) as caught:
+            import_tensorboard(tmp_path / "tb", log_dir, experiment_id="EXP", dry_run=dry_run)
+        assert caught.value.existing == "exp"
+    assert manager.store.experiment_ids() == ["exp"]
+
+
+def test_an_import_whose_id_a_twin_took_meanwhile_reports_its_runs(log_dir: Path) -> None:
+    from experiment_manager.importers._common import run_import
+    from experiment_manager.stores.files import FileStore
+
+    store = FileStore(log_dir)
+    other = FileStore(log_dir)  # another process, as far as the store can tell
+
+    def progress(done: int, total: int) -> None:
+        if done == 1:  # after the check, before the runs are stored
+            other.create_version("EXP", {"status": "finished"})
+
+    report = run_import(
+        "mlflow",
+        Path("/src"),
+        _refs("exp", "exp"),
+        [],
+        store,
+        experiment_id=None,
+        dry_run=False,
+        progress=progress,
+    )
+    assert report.imported == []
+    assert [item["run_id"] for item in report.failed] == ["run0", "run1"]
+    assert all("experiment 'EXP' exists" in item["reason"] for item in report.failed)
+    assert store.experiment_ids() == ["EXP"]

@@ -113,3 +113,27 @@ def test_progress_goes_to_stderr_in_a_real_process(mlruns: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "Importing mlflow runs: 5/5" in result.stderr
     assert json.loads(result.stdout)["ok"] is True
+
+
+def test_runs_bound_for_a_case_twin_are_reported_and_the_rest_imported(
+    mlruns: Path, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    with ExperimentManager(logs, capture_environment=False).experiment(
+        "cfg", {}, experiment_id="vision-baseline"
+    ):
+        pass
+    result = expm("--log-dir", logs, "import", "mlflow", mlruns, "--json")
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert {item["experiment_id"] for item in report["imported"]} == {"other-exp-2"}
+    assert report["failed"]
+    for item in report["failed"]:
+        assert "invalid experiment id 'Vision-baseline'" in item["reason"]
+        assert "use 'vision-baseline'" in item["reason"]
+    assert len(report["imported"]) + len(report["failed"]) == 5
+    assert ExperimentManager(logs).store.experiment_ids() == ["other-exp-2", "vision-baseline"]
+    explicit = expm("--log-dir", logs, "import", "mlflow", mlruns, "--experiment-id", "OTHER-exp-2")
+    assert explicit.exit_code == 1
+    assert "experiment 'other-exp-2' exists" in explicit.stderr
+    assert len(ExperimentManager(logs).read_history("other-exp-2")) == len(report["imported"])

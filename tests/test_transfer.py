@@ -673,3 +673,50 @@ def test_cli_to_postgres_never_shows_the_password(
     report = json.loads(cli.invoke(main, ["migrate", "--json", str(source), postgres_uri]).stdout)
     assert report["copied_versions"] == 0
     assert password not in json.dumps(report)
+
+
+# -- ids that differ only by letter case -------------------------------------------------
+
+
+def _twin_source(folder: Path, *experiment_ids: str) -> Path:
+    manager = ExperimentManager(folder, capture_environment=False)
+    for experiment_id in experiment_ids:
+        with manager.experiment("cfg", {"id": experiment_id}, experiment_id=experiment_id):
+            manager.log({"loss": 0.5})
+    return folder
+
+
+@pytest.mark.parametrize("operation", ["migrate", "sync"])
+def test_a_case_twin_of_a_destination_experiment_is_refused_before_writing(
+    tmp_path: Path, dest: Location, operation: str
+) -> None:
+    from experiment_manager import ExperimentIdCollisionError
+
+    source = _twin_source(tmp_path / "source", "Plain", "other")
+    target = _store(dest)
+    target.create_version("plain", {"status": "finished"})
+    call = migrate if operation == "migrate" else sync
+    for dry_run in (True, False):
+        with pytest.raises(ExperimentIdCollisionError) as caught:
+            call(source, dest, dry_run=dry_run)
+        assert (caught.value.experiment_id, caught.value.existing) == ("Plain", "plain")
+    assert _ids(dest) == ["plain"]  # not even "other" was copied
+    assert [v["version"] for v in _history(dest, "plain")] == [1]
+    copied = call(source, dest, experiment_ids=["other"])  # the others go when asked for
+    assert copied.copied_versions == 1
+
+
+def test_case_twins_of_one_source_are_refused_and_the_cli_names_them(tmp_path: Path) -> None:
+    # A source on a file system that tells case apart may hold both (made before
+    # twins were refused, or by hand).
+    source = _twin_source(tmp_path / "source", "exp")
+    other = _twin_source(tmp_path / "other", "EXP")
+    (source / "EXP.json").write_bytes((other / "EXP.json").read_bytes())
+    assert _ids(str(source)) == ["EXP", "exp"]
+    target = tmp_path / "dest"
+    for command in ("migrate", "sync"):
+        result = CliRunner().invoke(main, [command, str(source), str(target)])
+        assert result.exit_code == 1, result.output
+        assert "invalid experiment id 'exp': experiment 'EXP' exists" in result.stderr
+        assert "Traceback" not in result.output
+    assert not target.exists() or _ids(str(target)) == []

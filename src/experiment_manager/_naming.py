@@ -9,14 +9,19 @@ characters from ``A-Z a-z 0-9 _ - . + = @``; it does not start with ``.``, ``-``
 Ids given explicitly are checked and rejected when unsafe, never rewritten. Ids derived
 from a ``config_name`` that is already safe are the name itself; any other name is
 turned into a slug (see :func:`slugify`).
+
+Ids that differ only by letter case (``exp``, ``Exp``) name one file on macOS and
+Windows, so a new id that :func:`fold` makes equal to an existing one is refused
+(:func:`refuse_case_twin`) wherever an experiment is created.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
-from experiment_manager.errors import InvalidExperimentIdError
+from experiment_manager.errors import ExperimentIdCollisionError, InvalidExperimentIdError
 
 MAX_ID_LENGTH = 128
 
@@ -130,3 +135,67 @@ def slugify(config_name: str) -> str:
 
     digest = hashlib.sha256(config_name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"config-{digest}"
+
+
+def fold(experiment_id: str) -> str:
+    """The form two ids share when one file system would take them for one name.
+
+    Args:
+        experiment_id: An id.
+
+    Returns:
+        Its NFC normal form, case-folded.
+
+    Example:
+        >>> fold("MNIST-Baseline") == fold("mnist-baseline")
+        True
+    """
+    return unicodedata.normalize("NFC", experiment_id).casefold()
+
+
+def case_twin(experiment_id: str, known: Iterable[str]) -> str | None:
+    """The id among ``known`` that only letter case (or normalisation) tells from this one.
+
+    Args:
+        experiment_id: The id about to be created.
+        known: Ids that exist.
+
+    Returns:
+        The first such id, or None (also when ``experiment_id`` itself is known).
+
+    Example:
+        >>> case_twin("Exp", ["exp", "other"])
+        'exp'
+        >>> case_twin("exp", ["exp", "Exp"]) is None
+        True
+    """
+    folded = fold(experiment_id)
+    twins = []
+    for other in known:
+        if other == experiment_id:
+            return None
+        if fold(other) == folded:
+            twins.append(other)
+    return min(twins) if twins else None
+
+
+def refuse_case_twin(experiment_id: str, known: Iterable[str]) -> None:
+    """Raise when ``experiment_id`` is new and an id in ``known`` is its case twin.
+
+    Args:
+        experiment_id: The id about to be created.
+        known: Ids that exist.
+
+    Raises:
+        ExperimentIdCollisionError: A twin exists; ``existing`` names it.
+
+    Example:
+        >>> refuse_case_twin("exp", ["other"])
+        >>> refuse_case_twin("EXP", ["exp"])
+        Traceback (most recent call last):
+        ...
+        experiment_manager.errors.ExperimentIdCollisionError: ...
+    """
+    twin = case_twin(experiment_id, known)
+    if twin is not None:
+        raise ExperimentIdCollisionError(experiment_id, twin)

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from experiment_manager import _checkpoints, _process_hooks, _serialize
 from experiment_manager._curation import CurationMixin, curation_fields
-from experiment_manager._naming import slugify, validate_experiment_id
+from experiment_manager._naming import refuse_case_twin, slugify, validate_experiment_id
 from experiment_manager._reads import ReadsMixin
 from experiment_manager._run import SYSTEM_PREFIX, ActiveRun, next_step_after, now_iso
 from experiment_manager.errors import (
     ActiveRunEndedWarning,
-    ExperimentIdCollisionError,
     ExperimentManagerError,
     ExperimentNotFoundError,
     InvalidArgumentError,
@@ -1201,13 +1200,14 @@ class ExperimentManager(CurationMixin, ReadsMixin):
             warnings.warn(message, category, stacklevel=3)
 
     def _refuse_case_twin(self, experiment_id: str) -> None:
-        """Refuse a new id that only the letter case tells from an existing one."""
+        """Refuse a new id that only the letter case tells from an existing one.
+
+        The store checks again as it creates the experiment, under its lock (two
+        processes starting twins at once); this early check keeps the active run.
+        """
         if self._store.latest_version(experiment_id) is not None:
             return
-        folded = experiment_id.casefold()
-        for known in self._store.experiment_ids():
-            if known != experiment_id and known.casefold() == folded:
-                raise ExperimentIdCollisionError(experiment_id, known)
+        refuse_case_twin(experiment_id, self._store.experiment_ids())
 
     def _end_previous(self) -> None:
         """End the active run before another starts; a failure there must not block it."""

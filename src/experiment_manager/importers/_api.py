@@ -104,7 +104,10 @@ def import_runs(
         InvalidArgumentError: An unknown tool, a source that does not exist or is not
             of that tool, a missing optional dependency, or both or neither of
             ``log_dir`` and ``store``.
-        InvalidExperimentIdError: ``experiment_id`` is not a safe id.
+        InvalidExperimentIdError: ``experiment_id`` is not a safe id, or (an
+            ``ExperimentIdCollisionError``) is new and differs from an existing
+            experiment's only by letter case. Runs bound for such an id without
+            ``experiment_id`` are reported in ``failed`` instead, and the rest go on.
 
     Example:
         >>> import tempfile

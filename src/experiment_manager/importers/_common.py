@@ -19,8 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from experiment_manager import _checkpoints, _serialize
-from experiment_manager._naming import slugify, validate_experiment_id
-from experiment_manager.errors import InvalidArgumentError
+from experiment_manager._naming import (
+    case_twin,
+    refuse_case_twin,
+    slugify,
+    validate_experiment_id,
+)
+from experiment_manager.errors import ExperimentIdCollisionError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from experiment_manager.stores.base import Store
@@ -178,8 +183,10 @@ class ImportReport:
             how many of its values were left out as not numbers: bools, text, media).
         skipped: Runs already imported: ``experiment_id``, ``version`` (the one
             holding it), ``run_id``, ``path``.
-        failed: Runs that could not be read: ``path``, ``run_id`` (when known),
-            ``reason``. Nothing of them was stored; the other runs were.
+        failed: Runs that could not be read, or were refused (bound for a new
+            experiment id that only letter case tells from an existing one):
+            ``path``, ``run_id`` (when known), ``reason``. Nothing of them was
+            stored; the other runs were.
     """
 
     tool: str
@@ -418,8 +425,14 @@ def run_import(
     Returns:
         The report.
 
+    Runs bound for a new id that differs from an existing experiment's (or one this
+    import creates) only by letter case are not imported: each is reported in
+    ``failed``, its reason naming the existing id, and the others go on.
+
     Raises:
         InvalidExperimentIdError: ``experiment_id`` is not a safe id.
+        ExperimentIdCollisionError: ``experiment_id`` is new and differs from an
+            existing experiment's only by letter case; raised before any run is read.
 
     Example:
         >>> from experiment_manager.stores.memory import MemoryStore
@@ -429,6 +442,8 @@ def run_import(
     """
     if experiment_id is not None:
         validate_experiment_id(experiment_id)
+        if store.latest_version(experiment_id) is None:  # every run would be refused
+            refuse_case_twin(experiment_id, store.experiment_ids())
     # The cyclic collector would walk every list of points read so far, again and again
     # (a third of the time of a big import); nothing an import builds holds a cycle.
     collecting = gc.isenabled()
@@ -477,12 +492,18 @@ def _import(
     batch_points = 0
     batch_id: str | None = None
 
+    new_ids = _NewIds(store)
+
     def flush() -> None:
         nonlocal batch, batch_points
         if batch and batch_id is not None and not dry_run:
-            numbers = store.add_versions(batch_id, [record for record, _ in batch])
-            for number, (_, entry) in zip(numbers, batch, strict=True):
-                entry["version"] = number
+            try:
+                numbers = store.add_versions(batch_id, [record for record, _ in batch])
+            except ExperimentIdCollisionError as error:  # a twin made meanwhile elsewhere
+                new_ids.unimport(report, [entry for _, entry in batch], error)
+            else:
+                for number, (_, entry) in zip(numbers, batch, strict=True):
+                    entry["version"] = number
         batch, batch_points = [], 0
 
     for done, ref in enumerate(ordered, start=1):
@@ -492,8 +513,12 @@ def _import(
             batch_id = target
         if target not in known:
             known[target] = _imported_runs(store, target, tool)
-            next_version[target] = (store.latest_version(target) or 0) + 1
-        if ref.run_id in known[target]:
+            next_version[target] = new_ids.first_number(target)
+        if target in new_ids.refused:
+            report.failed.append(
+                {"path": ref.path, "run_id": ref.run_id, "reason": str(new_ids.refused[target])}
+            )
+        elif ref.run_id in known[target]:
             report.skipped.append(
                 {
                     "experiment_id": target,
@@ -534,6 +559,64 @@ def _import(
             progress(done, total)
     flush()
     return report
+
+
+class _NewIds:
+    """The experiment ids an import creates: none that only letter case tells from another.
+
+    Args:
+        store: Where the import writes.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._ids: set[str] | None = None  # ids that exist or that this import creates
+        #: Ids refused, with the error each run bound for one is reported with.
+        self.refused: dict[str, ExperimentIdCollisionError] = {}
+
+    def first_number(self, experiment_id: str) -> int:
+        """The number an experiment's first imported run gets; a new id is checked.
+
+        A new id is noted, or refused when a case twin exists (or is being created).
+
+        Args:
+            experiment_id: The id runs go to.
+
+        Returns:
+            One more than its latest version (1 for a new id).
+        """
+        latest = self._store.latest_version(experiment_id)
+        if latest is not None:
+            return latest + 1
+        if self._ids is None:
+            self._ids = set(self._store.experiment_ids())
+        twin = case_twin(experiment_id, self._ids)
+        if twin is None:
+            self._ids.add(experiment_id)
+        else:
+            self.refused[experiment_id] = ExperimentIdCollisionError(experiment_id, twin)
+        return 1
+
+    def unimport(
+        self,
+        report: ImportReport,
+        entries: list[dict[str, Any]],
+        error: ExperimentIdCollisionError,
+    ) -> None:
+        """Move runs the store refused from ``imported`` to ``failed``; refuse their id.
+
+        Args:
+            report: The import's report.
+            entries: The runs' entries in ``imported``.
+            error: What the store raised.
+        """
+        self.refused[str(error.experiment_id)] = error
+        dropped = {id(entry) for entry in entries}
+        report.imported[:] = [entry for entry in report.imported if id(entry) not in dropped]
+        for entry in entries:
+            report.failed.append(
+                {"path": entry["path"], "run_id": entry["run_id"], "reason": str(error)}
+            )
 
 
 def _reason(error: BaseException) -> str:

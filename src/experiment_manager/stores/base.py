@@ -124,6 +124,9 @@ class Store(ABC):
         Raises:
             CorruptHistoryError: The experiment's stored history cannot be read; it
                 is left as it is.
+            ExperimentIdCollisionError: The experiment is new and another differs
+                from it only by letter case (checked under a lock that makes one of
+                two processes creating such twins at once lose); nothing is stored.
 
         Example:
             >>> from experiment_manager.stores.memory import MemoryStore
@@ -411,6 +414,9 @@ class Store(ABC):
 
         Returns:
             The numbers given, in order.
+
+        Raises:
+            ExperimentIdCollisionError: As for :meth:`create_version`; nothing is stored.
 
         Example:
             >>> from experiment_manager.stores.memory import MemoryStore

@@ -5,6 +5,7 @@ Layout inside ``log_dir``::
     <id>.json                       the history: {"format": 2, "experiment_id", "versions"}
     .<id>.json.tmp                  only while a write is under way (or left by a killed writer)
     .expm/locks/<id>.lock           the OS lock every writer of the experiment holds
+    .expm/locks/names/<id>.lock     held while a new id (folded to lower case) is created
     .expm/versions/<id>/<v>.<r>.json  revision r of version v, newer than the history's
     .expm/journals/<id>/<v>.<s>.jsonl  streamed points of a running version (JSON Lines)
     .expm/live/<id>/<v>.lock        the OS lock the process running version v holds
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from experiment_manager import _serialize
-from experiment_manager._naming import unsafe_reason
+from experiment_manager._naming import fold, refuse_case_twin, unsafe_reason
 from experiment_manager.errors import (
     CorruptHistoryError,
     ExperimentManagerError,
@@ -203,6 +204,18 @@ class FileStore(Store):
         """
         return self.log_dir / INTERNAL_DIR / "locks" / f"{experiment_id}.lock"
 
+    def name_lock_path(self, experiment_id: str) -> Path:
+        """Return the lock held while a new experiment id is checked and first written.
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            ``<log_dir>/.expm/locks/names/<folded id>.lock``, one for all the ids that
+            differ only by letter case.
+        """
+        return self.log_dir / INTERNAL_DIR / "locks" / "names" / f"{fold(experiment_id)}.lock"
+
     def versions_folder(self, experiment_id: str) -> Path:
         """Return the folder of an experiment's version files.
 
@@ -264,11 +277,12 @@ class FileStore(Store):
         with self._locked(experiment_id):
             identity, layout, pending = self._writer_view(experiment_id)
             number = max(layout.latest if layout else 0, max(pending, default=0)) + 1
-            if before_write is not None:
-                before_write(number)
-            record = new_record(experiment_id, number, fields)
-            record["_revision"] = 1
-            finish = self._store_record(experiment_id, record, identity, layout, None)
+            with self._claimed(experiment_id, new=identity is None and not pending):
+                if before_write is not None:
+                    before_write(number)
+                record = new_record(experiment_id, number, fields)
+                record["_revision"] = 1
+                finish = self._store_record(experiment_id, record, identity, layout, None)
         if finish is not None:
             self._finish(finish)
         copied: StoredVersion = _serialize.loads(_serialize.dumps(record))
@@ -282,7 +296,7 @@ class FileStore(Store):
             LockTimeoutError: Another live writer held the lock too long.
         """
         with self._locked(experiment_id):
-            _, layout, pending = self._writer_view(experiment_id)
+            identity, layout, pending = self._writer_view(experiment_id)
             first = max(layout.latest if layout else 0, max(pending, default=0)) + 1
             changed = {}
             for number, fields in enumerate(records, start=first):
@@ -290,7 +304,8 @@ class FileStore(Store):
                 record["_revision"] = 1
                 changed[number] = (1, _serialize.dumps(_shared_columns.pack(record)), record)
             if changed:
-                self._refresh(experiment_id, changed)
+                with self._claimed(experiment_id, new=identity is None and not pending):
+                    self._refresh(experiment_id, changed)
         return list(changed)
 
     def update_version(
@@ -573,6 +588,22 @@ class FileStore(Store):
                 yield
         except OSError as error:
             raise _as_storage_error(error, self.log_dir) from None
+
+    @contextlib.contextmanager
+    def _claimed(self, experiment_id: str, *, new: bool) -> Any:
+        """Under the experiment's lock: refuse a new id whose case twin exists.
+
+        The twins ``exp`` and ``Exp`` have two experiment locks (on a file system that
+        tells case apart), so a new id is checked, and its first version written,
+        holding the lock of the folded name too: of two processes creating twins at
+        once, the second sees the first's history and is refused.
+        """
+        if not new:
+            yield
+            return
+        with _atomic.locked(self.name_lock_path(experiment_id), self.lock_timeout):
+            refuse_case_twin(experiment_id, self.experiment_ids())
+            yield
 
     def _version_lock(self, experiment_id: str, version: int) -> threading.Lock:
         """This process's lock of one version (striped): held across a write's fsync.

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from experiment_manager import _serialize
+from experiment_manager._naming import refuse_case_twin
 from experiment_manager.errors import ExperimentNotFoundError
 from experiment_manager.stores.base import (
     JournalWriter,
@@ -49,6 +50,8 @@ class MemoryStore(Store):
         """Allocate and store the next version; see :meth:`Store.create_version`."""
         with self._lock:
             versions = self._data.get(experiment_id, {})
+            if not versions:
+                refuse_case_twin(experiment_id, self.experiment_ids())
             number = max(versions, default=0) + 1
             if before_write is not None:
                 before_write(number)

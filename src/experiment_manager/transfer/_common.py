@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Union
 
-from experiment_manager._naming import validate_experiment_id
+from experiment_manager._naming import case_twin, validate_experiment_id
 from experiment_manager.errors import (
     CorruptHistoryError,
+    ExperimentIdCollisionError,
     ExperimentNotFoundError,
     InvalidArgumentError,
     NotAHistoryError,
@@ -30,6 +31,7 @@ __all__ = [
     "corrupt_entry",
     "open_endpoints",
     "portable",
+    "refuse_case_twins",
     "replacement",
     "selected_ids",
     "unreadable",
@@ -164,6 +166,40 @@ def selected_ids(store: Store, experiment_ids: Sequence[str] | None) -> list[str
             raise ExperimentNotFoundError(experiment_id)
         wanted.append(experiment_id)
     return sorted(set(wanted))
+
+
+def refuse_case_twins(dest: Store, experiment_ids: Sequence[str]) -> None:
+    """Refuse ids the destination lacks whose case twin it has, before anything is written.
+
+    ``exp`` and ``Exp`` would share one file on macOS and Windows; the ids copied
+    together count too (a source on Linux may hold both).
+
+    Args:
+        dest: The destination.
+        experiment_ids: The ids to copy.
+
+    Raises:
+        ExperimentIdCollisionError: One would be a new twin; ``existing`` names the
+            id it collides with.
+
+    Example:
+        >>> from experiment_manager.stores.memory import MemoryStore
+        >>> store = MemoryStore()
+        >>> _ = store.create_version("exp", {})
+        >>> refuse_case_twins(store, ["exp", "other"])
+        >>> refuse_case_twins(store, ["EXP"])
+        Traceback (most recent call last):
+        ...
+        experiment_manager.errors.ExperimentIdCollisionError: ...
+    """
+    known = set(dest.experiment_ids())
+    for experiment_id in sorted(experiment_ids):
+        if experiment_id in known:
+            continue
+        twin = case_twin(experiment_id, known)
+        if twin is not None:
+            raise ExperimentIdCollisionError(experiment_id, twin)
+        known.add(experiment_id)
 
 
 def portable(record: StoredVersion) -> StoredVersion:

@@ -22,6 +22,7 @@ from experiment_manager.transfer._common import (
     canonical,
     open_endpoints,
     portable,
+    refuse_case_twins,
     replacement,
     selected_ids,
     unreadable,
@@ -82,6 +83,9 @@ def migrate(
         InvalidArgumentError: A location is not a store, the source folder does
             not exist, or both name the same store.
         ExperimentNotFoundError: An id in ``experiment_ids`` has no history.
+        ExperimentIdCollisionError: An experiment the destination lacks differs from
+            one it has (or another being copied) only by letter case; raised before
+            anything is written.
 
     Example:
         >>> import tempfile
@@ -98,6 +102,7 @@ def migrate(
     report = TransferReport("migrate", src.name, dst.name, dry_run)
     run = _Migration(src, dst, report, replace_changed=replace_changed)
     ids = selected_ids(src.store, experiment_ids)
+    refuse_case_twins(dst.store, ids)
     run.report.experiments = len(ids)
     latest: dict[str, tuple[int, int]] = {}
     for experiment_id in ids:

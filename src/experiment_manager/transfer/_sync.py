@@ -23,6 +23,7 @@ from experiment_manager.transfer._common import (
     canonical,
     open_endpoints,
     portable,
+    refuse_case_twins,
     replacement,
     selected_ids,
     unreadable,
@@ -105,6 +106,9 @@ def sync(
         InvalidArgumentError: A location is not a store, the source folder does
             not exist, or both name the same store.
         ExperimentNotFoundError: An id in ``experiment_ids`` has no history.
+        ExperimentIdCollisionError: An experiment the destination lacks differs from
+            one it has (or another being copied) only by letter case; raised before
+            anything is written.
 
     Example:
         >>> import tempfile
@@ -124,6 +128,7 @@ def sync(
     src, dst = open_endpoints(source, dest)
     report = TransferReport("sync", src.name, dst.name, dry_run)
     ids = selected_ids(src.store, experiment_ids)
+    refuse_case_twins(dst.store, ids)
     report.experiments = len(ids)
     if host is None:
         import socket

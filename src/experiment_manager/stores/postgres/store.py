@@ -20,11 +20,13 @@ import copy
 import hashlib
 import itertools
 import os
+import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from experiment_manager import _serialize
+from experiment_manager._naming import fold, refuse_case_twin
 from experiment_manager.errors import (
     ExperimentNotFoundError,
     InvalidMetricError,
@@ -352,6 +354,8 @@ class PostgresStore(Store):
             ).fetchone()
             assert row is not None
             latest = int(row[0])
+            if latest == 0:
+                self._refuse_case_twin(connection, experiment_id)
             for offset, fields in enumerate(many, start=1):
                 number = latest + offset
                 if before_write is not None:
@@ -370,6 +374,25 @@ class PostgresStore(Store):
                 (latest + len(many), pk),
             )
         return [copy.deepcopy(r) for r in made]
+
+    def _refuse_case_twin(self, connection: psycopg.Connection[Any], experiment_id: str) -> None:
+        """In the creating transaction: refuse a new id whose case twin has versions.
+
+        Twins have rows of their own, so the row lock does not order them: both take
+        a transaction-level advisory lock on the folded name first, and the second
+        reads the first's committed row.
+        """
+        folded = fold(experiment_id)
+        digest = hashlib.blake2b(f"{self._store_id}:name:{folded}".encode(), digest_size=8)
+        # The two-key form: a key space apart from the liveness locks' single keys.
+        high, low = struct.unpack(">ii", digest.digest())
+        connection.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", (high, low))
+        rows = connection.execute(
+            "SELECT name FROM expm_experiments WHERE latest > 0 AND lower(name) = %s"
+            " AND name <> %s",
+            (folded, experiment_id),
+        ).fetchall()
+        refuse_case_twin(experiment_id, [str(row[0]) for row in rows])
 
     def _copy_in(
         self, connection: psycopg.Connection[Any], pk: int, records: list[StoredVersion]
