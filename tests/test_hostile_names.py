@@ -163,6 +163,73 @@ def test_a_huge_hyperparameter_is_refused_before_anything_is_written(log_dir: Pa
     assert manager.read_history("exp")[0]["hyperparameters"] == {"lr": 0.1}
 
 
+@pytest.mark.parametrize(
+    ("hyperparameters", "metadata", "named"),
+    [
+        ({"weights": "x" * (2 << 20), "lr": 0.1}, {}, "hyperparameters['weights']"),
+        (
+            {"model": {"depth": 3, "weights": [0.5] * 400_000}},
+            {},
+            "hyperparameters['model']['weights']",
+        ),
+        ({"layers": [1, "x" * (2 << 20)]}, {}, "hyperparameters['layers'][1]"),
+        ({}, {"blob": "y" * (2 << 20), "owner": "me"}, "metadata['blob']"),
+        ({}, {"notes": ["y" * 1000] * 2000}, "metadata['notes']"),  # no one note is too big
+        ({"a": "x" * 600_000, "b": "y" * 700_000}, {}, "hyperparameters['b']"),  # the biggest
+    ],
+)
+def test_a_value_over_the_size_limit_is_named_by_field_and_key(
+    log_dir: Path, hyperparameters: dict[str, Any], metadata: dict[str, Any], named: str
+) -> None:
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    with pytest.raises(InvalidArgumentError) as caught:
+        manager.start_experiment("cfg", hyperparameters, metadata, experiment_id="exp")
+    assert caught.value.argument == named
+    assert str(caught.value).startswith(f"invalid {named} '")
+    assert "more than the limit of 1,048,576 bytes" in str(caught.value)
+    assert not list(log_dir.glob("*.json"))
+    if hyperparameters:  # update_hyperparameters names the key the same way
+        manager.start_experiment("cfg", {}, {}, experiment_id="exp")
+        with pytest.raises(InvalidArgumentError) as again:
+            manager.update_hyperparameters(hyperparameters)
+        assert again.value.argument == named
+        manager.end_experiment()
+        assert manager.read_history("exp")[0]["hyperparameters"] == {}
+
+
+def test_a_long_exception_message_is_stored_bounded_and_propagates_unchanged(
+    log_dir: Path,
+) -> None:
+    from experiment_manager._serialize import MAX_ERROR_CHARS
+
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    message = "HEAD-" + "x" * 1_000_000 + "\udcff-TAIL"
+    raised = ValueError(message)
+    with pytest.raises(ValueError) as caught, manager.experiment("cfg", {}, experiment_id="exp"):
+        raise raised
+    assert caught.value is raised
+    assert str(caught.value) == message
+    (record,) = manager.read_history("exp")
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "ValueError"
+    stored = record["error"]["message"]
+    assert len(stored) == MAX_ERROR_CHARS
+    assert stored.startswith("HEAD-xxx")
+    assert stored.endswith("xxx\\udcff-TAIL")  # escaped, as a short message is
+    assert "characters cut ...]" in stored
+    escaped = len(message) + len("\\udcff") - 1
+    assert f" of {escaped:,} characters cut ...] " in stored
+    # A long type name is kept whole; end_experiment with a text is bounded too.
+    long_type = type("E" + "r" * 300, (Exception,), {})
+    manager.start_experiment("cfg", {}, {}, experiment_id="exp")
+    manager.end_experiment("failed", long_type("boom"))
+    manager.start_experiment("cfg", {}, {}, experiment_id="exp")
+    manager.end_experiment("failed", "y" * 20_000)
+    second, third = manager.read_history("exp")[1:]
+    assert second["error"] == {"type": "E" + "r" * 300, "message": "boom"}
+    assert len(third["error"]["message"]) == MAX_ERROR_CHARS
+
+
 def test_starting_over_an_active_version_warns_once(log_dir: Path) -> None:
     manager = ExperimentManager(log_dir, capture_environment=False)
     manager.start_experiment("cfg", {}, {}, experiment_id="a")

@@ -22,6 +22,8 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from experiment_manager._serialize import error_details
+
 if TYPE_CHECKING:
     from experiment_manager.manager import ExperimentManager
 
@@ -74,8 +76,7 @@ def _end_all(status: str, error: dict[str, str] | None) -> None:
 def _at_exit() -> None:
     uncaught = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
     if uncaught is not None and not isinstance(uncaught, SystemExit):
-        message = str(uncaught).encode("utf-8", "backslashreplace").decode("utf-8")
-        _end_all("failed", {"type": type(uncaught).__name__, "message": message})
+        _end_all("failed", error_details(type(uncaught).__name__, str(uncaught)))
     else:
         _end_all("finished", None)
 

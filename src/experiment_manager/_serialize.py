@@ -550,29 +550,85 @@ MAX_FIELD_BYTES = 1 << 20
 def check_size(field: str, value: Any, limit: int = MAX_FIELD_BYTES) -> None:
     """Refuse a value (in stored form) whose JSON is bigger than ``limit`` bytes.
 
+    The error names the part that makes it too big: the key whose value alone is
+    over the limit, followed down while one key's is (``hyperparameters['model']
+    ['weights']``), else the field's biggest key.
+
     Args:
         field: Its name, for the error (``hyperparameters``, ``metadata``).
         value: The value in stored form (see :func:`to_json`).
         limit: The most bytes allowed.
 
     Raises:
-        InvalidArgumentError: The value is too big; it names the field and its size.
+        InvalidArgumentError: The value is too big; its ``argument`` is the field
+            and key (``metadata['blob']``), and it says both sizes.
 
     Example:
         >>> check_size("metadata", {"note": "short"})
-        >>> check_size("metadata", {"note": "x" * 100}, limit=64)
-        Traceback (most recent call last):
-        ...
-        experiment_manager.errors.InvalidArgumentError: invalid metadata '111 bytes of JSON': ...
+        >>> try:
+        ...     check_size("metadata", {"note": "x" * 100, "id": 1}, limit=64)
+        ... except ValueError as error:
+        ...     print(error.argument)
+        metadata['note']
     """
     size = len(dumps(value))
-    if size > limit:
-        raise InvalidArgumentError(
-            field,
-            f"{size:,} bytes of JSON",
-            f"more than the limit of {limit:,} bytes; keep big values in a file and "
-            "record its path",
+    if size <= limit:
+        return
+    path, part, part_size = field, value, size
+    while isinstance(part, (dict, list)) and part:
+        children = part.items() if isinstance(part, dict) else enumerate(part)
+        key, child, child_size = max(
+            ((key, child, len(dumps(child))) for key, child in children), key=lambda c: c[2]
         )
+        if child_size <= limit and path != field:
+            break  # no one key of this part is too big: the part as a whole is
+        path, part, part_size = f"{path}[{key!r}]", child, child_size
+        if child_size <= limit:
+            break  # the field's biggest key, none being too big alone
+    raise InvalidArgumentError(
+        path,
+        f"{part_size:,} bytes of JSON",
+        f"{field} take {size:,} bytes, more than the limit of {limit:,} bytes; keep big "
+        "values in a file and record its path",
+    )
+
+
+#: The most characters of an exception's message a failed version's ``error`` keeps:
+#: the head and the tail, with a marker saying how many were cut between them.
+MAX_ERROR_CHARS = 8_192
+
+
+def error_details(kind: str, message: str, limit: int = MAX_ERROR_CHARS) -> dict[str, str]:
+    r"""A failed version's ``error``: the exception's type in full, its message bounded.
+
+    A lone surrogate (say from an undecodable file name) is kept escaped (``\udcff``),
+    so the record can be written. A message longer than ``limit`` characters keeps its
+    head and its tail, joined by a marker naming how many characters were cut.
+
+    Args:
+        kind: The exception's type name.
+        message: Its message.
+        limit: The most characters kept of the message, the marker included.
+
+    Returns:
+        ``{"type": kind, "message": message}``, both valid UTF-8.
+
+    Example:
+        >>> error_details("ValueError", "a" * 50 + "b" * 50, limit=60)["message"]
+        'aaaaaaaaaaaa [... 76 of 100 characters cut ...] bbbbbbbbbbbb'
+    """
+    kind = kind.encode("utf-8", "backslashreplace").decode("utf-8")
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(message) > limit:
+        cut = len(message) - limit
+        for _ in range(3):  # the marker's own length changes how much is cut
+            marker = f" [... {cut:,} of {len(message):,} characters cut ...] "
+            kept = max(limit - len(marker), 0)
+            cut = len(message) - kept
+        head = kept // 2
+        tail = kept - head
+        message = message[:head] + marker + (message[-tail:] if tail else "")
+    return {"type": kind, "message": message}
 
 
 def loads(data: bytes | memoryview) -> Any:

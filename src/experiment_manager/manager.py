@@ -54,11 +54,6 @@ DEFAULT_METADATA: Mapping[str, Any] = {
 _now = now_iso  # the manager's clock; tests replace it to pin created_at
 
 
-def _text(value: str) -> str:
-    """An exception's text as valid UTF-8: a lone surrogate must not stop a run's end."""
-    return value.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _let_go(held: list[LiveHandle], journals: list[JournalWriter]) -> None:
     """Close the journals and release the liveness locks of a start that failed."""
     for journal in journals:
@@ -802,7 +797,8 @@ class ExperimentManager(CurationMixin, ReadsMixin):
 
         Args:
             status: ``finished``, ``failed`` or ``killed``.
-            error: For a failed run, the exception (its type and message are kept)
+            error: For a failed run, the exception (its type and message are kept,
+                the message cut to ``_serialize.MAX_ERROR_CHARS`` characters)
                 or a message.
 
         Returns:
@@ -822,9 +818,9 @@ class ExperimentManager(CurationMixin, ReadsMixin):
         if status not in ("finished", "failed", "killed"):
             raise InvalidArgumentError("status", status, "must be 'finished', 'failed' or 'killed'")
         if isinstance(error, BaseException):
-            details = {"type": _text(type(error).__name__), "message": _text(str(error))}
+            details = _serialize.error_details(type(error).__name__, str(error))
         elif error is not None:
-            details = {"type": "Error", "message": _text(str(error))}
+            details = _serialize.error_details("Error", str(error))
         else:
             details = None
         with self._exclusive():
