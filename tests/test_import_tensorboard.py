@@ -96,3 +96,70 @@ def test_damaged_event_files(source: tuple[Path, dict[str, Any]], tmp_path: Path
     expected = source[1]["torch_old"]["scalars"]["train/loss"]
     kept = version["metrics"]["train/loss"]
     assert kept == [p[0] for p in expected[: len(kept)]]
+
+
+@pytest.fixture(scope="module")
+def extra(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Runs with add_hparams (torch, tensorboardX), a failed session and a long tag."""
+    require("tensorboardX", "torch", "tensorboard")
+    root = tmp_path_factory.mktemp("tensorboard-extra")
+    expected = write_source("tensorboard_extra_writer.py", root / "logs", root / "expected.json")
+    return root / "logs", expected
+
+
+def test_add_hparams_sub_folder_belongs_to_its_run(
+    extra: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    logdir, expected = extra
+    # add_hparams wrote a folder of its own inside each run's folder.
+    assert [p.name for p in (logdir / "hp_tbx").iterdir() if p.is_dir()] == ["hparams_run"]
+    assert len([p for p in (logdir / "hp_torch").iterdir() if p.is_dir()]) == 1
+    report = import_tensorboard(logdir, tmp_path)
+    assert report.ok
+    assert sorted(i["name"] for i in report.imported) == ["failed", "hp_tbx", "hp_torch", "long"]
+    history = {v["config_name"]: v for v in ExperimentManager(tmp_path).read_history("logs")}
+    for name in ("hp_tbx", "hp_torch"):
+        version, run = history[name], expected[name]
+        assert version["metrics"]["loss"] == run["loss"], name
+        assert version["metrics"]["hparam/accuracy"] == [run["metric"]], name
+        assert version["metadata"]["tensorboard.hparams_folders"] == [
+            p.name for p in (logdir / name).iterdir() if p.is_dir()
+        ]
+    # tensorboardX writes a bool as a bool: it stays one.
+    tbx = history["hp_tbx"]["hyperparameters"]
+    assert tbx == expected["hp_tbx"]["hparams"]
+    assert tbx["nesterov"] is True
+    assert tbx["amp"] is False
+    # torch writes a bool as the number 1.0 (typed FLOAT64): the file holds no bool.
+    torch_hp = history["hp_torch"]["hyperparameters"]
+    assert torch_hp == {"lr": 0.01, "nesterov": 1, "optimizer": "sgd", "layers": 3}
+    assert type(torch_hp["nesterov"]) is int
+    again = import_tensorboard(logdir, tmp_path)
+    assert again.imported == []
+    assert len(again.skipped) == 4
+
+
+def test_a_session_that_ended_in_failure_is_failed(
+    extra: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    logdir, expected = extra
+    import_tensorboard(logdir / "failed", tmp_path)
+    [version] = ExperimentManager(tmp_path).read_history("failed")
+    assert version["status"] == "failed"
+    assert version["imported_from"]["status"] == "STATUS_FAILURE"
+    assert version["ended_at"] == iso(expected["failed"]["end_time"])
+    assert version["hyperparameters"] == expected["failed"]["hparams"]
+    assert version["metrics"]["loss"] == [9.5]
+
+
+def test_every_scalar_of_a_tag_past_10000_is_imported(
+    extra: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    logdir, expected = extra
+    values = expected["long"]["values"]
+    assert len(values) > 10_000  # TensorBoard's own loader keeps 10,000 a tag
+    report = import_tensorboard(logdir / "long", tmp_path)
+    assert report.imported[0]["points"] == len(values)
+    [version] = ExperimentManager(tmp_path).read_history("long")
+    assert version["metrics"]["wave"] == values
+    assert version["steps"]["wave"] == list(range(len(values)))

@@ -9,10 +9,15 @@ tensorboardX) and a scalar tensor under the ``scalars`` plugin (TF2's
 ``tf.summary.scalar``, ``SummaryWriter(new_style=True)``). The hparams plugin's
 session data gives the hyperparameters (a whole number written as a double becomes an
 int) and, when a session end was written, the status.
+
+``SummaryWriter.add_hparams`` (torch's and tensorboardX's) writes its hyperparameters
+and metric values into a sub-folder of the run's folder, which holds nothing else; such
+a folder is read as part of the run it lies in, not as a run of its own.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Iterator
@@ -166,14 +171,56 @@ def read_events(data: bytes) -> Iterator[bytes]:
         offset = end
 
 
-def _load(folder: Path, root: Path, run_id: str, experiment: str) -> RunData:
+#: A folder bigger than this is not taken for ``add_hparams``' output (a few events).
+_HPARAMS_FOLDER_BYTES = 1 << 20
+
+
+def _hparams_only(files: list[Path]) -> bool:
+    """Whether event files are what ``add_hparams`` writes in its sub-folder, and only that.
+
+    That is: the hparams plugin's experiment and session start, and scalars of the
+    metrics the experiment names (the ``metric_dict`` values), nothing else.
+    """
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    try:
+        if sum(file.stat().st_size for file in files) > _HPARAMS_FOLDER_BYTES:
+            return False
+        metrics: set[str] = set()
+        scalars: set[str] = set()
+        started = False
+        for file in files:
+            for record in read_events(file.read_bytes()):
+                event = event_pb2.Event.FromString(record)
+                for value in event.summary.value if event.HasField("summary") else ():
+                    plugin = value.metadata.plugin_data
+                    if plugin.plugin_name == "hparams":
+                        data = plugin_data_pb2.HParamsPluginData.FromString(plugin.content)
+                        which = data.WhichOneof("data")
+                        if which == "experiment":
+                            metrics.update(m.name.tag for m in data.experiment.metric_infos)
+                        started = started or which == "session_start_info"
+                    elif value.WhichOneof("value") == "simple_value":
+                        scalars.add(value.tag)
+                    else:
+                        return False
+    except Exception:  # damaged: then it is a run of its own, and reported as such
+        return False
+    return started and scalars <= metrics
+
+
+def _load(
+    folder: Path, root: Path, run_id: str, experiment: str, attached: tuple[Path, ...] = ()
+) -> RunData:
     from tensorboard.compat.proto import event_pb2
 
     reader = _Reader()
     notes: list[str] = []
     files = event_files(folder)
     read_any = False
-    for file in files:
+    # add_hparams' sub-folders after the run's own files: their values are the last word.
+    for file in [*files, *(file for sub in attached for file in event_files(sub))]:
         count = 0
         try:
             for record in read_events(file.read_bytes()):
@@ -195,7 +242,19 @@ def _load(folder: Path, root: Path, run_id: str, experiment: str) -> RunData:
         status=reader.status,
         tool_status=reader.tool_status,
         hyperparameters=reader.hyperparameters,
-        metadata={"tensorboard.run": relative, "tensorboard.event_files": [f.name for f in files]},
+        metadata={
+            "tensorboard.run": relative,
+            "tensorboard.event_files": [f.name for f in files],
+            **(
+                {
+                    "tensorboard.hparams_folders": [
+                        sub.relative_to(folder).as_posix() for sub in attached
+                    ]
+                }
+                if attached
+                else {}
+            ),
+        },
         metrics=reader.metrics,
         notes=notes,
     )
@@ -222,11 +281,20 @@ def scan_event_folders(root: Path) -> tuple[list[RunRef], list[dict[str, Any]]]:
     """
     refs = []
     experiment = root.name
+    found: dict[Path, list[Path]] = {}
     for parent, dirs, _ in os.walk(root):
         dirs.sort()
-        folder = Path(parent)
-        files = event_files(folder)
-        if not files:
+        files = event_files(Path(parent))
+        if files:
+            found[Path(parent)] = files
+    # add_hparams' sub-folders belong to the run whose folder holds them.
+    attached: dict[Path, list[Path]] = {}
+    for folder, files in found.items():
+        if folder != root and folder.parent in found and _hparams_only(files):
+            attached.setdefault(folder.parent, []).append(folder)
+    hparams_folders = {sub for subs in attached.values() for sub in subs}
+    for folder, files in found.items():
+        if folder in hparams_folders:
             continue
         relative = folder.relative_to(root).as_posix()
         run_id = f"{relative}/{files[0].name}"
@@ -243,7 +311,9 @@ def scan_event_folders(root: Path) -> tuple[list[RunRef], list[dict[str, Any]]]:
                 path=str(folder),
                 experiment=experiment,
                 started=started,
-                load=lambda f=folder, r=run_id: _load(f, root, r, experiment),  # type: ignore[misc]
+                load=functools.partial(
+                    _load, folder, root, run_id, experiment, tuple(attached.get(folder, ()))
+                ),
             )
         )
     return refs, []
