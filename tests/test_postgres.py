@@ -662,3 +662,43 @@ def test_charts_reduced_in_sql_are_the_points_the_dashboard_reduces(
     reduced = clients["sql"].get("/api/experiments/long/series", params=cases[0]).json()
     assert not reduced["series"][0]["exact"]
     assert len(reduced["series"][0]["x"]) <= 14
+
+
+def _bits(values: list[Any]) -> list[Any]:
+    import struct
+
+    return [struct.pack(">d", v) if isinstance(v, float) else (type(v), v) for v in values]
+
+
+def test_bulk_points_keep_every_value_step_and_time_exactly(
+    postgres_uri: str, tmp_path: Path
+) -> None:
+    """log_metrics' fast path (packed float rows) and its general one (exact ints, steps
+    of their own) store what the folder store stores, bit for bit."""
+    calls: list[tuple[dict[str, Any], Any]] = [
+        ({"loss": [0.5, -0.0, float("nan"), float("inf"), -float("inf"), 5e-324]}, None),
+        ({"loss": [1.0, 2.0], "count": [3, 2**62, -(2**53) - 1]}, None),  # ints stay ints
+        ({"mixed": [1, 0.25]}, None),
+        ({"far": [0.1, 0.2]}, {"far": [2**62, 2**62 + 7]}),
+        ({"loss": [9.0] * 1500, "acc": [0.75] * 1500}, 10),
+    ]
+    histories = []
+    for log_dir in (postgres_uri, str(tmp_path / "folder")):
+        manager = ExperimentManager(log_dir, capture_environment=False, system_metrics=False)
+        manager.start_experiment("bulk", {}, {})
+        for metrics, steps in calls:
+            manager.log_metrics(metrics, steps=steps)
+        manager.log({"loss": 0.125})  # streamed after bulk points: numbered after them
+        running = manager.read_history("bulk")[0]
+        manager.end_experiment()
+        ended = manager.read_history("bulk")[0]
+        histories.append((running, ended))
+    (pg_running, pg_ended), (folder_running, folder_ended) = histories
+    for pg, folder in ((pg_running, folder_running), (pg_ended, folder_ended)):
+        assert sorted(pg["metrics"]) == sorted(folder["metrics"])
+        for name in folder["metrics"]:
+            assert _bits(pg["metrics"][name]) == _bits(folder["metrics"][name]), name
+            assert pg["steps"][name] == folder["steps"][name], name
+            assert len(pg["timestamps"][name]) == len(folder["timestamps"][name]), name
+    assert pg_ended["steps"]["far"] == [2**62, 2**62 + 7]
+    assert len(pg_ended["metrics"]["loss"]) == 6 + 2 + 1500 + 1

@@ -744,8 +744,9 @@ class VersionListings:
         wanted = set(versions)
         with self._lock:
             entry = self._entries.get((experiment_id, include_archived))
-        current = entry is not None and entry.identity is not None
-        if current and entry.identity == self._manager.store.history_identity(experiment_id):
+        identity = None if entry is None else entry.identity
+        if identity is not None and identity == self._manager.store.history_identity(experiment_id):
+            assert entry is not None
             return {s["version"]: s for s in entry.summaries if s["version"] in wanted}
         listed = self._manager.list_versions(
             experiment_id, include_archived=include_archived, versions=wanted

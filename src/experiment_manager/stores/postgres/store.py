@@ -45,6 +45,7 @@ from experiment_manager.stores.base import (
 )
 from experiment_manager.stores.postgres import (
     _connect,
+    _copy,
     _filter,
     _rows,
     _schema,
@@ -304,6 +305,10 @@ class PostgresStore(Store):
         steps: list[Any],
         times: list[Any],
     ) -> None:
+        columns = _copy.packable(exact, steps, times) if seqs else None
+        if columns is not None:  # seqs are consecutive: the packed form numbers them
+            _copy.copy_points(connection, [_copy.Batch(series_id, seqs[0], floats, *columns)])
+            return
         if not any(e is not None for e in exact):
             exact = [None] * len(floats)
         connection.execute(_INSERT_POINTS, (series_id, seqs, floats, exact, steps, times))
@@ -551,6 +556,8 @@ class PostgresStore(Store):
                 (pk, version),
             ).fetchall()
         }
+        packed: list[_copy.Batch] = []
+        lengths: list[tuple[int, int, bool]] = []
         for name, values in metrics.items():
             series_id, start, stepped = known.get(name, (0, 0, False))
             if not series_id:
@@ -559,18 +566,23 @@ class PostgresStore(Store):
             count = len(values)
             if count:
                 floats, exact = _rows.encode_values(values)
-                self._insert(
-                    connection,
-                    series_id,
-                    list(range(start, start + count)),
-                    floats,
-                    exact,
-                    _padded(list(steps.get(name) or []), 0, count),
-                    _padded(list(timestamps.get(name) or []), 0, count),
-                )
+                at = _padded(list(steps.get(name) or []), 0, count)
+                times = _padded(list(timestamps.get(name) or []), 0, count)
+                fits = _copy.packable(exact, at, times)
+                if fits is not None:
+                    packed.append(_copy.Batch(series_id, start, floats, *fits))
+                else:
+                    seqs = list(range(start, start + count))
+                    self._insert(connection, series_id, seqs, floats, exact, at, times)
+            lengths.append((series_id, start + count, stepped))
+        _copy.copy_points(connection, packed)
+        if lengths:
+            ids, ends, flags = zip(*lengths, strict=True)
             connection.execute(
-                "UPDATE expm_series SET length = %s, stepped = %s WHERE id = %s",
-                (start + count, stepped, series_id),
+                "UPDATE expm_series s SET length = u.length, stepped = u.stepped FROM"
+                " unnest(%s::bigint[], %s::integer[], %s::boolean[]) AS u (id, length, stepped)"
+                " WHERE s.id = u.id",
+                (list(ids), list(ends), list(flags)),
             )
         if checkpoints or checkpoint_details:
             record = _serialize.loads(fields.encode())
