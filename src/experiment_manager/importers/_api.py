@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from experiment_manager.errors import InvalidArgumentError
+from experiment_manager.errors import InvalidArgumentError, MissingDependencyError
 from experiment_manager.importers._common import (
     ImportReport,
     Progress,
@@ -38,15 +38,21 @@ def _source(source: str | os.PathLike[str]) -> Path:
 
 
 def _require(tool: str) -> None:
-    module, package = _NEEDS[tool]
-    import importlib.util
+    """Import the reader library a tool's files need, or say which extra installs it.
 
-    if importlib.util.find_spec(module) is None:
-        raise InvalidArgumentError(
-            "source",
-            tool,
-            f'importing from {tool} needs {package}: pip install "experiment-manager[import]"',
-        )
+    Raises:
+        MissingDependencyError: The library cannot be imported (not installed, or
+            broken); names the package and the ``import`` extra.
+    """
+    module, package = _NEEDS[tool]
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(
+            f"importing from {tool} (the {package} package)", "import"
+        ) from None
 
 
 def _scan(tool: str, path: Path) -> tuple[list[RunRef], list[dict[str, Any]]]:
@@ -102,8 +108,9 @@ def import_runs(
 
     Raises:
         InvalidArgumentError: An unknown tool, a source that does not exist or is not
-            of that tool, a missing optional dependency, or both or neither of
-            ``log_dir`` and ``store``.
+            of that tool, or both or neither of ``log_dir`` and ``store``.
+        MissingDependencyError: The library that reads the tool's files (PyYAML,
+            tensorboard, wandb) is not installed; names the ``import`` extra.
         InvalidExperimentIdError: ``experiment_id`` is not a safe id, or (an
             ``ExperimentIdCollisionError``) is new and differs from an existing
             experiment's only by letter case. Runs bound for such an id without
@@ -146,7 +153,8 @@ def import_mlflow(
     Each MLflow experiment becomes an experiment id (its name, slugged), each live
     run a version, in start-time order. Params become hyperparameters (a value whose
     text is exactly a Python int, float or bool becomes that; others stay strings),
-    tags metadata (``mlflow.runName`` is also the ``config_name``), every metric
+    tags metadata (``mlflow.runName`` is also the ``config_name`` and the ``name``,
+    ``mlflow.note.content`` the ``note``), every metric
     point is kept with its step and time, the status is mapped (RUNNING and
     SCHEDULED read as ``crashed``), and artifact files are listed as checkpoints by
     reference. A database is read with the standard library's sqlite3; MLflow need
@@ -165,6 +173,7 @@ def import_mlflow(
 
     Raises:
         InvalidArgumentError: The source does not exist or is not MLflow's.
+        MissingDependencyError: An ``mlruns/`` folder, and PyYAML is not installed.
         InvalidExperimentIdError: ``experiment_id`` is not a safe id.
 
     Example:
@@ -211,7 +220,8 @@ def import_tensorboard(
         The report.
 
     Raises:
-        InvalidArgumentError: The source does not exist, or tensorboard is missing.
+        InvalidArgumentError: The source does not exist.
+        MissingDependencyError: tensorboard is not installed.
         InvalidExperimentIdError: ``experiment_id`` is not a safe id.
 
     Example:
@@ -261,7 +271,8 @@ def import_wandb(
         The report.
 
     Raises:
-        InvalidArgumentError: The source does not exist, or wandb is missing.
+        InvalidArgumentError: The source does not exist.
+        MissingDependencyError: wandb is not installed.
         InvalidExperimentIdError: ``experiment_id`` is not a safe id.
 
     Example:
