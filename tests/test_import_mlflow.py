@@ -302,3 +302,37 @@ def test_reimport_into_postgres_adds_nothing(
     fresh = ExperimentManager(postgres_uri).store
     assert {eid: fresh.latest_version(eid) for eid in fresh.experiment_ids()} == latest
     assert {eid: json.dumps(fresh.read_history(eid)) for eid in fresh.experiment_ids()} == history
+
+
+def test_a_version_removed_and_emptied_is_imported_again(
+    sources: dict[str, tuple[Path, list[Any]]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from experiment_manager.cli import main
+
+    source, runs = sources["file"]
+    before = tree_digest(source.parent)
+    logs = ["--log-dir", str(tmp_path / "logs")]
+
+    def expm(*args: str) -> Any:
+        result = CliRunner().invoke(main, [*logs, *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result
+
+    expm("import", "mlflow", str(source))
+    manager = ExperimentManager(tmp_path / "logs")
+    removed = manager.get_version("Vision-baseline", 2)
+    expm("rm", "Vision-baseline@2")
+    # In the trash it is still there (restorable): an import skips it.
+    assert "5 already imported" in expm("import", "mlflow", str(source)).stdout
+    expm("gc", "--now")
+    again = import_mlflow(source, tmp_path / "logs")
+    assert [(i["run_id"], i["version"]) for i in again.imported] == [
+        (removed["imported_from"]["run_id"], 5)  # a new number: 2 is never reused
+    ]
+    assert len(again.skipped) == len(runs) - 1
+    back = manager.get_version("Vision-baseline", 5)
+    for key in ("config_name", "hyperparameters", "metrics", "steps", "status"):
+        assert json.dumps(back[key]) == json.dumps(removed[key]), key
+    assert tree_digest(source.parent) == before  # gc removed none of the source's files
