@@ -252,10 +252,12 @@ def import_wandb(
     """Import W&B offline runs (``wandb/offline-run-*/run-*.wandb``) without syncing.
 
     Each run's project becomes the experiment id (slugged). The config becomes the
-    hyperparameters; the summary, tags, notes, group and job type the metadata;
-    every numeric value of every history row a point with its ``_step`` and
-    ``_timestamp``; the exit code the status (no exit record: ``crashed``); files the
-    run saved (``files/``, W&B's own left out) the checkpoints. A truncated file is
+    hyperparameters; the summary, tags, notes, group and job type the metadata; the
+    name, tags and notes also the version's ``name``, ``tags`` and ``note``; every
+    numeric value of every history row a point with its ``_step`` and ``_timestamp``
+    (other values are counted in the report's ``left_out``); the exit code the status
+    (no exit record: ``crashed``); files the run saved (``files/``, W&B's own left
+    out) the checkpoints. A truncated file is
     imported as far as it can be read, and the report's ``notes`` say what was not.
 
     Args:
