@@ -24,7 +24,9 @@ from experiment_manager.cli import main
 from tests._import_sources import require, write_source
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "importers.md"
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+BLOCKS: list[tuple[str, str]] = re.findall(
+    r"```(\w+)\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S
+)
 
 
 def block(kind: str, containing: str) -> str:
