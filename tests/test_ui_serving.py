@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from experiment_manager import ExperimentManager
+from experiment_manager.cli._commands_ui import bind
 
 warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
 from starlette.testclient import TestClient  # noqa: E402
@@ -72,6 +74,38 @@ def test_port_0_serves_on_a_free_port_and_a_signal_stops_it_cleanly(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("connection", ["closed", "kept-alive", "none"])
+def test_sigterm_ends_it_with_exit_code_0_and_no_traceback(logs: Path, connection: str) -> None:
+    """As a service manager or ``docker stop`` ends it: SIGTERM, with or without a tab open.
+
+    Not timed (the benchmark, benchmarks/bench_cli.py, measures how promptly).
+    """
+    process = _start(logs, "--port", "0")
+    client = None
+    try:
+        port = _serving_port(process)
+        # "none": the signal as soon as it says where it serves, which may be before
+        # uvicorn has its own handlers.
+        if connection != "none":
+            # A browser tab keeps its connection open between requests.
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            client.request("GET", "/api/experiments")
+            assert client.getresponse().read().startswith(b'{"experiments":')
+            if connection == "closed":
+                client.close()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if client is not None:
+            client.close()
+        process.kill()
+    assert process.returncode == 0, err
+    assert out == ""
+    assert err == "Stopped.\n"  # nothing else after "Serving ...": no traceback, no warning
+    bind("127.0.0.1", port).close()  # the port was let go: expm ui can start on it again
+
+
+@pytest.mark.timeout(120)
 def test_a_busy_port_is_one_line_and_exit_code_5_before_anything_is_served(logs: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -113,7 +147,7 @@ def test_without_the_chart_library_expm_ui_says_how_to_get_it(
     served: list[int] = []
     monkeypatch.setattr(_pages, "VENDOR_DIR", tmp_path / "no-vendor")
     monkeypatch.setattr(
-        _commands_ui, "_serve", lambda app, listener, url: served.append(listener.fileno())
+        _commands_ui, "_serve", lambda app, listener, url, stop: served.append(listener.fileno())
     )
     result = CliRunner().invoke(cli_main, ["--log-dir", str(logs), "ui", "--port", "0"])
     assert result.exit_code == 0, result.output

@@ -944,7 +944,7 @@ def test_ui_warns_when_listening_beyond_loopback(
     assert result.exit_code == 0, result.output
     assert "warning: --host 0.0.0.0 is not a loopback address" in result.stderr
     assert "reachable from the network" in result.stderr
-    app, listener, url = served[-1]
+    app, listener, url, _ = served[-1]
     host, port = listener.getsockname()[:2]
     listener.close()
     assert (host, url) == ("0.0.0.0", None)
@@ -958,7 +958,7 @@ def test_ui_warns_when_listening_beyond_loopback(
     )
     assert result.exit_code == 0
     assert "warning" not in result.stderr
-    app, listener, url = served[-1]
+    app, listener, url, _ = served[-1]
     host, port = listener.getsockname()[:2]
     listener.close()
     assert (host, url) == ("127.0.0.1", f"http://127.0.0.1:{port}/")

@@ -29,6 +29,9 @@ __all__ = ["EXIT_PORT_IN_USE", "MISSING_CHARTS", "MISSING_EXTRA", "bind", "is_lo
 #: Seconds open requests get to finish once the server is asked to stop.
 _GRACE = 0.2
 
+#: The signals that stop the server (uvicorn's own handlers take them while it runs).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 #: Printed when the package was built without the chart library (see hatch_build.py).
 MISSING_CHARTS = (
     "this installation has no chart library (uPlot), so the dashboard shows no curves: "
@@ -126,7 +129,27 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _serve(app: Any, listener: socket.socket, open_url: str | None) -> None:
+class _StopRequest:
+    """A signal handler: SIGINT or SIGTERM asks the server to stop, whenever it comes.
+
+    Installed before "Serving" is printed and kept until the end, so a stop sent as soon
+    as the port is announced, before uvicorn installs its own handlers, or after it puts
+    this one back and raises the signal again, ends as cleanly as one while it serves: no
+    exception is raised into whatever runs at that moment (an exception between
+    ``asyncio.run``'s start and its first step leaves a "never awaited" warning).
+    """
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.server: Any = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.asked = True
+        if self.server is not None:
+            self.server.should_exit = True  # uvicorn checks it before serving, and each tick
+
+
+def _serve(app: Any, listener: socket.socket, open_url: str | None, stop: _StopRequest) -> None:
     """Run uvicorn on the bound socket until Ctrl+C or SIGTERM; open a tab once it listens."""
     import uvicorn
 
@@ -142,6 +165,7 @@ def _serve(app: Any, listener: socket.socket, open_url: str | None) -> None:
         timeout_graceful_shutdown=_GRACE,
     )
     server = uvicorn.Server(config)
+    stop.server = server
     if open_url is not None:
         import webbrowser
 
@@ -153,21 +177,11 @@ def _serve(app: Any, listener: socket.socket, open_url: str | None) -> None:
                 time.sleep(0.05)
 
         threading.Thread(target=open_when_started, daemon=True).start()
-    # uvicorn catches SIGTERM, stops, restores this handler and raises the signal again:
-    # then it means the same as Ctrl+C, a stop that was asked for.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        server.run(sockets=[listener])
-    except KeyboardInterrupt:
-        # uvicorn stops on the signal, then raises it again: the stop was asked for.
-        pass
+        if not stop.asked:
+            server.run(sockets=[listener])
     finally:
-        signal.signal(signal.SIGTERM, previous)
         listener.close()
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 @click.command()
@@ -278,8 +292,16 @@ def ui(
     if not _charts_installed():
         echo_error(MISSING_CHARTS, prefix="warning")
     mode = "edits allowed" if allow_edits else "read-only"
-    click.echo(f"Serving {shown} at {url}  ({mode}; Ctrl+C to stop)", err=True)
-    _serve(app, listener, url if open_browser else None)
+    # Ctrl+C and SIGTERM are a stop that was asked for (exit 0), from before the port is
+    # announced to the end.
+    stop = _StopRequest()
+    previous = {number: signal.signal(number, stop) for number in _STOP_SIGNALS}
+    try:
+        click.echo(f"Serving {shown} at {url}  ({mode}; Ctrl+C to stop)", err=True)
+        _serve(app, listener, url if open_browser else None, stop)  # it closes the listener
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     click.echo("Stopped.", err=True)
 
 
