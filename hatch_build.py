@@ -14,7 +14,8 @@ files listed in :data:`VENDOR` into ``src/experiment_manager/web/static/vendor/`
 Without either (no registry reachable, no ``npm ci``), an install from a clone still
 works: the wheel is built without the chart library and the build says so in one line;
 ``expm ui`` then says how to get it. An sdist, or a wheel built with
-``EXPM_REQUIRE_CHART_LIBRARY=1``, fails instead, so a release always carries it.
+``EXPM_REQUIRE_CHART_LIBRARY=1``, fails instead (one line on stderr, exit code 1), so a
+release always carries it; a wheel built from the sdist takes the sdist's copy.
 
 Files already in place are kept when the stamp beside them names the pinned version
 and their sha512 digests still match the ones recorded when they were written, so
@@ -199,16 +200,26 @@ class VendorHook(BuildHookInterface[BuilderConfig]):
                 ``force_include`` for the sdist).
 
         Raises:
-            VendorError: The files could not be had and the build requires them.
+            SystemExit: The files could not be had and the build requires them: one line
+                on stderr says why and what to do (a traceback through the build
+                frontend would bury it).
         """
         root = Path(self.root)
         try:
             paths = vendor(root)
         except VendorError as error:
+            reason = " ".join(str(error).split())  # one line, whatever the error held
             if required(self.target_name):
-                raise
+                why = "an sdist" if self.target_name == "sdist" else f"{REQUIRE_ENV}=1"
+                print(
+                    f"experiment-manager: error: this build ({why}) must carry the "
+                    f"dashboard's chart library, which could not be had: {reason}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                raise SystemExit(1) from None
             print(
-                f"experiment-manager: built without the dashboard's chart library ({error})",
+                f"experiment-manager: built without the dashboard's chart library ({reason})",
                 file=sys.stderr,
             )
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -29,7 +30,7 @@ def _clone(tmp_path: Path) -> Path:
     clone.mkdir()
     for name in ("pyproject.toml", "hatch_build.py", "package.json", "package-lock.json"):
         shutil.copy2(ROOT / name, clone / name)
-    for name in ("README.md", "LICENSE"):
+    for name in ("README.md", "LICENSE", ".gitignore"):  # .gitignore keeps node_modules out
         shutil.copy2(ROOT / name, clone / name)
     shutil.copytree(
         ROOT / "src",
@@ -146,3 +147,124 @@ def test_only_release_builds_require_it(monkeypatch: pytest.MonkeyPatch) -> None
     assert hatch_build.required("sdist")
     monkeypatch.setenv(hatch_build.REQUIRE_ENV, "1")
     assert hatch_build.required("wheel")
+
+
+def _closed_registry() -> str:
+    """An https registry URL on a local port nothing listens on (npm unreachable)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"https://127.0.0.1:{port}"
+
+
+def _release_env() -> dict[str, str]:
+    """A release build (the setting on) with the npm registry unreachable."""
+    registry = _closed_registry()
+    return dict(
+        _env(),
+        NPM_CONFIG_REGISTRY=registry,
+        npm_config_registry=registry,
+        **{hatch_build.REQUIRE_ENV: "1"},
+    )
+
+
+def _pip_wheel(source: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",  # a cached wheel would skip the build being tested
+            "-w",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(300)
+def test_a_wheel_built_from_the_sdist_carries_the_chart_library_without_npm(
+    tmp_path: Path,
+) -> None:
+    clone = _clone(tmp_path)
+    lock = json.loads((clone / "package-lock.json").read_text(encoding="utf-8"))
+    version = lock["packages"]["node_modules/uplot"]["version"]
+    folder = clone / "node_modules" / "uplot"  # as `npm ci` leaves it
+    script = b"/* uPlot " + version.encode() + b", from node_modules */ var uPlot = {};"
+    for inner in hatch_build.VENDOR["uplot"]:
+        (folder / inner).parent.mkdir(parents=True, exist_ok=True)
+        (folder / inner).write_bytes(b"/* " + inner.encode() + b" */")
+    (folder / "dist" / "uPlot.iife.min.js").write_bytes(script)
+    (folder / "package.json").write_text(json.dumps({"version": version}), encoding="utf-8")
+    sdist_build = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=_release_env(),
+        timeout=120,
+        check=False,
+    )
+    assert sdist_build.returncode == 0, sdist_build.stderr
+    (sdist,) = (clone / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
+    assert not [name for name in names if "node_modules" in name]  # only the vendored copy
+    # The wheel is built from the sdist alone (as pip and build do), npm out of reach,
+    # with the setting that makes a missing chart library an error.
+    out = tmp_path / "wheels"
+    wheel_build = _pip_wheel(sdist, out, _release_env())
+    output = wheel_build.stdout + wheel_build.stderr
+    assert wheel_build.returncode == 0, output[-3000:]
+    assert "chart library" not in output
+    (wheel,) = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read("experiment_manager/web/static/vendor/uPlot.iife.min.js")
+        names = archive.namelist()
+    assert shipped == script
+    assert "experiment_manager/web/static/vendor/uPlot.LICENSE.txt" in names
+    assert "experiment_manager/web/static/vendor/uPlot.min.css" in names
+
+
+@pytest.mark.timeout(300)
+def test_a_required_build_without_the_chart_library_fails_with_one_clear_line(
+    tmp_path: Path,
+) -> None:
+    clone = _clone(tmp_path)  # no node_modules, no vendored copy, npm out of reach
+    out = tmp_path / "wheels"
+    result = _pip_wheel(clone, out, _release_env())
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert not list(out.glob("*.whl"))
+    assert "Traceback" not in output
+    lines = [line.strip() for line in output.splitlines() if "experiment-manager: " in line]
+    assert len(lines) == 1, output[-3000:]
+    (line,) = lines
+    assert line.startswith("experiment-manager: error: this build (EXPM_REQUIRE_CHART_LIBRARY=1)")
+    assert "chart library" in line
+    assert "could not download https://127.0.0.1:" in line
+    assert "npm ci" in line
+    assert "NPM_CONFIG_REGISTRY" in line
+    # The same line, alone on stderr, from the backend itself, for a wheel and an sdist.
+    for target, why in (("wheel", "EXPM_REQUIRE_CHART_LIBRARY=1"), ("sdist", "an sdist")):
+        built = subprocess.run(
+            [sys.executable, "-m", "hatchling", "build", "-t", target],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            env=_release_env(),
+            timeout=120,
+            check=False,
+        )
+        assert built.returncode == 1, built.stderr
+        (alone,) = built.stderr.strip().splitlines()
+        assert alone.startswith(f"experiment-manager: error: this build ({why}) must carry")
+        assert not list(clone.glob("dist/*"))
