@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -35,10 +36,14 @@ def test_reference_covers_every_command_exit_code_and_the_environment() -> None:
 
 
 def test_generator_runs_as_a_module(tmp_path: Path) -> None:
+    # This tree's package, also when PYTHONPATH names it relative to the project folder.
+    source = str(DOC.parent.parent / "src")
+    pythonpath = os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])
     result = subprocess.run(
         [sys.executable, "-m", "experiment_manager.cli._docgen"],
         capture_output=True,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": pythonpath},
         timeout=60,
         check=False,
     )
