@@ -433,7 +433,11 @@ def test_a_failing_row_source_leaves_the_target_unchanged(
     target.write_bytes(b"previous export, must survive")
     real_wide, real_long = export_module.wide_rows, export_module.long_rows
     monkeypatch.setattr(export_module, "wide_rows", lambda records: _failing(real_wide(records), 2))
-    monkeypatch.setattr(export_module, "long_rows", lambda records: _failing(real_long(records), 5))
+    monkeypatch.setattr(
+        export_module,
+        "long_rows",
+        lambda records, **options: _failing(real_long(records, **options), 5),
+    )
     with pytest.raises(BoomError):
         manager.export(target, fmt, shape=shape)
     assert target.read_bytes() == b"previous export, must survive"

@@ -152,3 +152,132 @@ def test_the_series_api_carries_the_resume_markers_and_leaves_out_superseded_poi
     # And the compare page's, over versions of any experiments.
     refs = client.get("/api/series", params={"metric": "loss", "refs": "exp@2,exp@1"}).json()
     assert [s["resumes"] for s in refs["series"]] == [two["resumes"], one["resumes"]]
+
+
+def _superseded_with_nan(log_dir: Path) -> ExperimentManager:
+    """Version 1: steps 0-19, resumed from step 15; a superseded value is NaN."""
+    manager = ExperimentManager(log_dir, capture_environment=False, system_metrics=False)
+    with manager.experiment("cfg", {}, experiment_id="exp"):
+        for step in range(20):
+            manager.log({"loss": float("nan") if step == 17 else 1.0 / (step + 1)}, step=step)
+    with manager.resume_experiment("exp", from_step=15):
+        for step in range(15, 30):
+            manager.log({"loss": 0.5}, step=step)
+    return manager
+
+
+def test_read_history_keeps_superseded_points_as_numbers(log_dir: Path, each_store: str) -> None:
+    manager = _superseded_with_nan(log_dir)
+    (version,) = manager.read_history("exp")
+    kept = version["superseded"]["loss"]
+    assert kept["steps"] == [15, 16, 17, 18, 19]
+    values = kept["values"]
+    assert values[:2] == [1.0 / 16, 1.0 / 17]
+    assert values[3:] == [1.0 / 19, 1.0 / 20]
+    assert isinstance(values[2], float)
+    assert values[2] != values[2]
+
+
+def test_export_includes_superseded_points_only_when_asked(log_dir: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from experiment_manager import InvalidArgumentError
+    from experiment_manager.cli import main
+
+    manager = _superseded_with_nan(log_dir)
+    default = tmp_path / "default.csv"
+    assert manager.export(default, "csv", experiment_id="exp", shape="long") == 30
+    with default.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert "superseded" not in rows[0]
+    everything = tmp_path / "all.csv"
+    count = manager.export(
+        everything, "csv", experiment_id="exp", shape="long", include_superseded=True
+    )
+    assert count == 35
+    with everything.open() as handle:
+        rows = list(csv.DictReader(handle))
+    moved = [row for row in rows if row["superseded"] == "True"]
+    assert [row["step"] for row in moved] == ["15", "16", "17", "18", "19"]
+    assert [row["index"] for row in moved] == ["0", "1", "2", "3", "4"]
+    assert moved[2]["value"] == "nan"
+    assert sum(row["superseded"] == "False" for row in rows) == 30
+    frame = manager.to_dataframe("exp", shape="long", include_superseded=True)
+    assert int(frame["superseded"].sum()) == 5
+    with pytest.raises(InvalidArgumentError, match="needs the long shape"):
+        manager.export(tmp_path / "wide.csv", "csv", include_superseded=True)
+    runner = CliRunner()
+    out = tmp_path / "cli.jsonl"
+    result = runner.invoke(
+        main,
+        [
+            "--log-dir",
+            str(log_dir),
+            "export",
+            "exp",
+            "--long",
+            "--include-superseded",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert len(lines) == 35
+    assert sum('"superseded":true' in line for line in lines) == 5
+    wide = runner.invoke(
+        main, ["--log-dir", str(log_dir), "export", "--include-superseded", "-o", str(out)]
+    )
+    assert wide.exit_code == 2
+    assert "--include-superseded needs --long" in wide.output
+
+
+def test_the_series_api_gives_superseded_points_on_request(log_dir: Path, each_store: str) -> None:
+    import math
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*httpx.*")  # TestClient's deprecation note
+    from starlette.testclient import TestClient
+
+    from experiment_manager.web import create_app
+
+    manager = _superseded_with_nan(log_dir)
+    with manager.experiment("cfg", {}, experiment_id="exp"):  # version 2: nothing superseded
+        manager.log({"loss": 2.0}, step=0)
+    client = TestClient(create_app(log_dir, allowed_hosts=["testserver"]))
+    plain = client.get("/api/experiments/exp/series", params={"metric": "loss"}).json()
+    assert all("superseded" not in entry for entry in plain["series"])
+    body = client.get(
+        "/api/experiments/exp/series", params={"metric": "loss", "superseded": "1"}
+    ).json()
+    one, two = body["series"]
+    assert one["x"] == list(range(30))  # the current points are as without the flag
+    moved = one["superseded"]
+    assert moved["x"] == [15, 16, 17, 18, 19]
+    assert moved["total"] == 5
+    assert moved["exact"] is True
+    assert moved["y"][2] == "NaN"  # strict JSON, as every series
+    assert moved["y"][0] == pytest.approx(1.0 / 16)
+    assert two["superseded"] == {"total": 0, "in_range": 0, "exact": True, "x": [], "y": []}
+    zoomed = client.get(
+        "/api/experiments/exp/series",
+        params={"metric": "loss", "superseded": "1", "start": "17", "end": "18"},
+    ).json()
+    assert zoomed["series"][0]["superseded"]["x"] == [17, 18]
+    timed = client.get(
+        "/api/experiments/exp/series", params={"metric": "loss", "superseded": "1", "x": "time"}
+    ).json()
+    times = timed["series"][0]["superseded"]["x"]
+    assert len(times) == 5
+    assert all(math.isfinite(t) and t > 1e9 for t in times)
+    panels = client.get(
+        "/api/experiments/exp/panels/series",
+        params={"metric": "loss", "versions": "1", "superseded": "1"},
+    ).json()
+    assert panels["results"][0]["series"][0]["superseded"] == moved
+    refs = client.get(
+        "/api/series", params={"metric": "loss", "refs": "exp@1", "superseded": "1"}
+    ).json()
+    assert refs["series"][0]["superseded"] == moved
+    bad = client.get("/api/experiments/exp/series", params={"metric": "loss", "superseded": "x"})
+    assert bad.status_code == 400

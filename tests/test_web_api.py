@@ -787,6 +787,7 @@ def test_openapi_lists_the_query_parameters_the_api_reads() -> None:
         "end",
         "buckets",
         "all",
+        "superseded",
     }
     series = params["/api/experiments/{experiment_id}/series"]
     assert params["/api/experiments/{experiment_id}/panels/series"] == series

@@ -394,6 +394,7 @@ class ReadsMixin:
         query: str | None = None,
         shape: str = "wide",
         progress: Callable[[int], None] | None = None,
+        include_superseded: bool = False,
     ) -> int:
         """Write versions to a CSV, JSON, JSON Lines or Parquet file.
 
@@ -405,13 +406,17 @@ class ReadsMixin:
             shape: ``wide`` (one row per version, flattened columns) or ``long``
                 (one row per metric value, with step and timestamp).
             progress: Called with the number of rows written, every 10,000 rows.
+            include_superseded: With ``shape="long"``, also the points a
+                ``resume_experiment(..., from_step=N)`` superseded (left out by
+                default), and a ``superseded`` column saying which rows they are.
 
         Returns:
             The number of rows written.
 
         Raises:
-            InvalidArgumentError: Unknown ``fmt`` or ``shape``, or parquet without
-                pyarrow.
+            InvalidArgumentError: Unknown ``fmt`` or ``shape``, parquet without
+                pyarrow, or ``include_superseded`` with the wide shape (its
+                aggregates are of the current points).
             QuerySyntaxError: The query does not parse.
             ExperimentNotFoundError: ``experiment_id`` names an experiment that never ran.
 
@@ -430,7 +435,7 @@ class ReadsMixin:
         """
         from experiment_manager import export as _export
 
-        rows = self._rows(experiment_id, query, shape)
+        rows = self._rows(experiment_id, query, shape, include_superseded)
         return _export.write_rows(rows, Path(path), fmt, progress=progress)
 
     def to_dataframe(
@@ -438,6 +443,8 @@ class ReadsMixin:
         experiment_id: str | None = None,
         query: str | None = None,
         shape: str = "wide",
+        *,
+        include_superseded: bool = False,
     ) -> Any:
         """Versions as a pandas DataFrame (pandas is imported only by this call).
 
@@ -445,12 +452,14 @@ class ReadsMixin:
             experiment_id: This experiment only (default: all).
             query: Only versions matching this filter.
             shape: ``wide`` or ``long``, as for :meth:`export`.
+            include_superseded: As for :meth:`export` (long shape only).
 
         Returns:
             A ``pandas.DataFrame``.
 
         Raises:
-            InvalidArgumentError: pandas is not installed, or ``shape`` is unknown.
+            InvalidArgumentError: pandas is not installed, ``shape`` is unknown, or
+                ``include_superseded`` is given with the wide shape.
 
         Example:
             >>> import tempfile
@@ -462,19 +471,31 @@ class ReadsMixin:
         """
         from experiment_manager import export as _export
 
-        return _export.to_dataframe(list(self._rows(experiment_id, query, shape)))
+        rows = self._rows(experiment_id, query, shape, include_superseded)
+        return _export.to_dataframe(list(rows))
 
     def _rows(
-        self, experiment_id: str | None, query: str | None, shape: str
+        self,
+        experiment_id: str | None,
+        query: str | None,
+        shape: str,
+        include_superseded: bool = False,
     ) -> Iterator[dict[str, Any]]:
         from experiment_manager import export as _export
 
         if shape not in ("wide", "long"):
             raise InvalidArgumentError("shape", shape, "must be 'wide' or 'long'")
+        if include_superseded and shape == "wide":
+            raise InvalidArgumentError(
+                "include_superseded",
+                include_superseded,
+                "needs the long shape (one row per point); wide rows summarise the current points",
+            )
         selected = self.search(query, experiment_id=experiment_id)
         if shape == "wide":
             return iter(_export.wide_rows(selected))
-        return _export.long_rows(self._full_records(selected))
+        records = self._full_records(selected)
+        return _export.long_rows(records, include_superseded=include_superseded)
 
     def _full_records(self, selected: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         wanted: dict[str, set[int]] = {}

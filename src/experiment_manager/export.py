@@ -14,7 +14,10 @@ Two shapes:
 * **long**: one row per metric value: ``experiment_id``, ``version``, ``metric``,
   ``index`` (position in the metric's list), ``step``, ``timestamp``, ``value``.
   Built from full records. In Parquet, ``timestamp`` is a timestamp with time zone
-  (UTC) rather than seconds since the epoch.
+  (UTC) rather than seconds since the epoch. Points a resume from a step superseded
+  are left out unless asked for (``include_superseded``): then every row has a
+  ``superseded`` column, true for those points (their ``index`` is their position
+  among the metric's superseded points), which follow the metric's current ones.
 
 JSON and JSON Lines output is strict (RFC 8259): NaN, Infinity and -Infinity are
 written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, as in history
@@ -124,38 +127,74 @@ def wide_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{column: row.get(column) for column in columns} for row in flat]
 
 
-def long_rows(records: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+def long_rows(
+    records: Iterable[Mapping[str, Any]], *, include_superseded: bool = False
+) -> Iterator[dict[str, Any]]:
     """One row per metric value, from full records (lazily, for big histories).
 
     Args:
         records: Full records as ``read_history`` returns them.
+        include_superseded: Also the points a resume from a step superseded (the
+            record's ``superseded`` field), after each metric's current ones, and a
+            ``superseded`` column in every row saying which are which.
 
     Yields:
         ``experiment_id``, ``version``, ``metric``, ``index``, ``step``,
-        ``timestamp`` and ``value`` of each value.
+        ``timestamp`` and ``value`` of each value (and ``superseded`` when asked).
 
     Example:
         >>> rows = list(long_rows([{"experiment_id": "e", "version": 2,
         ...                         "metrics": {"loss": [0.5]}, "steps": {"loss": [7]}}]))
         >>> rows[0]["step"], rows[0]["value"]
         (7, 0.5)
+        >>> moved = {"values": [0.9], "steps": [1], "timestamps": [None]}
+        >>> resumed = {"experiment_id": "e", "version": 1, "metrics": {"loss": [0.5]},
+        ...            "steps": {"loss": [0]}, "superseded": {"loss": moved}}
+        >>> rows = long_rows([resumed], include_superseded=True)
+        >>> [(row["step"], row["superseded"]) for row in rows]
+        [(0, False), (1, True)]
     """
     for record in records:
         steps = record.get("steps") or {}
         times = record.get("timestamps") or {}
-        for name, values in (record.get("metrics") or {}).items():
-            metric_steps = steps.get(name) or []
-            metric_times = times.get(name) or []
-            for index, value in enumerate(values):
-                yield {
-                    "experiment_id": record.get("experiment_id"),
-                    "version": record.get("version"),
-                    "metric": name,
-                    "index": index,
-                    "step": metric_steps[index] if index < len(metric_steps) else None,
-                    "timestamp": metric_times[index] if index < len(metric_times) else None,
-                    "value": value,
-                }
+        superseded = (record.get("superseded") or {}) if include_superseded else {}
+        names = list(record.get("metrics") or {})
+        names += [name for name in superseded if name not in names]
+        for name in names:
+            parts = [
+                ((record.get("metrics") or {}).get(name) or [], steps.get(name), times.get(name))
+            ]
+            moved = superseded.get(name)
+            if isinstance(moved, Mapping):
+                parts.append(
+                    (moved.get("values") or [], moved.get("steps"), moved.get("timestamps"))
+                )
+            for part, (values, metric_steps, metric_times) in enumerate(parts):
+                for row in _point_rows(record, name, values, metric_steps, metric_times):
+                    if include_superseded:
+                        row["superseded"] = part == 1
+                    yield row
+
+
+def _point_rows(
+    record: Mapping[str, Any],
+    name: str,
+    values: Sequence[Any],
+    metric_steps: Sequence[Any] | None,
+    metric_times: Sequence[Any] | None,
+) -> Iterator[dict[str, Any]]:
+    metric_steps = metric_steps or []
+    metric_times = metric_times or []
+    for index, value in enumerate(values):
+        yield {
+            "experiment_id": record.get("experiment_id"),
+            "version": record.get("version"),
+            "metric": name,
+            "index": index,
+            "step": metric_steps[index] if index < len(metric_steps) else None,
+            "timestamp": metric_times[index] if index < len(metric_times) else None,
+            "value": value,
+        }
 
 
 def _write_csv(rows: Iterable[Mapping[str, Any]], handle: Any) -> int:

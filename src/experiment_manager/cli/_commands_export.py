@@ -57,6 +57,12 @@ _SUFFIXES.update({".parquet": "parquet", ".pq": "parquet"})
     help="One row per metric value (metric, index, step, timestamp, value) instead of "
     "one row per version.",
 )
+@click.option(
+    "--include-superseded",
+    is_flag=True,
+    help="With --long: also the points a resume from a step superseded, and a "
+    "superseded column (true for them).",
+)
 @click.option("-q", "--query", metavar="QUERY", help="Export only versions matching this filter.")
 @click.option(
     "--versions",
@@ -73,6 +79,7 @@ def export(
     fmt: str | None,
     target: str,
     long_shape: bool,
+    include_superseded: bool,
     query: str | None,
     version_list: str | None,
     progress: bool | None,
@@ -82,7 +89,8 @@ def export(
     Wide rows (the default) have one row per version: id, version, status, times,
     every hyperparameter and metadata key, and
     metrics.<name>.<last|min|max|mean|count>. --long writes one row per metric value
-    instead. JSON output is strict
+    instead; points a resume from a step superseded are left out unless
+    --include-superseded adds them (with a superseded column). JSON output is strict
     (NaN and infinities as "NaN", "Infinity", "-Infinity"). Parquet needs pyarrow
     (pip install "experiment-manager[parquet]"). The file is written to a new temp
     file beside it and renamed over it when complete. Exits with 1 when there is
@@ -95,6 +103,7 @@ def export(
         expm export -o runs.csv
         expm export demo_logreg --long -o points.parquet
         expm export demo_logreg --versions 1-3 -o first.csv
+        expm export demo_logreg --long --include-superseded -o all-points.csv
         expm export --query "status = 'finished'" -f jsonl -o - | head
     """
     manager = get_manager(ctx)
@@ -114,6 +123,8 @@ def export(
         query = f"({query}) and {only}" if query else only
     if target == "-" and chosen == "parquet" and sys.stdout.isatty():
         raise click.UsageError("refusing to write binary Parquet to a terminal; use -o FILE")
+    if include_superseded and not long_shape:
+        raise click.UsageError("--include-superseded needs --long (one row per point)")
     shape = "long" if long_shape else "wide"
     # The export skips unreadable histories silently; list them to say so.
     skipped = (
@@ -122,7 +133,7 @@ def export(
         else []
     )
     total = None
-    if long_shape:
+    if long_shape and not include_superseded:  # superseded points are not counted
         selected = manager.search(query, experiment_id=experiment_id)
         total = sum(
             int(stats.get("count") or 0)
@@ -138,7 +149,13 @@ def export(
             if target == "-"
             else functools.partial(manager.export, target, chosen)
         )
-        count = write(experiment_id=experiment_id, query=query, shape=shape, progress=bar.update)
+        count = write(
+            experiment_id=experiment_id,
+            query=query,
+            shape=shape,
+            progress=bar.update,
+            include_superseded=include_superseded,
+        )
         bar.update(count)
     finally:
         bar.close()
@@ -167,6 +184,7 @@ def _export_to_stdout(
     query: str | None,
     shape: str,
     progress: Callable[[int], None],
+    include_superseded: bool,
 ) -> int:
     """Export to a temporary file, then copy its bytes to stdout."""
     with tempfile.TemporaryDirectory(prefix="expm-export-") as folder:
@@ -178,6 +196,7 @@ def _export_to_stdout(
             query=query,
             shape=shape,
             progress=progress,
+            include_superseded=include_superseded,
         )
         stdout = sys.stdout.buffer
         with path.open("rb") as handle:

@@ -42,9 +42,9 @@ def decode_version(stored: dict[str, Any]) -> dict[str, Any]:
         stored: A version in stored form; it is modified and returned.
 
     Returns:
-        The version with metric values as numbers, non-finite tags in
-        hyperparameters and metadata turned back into floats, and private
-        bookkeeping keys removed.
+        The version with metric values (superseded ones too) as numbers,
+        non-finite tags in hyperparameters and metadata turned back into floats,
+        and private bookkeeping keys removed.
 
     Example:
         >>> decode_version({"metrics": {"acc": [1, "-Infinity"]}, "hyperparameters": {}})
@@ -60,6 +60,11 @@ def decode_version(stored: dict[str, Any]) -> dict[str, Any]:
         stored["metrics"] = {
             name: _serialize.decode_metric_values(values) for name, values in metrics.items()
         }
+    superseded = stored.get("superseded")
+    if isinstance(superseded, dict):  # points a resume from a step set aside, kept
+        for moved in superseded.values():
+            if isinstance(moved, dict) and isinstance(moved.get("values"), list):
+                moved["values"] = _serialize.decode_metric_values(moved["values"])
     details = stored.get("checkpoint_details")
     if details:
         for detail in details:

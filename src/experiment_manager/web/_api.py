@@ -28,6 +28,7 @@ from experiment_manager.errors import (
 )
 from experiment_manager.query import BoolOp, FieldRef, Node, Not, parse_order_by, parse_query
 from experiment_manager.stores._metric_read import SeriesRequest
+from experiment_manager.stores.base import decode_version
 from experiment_manager.web import _listing, _params, _visibility
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS, downsample
 from experiment_manager.web._openapi import document as openapi_document
@@ -39,7 +40,7 @@ from experiment_manager.web._responses import (
     status_for,
     strict_numbers,
 )
-from experiment_manager.web._series import X_AXES, Series, points_after
+from experiment_manager.web._series import X_AXES, Series, columns_of, points_after, prepare
 
 if TYPE_CHECKING:
     from experiment_manager.manager import ExperimentManager
@@ -376,6 +377,39 @@ def _series_entry(
     }
 
 
+def _superseded_entry(
+    request: Request,
+    experiment_id: str,
+    metric: str,
+    number: int,
+    bounds: tuple[str, float | None, float | None, int],
+) -> dict[str, Any]:
+    """The points of ``metric`` a resume from a step superseded in one version, reduced.
+
+    They are kept in the version's ``superseded`` field, out of its ``metrics``; read
+    from that one version only when asked for (``superseded=1``).
+    """
+    x, start, end, buckets = bounds
+    stored = _manager(request).store.read_version(experiment_id, number)
+    moved = (decode_version(stored).get("superseded") or {}).get(metric) or {}
+    record = {
+        group: {metric: moved.get(key) or []}
+        for group, key in (("metrics", "values"), ("steps", "steps"), ("timestamps", "timestamps"))
+    }
+    entry = _series_entry(
+        number, None, prepare(columns_of(record, metric), x), (start, end), buckets
+    )
+    return {key: entry[key] for key in ("total", "in_range", "exact", "x", "y")}
+
+
+def _superseded_asked(query: Mapping[str, str]) -> bool:
+    """Parse the ``superseded`` query parameter (the points a resume superseded too)."""
+    text = (query.get("superseded") or "").lower()
+    if text not in _TRUE + _FALSE:
+        raise InvalidArgumentError("superseded", text, "must be 1 or 0")
+    return text in _TRUE
+
+
 def _series_bounds(query: Mapping[str, str]) -> tuple[str, float | None, float | None, int]:
     """The x axis, range and bucket count of a series request."""
     x = _params.choice("x", query.get("x"), X_AXES)
@@ -395,8 +429,14 @@ def _metric_series(
     wanted: list[int] | None,
     archived: bool,
     bounds: tuple[str, float | None, float | None, int],
+    superseded: bool = False,
 ) -> list[dict[str, Any]]:
-    """One metric of the served versions (``wanted``, or every served one), reduced."""
+    """One metric of the served versions (``wanted``, or every served one), reduced.
+
+    With ``superseded``, each entry also has ``superseded``: the points a resume from
+    a step superseded, reduced the same way (``total``, ``in_range``, ``exact``,
+    ``x``, ``y``; empty when there are none).
+    """
     x, start, end, buckets = bounds
     curves = _cache(request).curves(experiment_id, metric, x)
     numbers = _visibility.served_versions(
@@ -410,11 +450,13 @@ def _metric_series(
     out = []
     for number in numbers:
         status = curves.status(number)
-        marks = {"resumes": resume_marks(resumed.get(number), x)}
+        marks: dict[str, Any] = {"resumes": resume_marks(resumed.get(number), x)}
         # A database reduces an ended version's points itself: only those kept travel.
         reduced = (
             None if status == "running" else store.read_series(experiment_id, metric, number, view)
         )
+        if superseded:
+            marks["superseded"] = _superseded_entry(request, experiment_id, metric, number, bounds)
         if reduced is not None:
             reduced["x"], reduced["y"] = strict_numbers(reduced["x"]), strict_numbers(reduced["y"])
             out.append({"version": number, "status": status, **reduced, **marks})
@@ -439,7 +481,13 @@ def series(request: Request) -> Any:
     wanted = _params.version_list("versions", query.get("versions"))
     archived = _visibility.include_archived(query)
     out = _metric_series(
-        request, experiment_id, metric=metric, wanted=wanted, archived=archived, bounds=bounds
+        request,
+        experiment_id,
+        metric=metric,
+        wanted=wanted,
+        archived=archived,
+        bounds=bounds,
+        superseded=_superseded_asked(query),
     )
     return prepared_json({"metric": metric, "x": bounds[0], "series": out}, _NO_STORE)
 
@@ -463,6 +511,7 @@ def panel_series(request: Request) -> Any:
     bounds = _series_bounds(query)
     wanted = _params.version_list("versions", query.get("versions"))
     archived = _visibility.include_archived(query)
+    superseded = _superseded_asked(query)
     results = [
         {
             "metric": metric,
@@ -473,6 +522,7 @@ def panel_series(request: Request) -> Any:
                 wanted=wanted,
                 archived=archived,
                 bounds=bounds,
+                superseded=superseded,
             ),
         }
         for metric in metrics

@@ -25,6 +25,8 @@ from experiment_manager.web._api import (
     _listings,
     _manager,
     _series_entry,
+    _superseded_asked,
+    _superseded_entry,
 )
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS
 from experiment_manager.web._responses import prepared_json
@@ -97,7 +99,10 @@ def compare(request: Request) -> Any:
 
 @_endpoint
 def series(request: Request) -> Any:
-    """``GET /api/series?metric=&refs=&x=&buckets=``: one metric of versions of any experiments."""
+    """``GET /api/series?metric=&refs=&x=&buckets=``: one metric of versions of any experiments.
+
+    ``superseded=1`` adds each version's superseded points, as ``/series`` does.
+    """
     query = request.query_params
     metric = _params.required("metric", query.get("metric"))
     refs = parse_refs(query.get("refs"))
@@ -105,6 +110,7 @@ def series(request: Request) -> Any:
     buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
     _check_served(request, refs)
     archived = _visibility.include_archived(query)
+    superseded = _superseded_asked(query)
     out = []
     for experiment_id, number in refs:
         curves = _cache(request).curves(experiment_id, metric, x)
@@ -114,6 +120,9 @@ def series(request: Request) -> Any:
         # Where the version was resumed, as the experiment page's chart marks it.
         listed = _listings(request).of_versions(experiment_id, [number], include_archived=archived)
         resumed = listed[number].get("resumed") if number in listed else None
+        if superseded:
+            bounds = (x, None, None, buckets)
+            entry["superseded"] = _superseded_entry(request, experiment_id, metric, number, bounds)
         out.append(
             {
                 "experiment_id": experiment_id,

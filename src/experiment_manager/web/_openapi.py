@@ -58,6 +58,13 @@ _X = _param(
 )
 
 
+_SUPERSEDED = _param(
+    "superseded",
+    "query",
+    "1 to add, per series, the points a resume_experiment(..., from_step=N) superseded "
+    "(left out of x and y), reduced the same way.",
+    {"type": "string", "enum": ["0", "1"], "default": "0"},
+)
 _ALL = _param(
     "all",
     "query",
@@ -354,6 +361,20 @@ _SCHEMAS: dict[str, Any] = {
             "exact": {"type": "boolean", "description": "True when nothing was reduced."},
             "x": {"type": "array", "items": {"type": "number"}},
             "y": {"type": "array", "items": _ref("Number")},
+            "superseded": {
+                "type": "object",
+                "description": "Only with superseded=1: the points a resume from a step "
+                "superseded (kept in the version's superseded field), reduced as x and y "
+                "are; on the index axis x is their position among them.",
+                "required": ["total", "in_range", "exact", "x", "y"],
+                "properties": {
+                    "total": {"type": "integer"},
+                    "in_range": {"type": "integer"},
+                    "exact": {"type": "boolean"},
+                    "x": {"type": "array", "items": {"type": "number"}},
+                    "y": {"type": "array", "items": _ref("Number")},
+                },
+            },
             "resumes": {
                 "type": "array",
                 "description": "Where the version was resumed, on this x axis (the step "
@@ -696,6 +717,7 @@ _PATHS: dict[str, Any] = {
             _param("x", "query", "step, time or index.", {"type": "string"}),
             _param("buckets", "query", "Buckets per curve.", {"type": "integer"}),
             _ALL,
+            _SUPERSEDED,
         ],
         _json(
             {"type": "object"},
@@ -722,6 +744,7 @@ _PATHS: dict[str, Any] = {
             _END,
             _BUCKETS,
             _ALL,
+            _SUPERSEDED,
         ],
         _json(_ref("SeriesResponse"), "One series per version."),
         400,
@@ -751,6 +774,7 @@ _PATHS: dict[str, Any] = {
             _END,
             _BUCKETS,
             _ALL,
+            _SUPERSEDED,
         ],
         _json(
             {
