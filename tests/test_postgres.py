@@ -34,6 +34,7 @@ from experiment_manager.cli import main
 from experiment_manager.stores import open_store
 from experiment_manager.stores.postgres import PostgresStore, _schema
 from tests._postgres import Databases, with_database
+from tests._util import assert_same
 
 pytestmark = pytest.mark.slow
 
@@ -702,3 +703,84 @@ def test_bulk_points_keep_every_value_step_and_time_exactly(
             assert len(pg["timestamps"][name]) == len(folder["timestamps"][name]), name
     assert pg_ended["steps"]["far"] == [2**62, 2**62 + 7]
     assert len(pg_ended["metrics"]["loss"]) == 6 + 2 + 1500 + 1
+
+
+def _whole_summary(store: PostgresStore, experiment_id: str, version: int) -> dict[str, Any]:
+    from experiment_manager.stores import _index
+    from experiment_manager.stores._codec import decode_summary
+
+    return decode_summary(_index.summarize(store.read_version(experiment_id, version)))
+
+
+def _fast_summary(store: PostgresStore, experiment_id: str, version: int) -> Any:
+    """The SQL-aggregated summary, or None where it defers to the whole read."""
+    from experiment_manager.stores.postgres import _rows, _running
+
+    pk = store._pk(experiment_id)
+    assert pk is not None
+    with store._snapshot() as connection:
+        row = connection.execute(
+            "SELECT fields::text, status, segment, shipped FROM expm_versions"
+            " WHERE experiment = %s AND version = %s",
+            (pk, version),
+        ).fetchone()
+        assert row is not None
+        fields, status, segment, shipped = row
+        record = _rows.assemble(fields, status, segment, shipped, {})
+        data = store.read_journal(experiment_id, version, row[2], row[3])
+        whole = data[: data.rfind(b"\n") + 1]
+        return _running.summary(connection, pk, record, whole, "journal"), bool(whole)
+
+
+def test_a_running_versions_summary_from_sql_equals_the_summary_of_its_points(
+    postgres_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listings summarise a running version with aggregates taken in SQL: exactly what
+    summarising every point gives, shipped points and this host's journal alike."""
+    import random
+
+    from experiment_manager.stores._codec import decode_summary
+    from experiment_manager.stores.postgres import _spool
+
+    rng = random.Random(7)
+    writer = ExperimentManager(postgres_uri, capture_environment=False, system_metrics=False)
+    store = writer.store
+    assert isinstance(store, PostgresStore)
+    # Ties (the first minimum and maximum win), -0.0 beside 0.0, a sum that fsum rounds
+    # otherwise than a running float sum, big steps, a metric with no value yet.
+    ties = [0.0, -0.0, 1.0, 1.0, -0.0, 0.1, 0.2, 0.3]
+    writer.start_experiment("c", {"lr": 0.1}, {}, experiment_id="sql")
+    writer.log_metrics({"ties": ties, "loss": [rng.random() for _ in range(3000)], "empty": []})
+    writer.log_metrics({"far": [1e300, -1e300, 0.5]}, steps={"far": [5, 9, 2**40]})
+    writer.flush()
+    # Then points left in this host's journal (nothing ships for an hour), merged in
+    # after the server's.
+    monkeypatch.setattr(_spool, "SHIP_INTERVAL", 3600.0)
+    time.sleep(0.3)  # the shipper's wait now lasts the hour
+    for step in range(40):
+        writer.log({"loss": rng.choice([-5.0, 0.25, 7.5]), "journal_only": step / 3})
+    fast, had_tail = _fast_summary(store, "sql", 1)
+    assert had_tail  # the journal really held points the server did not have
+    assert fast is not None  # plain floats: the SQL path answers
+    whole = _whole_summary(store, "sql", 1)
+    assert_same(decode_summary(fast), whole)
+    assert_same(store.summaries_of("sql", [1])[0], whole)
+    assert whole["metric_summaries"]["ties"]["argmax_step"] == 2
+    assert whole["metric_summaries"]["empty"]["count"] == 0
+    writer.end_experiment()
+    # What the SQL path leaves to the whole read: exact ints, NaN, infinities, an
+    # overflowing sum; listings still give the summary of every point.
+    left: list[dict[str, list[Any]]] = [
+        {"ints": [3, 2**60]},
+        {"nan": [float("nan"), 0.5]},
+        {"inf": [float("inf")]},
+        {"huge": [1.7e308, 1.7e308]},
+    ]
+    for number, extra in enumerate(left, start=2):
+        writer.start_experiment("c", {}, {}, experiment_id="sql")
+        writer.log_metrics({"loss": [0.5, 0.25], **extra})
+        writer.flush()
+        fast, _ = _fast_summary(store, "sql", number)
+        assert fast is None, extra
+        assert_same(store.summaries_of("sql", [number])[0], _whole_summary(store, "sql", number))
+        writer.end_experiment()

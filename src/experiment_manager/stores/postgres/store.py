@@ -48,6 +48,7 @@ from experiment_manager.stores.postgres import (
     _copy,
     _filter,
     _rows,
+    _running,
     _schema,
     _series,
     _spool,
@@ -949,7 +950,26 @@ class PostgresStore(Store):
         return out
 
     def _fresh_summary(self, experiment_id: str, version: int) -> dict[str, Any] | None:
-        """A running version's summary, from its rows and unshipped points (None if gone)."""
+        """A running version's summary, from its rows and unshipped points (None if gone).
+
+        Its aggregates are taken in SQL (see :mod:`._running`) while its writer holds
+        it; anything else (a dead writer, values that summary leaves out) reads the
+        version whole, as :meth:`read_version` does.
+        """
+        pk = self._pk(experiment_id)
+        fast = None
+        if pk is not None:
+            with self._snapshot() as connection:
+                row = connection.execute(_VERSION_ONE, (pk, version)).fetchone()
+                if row is not None and row[2] == "running":
+                    _, fields, status, segment, shipped = row
+                    record = _rows.assemble(fields, status, segment, shipped, {})
+                    data = self.read_journal(experiment_id, version, segment, shipped)
+                    whole = data[: data.rfind(b"\n") + 1]
+                    source = self.journal_name(experiment_id, version, segment)
+                    fast = _running.summary(connection, pk, record, whole, source)
+        if fast is not None and self.is_live(experiment_id, version):
+            return decode_summary(fast)
         try:
             record = self.read_version(experiment_id, version)
         except ExperimentNotFoundError:

@@ -1,0 +1,196 @@
+"""A running version's summary with its aggregates taken in SQL, not from every point.
+
+An ended version's summary is kept in its row; a running one's changes with every
+shipped point, so listings, searches and charts summarise it when they read it. Read
+whole, a long run of 1 M points costs over a second per listing; here the server
+gives each metric's count, extremes (and where they are), last value and newest time,
+and only the values travel (one binary float8 array per metric, unordered) for the
+exact mean (``math.fsum``, as every other summary is computed). Points this host has not
+shipped yet come from its journal, as when the version is read whole.
+
+The result equals ``summarize(read_version(...))`` exactly. Where that is not simple
+(ints kept exactly, NaN or infinities, an overflowing sum, a journal point on a
+metric without steps), None sends the caller to the whole read.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from experiment_manager.stores import _index
+from experiment_manager.stores._journal import apply_journal
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["AGGREGATES", "VALUES", "summary"]
+
+#: Per metric of one version: what the summary needs, in one pass over its points plus
+#: three index lookups (the first minimum, the first maximum, the last point).
+AGGREGATES = """
+SELECT s.name, s.stepped, a.n, a.odd, a.newest,
+       lo.seq, lo.value, lo.step, hi.seq, hi.value, hi.step, la.value
+FROM expm_series s
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(value) AS lo, max(value) AS hi, max(seq) AS last_seq,
+           max(time) FILTER (WHERE time <> 0) AS newest,
+           coalesce(bool_or(exact IS NOT NULL OR value IN ('NaN', 'Infinity', '-Infinity')
+                            OR time IN ('NaN', 'Infinity', '-Infinity')), false) AS odd
+    FROM expm_points WHERE series = s.id
+) AS a
+LEFT JOIN LATERAL (
+    SELECT seq, value, step FROM expm_points WHERE series = s.id AND value = a.lo
+    ORDER BY seq LIMIT 1
+) AS lo ON true
+LEFT JOIN LATERAL (
+    SELECT seq, value, step FROM expm_points WHERE series = s.id AND value = a.hi
+    ORDER BY seq LIMIT 1
+) AS hi ON true
+LEFT JOIN LATERAL (
+    SELECT value FROM expm_points WHERE series = s.id AND seq = a.last_seq
+) AS la ON true
+WHERE s.experiment = %s AND s.version = %s
+ORDER BY s.id
+"""
+#: Every value of each metric of one version, unordered (a sum does not need order).
+VALUES = """
+SELECT s.name, array_agg(p.value)
+FROM expm_series s JOIN expm_points p ON p.series = s.id
+WHERE s.experiment = %s AND s.version = %s
+GROUP BY s.id
+"""
+
+
+class _Metric:
+    """One metric's running aggregates: the server's, then the journal's points."""
+
+    __slots__ = ("count", "high", "last", "low", "newest", "stepped", "total")
+
+    def __init__(self, stepped: bool) -> None:
+        self.stepped = stepped
+        self.count = 0
+        self.last: float | None = None
+        self.low: tuple[float, Any] | None = None  # (value, step) of the first minimum
+        self.high: tuple[float, Any] | None = None
+        self.newest: float | None = None
+        self.total: list[float] = []
+
+    def add(self, values: list[Any], steps: list[Any], times: list[Any]) -> bool:
+        """Append journal points; False for a value this summary does not handle."""
+        if not all(type(v) is float and math.isfinite(v) for v in values):
+            return False
+        if any(t is not None and not math.isfinite(t) for t in times):
+            return False
+        for offset, value in enumerate(values):
+            step = steps[offset] if steps[offset] is not None else self.count + offset
+            if self.low is None or value < self.low[0]:
+                self.low = (value, step)
+            if self.high is None or value > self.high[0]:
+                self.high = (value, step)
+        newest = [t for t in times if t]
+        if newest:
+            self.newest = max([*newest, *([self.newest] if self.newest else [])])
+        self.count += len(values)
+        self.last = values[-1] if values else self.last
+        self.total.extend(values)
+        return True
+
+    def result(self) -> dict[str, Any] | None:
+        """The metric's summary as :func:`.summary_of` gives it, or None (an overflow)."""
+        if self.count == 0:
+            return {
+                "last": None, "min": None, "max": None, "mean": None, "count": 0,
+                "argmin_step": None, "argmax_step": None,
+            }  # fmt: skip
+        try:
+            total = math.fsum(self.total)
+        except OverflowError:
+            return None
+        if not math.isfinite(total):
+            return None
+        assert self.low is not None
+        assert self.high is not None
+        return {
+            "last": self.last,
+            "min": self.low[0],
+            "max": self.high[0],
+            "mean": total / self.count,
+            "count": self.count,
+            "argmin_step": self.low[1],
+            "argmax_step": self.high[1],
+        }
+
+
+def summary(
+    connection: psycopg.Connection[Any],
+    pk: int,
+    record: dict[str, Any],
+    journal: bytes,
+    source: str,
+) -> dict[str, Any] | None:
+    """A running version's summary (stored form), or None to read it whole.
+
+    Args:
+        connection: A connection in the snapshot ``record`` was read in.
+        pk: The experiment's row id.
+        record: The version's row as a stored record without points (its fields,
+            status and journal position).
+        journal: This host's complete journal lines after the shipped offset.
+        source: Names the journal in error messages.
+
+    Returns:
+        What ``_index.summarize`` gives for the whole version, or None.
+
+    Raises:
+        CorruptHistoryError: A journal line cannot be parsed.
+    """
+    version = record["version"]
+    metrics: dict[str, _Metric] = {}
+    with connection.cursor(binary=True) as cursor:
+        cursor.execute(AGGREGATES, (pk, version))
+        for row in cursor:
+            name, stepped, count, odd, newest = row[:5]
+            if odd:
+                return None
+            one = _Metric(bool(stepped))
+            metrics[name] = one
+            if count:
+                lo_seq, lo_value, lo_step, hi_seq, hi_value, hi_step, last = row[5:]
+                one.count = int(count)
+                one.low = (float(lo_value), lo_seq if lo_step is None or not stepped else lo_step)
+                one.high = (float(hi_value), hi_seq if hi_step is None or not stepped else hi_step)
+                one.last = float(last)
+                one.newest = float(newest) if newest is not None and stepped else None
+        cursor.execute(VALUES, (pk, version))
+        for name, values in cursor:
+            metrics[name].total = values  # a binary float8 array, one list made in C
+    if journal:
+        tail: dict[str, Any] = {"metrics": {}, "steps": {}, "timestamps": {}}
+        apply_journal(tail, journal, source)
+        for name, values in tail["metrics"].items():
+            known = metrics.get(name)
+            if known is None:
+                one = metrics[name] = _Metric(True)
+            elif not known.stepped:  # its steps would be padded: left to the whole read
+                return None
+            else:
+                one = known
+            if not one.add(values, tail["steps"][name], tail["timestamps"][name]):
+                return None
+    summaries = {}
+    for name, one in metrics.items():
+        result = one.result()
+        if result is None:
+            return None
+        summaries[name] = result
+    out = _index.summarize({**record, "metrics": {}, "steps": {}, "timestamps": {}})
+    out["metric_summaries"] = summaries
+    newest = max((m.newest for m in metrics.values() if m.stepped and m.newest), default=0)
+    out["last_logged_at"] = (  # as _index.summarize writes it
+        datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="microseconds")
+        if newest
+        else None
+    )
+    return out
