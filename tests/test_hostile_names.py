@@ -176,6 +176,8 @@ def test_a_huge_hyperparameter_is_refused_before_anything_is_written(log_dir: Pa
         ({}, {"blob": "y" * (2 << 20), "owner": "me"}, "metadata['blob']"),
         ({}, {"notes": ["y" * 1000] * 2000}, "metadata['notes']"),  # no one note is too big
         ({"a": "x" * 600_000, "b": "y" * 700_000}, {}, "hyperparameters['b']"),  # the biggest
+        # A huge key is named by its start only: the error stays one readable line.
+        ({"k" * (2 << 20): 1}, {}, "hyperparameters['" + "k" * 76 + "...]"),
     ],
 )
 def test_a_value_over_the_size_limit_is_named_by_field_and_key(

@@ -784,3 +784,53 @@ def test_a_running_versions_summary_from_sql_equals_the_summary_of_its_points(
         assert fast is None, extra
         assert_same(store.summaries_of("sql", [number])[0], _whole_summary(store, "sql", number))
         writer.end_experiment()
+
+
+def test_points_are_stored_with_their_times_bit_for_bit(postgres_uri: str) -> None:
+    """The packed COPY rows carry each value, step and time exactly (times chosen here)."""
+    store = open_store(postgres_uri)
+    store.create_version("t", {"status": "running"})
+    times = [0.0, -0.0, 5e-324, 1.7976931348623157e308, 1700000000.123456, 2.5]
+    values = [float("nan"), float("inf"), -float("inf"), -0.0, 0.1, 1e-300]
+    steps = [0, 1, 2**62, 2**63 - 1, 7, 8]
+    store.append("t", 1, metrics={"m": values}, steps={"m": steps}, timestamps={"m": times})
+    stored = store.read_version("t", 1)
+    from experiment_manager._serialize import decode_metric_values
+
+    assert _bits(decode_metric_values(stored["metrics"]["m"])) == _bits(values)
+    assert stored["steps"]["m"] == steps
+    assert _bits(stored["timestamps"]["m"]) == _bits(times)
+
+
+def test_the_store_works_without_numpy(postgres_uri: str, tmp_path: Path) -> None:
+    """The postgres extra does not bring numpy: points then go in by the general insert."""
+    script = textwrap.dedent(
+        """
+        import sys
+
+        class NoNumpy:  # as on an install without it (not a None entry: psycopg looks)
+            def find_spec(self, name, path=None, target=None):
+                if name == "numpy" or name.startswith("numpy."):
+                    raise ImportError("no numpy here")
+
+        sys.meta_path.insert(0, NoNumpy())
+        from experiment_manager import ExperimentManager
+        manager = ExperimentManager(sys.argv[1], capture_environment=False, system_metrics=False)
+        manager.start_experiment("c", {}, {}, experiment_id="nonumpy")
+        manager.log_metrics({"loss": [0.5, 0.25, 0.125]})
+        manager.log({"loss": 0.0625})
+        manager.end_experiment()
+        print(manager.read_history("nonumpy")[0]["metrics"]["loss"])
+        assert "numpy" not in sys.modules
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, postgres_uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "EXPM_SPOOL_DIR": str(tmp_path / "spool")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0.5, 0.25, 0.125, 0.0625]"

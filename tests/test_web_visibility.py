@@ -141,3 +141,13 @@ def test_on_postgres_named_versions_are_checked_without_reading_every_summary(
         assert client.get(path.format(v=3)).status_code == 404, path  # archived
         assert client.get(path.format(v=3) + "&all=1").status_code == 200, path
     assert calls == []
+
+
+def test_named_versions_of_an_experiment_that_never_ran_name_the_experiment(
+    client: TestClient,
+) -> None:
+    for path in NAMED:
+        answer = client.get(path.replace("/exp/", "/nope/").replace("exp@", "nope@").format(v=1))
+        assert answer.status_code == 404, path
+        assert "'nope'" in answer.text, answer.text
+        assert "version" not in answer.text.lower(), answer.text

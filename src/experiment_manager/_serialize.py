@@ -582,7 +582,8 @@ def check_size(field: str, value: Any, limit: int = MAX_FIELD_BYTES) -> None:
         )
         if child_size <= limit and path != field:
             break  # no one key of this part is too big: the part as a whole is
-        path, part, part_size = f"{path}[{key!r}]", child, child_size
+        shown = repr(key) if len(repr(key)) <= 80 else repr(key)[:77] + "..."
+        path, part, part_size = f"{path}[{shown}]", child, child_size
         if child_size <= limit:
             break  # the field's biggest key, none being too big alone
     raise InvalidArgumentError(

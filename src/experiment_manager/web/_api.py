@@ -28,7 +28,6 @@ from experiment_manager.errors import (
 )
 from experiment_manager.query import BoolOp, FieldRef, Node, Not, parse_order_by, parse_query
 from experiment_manager.stores._metric_read import SeriesRequest
-from experiment_manager.stores.base import decode_version
 from experiment_manager.web import _listing, _params, _visibility
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS, downsample
 from experiment_manager.web._openapi import document as openapi_document
@@ -390,8 +389,9 @@ def _superseded_entry(
     from that one version only when asked for (``superseded=1``).
     """
     x, start, end, buckets = bounds
-    stored = _manager(request).store.read_version(experiment_id, number)
-    moved = (decode_version(stored).get("superseded") or {}).get(metric) or {}
+    moved = (_manager(request).get_version(experiment_id, number).get("superseded") or {}).get(
+        metric
+    ) or {}
     record = {
         group: {metric: moved.get(key) or []}
         for group, key in (("metrics", "values"), ("steps", "steps"), ("timestamps", "timestamps"))

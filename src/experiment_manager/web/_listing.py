@@ -753,6 +753,17 @@ class VersionListings:
         )
         return {s["version"]: s for s in listed}
 
+    def exists(self, experiment_id: str) -> bool:
+        """Whether the experiment has run (even if every version is hidden).
+
+        Args:
+            experiment_id: A validated experiment id.
+
+        Returns:
+            True when it has a version number.
+        """
+        return self._manager.store.latest_version(experiment_id) is not None
+
     def clear(self) -> None:
         """Forget every listing."""
         with self._lock:

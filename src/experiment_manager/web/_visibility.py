@@ -88,8 +88,9 @@ def served_versions(
         ``wanted`` when all are served; else every served version (of ``known``).
 
     Raises:
-        ExperimentNotFoundError: A wanted version does not exist, is in the trash, or
-            is archived and ``archived`` is False (the first such one is named).
+        ExperimentNotFoundError: The experiment never ran; or a wanted version does not
+            exist, is in the trash, or is archived and ``archived`` is False (the first
+            such one is named).
     """
     if wanted is None:
         allowed = served(listings, experiment_id, archived)
@@ -98,6 +99,8 @@ def served_versions(
     numbers = list(wanted)
     # Only the versions named are read: a chart of 20 of 10,000 reads 20 summaries.
     allowed = set(listings.of_versions(experiment_id, numbers, include_archived=archived))
+    if not allowed and not listings.exists(experiment_id):
+        raise ExperimentNotFoundError(experiment_id)
     for number in numbers:
         if number not in allowed:
             raise ExperimentNotFoundError(experiment_id, number)

@@ -4,7 +4,8 @@ A bulk ``log_metrics`` of 10 metrics x 1,000 values adds 10,000 rows: building t
 as Python lists for ``unnest`` arrays costs more than the server's insert, so the
 common case (float values with a step and a time each) is packed as COPY's binary
 format in a few vector operations and sent in one statement. Anything else (an
-exact int, a missing step or time) is left to the caller's general path.
+exact int, a missing step or time) is left to the caller's general path, as is
+every point when numpy is not installed (the ``postgres`` extra does not need it).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import psycopg
     from numpy.typing import NDArray
 
@@ -25,22 +25,20 @@ _HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
 # One row: the field count, then each field's byte length and value (big-endian);
 # ``exact`` is NULL (length -1, no bytes).
-_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("series_len", ">i4"),
-        ("series", ">i8"),
-        ("seq_len", ">i4"),
-        ("seq", ">i4"),
-        ("value_len", ">i4"),
-        ("value", ">f8"),
-        ("exact_len", ">i4"),
-        ("step_len", ">i4"),
-        ("step", ">i8"),
-        ("time_len", ">i4"),
-        ("time", ">f8"),
-    ]
-)
+_FIELDS = [
+    ("fields", ">i2"),
+    ("series_len", ">i4"),
+    ("series", ">i8"),
+    ("seq_len", ">i4"),
+    ("seq", ">i4"),
+    ("value_len", ">i4"),
+    ("value", ">f8"),
+    ("exact_len", ">i4"),
+    ("step_len", ">i4"),
+    ("step", ">i8"),
+    ("time_len", ">i4"),
+    ("time", ">f8"),
+]
 _FIXED = {
     "fields": 6,
     "series_len": 8,
@@ -86,6 +84,10 @@ def packable(
     if exact.count(None) != len(exact):
         return None
     try:
+        import numpy as np
+    except ImportError:
+        return None
+    try:
         # Only ints make an int64 array (None, floats or an out-of-range int do not).
         at = np.asarray(steps)
         when = np.asarray(times, dtype=np.float64)  # None fails, or becomes NaN
@@ -106,19 +108,21 @@ def copy_points(connection: psycopg.Connection[Any], batches: Sequence[Batch]) -
     Example:
         >>> steps, times = packable([None, None], [0, 1], [10.0, 10.0])
         >>> rows = _pack([Batch(7, 0, [0.5, 1.0], steps, times)])
-        >>> len(rows) == 2 * _ROW.itemsize
+        >>> len(rows) == 2 * 62  # bytes per row: a count, six lengths, five values
         True
     """
-    payload = _pack(batches)
-    if not payload:
+    if not any(len(b.values) for b in batches):
         return
+    payload = _pack(batches)
     with connection.cursor() as cursor, cursor.copy(_COPY) as copy:
         copy.write(_HEADER + payload + _TRAILER)
 
 
 def _pack(batches: Sequence[Batch]) -> bytes:
+    import numpy as np
+
     total = sum(len(b.values) for b in batches)
-    rows = np.empty(total, dtype=_ROW)
+    rows = np.empty(total, dtype=np.dtype(_FIELDS))
     for name, value in _FIXED.items():
         rows[name] = value
     at = 0

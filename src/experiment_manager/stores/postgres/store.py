@@ -128,6 +128,7 @@ class PostgresStore(Store):
         self._live_lock = threading.Lock()
         # How far fold_journal took a record's journal, by record, while it is changed.
         self._folded: dict[int, int] = {}
+        self._changing: set[int] = set()  # the records update_version is changing
         self._shipper = _spool.Shipper(self._ship, self._keep_live)
         self._recover()
 
@@ -613,10 +614,12 @@ class PostgresStore(Store):
             before = _snapshot(series)
             segment = int(record.get("_journal_segment", 0))
             committed = int(record.get("_journal_offset", 0))
+            self._changing.add(id(record))
             try:
                 result = change(record)
                 folded = self._folded.get(id(record))
             finally:
+                self._changing.discard(id(record))
                 self._folded.pop(id(record), None)
             if int(record.get("_journal_segment", 0)) != segment:
                 # The journal segment is left: keep how much of it is in, so a tail a
@@ -750,7 +753,8 @@ class PostgresStore(Store):
     def fold_journal(self, experiment_id: str, record: StoredVersion) -> None:
         """Fold as every store does, noting how far, for :meth:`update_version`."""
         super().fold_journal(experiment_id, record)
-        self._folded[id(record)] = int(record.get("_journal_offset", 0))
+        if id(record) in self._changing:  # a reader's fold is not kept: nothing pops it
+            self._folded[id(record)] = int(record.get("_journal_offset", 0))
 
     def _recover(self) -> None:
         """Ship what killed writers on this host left in their journals."""
