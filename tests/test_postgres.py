@@ -712,24 +712,16 @@ def _whole_summary(store: PostgresStore, experiment_id: str, version: int) -> di
     return decode_summary(_index.summarize(store.read_version(experiment_id, version)))
 
 
-def _fast_summary(store: PostgresStore, experiment_id: str, version: int) -> Any:
-    """The SQL-aggregated summary, or None where it defers to the whole read."""
-    from experiment_manager.stores.postgres import _rows, _running
-
+def _journal_tail(store: PostgresStore, experiment_id: str, version: int) -> bytes:
+    """The points of this host's journal that the server does not have yet."""
     pk = store._pk(experiment_id)
-    assert pk is not None
-    with store._snapshot() as connection:
+    with store._pool.connection() as connection:
         row = connection.execute(
-            "SELECT fields::text, status, segment, shipped FROM expm_versions"
-            " WHERE experiment = %s AND version = %s",
+            "SELECT segment, shipped FROM expm_versions WHERE experiment = %s AND version = %s",
             (pk, version),
         ).fetchone()
-        assert row is not None
-        fields, status, segment, shipped = row
-        record = _rows.assemble(fields, status, segment, shipped, {})
-        data = store.read_journal(experiment_id, version, row[2], row[3])
-        whole = data[: data.rfind(b"\n") + 1]
-        return _running.summary(connection, pk, record, whole, "journal"), bool(whole)
+    assert row is not None
+    return store.read_journal(experiment_id, version, row[0], row[1])
 
 
 def test_a_running_versions_summary_from_sql_equals_the_summary_of_its_points(
@@ -759,8 +751,8 @@ def test_a_running_versions_summary_from_sql_equals_the_summary_of_its_points(
     time.sleep(0.3)  # the shipper's wait now lasts the hour
     for step in range(40):
         writer.log({"loss": rng.choice([-5.0, 0.25, 7.5]), "journal_only": step / 3})
-    fast, had_tail = _fast_summary(store, "sql", 1)
-    assert had_tail  # the journal really held points the server did not have
+    assert _journal_tail(store, "sql", 1)  # the journal holds points the server has not
+    fast = store._summary_in_sql("sql", 1)
     assert fast is not None  # plain floats: the SQL path answers
     whole = _whole_summary(store, "sql", 1)
     assert_same(decode_summary(fast), whole)
@@ -780,8 +772,7 @@ def test_a_running_versions_summary_from_sql_equals_the_summary_of_its_points(
         writer.start_experiment("c", {}, {}, experiment_id="sql")
         writer.log_metrics({"loss": [0.5, 0.25], **extra})
         writer.flush()
-        fast, _ = _fast_summary(store, "sql", number)
-        assert fast is None, extra
+        assert store._summary_in_sql("sql", number) is None, extra
         assert_same(store.summaries_of("sql", [number])[0], _whole_summary(store, "sql", number))
         writer.end_experiment()
 

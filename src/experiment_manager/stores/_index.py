@@ -134,12 +134,26 @@ def summarize(stored: StoredVersion, *, aggregates: bool = True) -> dict[str, An
     # Metrics logged together may share one list: each list is looked at once.
     columns = {id(column): column for column in (stored.get("timestamps") or {}).values()}
     newest = max(map(_newest, columns.values()), default=0)
-    summary["last_logged_at"] = (
-        datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="microseconds")
-        if newest
-        else None
-    )
+    summary["last_logged_at"] = logged_at(newest)
     return summary
+
+
+def logged_at(newest: float) -> str | None:
+    """A summary's ``last_logged_at``: the newest point's time as ISO 8601 UTC.
+
+    Args:
+        newest: Seconds since the epoch of the newest point; 0 when there is none.
+
+    Returns:
+        The time with microseconds, or None for 0.
+
+    Example:
+        >>> logged_at(0), logged_at(1.5)
+        (None, '1970-01-01T00:00:01.500000+00:00')
+    """
+    if not newest:
+        return None
+    return datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="microseconds")
 
 
 def _newest(column: list[Any]) -> Any:

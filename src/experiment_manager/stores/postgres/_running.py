@@ -16,9 +16,9 @@ metric without steps), None sends the caller to the whole read.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from experiment_manager.query._summary import summary_of
 from experiment_manager.stores import _index
 from experiment_manager.stores._journal import apply_journal
 
@@ -100,10 +100,7 @@ class _Metric:
     def result(self) -> dict[str, Any] | None:
         """The metric's summary as :func:`.summary_of` gives it, or None (an overflow)."""
         if self.count == 0:
-            return {
-                "last": None, "min": None, "max": None, "mean": None, "count": 0,
-                "argmin_step": None, "argmax_step": None,
-            }  # fmt: skip
+            return dict(summary_of([], None, True))
         try:
             total = math.fsum(self.total)
         except OverflowError:
@@ -188,9 +185,5 @@ def summary(
     out = _index.summarize({**record, "metrics": {}, "steps": {}, "timestamps": {}})
     out["metric_summaries"] = summaries
     newest = max((m.newest for m in metrics.values() if m.stepped and m.newest), default=0)
-    out["last_logged_at"] = (  # as _index.summarize writes it
-        datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="microseconds")
-        if newest
-        else None
-    )
+    out["last_logged_at"] = _index.logged_at(newest)
     return out

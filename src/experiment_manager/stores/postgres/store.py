@@ -960,18 +960,7 @@ class PostgresStore(Store):
         it; anything else (a dead writer, values that summary leaves out) reads the
         version whole, as :meth:`read_version` does.
         """
-        pk = self._pk(experiment_id)
-        fast = None
-        if pk is not None:
-            with self._snapshot() as connection:
-                row = connection.execute(_VERSION_ONE, (pk, version)).fetchone()
-                if row is not None and row[2] == "running":
-                    _, fields, status, segment, shipped = row
-                    record = _rows.assemble(fields, status, segment, shipped, {})
-                    data = self.read_journal(experiment_id, version, segment, shipped)
-                    whole = data[: data.rfind(b"\n") + 1]
-                    source = self.journal_name(experiment_id, version, segment)
-                    fast = _running.summary(connection, pk, record, whole, source)
+        fast = self._summary_in_sql(experiment_id, version)
         if fast is not None and self.is_live(experiment_id, version):
             return decode_summary(fast)
         try:
@@ -979,6 +968,22 @@ class PostgresStore(Store):
         except ExperimentNotFoundError:
             return None
         return decode_summary(_index.summarize(record))
+
+    def _summary_in_sql(self, experiment_id: str, version: int) -> dict[str, Any] | None:
+        """A running version's summary in stored form from :mod:`._running`, or None."""
+        pk = self._pk(experiment_id)
+        if pk is None:
+            return None
+        with self._snapshot() as connection:
+            row = connection.execute(_VERSION_ONE, (pk, version)).fetchone()
+            if row is None or row[2] != "running":
+                return None
+            _, fields, status, segment, shipped = row
+            record = _rows.assemble(fields, status, segment, shipped, {})
+            data = self.read_journal(experiment_id, version, segment, shipped)
+            whole = data[: data.rfind(b"\n") + 1]
+            source = self.journal_name(experiment_id, version, segment)
+            return _running.summary(connection, pk, record, whole, source)
 
     def search_versions(
         self,
