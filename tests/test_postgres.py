@@ -743,7 +743,16 @@ def test_a_running_versions_summary_from_sql_equals_the_summary_of_its_points(
     ties = [0.0, -0.0, 1.0, 1.0, -0.0, 0.1, 0.2, 0.3]
     writer.start_experiment("c", {"lr": 0.1}, {}, experiment_id="sql")
     writer.log_metrics({"ties": ties, "loss": [rng.random() for _ in range(3000)], "empty": []})
-    writer.log_metrics({"far": [1e300, -1e300, 0.5]}, steps={"far": [5, 9, 2**40]})
+    writer.log_metrics({"far": [1e280, -1e280, 0.5]}, steps={"far": [5, 9, 2**40]})
+    # Exponents across the whole range the SQL sum scales, values at and beside powers of
+    # two (where floor(log2) is off by one), and sums that cancel to a few low bits.
+    wide = [rng.uniform(-1, 1) * 2.0 ** rng.randint(-880, 950) for _ in range(2000)]
+    edges = [math.nextafter(2.0**k, d) for k in range(-890, 950, 7) for d in (0, math.inf)]
+    edges += [2.0**k for k in range(-890, 950, 3)]
+    cancel = [x for v in edges[:300] for x in (v, -v)] + [2.0**-880, 3.0]
+    # Each pair sums to its low bit alone: a value scaled inexactly shows in the mean.
+    pairs = [x for k in range(-880, 950, 37) for x in (math.nextafter(2.0**k, 0), -(2.0**k))]
+    writer.log_metrics({"wide": wide, "edges": edges, "cancel": cancel, "pairs": pairs})
     writer.flush()
     # Then points left in this host's journal (nothing ships for an hour), merged in
     # after the server's.
@@ -767,6 +776,10 @@ def test_a_running_versions_summary_from_sql_equals_the_summary_of_its_points(
         {"nan": [float("nan"), 0.5]},
         {"inf": [float("inf")]},
         {"huge": [1.7e308, 1.7e308]},
+        {"large": [2.0**960, 0.5]},  # fsum of many such could overflow
+        {"tiny": [2.0**-900, 0.5]},  # 2**scale would overflow float8
+        {"zero": [0.0, -0.0]},  # the sign of a zero sum is fsum's to choose
+        {"cancels": [1.5, -1.5]},
     ]
     for number, extra in enumerate(left, start=2):
         writer.start_experiment("c", {}, {}, experiment_id="sql")

@@ -4,13 +4,17 @@ An ended version's summary is kept in its row; a running one's changes with ever
 shipped point, so listings, searches and charts summarise it when they read it. Read
 whole, a long run of 1 M points costs over a second per listing; here the server
 gives each metric's count, extremes (and where they are), last value and newest time,
-and only the values travel (one binary float8 array per metric, unordered) for the
-exact mean (``math.fsum``, as every other summary is computed). Points this host has not
-shipped yet come from its journal, as when the version is read whole.
+and its exact sum: every finite float8 is an integer times a power of two, so the
+server scales each value to a 56-bit integer, sums those per power of two as numeric
+(exact), and sends one row per power of two. Python adds these few integers and rounds
+once, which is what ``math.fsum`` (every other summary's mean) gives. No point travels.
+Points this host has not shipped yet come from its journal, as when the version is
+read whole.
 
 The result equals ``summarize(read_version(...))`` exactly. Where that is not simple
-(ints kept exactly, NaN or infinities, an overflowing sum, a journal point on a
-metric without steps), None sends the caller to the whole read.
+(ints kept exactly, NaN or infinities, values so large that fsum could overflow or so
+small that scaling them overflows, a sum of zero, whose sign fsum decides, a journal
+point on a metric without steps), None sends the caller to the whole read.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from experiment_manager.stores._journal import apply_journal
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["AGGREGATES", "VALUES", "summary"]
+__all__ = ["AGGREGATES", "SUMS", "summary"]
 
 #: Per metric of one version: what the summary needs, in one pass over its points plus
 #: three index lookups (the first minimum, the first maximum, the last point).
@@ -37,6 +41,8 @@ CROSS JOIN LATERAL (
     SELECT count(*) AS n, min(value) AS lo, max(value) AS hi, max(seq) AS last_seq,
            max(time) FILTER (WHERE time <> 0) AS newest,
            coalesce(bool_or(exact IS NOT NULL OR value IN ('NaN', 'Infinity', '-Infinity')
+                            OR abs(value) >= %(large)s
+                            OR (value <> 0 AND abs(value) < %(small)s)
                             OR time IN ('NaN', 'Infinity', '-Infinity')), false) AS odd
     FROM expm_points WHERE series = s.id
 ) AS a
@@ -51,16 +57,65 @@ LEFT JOIN LATERAL (
 LEFT JOIN LATERAL (
     SELECT value FROM expm_points WHERE series = s.id AND seq = a.last_seq
 ) AS la ON true
-WHERE s.experiment = %s AND s.version = %s
+WHERE s.experiment = %(pk)s AND s.version = %(version)s
 ORDER BY s.id
 """
-#: Every value of each metric of one version, unordered (a sum does not need order).
-VALUES = """
-SELECT s.name, array_agg(p.value)
-FROM expm_series s JOIN expm_points p ON p.series = s.id
-WHERE s.experiment = %s AND s.version = %s
-GROUP BY s.id
+#: Values outside [SMALL, LARGE) in magnitude (zero aside) leave the sum to the whole
+#: read: below SMALL, 2**scale overflows; from LARGE on, fsum over fewer than 2**63 values
+#: could overflow where the exact sum does not.
+SMALL = 2.0**-896
+LARGE = 2.0**960
+#: Per metric of one version, its exact sum as integers: per scale k, the sum of every
+#: value times 2**k, where k is chosen so that the product is an integer below 2**56
+#: (floor(log2) may be off by one either way; a margin of two bits covers it). Grouped
+#: per series, so that the planner hashes the few scales rather than sorting the points.
+SUMS = """
+SELECT s.name, g.k, g.total::text
+FROM expm_series s
+CROSS JOIN LATERAL (
+    SELECT k, sum((value * power(2::float8, k))::bigint) AS total
+    FROM (
+        SELECT value,
+               CASE WHEN value = 0 OR abs(value) < %(small)s THEN 0
+                    ELSE 54 - floor(ln(abs(value)) * 1.4426950408889634)::integer END AS k
+        FROM expm_points WHERE series = s.id
+    ) AS scaled
+    GROUP BY k
+) AS g
+WHERE s.experiment = %(pk)s AND s.version = %(version)s
 """
+
+
+class _ExactSum:
+    """A sum of floats kept exactly, as ``numerator / 2**scale``."""
+
+    __slots__ = ("numerator", "scale")
+
+    def __init__(self) -> None:
+        self.numerator = 0
+        self.scale = 0
+
+    def add(self, numerator: int, scale: int) -> None:
+        """Add ``numerator / 2**scale`` (a negative scale multiplies)."""
+        if scale < 0:
+            numerator, scale = numerator << -scale, 0
+        if scale > self.scale:
+            self.numerator <<= scale - self.scale
+            self.scale = scale
+        self.numerator += numerator << (self.scale - scale)
+
+    def add_float(self, value: float) -> None:
+        """Add one finite float exactly."""
+        numerator, denominator = value.as_integer_ratio()
+        self.add(numerator, denominator.bit_length() - 1)
+
+    def rounded(self) -> float:
+        """The sum rounded once, as ``math.fsum`` gives it (int division rounds so).
+
+        Raises:
+            OverflowError: The sum is too large for a float.
+        """
+        return self.numerator / (1 << self.scale)
 
 
 class _Metric:
@@ -75,11 +130,11 @@ class _Metric:
         self.low: tuple[float, Any] | None = None  # (value, step) of the first minimum
         self.high: tuple[float, Any] | None = None
         self.newest: float | None = None
-        self.total: list[float] = []
+        self.total = _ExactSum()
 
     def add(self, values: list[Any], steps: list[Any], times: list[Any]) -> bool:
         """Append journal points; False for a value this summary does not handle."""
-        if not all(type(v) is float and math.isfinite(v) for v in values):
+        if not all(type(v) is float and abs(v) < LARGE for v in values):  # NaN fails too
             return False
         if any(t is not None and not math.isfinite(t) for t in times):
             return False
@@ -94,18 +149,19 @@ class _Metric:
             self.newest = max([*newest, *([self.newest] if self.newest else [])])
         self.count += len(values)
         self.last = values[-1] if values else self.last
-        self.total.extend(values)
+        for value in values:
+            self.total.add_float(value)
         return True
 
     def result(self) -> dict[str, Any] | None:
-        """The metric's summary as :func:`.summary_of` gives it, or None (an overflow)."""
+        """The metric's summary as :func:`.summary_of` gives it, or None (the whole read's)."""
         if self.count == 0:
             return dict(summary_of([], None, True))
-        try:
-            total = math.fsum(self.total)
-        except OverflowError:
+        if self.total.numerator == 0:  # fsum's sign of a zero sum varies between versions
             return None
-        if not math.isfinite(total):
+        try:
+            total = self.total.rounded()
+        except OverflowError:
             return None
         assert self.low is not None
         assert self.high is not None
@@ -145,8 +201,9 @@ def summary(
     """
     version = record["version"]
     metrics: dict[str, _Metric] = {}
+    params = {"pk": pk, "version": version, "small": SMALL, "large": LARGE}
     with connection.cursor(binary=True) as cursor:
-        cursor.execute(AGGREGATES, (pk, version))
+        cursor.execute(AGGREGATES, params)
         for row in cursor:
             name, stepped, count, odd, newest = row[:5]
             if odd:
@@ -160,9 +217,9 @@ def summary(
                 one.high = (float(hi_value), hi_seq if hi_step is None or not stepped else hi_step)
                 one.last = float(last)
                 one.newest = float(newest) if newest is not None and stepped else None
-        cursor.execute(VALUES, (pk, version))
-        for name, values in cursor:
-            metrics[name].total = values  # a binary float8 array, one list made in C
+        cursor.execute(SUMS, params)
+        for name, scale, total in cursor:
+            metrics[name].total.add(int(total), scale)
     if journal:
         tail: dict[str, Any] = {"metrics": {}, "steps": {}, "timestamps": {}}
         apply_journal(tail, journal, source)
