@@ -9,6 +9,8 @@ import pytest
 
 from experiment_manager import ExperimentManager, InvalidArgumentError
 
+pytestmark = pytest.mark.usefixtures("each_store")
+
 
 @pytest.fixture
 def manager(log_dir: Path) -> ExperimentManager:
@@ -69,3 +71,23 @@ def test_bad_steps_are_refused_with_nothing_written(
         manager.log_metrics({"loss": [0.5, 0.4]}, steps=steps)  # type: ignore[arg-type]
     manager.end_experiment()
     assert _version(manager)["metrics"] == {}
+
+
+def test_no_default_step_after_the_largest_step_on_any_store(
+    manager: ExperimentManager,
+) -> None:
+    """Steps are 64-bit on every store: after a point at 2**63 - 1 a point needs its step
+    (PostgreSQL's bigint would refuse 2**63 later, when the point ships)."""
+    assert manager.log({"loss": 1.0}, step=2**63 - 1) == 2**63 - 1
+    with pytest.raises(InvalidArgumentError, match="default step would pass"):
+        manager.log({"loss": 2.0})
+    with pytest.raises(InvalidArgumentError, match="default step would pass"):
+        manager.log_metric("loss", 2.0)
+    with pytest.raises(InvalidArgumentError, match="largest step"):
+        manager.log_metrics({"loss": [2.0]})
+    assert manager.log({"loss": 3.0}, step=5) == 5
+    manager.end_experiment()
+    version = _version(manager)
+    assert version["status"] == "finished"
+    assert version["metrics"] == {"loss": [1.0, 3.0]}
+    assert version["steps"] == {"loss": [2**63 - 1, 5]}

@@ -15,10 +15,13 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 from experiment_manager import _checkpoints, _serialize
-from experiment_manager.errors import StorageError
+from experiment_manager.errors import InvalidArgumentError, StorageError
 from experiment_manager.stores.base import JournalWriter, LiveHandle, Store, StoredVersion
 
-__all__ = ["SYSTEM_PREFIX", "ActiveRun", "next_step_after", "now_iso"]
+__all__ = ["MAX_STEP", "SYSTEM_PREFIX", "ActiveRun", "next_step_after", "now_iso"]
+
+#: The largest step: steps are 64-bit integers in every store (PostgreSQL's bigint).
+MAX_STEP = 2**63 - 1
 
 #: Metrics the system sampler logs are named under this prefix; their step is the
 #: sample number, so they do not move the default step of the user's points.
@@ -138,13 +141,18 @@ class ActiveRun:
             The step used.
 
         Raises:
-            InvalidArgumentError: ``metrics`` is not a mapping.
+            InvalidArgumentError: ``metrics`` is not a mapping, or no step is given
+                after a point at :data:`MAX_STEP`.
             InvalidMetricError: A name or value is invalid; nothing is written.
             StorageError: The OS refused the write (a full disk); nothing of this
                 point is in the journal, and the points before it are intact.
         """
         if step is None:
             step = self.next_step
+            if step > MAX_STEP:  # the point before was at MAX_STEP: refused, not stored
+                raise InvalidArgumentError(
+                    "step", None, f"must be given: the default step would pass {MAX_STEP}"
+                )
         try:
             line = self._dumps({"m": metrics, "s": step, "t": wall_time}, option=self._newline)
             clean = (

@@ -17,6 +17,7 @@ from experiment_manager import _checkpoints, _process_hooks, _serialize
 from experiment_manager._curation import CurationMixin, curation_fields
 from experiment_manager._naming import refuse_case_twin, slugify, validate_experiment_id
 from experiment_manager._reads import ReadsMixin
+from experiment_manager._run import MAX_STEP as _MAX_STEP
 from experiment_manager._run import SYSTEM_PREFIX, ActiveRun, next_step_after, now_iso
 from experiment_manager.errors import (
     ActiveRunEndedWarning,
@@ -84,9 +85,6 @@ def _merge_into(
         elif target[key] != value or type(target[key]) is not type(value):
             changes.append({"at": at, "key": path, "from": target[key], "to": value})
             target[key] = value
-
-
-_MAX_STEP = 2**63 - 1  # steps are stored as JSON integers of 64 bits
 
 
 def _supersede(stored: StoredVersion, from_step: int, at: str) -> None:
