@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,26 +27,15 @@ import pytest
 
 from experiment_manager import ExperimentManager
 from experiment_manager.web._background import BackgroundServer
+from tests import _chromium
+from tests._chromium import VIEWPORT, Watch
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = pytest.mark.slow
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install chromium)",
-    ),
-]
+# The browser fixtures (tests/_chromium.py): one Chromium per module, a page per test.
+browser = _chromium.browser
+page = _chromium.page
+shot = _chromium.shot
 
 #: The scripts the pages load; anything else in the DOM is an injection.
 OUR_SCRIPTS = {
@@ -138,65 +127,6 @@ def xss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundS
     build_xss_log_dir(log_dir)
     with BackgroundServer(log_dir) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    finally:
-        playwright.stop()
-
-
-class Watch:
-    """What a page did that it must not: dialogs, script errors, CSP violations."""
-
-    def __init__(self, page: Any) -> None:
-        self.dialogs: list[str] = []
-        self.page_errors: list[str] = []
-        self.csp: list[str] = []
-        page.on("dialog", self._dialog)
-        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
-        page.on("console", self._console)
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(f"{dialog.type}: {dialog.message}")
-        dialog.dismiss()
-
-    def _console(self, message: Any) -> None:
-        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
-            self.csp.append(message.text)
-
-    def assert_clean(self) -> None:
-        assert self.dialogs == []
-        assert self.page_errors == []
-        assert self.csp == []
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    tab.set_default_timeout(20_000)
-    tab.watch = Watch(tab)
-    yield tab
-    context.close()
-
-
-@pytest.fixture
-def shot(page: Any, tmp_path: Path) -> Callable[[str], Path]:
-    def take(name: str) -> Path:
-        path = tmp_path / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        print(f"screenshot: {path}")
-        return path
-
-    return take
 
 
 # ---- Helpers -------------------------------------------------------------------------
@@ -500,7 +430,7 @@ def test_experiment_page_overlay_diff_and_shared_url(
     # The URL is the view: a new tab opened on it shows the same selection and metric.
     shared = page.url
     assert "versions=1,2,3" in shared
-    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other = browser.new_page(viewport=VIEWPORT)
     try:
         other.goto(shared)
         wait_ready(other)
@@ -632,9 +562,7 @@ def test_stored_xss_never_executes(
 ) -> None:
     # With the CSP bypassed, an injected script or handler would run: the escaping
     # alone must keep every payload inert.
-    context = browser.new_context(
-        viewport={"width": 1400, "height": 1000}, bypass_csp=csp == "bypassed"
-    )
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=csp == "bypassed")
     page = context.new_page()
     page.set_default_timeout(20_000)
     watch = Watch(page)
@@ -923,7 +851,7 @@ def test_a_resumed_version_shows_a_labelled_resume_marker_without_superseded_poi
     with manager.experiment("cfg", {"lr": 0.2}, experiment_id="resumed"):  # never resumed
         for step in range(30):
             manager.log({"loss": 0.3}, step=step)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.watch = Watch(page)

@@ -19,16 +19,15 @@ from typing import Any
 import pytest
 
 from experiment_manager.web._background import BackgroundServer
+from tests import _chromium
 from tests.test_damaged_documents import _good, _healthy_document, _write
-from tests.test_web_browser import CHROMIUM, CHROMIUM_ARGS, Watch, wait_ready
+from tests.test_web_browser import wait_ready
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install chromium)",
-    ),
-]
+pytestmark = pytest.mark.slow
+
+# The browser fixtures (tests/_chromium.py): one Chromium per module, a page per test.
+browser = _chromium.browser
+page = _chromium.page
 
 #: What a traceback or an internal error would show.
 INTERNALS = ("Traceback", 'File "', "site-packages", '.py", line', " object at 0x")
@@ -53,29 +52,6 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(log_dir: Path) -> Iterator[BackgroundServer]:
     with BackgroundServer(log_dir) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    finally:
-        playwright.stop()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(20_000)
-    tab.watch = Watch(tab)
-    yield tab
-    context.close()
 
 
 def _assert_no_internals(text: str, log_dir: Path) -> None:

@@ -19,20 +19,15 @@ import pytest
 
 from experiment_manager import ExperimentManager
 from experiment_manager.web._background import BackgroundServer
-from tests import test_web_browser as _browser_tests
-from tests.test_web_browser import CHROMIUM, wait_ready
+from tests import _chromium
+from tests.test_web_browser import wait_ready
 
-browser = _browser_tests.browser
-page = _browser_tests.page
-shot = _browser_tests.shot
+pytestmark = pytest.mark.slow
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install chromium)",
-    ),
-]
+# The browser fixtures (tests/_chromium.py): one Chromium per module, a page per test.
+browser = _chromium.browser
+page = _chromium.page
+shot = _chromium.shot
 
 
 def build(log_dir: Path) -> None:
