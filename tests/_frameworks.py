@@ -16,4 +16,7 @@ def require(name: str) -> ModuleType:
     except ImportError as error:
         if os.environ.get("CI"):
             pytest.fail(f"{name} is in the test extra but cannot be imported: {error}")
-        pytest.skip(f"{name} is not installed (pip install '.[test]'): {error}")
+        # Also at a module's top, where it skips the whole module.
+        pytest.skip(
+            f"{name} is not installed (pip install '.[test]'): {error}", allow_module_level=True
+        )

@@ -28,6 +28,7 @@ from experiment_manager.importers._mlflow_files import (
     read_metric_file,
 )
 from experiment_manager.stores.memory import MemoryStore
+from tests import _frameworks
 from tests._import_sources import require, write_source
 
 
@@ -236,7 +237,7 @@ def test_metrics_logged_together_share_one_steps_and_one_times_list(tmp_path: Pa
     ],
 )
 def test_meta_yaml_reads_as_yaml_does(tmp_path: Path, text: str) -> None:
-    yaml = pytest.importorskip("yaml")
+    yaml = _frameworks.require("yaml")
     path = tmp_path / "meta.yaml"
     path.write_text(text)
     assert _yaml(path) == yaml.safe_load(text)

@@ -16,14 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-pytest.importorskip("msgspec")
-pytest.importorskip("simdjson")
-
-import numpy as np
 
 from experiment_manager import ExperimentManager
 from experiment_manager.stores import _atomic, _columns
@@ -33,6 +29,11 @@ from experiment_manager.stores.files import FileStore
 from experiment_manager.stores.memory import MemoryStore
 from experiment_manager.web._cache import HistoryCache
 from experiment_manager.web._series import X_AXES, columns_of, prepare
+from tests._frameworks import require
+
+# The direct read is these two libraries' (the test extra has them).
+require("msgspec")
+require("simdjson")
 
 NAN = float("nan")
 INF = float("inf")
