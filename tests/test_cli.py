@@ -26,6 +26,7 @@ from experiment_manager.stores import files
 from tests import _reference_table
 from tests._postgres import Databases, server_uri
 from tests._util import (
+    across_processes,
     assert_same,
     files_only,
     run_python,
@@ -813,11 +814,24 @@ def test_doctor_json_equals_the_library(mess: tuple[Path, bytes]) -> None:
     assert_same(parsed_json(result), plain(doctor(log_dir, dry_run=True).to_dict()))
 
 
-@files_only
-def test_doctor_progress_when_asked(mess: tuple[Path, bytes]) -> None:
-    log_dir, _ = mess
-    result = run(log_dir, "doctor", "--dry-run", "--progress")
-    assert "Checking histories: 3/3" in result.stderr
+@across_processes
+def test_doctor_progress_when_asked(
+    tmp_path: Path, each_store: str, process_log_dir: Callable[[Path], str]
+) -> None:
+    log_dir = tmp_path / "logs"
+    manager = ExperimentManager(log_dir, capture_environment=False)
+    for experiment_id in ("a", "b", "c"):
+        with manager.experiment("cfg", {}, experiment_id=experiment_id):
+            manager.log({"loss": 1.0})
+    checked = 3
+    if each_store in ("small", "big"):  # a history that cannot be read is counted too
+        (log_dir / "broken.json").write_bytes(b'{"format": 1, "experiment_id": "broken", "ver')
+        checked = 4
+    # A command of its own, as a user runs it: only a folder or URI names the store.
+    args = ["-m", "experiment_manager", "--log-dir", process_log_dir(log_dir)]
+    result = run_python([*args, "doctor", "--dry-run", "--progress"], cwd=tmp_path)
+    assert result.returncode == (3 if checked == 4 else 0), result.stderr
+    assert f"Checking histories: {checked}/{checked}" in result.stderr
 
 
 def test_doctor_healthy_folder_exits_0(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from experiment_manager.errors import (
     InvalidArgumentError,
     QuerySyntaxError,
 )
-from tests._util import assert_same, files_only, strict_loads, write_script
+from tests._util import across_processes, assert_same, strict_loads, write_script
 
 # Every test runs on a small history and on a big one (version files merged by readers).
 pytestmark = pytest.mark.usefixtures("each_store")
@@ -236,6 +236,16 @@ def listing(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
 
 
+#: What a store of the test keeps under ``tmp_path``: the folder store its log folder,
+#: the PostgreSQL store its local journals (see tests/conftest.py). Not export output.
+STORE_ENTRIES = ("logs", "spool")
+
+
+def outputs(folder: Path) -> list[str]:
+    """:func:`listing` of ``folder`` without the entries the store keeps there."""
+    return [name for name in listing(folder) if name not in STORE_ENTRIES]
+
+
 # -- round trips ----------------------------------------------------------------------
 
 
@@ -330,7 +340,6 @@ def test_export_reports_progress_every_ten_thousand_rows(tmp_path: Path) -> None
     assert strict_loads(lines[24_999])["value"] == 24_999.0
 
 
-@files_only
 def test_export_errors_create_no_file(manager: ExperimentManager, tmp_path: Path) -> None:
     target = tmp_path / "out.csv"
     with pytest.raises(InvalidArgumentError):
@@ -343,7 +352,7 @@ def test_export_errors_create_no_file(manager: ExperimentManager, tmp_path: Path
         manager.export(target, "csv", experiment_id="gamma")
     with pytest.raises(ExperimentNotFoundError):
         manager.export(tmp_path / "out.parquet", "parquet", experiment_id="gamma")
-    assert listing(tmp_path) == ["logs"]
+    assert outputs(tmp_path) == []
 
 
 def test_parquet_with_a_column_of_mixed_types(tmp_path: Path) -> None:
@@ -444,7 +453,6 @@ def test_a_failing_row_source_leaves_the_target_unchanged(
     assert listing(out) == [target.name]
 
 
-@files_only
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)
 def test_a_failing_text_writer_leaves_the_target_unchanged(
     manager: ExperimentManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
@@ -469,10 +477,9 @@ def test_a_failing_text_writer_leaves_the_target_unchanged(
         manager.export(target, fmt, shape="long")
     assert calls["n"] == 3
     assert target.read_bytes() == b"old"
-    assert listing(tmp_path) == sorted(["logs", target.name])
+    assert outputs(tmp_path) == [target.name]
 
 
-@files_only
 def test_a_failing_parquet_writer_leaves_the_target_unchanged(
     manager: ExperimentManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -489,10 +496,9 @@ def test_a_failing_parquet_writer_leaves_the_target_unchanged(
     with pytest.raises(OSError, match="disk full"):
         manager.export(target, "parquet")
     assert target.read_bytes() == b"old"
-    assert listing(tmp_path) == sorted(["logs", target.name])
+    assert outputs(tmp_path) == [target.name]
 
 
-@files_only
 def test_a_successful_export_replaces_the_target(
     manager: ExperimentManager, tmp_path: Path
 ) -> None:
@@ -501,13 +507,12 @@ def test_a_successful_export_replaces_the_target(
         target.write_bytes(b"old")
         manager.export(target, fmt)
         assert_file_holds(target, fmt, expected_wide(manager))
-    assert listing(tmp_path) == sorted(["logs", *(f"runs.{fmt}" for fmt in ALL_FORMATS)])
+    assert outputs(tmp_path) == sorted(f"runs.{fmt}" for fmt in ALL_FORMATS)
 
 
 # -- optional dependencies ------------------------------------------------------------
 
 
-@files_only
 def test_parquet_without_pyarrow_names_the_extra(
     manager: ExperimentManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -521,7 +526,7 @@ def test_parquet_without_pyarrow_names_the_extra(
         manager.export(target, "parquet")
     assert 'pip install "experiment-manager[parquet]"' in str(error.value)
     assert target.read_bytes() == b"old"
-    assert listing(tmp_path) == ["logs", "runs.parquet"]
+    assert outputs(tmp_path) == ["runs.parquet"]
     # The text formats do not need it.
     manager.export(tmp_path / "runs.csv", "csv")
     assert len(read_back(tmp_path / "runs.csv", "csv")) == 3
@@ -614,13 +619,12 @@ def test_expm_export_does_not_follow_a_planted_temp_symlink(
     assert listing(out) == sorted([target.name, f".runs.{fmt}.tmp"])
 
 
-@files_only
 def test_an_export_into_a_missing_folder_fails_and_leaves_nothing(
     manager: ExperimentManager, tmp_path: Path
 ) -> None:
     with pytest.raises(FileNotFoundError):
         manager.export(tmp_path / "missing" / "runs.csv", "csv")
-    assert listing(tmp_path) == ["logs"]
+    assert outputs(tmp_path) == []
 
 
 CONCURRENT_EXPORTER = """\
@@ -649,10 +653,10 @@ def _fill(log_dir: Path, label: str, versions: int) -> None:
         manager.end_experiment()
 
 
-@files_only
+@across_processes
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_two_processes_exporting_to_one_target_never_mix_their_outputs(
-    tmp_path: Path, fmt: str
+    tmp_path: Path, fmt: str, process_log_dir: Callable[[Path], str]
 ) -> None:
     script = write_script(tmp_path / "scripts", "exporter.py", CONCURRENT_EXPORTER)
     shared = tmp_path / "out" / f"runs.{fmt}"
@@ -665,7 +669,7 @@ def test_two_processes_exporting_to_one_target_never_mix_their_outputs(
             [
                 sys.executable,
                 str(script),
-                str(tmp_path / f"logs_{label}"),
+                process_log_dir(tmp_path / f"logs_{label}"),
                 fmt,
                 str(tmp_path / f"own_{label}.{fmt}"),
                 str(shared),

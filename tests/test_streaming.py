@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from experiment_manager.errors import (
     NoActiveExperimentError,
 )
 from tests._util import (
+    across_processes,
     assert_same,
     files_only,
     history_path,
@@ -65,10 +67,13 @@ print(json.dumps(history))
 """
 
 
-def _read_in_other_process(tmp_path: Path, log_dir: Path) -> list[dict[str, Any]]:
-    """read_history in a fresh interpreter; floats survive json.dumps/loads exactly."""
+def _read_in_other_process(tmp_path: Path, location: str) -> list[dict[str, Any]]:
+    """read_history in a fresh interpreter given ``location`` as its log_dir.
+
+    Floats survive json.dumps/loads exactly.
+    """
     script = write_script(tmp_path / "scripts", "reader.py", READER)
-    done = run_python([str(script), str(log_dir), EXPERIMENT_ID], cwd=tmp_path)
+    done = run_python([str(script), location, EXPERIMENT_ID], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     history: list[dict[str, Any]] = json.loads(done.stdout)
     return history
@@ -176,9 +181,12 @@ EXACT_VALUES: list[tuple[Any, int | float]] = [
 ]
 
 
-@files_only
+@across_processes
 def test_values_read_back_exactly_while_running_from_another_process_and_after_end(
-    manager: ExperimentManager, log_dir: Path, tmp_path: Path
+    manager: ExperimentManager,
+    log_dir: Path,
+    tmp_path: Path,
+    process_log_dir: Callable[[Path], str],
 ) -> None:
     _start(manager)
     for value, _ in EXACT_VALUES:
@@ -194,7 +202,7 @@ def test_values_read_back_exactly_while_running_from_another_process_and_after_e
         {name: [value] for name, value in expected_row.items()},
     )
 
-    other = _read_in_other_process(tmp_path, log_dir)[0]
+    other = _read_in_other_process(tmp_path, process_log_dir(log_dir))[0]
     assert_same(other["metrics"]["v"], expected)
     assert other["steps"]["v"] == list(range(len(EXACT_VALUES)))
 
@@ -331,9 +339,12 @@ def test_log_and_flush_need_an_active_experiment(manager: ExperimentManager) -> 
 # -- reading while live, mixing with log_metrics, folding --------------------------------
 
 
-@files_only
+@across_processes
 def test_another_process_reads_streamed_points_while_the_run_is_live(
-    manager: ExperimentManager, log_dir: Path, tmp_path: Path
+    manager: ExperimentManager,
+    log_dir: Path,
+    tmp_path: Path,
+    process_log_dir: Callable[[Path], str],
 ) -> None:
     _start(manager)
     before = time.time()
@@ -345,7 +356,7 @@ def test_another_process_reads_streamed_points_while_the_run_is_live(
     manager.log({"loss": float("-inf")})
     after = time.time()
 
-    record = _read_in_other_process(tmp_path, log_dir)[0]
+    record = _read_in_other_process(tmp_path, process_log_dir(log_dir))[0]
     assert record["status"] == "running"
     assert record["ended_at"] is None
     assert_same(

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,13 @@ from hypothesis import strategies as st
 
 from experiment_manager import ExperimentManager
 from experiment_manager.cli import _commands_ui, main
-from tests._util import files_only, run_python, strict_loads, write_script, written_through
+from tests._util import (
+    across_processes,
+    run_python,
+    strict_loads,
+    write_script,
+    written_through,
+)
 
 pytestmark = pytest.mark.usefixtures("each_store")
 
@@ -980,15 +986,16 @@ def free_port() -> int:
         return port
 
 
-@files_only
-def test_ui_serves_for_real(tmp_path: Path) -> None:
+@across_processes
+def test_ui_serves_for_real(tmp_path: Path, process_log_dir: Callable[[Path], str]) -> None:
     import httpx
 
     manager = ExperimentManager(tmp_path / "logs", capture_environment=False)
     manager.start_experiment("real", {"lr": 0.1}, {}, experiment_id="real")
     manager.end_experiment()
     port = free_port()
-    command = [sys.executable, "-m", "experiment_manager", "--log-dir", str(tmp_path / "logs")]
+    log_dir = process_log_dir(tmp_path / "logs")
+    command = [sys.executable, "-m", "experiment_manager", "--log-dir", log_dir]
     process = subprocess.Popen(
         [*command, "ui", "--port", str(port)],
         stdout=subprocess.PIPE,
