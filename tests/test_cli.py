@@ -23,7 +23,7 @@ from experiment_manager.doctor import doctor
 from experiment_manager.export import wide_rows
 from experiment_manager.query import metric_summary
 from experiment_manager.stores import files
-from tests import _reference_table
+from tests import _frameworks, _reference_table
 from tests._postgres import Databases, server_uri
 from tests._util import (
     across_processes,
@@ -691,7 +691,7 @@ def test_export_needs_an_output(logs: Path | str) -> None:
 
 @on_logs
 def test_plot_writes_a_png(logs: Path | str, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    _frameworks.require("matplotlib")
     target = tmp_path / "loss.png"
     result = run(logs, "plot", "mnist", "-m", "loss", "--versions", "1-3", "-o", str(target))
     assert result.exit_code == 0, result.output
@@ -773,6 +773,7 @@ def mess(tmp_path: Path) -> tuple[Path, bytes]:
     return log_dir, corrupt
 
 
+@files_only  # the mess is folder files: an orphan journal, a stale temp, a corrupt file
 def test_doctor_dry_run_changes_nothing(mess: tuple[Path, bytes]) -> None:
     log_dir, _ = mess
     before = tree(log_dir)
@@ -807,6 +808,7 @@ def test_doctor_repairs_what_is_safe_and_reports_the_rest(mess: tuple[Path, byte
     assert (log_dir / "broken.json").read_bytes() == corrupt
 
 
+@files_only
 def test_doctor_json_equals_the_library(mess: tuple[Path, bytes]) -> None:
     log_dir, _ = mess
     result = run(log_dir, "doctor", "--dry-run", "--json")
@@ -1023,7 +1025,7 @@ def test_group_help_documents_the_exit_codes() -> None:
 
 
 def test_demo_still_works(tmp_path: Path) -> None:
-    pytest.importorskip("numpy")
+    _frameworks.require("numpy")
     result = run(tmp_path / "logs", "demo", "--epochs", "1")
     assert result.exit_code == 0, result.output
     assert "Done in" in result.stdout
@@ -1092,7 +1094,7 @@ def test_subprocess_corrupt_exit_3_and_demo(mess: tuple[Path, bytes], tmp_path: 
     log_dir, _ = mess
     assert expm(log_dir, "show", "broken").returncode == 3
     assert expm(log_dir, "doctor").returncode == 3
-    pytest.importorskip("numpy")
+    _frameworks.require("numpy")
     demo = run_python(
         ["-m", "experiment_manager", "--log-dir", str(tmp_path / "demo"), "demo", "--epochs", "1"],
         cwd=tmp_path,

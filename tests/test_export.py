@@ -36,7 +36,8 @@ from experiment_manager.errors import (
 )
 from tests._util import across_processes, assert_same, strict_loads, write_script
 
-# Every test runs on a small history and on a big one (version files merged by readers).
+# Every test runs on every store (see each_store in conftest.py): small and big folder
+# histories, the in-memory store and PostgreSQL; files_only tests look at folder files.
 pytestmark = pytest.mark.usefixtures("each_store")
 
 NAN = math.nan

@@ -31,7 +31,8 @@ from experiment_manager.stores.files import FileStore
 from tests._runner import Plan, Runners
 from tests._util import across_processes, assert_same, assert_table_matches, files_only, same
 
-# Every test runs on a small history and on a big one (version files merged by readers).
+# Every test runs on every store (see each_store in conftest.py): small and big folder
+# histories, the in-memory store and PostgreSQL; files_only tests look at folder files.
 pytestmark = pytest.mark.usefixtures("each_store")
 
 NAN = math.nan
