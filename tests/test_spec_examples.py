@@ -17,7 +17,7 @@ from tests._util import (
     write_script,
 )
 
-# Every test runs on each backend: small and big folder histories, and memory.
+# Every test runs on each backend: small and big folder histories, memory and PostgreSQL.
 pytestmark = pytest.mark.usefixtures("each_store")
 
 SPEC_FILE = Path("/work/shared/seed/experiment-manager-spec.txt")

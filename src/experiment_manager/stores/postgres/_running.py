@@ -6,10 +6,10 @@ whole, a long run of 1 M points costs over a second per listing; here the server
 gives each metric's count, extremes (and where they are), last value and newest time,
 and its exact sum: every finite float8 is an integer times a power of two, so the
 server scales each value to a 56-bit integer, sums those per power of two as numeric
-(exact), and sends one row per power of two. Python adds these few integers and rounds
-once, which is what ``math.fsum`` (every other summary's mean) gives. No point travels.
-Points this host has not shipped yet come from its journal, as when the version is
-read whole.
+(exact), and sends per metric one sum per power of two, all in one pass over the
+points. Python adds these few integers and rounds once, which is what ``math.fsum``
+(every other summary's mean) gives. No point travels. Points this host has not shipped
+yet come from its journal, as when the version is read whole.
 
 The result equals ``summarize(read_version(...))`` exactly. Where that is not simple
 (ints kept exactly, NaN or infinities, values so large that fsum could overflow or so
@@ -29,22 +29,48 @@ from experiment_manager.stores._journal import apply_journal
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["AGGREGATES", "SUMS", "summary"]
+__all__ = ["AGGREGATES", "summary"]
 
-#: Per metric of one version: what the summary needs, in one pass over its points plus
-#: three index lookups (the first minimum, the first maximum, the last point).
+#: Values outside [SMALL, LARGE) in magnitude (zero aside) leave the sum to the whole
+#: read: below SMALL, 2**scale overflows; from LARGE on, fsum over fewer than 2**63 values
+#: could overflow where the exact sum does not.
+SMALL = 2.0**-896
+LARGE = 2.0**960
+#: Per metric of one version, what the summary needs, in one pass over its points plus
+#: three index lookups (the first minimum, the first maximum, the last point). The pass
+#: groups the points by scale k, chosen so that value * 2**k is an integer below 2**56
+#: (floor(log2) may be off by one either way; a margin of two bits covers it): each
+#: group's sum of those integers is exact as numeric, and the groups' counts, extremes,
+#: last sequence numbers and newest times combine into the metric's. Grouped per series,
+#: so that the planner hashes the few scales rather than sorting the points. NaN is
+#: greater than every number in PostgreSQL, so ``abs(value) < LARGE`` leaves it out too.
 AGGREGATES = """
-SELECT s.name, s.stepped, a.n, a.odd, a.newest,
+SELECT s.name, s.stepped, a.n, a.odd, a.newest, a.scales, a.totals,
        lo.seq, lo.value, lo.step, hi.seq, hi.value, hi.step, la.value
 FROM expm_series s
 CROSS JOIN LATERAL (
-    SELECT count(*) AS n, min(value) AS lo, max(value) AS hi, max(seq) AS last_seq,
-           max(time) FILTER (WHERE time <> 0) AS newest,
-           coalesce(bool_or(exact IS NOT NULL OR value IN ('NaN', 'Infinity', '-Infinity')
-                            OR abs(value) >= %(large)s
-                            OR (value <> 0 AND abs(value) < %(small)s)
-                            OR time IN ('NaN', 'Infinity', '-Infinity')), false) AS odd
-    FROM expm_points WHERE series = s.id
+    SELECT sum(g.n) AS n, min(g.lo) AS lo, max(g.hi) AS hi, max(g.last_seq) AS last_seq,
+           max(g.newest) AS newest, coalesce(bool_or(g.odd), false) AS odd,
+           array_agg(g.k) AS scales, array_agg(g.total::text) AS totals
+    FROM (
+        SELECT k, count(*) AS n, min(value) AS lo, max(value) AS hi, max(seq) AS last_seq,
+               max(time) FILTER (WHERE time <> 0) AS newest,
+               bool_or(NOT plain OR exact IS NOT NULL
+                       OR time IN ('NaN', 'Infinity', '-Infinity')) AS odd,
+               coalesce(sum((value * power(2::float8, k))::bigint) FILTER (WHERE plain), 0)
+                   AS total
+        FROM (
+            SELECT value, seq, time, exact, plain,
+                   CASE WHEN plain AND value <> 0
+                        THEN 54 - floor(ln(abs(value)) * 1.4426950408889634)::integer
+                        ELSE 0 END AS k
+            FROM expm_points,
+                 LATERAL (SELECT value = 0 OR (abs(value) >= %(small)s
+                                               AND abs(value) < %(large)s) AS plain) AS p
+            WHERE series = s.id
+        ) AS scaled
+        GROUP BY k
+    ) AS g
 ) AS a
 LEFT JOIN LATERAL (
     SELECT seq, value, step FROM expm_points WHERE series = s.id AND value = a.lo
@@ -59,30 +85,6 @@ LEFT JOIN LATERAL (
 ) AS la ON true
 WHERE s.experiment = %(pk)s AND s.version = %(version)s
 ORDER BY s.id
-"""
-#: Values outside [SMALL, LARGE) in magnitude (zero aside) leave the sum to the whole
-#: read: below SMALL, 2**scale overflows; from LARGE on, fsum over fewer than 2**63 values
-#: could overflow where the exact sum does not.
-SMALL = 2.0**-896
-LARGE = 2.0**960
-#: Per metric of one version, its exact sum as integers: per scale k, the sum of every
-#: value times 2**k, where k is chosen so that the product is an integer below 2**56
-#: (floor(log2) may be off by one either way; a margin of two bits covers it). Grouped
-#: per series, so that the planner hashes the few scales rather than sorting the points.
-SUMS = """
-SELECT s.name, g.k, g.total::text
-FROM expm_series s
-CROSS JOIN LATERAL (
-    SELECT k, sum((value * power(2::float8, k))::bigint) AS total
-    FROM (
-        SELECT value,
-               CASE WHEN value = 0 OR abs(value) < %(small)s THEN 0
-                    ELSE 54 - floor(ln(abs(value)) * 1.4426950408889634)::integer END AS k
-        FROM expm_points WHERE series = s.id
-    ) AS scaled
-    GROUP BY k
-) AS g
-WHERE s.experiment = %(pk)s AND s.version = %(version)s
 """
 
 
@@ -205,21 +207,20 @@ def summary(
     with connection.cursor(binary=True) as cursor:
         cursor.execute(AGGREGATES, params)
         for row in cursor:
-            name, stepped, count, odd, newest = row[:5]
+            name, stepped, count, odd, newest, scales, totals = row[:7]
             if odd:
                 return None
             one = _Metric(bool(stepped))
             metrics[name] = one
             if count:
-                lo_seq, lo_value, lo_step, hi_seq, hi_value, hi_step, last = row[5:]
+                lo_seq, lo_value, lo_step, hi_seq, hi_value, hi_step, last = row[7:]
                 one.count = int(count)
                 one.low = (float(lo_value), lo_seq if lo_step is None or not stepped else lo_step)
                 one.high = (float(hi_value), hi_seq if hi_step is None or not stepped else hi_step)
                 one.last = float(last)
                 one.newest = float(newest) if newest is not None and stepped else None
-        cursor.execute(SUMS, params)
-        for name, scale, total in cursor:
-            metrics[name].total.add(int(total), scale)
+                for scale, total in zip(scales, totals, strict=True):
+                    one.total.add(int(total), scale)
     if journal:
         tail: dict[str, Any] = {"metrics": {}, "steps": {}, "timestamps": {}}
         apply_journal(tail, journal, source)
