@@ -64,8 +64,6 @@ MAX_PANEL_METRICS = 64
 
 Endpoint = Callable[[Request], Response]
 _NO_STORE = {"Cache-Control": "no-store"}
-_TRUE = ("1", "true", "yes")
-_FALSE = ("", "0", "false", "no")
 
 
 def _endpoint(function: Callable[[Request], Any]) -> Endpoint:
@@ -315,12 +313,10 @@ def version(request: Request) -> Any:
     """``GET /api/experiments/{id}/versions/{v}``: the full record (``?download=1``)."""
     experiment_id = _experiment_id(request)
     number = _version(request, experiment_id)
-    download = (request.query_params.get("download") or "").lower()
-    if download not in _TRUE + _FALSE:
-        raise InvalidArgumentError("download", download, "must be 1 or 0")
+    download = _params.flag("download", request.query_params.get("download"))
     record = _cache(request).get(experiment_id).record(number)
     headers = dict(_NO_STORE)
-    if download in _TRUE:
+    if download:
         name = f"{experiment_id}-v{number}.json"
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return StrictJSONResponse(record, headers=headers)
@@ -341,7 +337,7 @@ def compare(request: Request) -> Any:
     versions = _params.version_list("versions", query.get("versions"))
     if versions is None:
         raise InvalidArgumentError("versions", None, "is required (such as versions=1,2)")
-    all_fields = (query.get("all_fields") or "").lower() in _TRUE
+    all_fields = (query.get("all_fields") or "").lower() in _params.TRUE
     archived = _visibility.include_archived(query)
     _visibility.served_versions(_listings(request), experiment_id, versions, archived)
     found = _manager(request).compare(experiment_id, versions)
@@ -400,14 +396,6 @@ def _superseded_entry(
         number, None, prepare(columns_of(record, metric), x), (start, end), buckets
     )
     return {key: entry[key] for key in ("total", "in_range", "exact", "x", "y")}
-
-
-def _superseded_asked(query: Mapping[str, str]) -> bool:
-    """Parse the ``superseded`` query parameter (the points a resume superseded too)."""
-    text = (query.get("superseded") or "").lower()
-    if text not in _TRUE + _FALSE:
-        raise InvalidArgumentError("superseded", text, "must be 1 or 0")
-    return text in _TRUE
 
 
 def _series_bounds(query: Mapping[str, str]) -> tuple[str, float | None, float | None, int]:
@@ -487,7 +475,7 @@ def series(request: Request) -> Any:
         wanted=wanted,
         archived=archived,
         bounds=bounds,
-        superseded=_superseded_asked(query),
+        superseded=_params.flag("superseded", query.get("superseded")),
     )
     return prepared_json({"metric": metric, "x": bounds[0], "series": out}, _NO_STORE)
 
@@ -511,7 +499,7 @@ def panel_series(request: Request) -> Any:
     bounds = _series_bounds(query)
     wanted = _params.version_list("versions", query.get("versions"))
     archived = _visibility.include_archived(query)
-    superseded = _superseded_asked(query)
+    superseded = _params.flag("superseded", query.get("superseded"))
     results = [
         {
             "metric": metric,

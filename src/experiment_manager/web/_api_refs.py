@@ -19,13 +19,11 @@ from experiment_manager.errors import InvalidArgumentError
 from experiment_manager.web import _params, _visibility
 from experiment_manager.web._api import (
     _NO_STORE,
-    _TRUE,
     _cache,
     _endpoint,
     _listings,
     _manager,
     _series_entry,
-    _superseded_asked,
     _superseded_entry,
 )
 from experiment_manager.web._downsample import DEFAULT_BUCKETS, MAX_BUCKETS
@@ -92,7 +90,7 @@ def compare(request: Request) -> Any:
     """``GET /api/compare?refs=a@1,b@2``: what differs between versions of any experiments."""
     query = request.query_params
     refs = parse_refs(query.get("refs"))
-    all_fields = (query.get("all_fields") or "").lower() in _TRUE
+    all_fields = (query.get("all_fields") or "").lower() in _params.TRUE
     _check_served(request, refs)
     return _manager(request).compare_versions(refs, all_fields=all_fields)
 
@@ -110,7 +108,7 @@ def series(request: Request) -> Any:
     buckets = _params.integer("buckets", query.get("buckets"), DEFAULT_BUCKETS, 0, MAX_BUCKETS)
     _check_served(request, refs)
     archived = _visibility.include_archived(query)
-    superseded = _superseded_asked(query)
+    superseded = _params.flag("superseded", query.get("superseded"))
     out = []
     for experiment_id, number in refs:
         curves = _cache(request).curves(experiment_id, metric, x)

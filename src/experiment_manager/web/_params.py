@@ -16,7 +16,9 @@ from experiment_manager.errors import InvalidArgumentError
 from experiment_manager.web._responses import RequestError
 
 __all__ = [
+    "TRUE",
     "choice",
+    "flag",
     "integer",
     "is_version",
     "number",
@@ -25,6 +27,9 @@ __all__ = [
     "version_number",
 ]
 
+#: The texts a yes/no parameter reads as yes; as no: these and the empty text.
+TRUE = ("1", "true", "yes")
+_FALSE = ("", "0", "false", "no")
 _VERSION = re.compile(r"[1-9][0-9]{0,17}")
 #: A version list longer than this is refused (it would name more than any history has).
 MAX_VERSIONS = 10_000
@@ -111,6 +116,29 @@ def number(name: str, text: str | None) -> float | None:
     if not math.isfinite(value):
         raise InvalidArgumentError(name, text, "must be a finite number")
     return value
+
+
+def flag(name: str, text: str | None) -> bool:
+    """Return a yes/no parameter (no when absent or empty).
+
+    Args:
+        name: The parameter's name.
+        text: Its text, or None when absent.
+
+    Returns:
+        True for 1, true or yes (any case); False for 0, false, no or nothing.
+
+    Raises:
+        InvalidArgumentError: Any other text.
+
+    Example:
+        >>> flag("all", "Yes"), flag("all", None)
+        (True, False)
+    """
+    value = (text or "").lower()
+    if value not in TRUE + _FALSE:
+        raise InvalidArgumentError(name, value, "must be 1 or 0")
+    return value in TRUE
 
 
 def choice(name: str, text: str | None, options: tuple[str, ...]) -> str:

@@ -15,15 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from experiment_manager.errors import ExperimentNotFoundError, InvalidArgumentError
+from experiment_manager.errors import ExperimentNotFoundError
+from experiment_manager.web import _params
 
 if TYPE_CHECKING:
     from experiment_manager.web._listing import VersionListings
 
 __all__ = ["include_archived", "served", "served_versions", "visible_record"]
-
-_TRUE = ("1", "true", "yes")
-_FALSE = ("", "0", "false", "no")
 
 
 def include_archived(query: Mapping[str, str]) -> bool:
@@ -42,10 +40,7 @@ def include_archived(query: Mapping[str, str]) -> bool:
         >>> include_archived({"all": "1"}), include_archived({})
         (True, False)
     """
-    shown = (query.get("all") or "").lower()
-    if shown not in _TRUE + _FALSE:
-        raise InvalidArgumentError("all", shown, "must be 1 or 0")
-    return shown in _TRUE
+    return _params.flag("all", query.get("all"))
 
 
 def served(listings: VersionListings, experiment_id: str, archived: bool) -> set[int]:
