@@ -93,46 +93,19 @@ def test_a_wheel_builds_without_the_registry_and_says_so_in_one_line(tmp_path: P
 @pytest.mark.timeout(300)
 def test_a_release_build_refuses_to_go_without_the_chart_library(tmp_path: Path) -> None:
     clone = _clone(tmp_path)
-    sdist = subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "sdist"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        env=_env(),
-        check=False,
-    )
+    sdist = _hatchling(clone, "sdist", _env())
     assert sdist.returncode != 0
     assert "could not download" in sdist.stdout + sdist.stderr
     assert not list(clone.glob("dist/*.tar.gz"))
-    wheel = subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "wheel"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        env=dict(_env(), **{hatch_build.REQUIRE_ENV: "1"}),
-        check=False,
-    )
+    wheel = _hatchling(clone, "wheel", dict(_env(), **{hatch_build.REQUIRE_ENV: "1"}))
     assert wheel.returncode != 0
 
 
 @pytest.mark.timeout(300)
 def test_the_sdist_carries_the_chart_library(tmp_path: Path) -> None:
     clone = _clone(tmp_path)
-    folder = clone / "node_modules" / "uplot"
-    lock = json.loads((clone / "package-lock.json").read_text(encoding="utf-8"))
-    version = lock["packages"]["node_modules/uplot"]["version"]
-    for inner in hatch_build.VENDOR["uplot"]:
-        (folder / inner).parent.mkdir(parents=True, exist_ok=True)
-        (folder / inner).write_bytes(b"/* " + inner.encode() + b" */")
-    (folder / "package.json").write_text(json.dumps({"version": version}), encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "sdist"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        env=_env(),
-        check=False,
-    )
+    _node_modules(clone)
+    result = _hatchling(clone, "sdist", _env())
     assert result.returncode == 0, result.stderr
     (sdist,) = (clone / "dist").glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
@@ -190,29 +163,44 @@ def _pip_wheel(source: Path, out: Path, env: dict[str, str]) -> subprocess.Compl
     )
 
 
+def _hatchling(clone: Path, target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``hatchling build -t target`` in ``clone``, as a release script runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", target],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def _node_modules(clone: Path) -> str:
+    """Leave the chart library's files in ``clone/node_modules`` as ``npm ci`` does.
+
+    Returns:
+        The version package-lock.json pins.
+    """
+    lock = json.loads((clone / "package-lock.json").read_text(encoding="utf-8"))
+    version: str = lock["packages"]["node_modules/uplot"]["version"]
+    folder = clone / "node_modules" / "uplot"
+    for inner in hatch_build.VENDOR["uplot"]:
+        (folder / inner).parent.mkdir(parents=True, exist_ok=True)
+        (folder / inner).write_bytes(b"/* " + inner.encode() + b" */")
+    (folder / "package.json").write_text(json.dumps({"version": version}), encoding="utf-8")
+    return version
+
+
 @pytest.mark.timeout(300)
 def test_a_wheel_built_from_the_sdist_carries_the_chart_library_without_npm(
     tmp_path: Path,
 ) -> None:
     clone = _clone(tmp_path)
-    lock = json.loads((clone / "package-lock.json").read_text(encoding="utf-8"))
-    version = lock["packages"]["node_modules/uplot"]["version"]
-    folder = clone / "node_modules" / "uplot"  # as `npm ci` leaves it
+    version = _node_modules(clone)
     script = b"/* uPlot " + version.encode() + b", from node_modules */ var uPlot = {};"
-    for inner in hatch_build.VENDOR["uplot"]:
-        (folder / inner).parent.mkdir(parents=True, exist_ok=True)
-        (folder / inner).write_bytes(b"/* " + inner.encode() + b" */")
-    (folder / "dist" / "uPlot.iife.min.js").write_bytes(script)
-    (folder / "package.json").write_text(json.dumps({"version": version}), encoding="utf-8")
-    sdist_build = subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "sdist"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        env=_release_env(),
-        timeout=120,
-        check=False,
-    )
+    (clone / "node_modules" / "uplot" / "dist" / "uPlot.iife.min.js").write_bytes(script)
+    sdist_build = _hatchling(clone, "sdist", _release_env())
     assert sdist_build.returncode == 0, sdist_build.stderr
     (sdist,) = (clone / "dist").glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
@@ -255,15 +243,7 @@ def test_a_required_build_without_the_chart_library_fails_with_one_clear_line(
     assert "NPM_CONFIG_REGISTRY" in line
     # The same line, alone on stderr, from the backend itself, for a wheel and an sdist.
     for target, why in (("wheel", "EXPM_REQUIRE_CHART_LIBRARY=1"), ("sdist", "an sdist")):
-        built = subprocess.run(
-            [sys.executable, "-m", "hatchling", "build", "-t", target],
-            cwd=clone,
-            capture_output=True,
-            text=True,
-            env=_release_env(),
-            timeout=120,
-            check=False,
-        )
+        built = _hatchling(clone, target, _release_env())
         assert built.returncode == 1, built.stderr
         (alone,) = built.stderr.strip().splitlines()
         assert alone.startswith(f"experiment-manager: error: this build ({why}) must carry")
