@@ -13,6 +13,7 @@ import math
 import os
 import random
 import struct
+import sys
 from decimal import Decimal, getcontext
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,51 @@ def test_key_files_walk_sub_folders_like_os_walk(tmp_path: Path) -> None:
     assert list(found.items()) == list(expected.items())
     assert list(found) == ["a", "loss", "train/acc", "train/b", "train/z/deep", "val/loss"]
     assert _key_files(tmp_path / "missing") == {}
+
+
+def test_an_import_holds_one_runs_points_at_a_time(tmp_path: Path) -> None:
+    """Each run is read when the store has encoded the one before, which is let go of then.
+
+    Counted in small-object blocks (what the points are made of) at each run's
+    progress call, against what one run read whole holds.
+    """
+    root = tmp_path / "mlruns"
+    experiment = root / "1"
+    experiment.mkdir(parents=True)
+    (experiment / "meta.yaml").write_text(
+        "artifact_location: file:///nowhere\nexperiment_id: '1'\n"
+        "lifecycle_stage: active\nname: held\n"
+    )
+    runs, steps = 10, 5000
+    for number in range(runs):
+        run_id = f"a{number:031x}"
+        folder = experiment / run_id
+        (folder / "metrics").mkdir(parents=True)
+        (folder / "meta.yaml").write_text(
+            f"artifact_uri: file:///nowhere\nend_time: {1_700_000_100_000 + number}\n"
+            f"experiment_id: '1'\nlifecycle_stage: active\nrun_id: {run_id}\n"
+            f"run_uuid: {run_id}\nstart_time: {1_700_000_000_000 + number}\nstatus: 3\n"
+        )
+        for metric in ("loss", "acc"):
+            lines = (f"{1_700_000_000_000 + s * 10} {(number + s) / 7} {s}\n" for s in range(steps))
+            (folder / "metrics" / metric).write_text("".join(lines))
+    one_run = experiment / f"a{0:031x}"
+    before = sys.getallocatedblocks()
+    shared = SharedColumns()
+    held = [read_metric_file(one_run / "metrics" / m, shared) for m in ("loss", "acc")]
+    per_run = sys.getallocatedblocks() - before
+    del held, shared
+    assert per_run > 2 * steps  # the values, steps and times are what a run holds
+
+    blocks: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        blocks.append(sys.getallocatedblocks())
+
+    base = sys.getallocatedblocks()
+    report = import_mlflow(root, tmp_path / "logs", progress=progress)
+    assert report.ok
+    assert len(report.imported) == runs
+    assert len(blocks) == runs
+    # The run just read is held, and little else: never the runs before it.
+    assert max(blocks) - base < 2 * per_run, (per_run, [b - base for b in blocks])

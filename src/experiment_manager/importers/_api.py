@@ -101,7 +101,9 @@ def import_runs(
         experiment_id: Put every run into this experiment id; by default each run
             goes to its tool experiment's (project's, log folder's) name, slugged.
         dry_run: Read everything and report what would be imported; store nothing.
-        progress: Called with ``(runs done, runs in all)`` after each run.
+        progress: Called with ``(runs done, runs in all)`` after each run (the folder
+            store may be holding the target experiment's lock then: it must not write
+            to that experiment).
 
     Returns:
         What was imported, skipped (already imported) and could not be read.

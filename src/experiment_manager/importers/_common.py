@@ -3,16 +3,19 @@
 A reader turns its source into :class:`RunRef` items (cheap: an id, a path, a start
 time) whose ``load()`` reads the whole run into a :class:`RunData`. :func:`run_import`
 skips runs already imported, loads the others one at a time (a run that cannot be read
-is reported and the rest go on), turns each into a version record and stores them with
-the store's ``add_versions``, a batch at a time.
+is reported and the rest go on) and turns each into a version record, which goes to the
+store's ``add_versions`` as the store asks for it: a run is read only when the one
+before it is encoded, so one run's points are in memory at a time.
 """
 
 from __future__ import annotations
 
+import collections
 import gc
+import itertools
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +49,8 @@ __all__ = [
 #: The version field that says where an imported version came from.
 IMPORTED_FROM = "imported_from"
 
-#: Points stored per ``add_versions`` call at most (bounds memory on big imports).
+#: Points stored per ``add_versions`` call at most: bounds how long the folder store's
+#: lock is held while runs are read, and what a PostgreSQL transaction holds.
 _BATCH_POINTS = 2_000_000
 
 Progress = Callable[[int, int], None]
@@ -476,7 +480,6 @@ def _import(
     progress: Progress | None,
 ) -> ImportReport:
     report = ImportReport(tool, str(source), dry_run, failed=[dict(item) for item in failed])
-    imported_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     ordered = sorted(
         refs,
         key=lambda ref: (
@@ -485,80 +488,150 @@ def _import(
             ref.run_id,
         ),
     )
-    total = len(ordered)
-    known: dict[str, dict[str, int]] = {}
-    next_version: dict[str, int] = {}
-    batch: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    batch_points = 0
-    batch_id: str | None = None
+    importer = _Importer(
+        tool, source, store, report=report, dry_run=dry_run, progress=progress, total=len(ordered)
+    )
+    # The runs of one target id are together: each group goes in a batch or a few.
+    for target, group in itertools.groupby(
+        ordered, key=lambda ref: _target_id(experiment_id, ref.experiment)
+    ):
+        importer.import_group(target, list(group))
+    return report
 
-    new_ids = _NewIds(store)
 
-    def flush() -> None:
-        nonlocal batch, batch_points
-        if batch and batch_id is not None and not dry_run:
+class _Importer:
+    """One import's runs, read one at a time as the store takes them.
+
+    Args:
+        tool: The tool's name.
+        source: The source, absolute.
+        store: Where the versions go.
+        report: The report, filled in as runs are read and stored.
+        dry_run: Read everything, store nothing.
+        progress: Called with ``(runs done, runs in all)`` after each run.
+        total: How many runs there are in all.
+    """
+
+    def __init__(
+        self,
+        tool: str,
+        source: Path,
+        store: Store,
+        *,
+        report: ImportReport,
+        dry_run: bool,
+        progress: Progress | None,
+        total: int,
+    ) -> None:
+        self._tool, self._source, self._store, self._report = tool, source, store, report
+        self._dry_run, self._progress, self._total, self._done = dry_run, progress, total, 0
+        self._imported_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        self._new_ids = _NewIds(store)
+
+    def import_group(self, target: str, refs: list[RunRef]) -> None:
+        """Import the runs bound for one experiment id, in order.
+
+        Args:
+            target: The experiment id.
+            refs: Its runs.
+        """
+        known = _imported_runs(self._store, target, self._tool)
+        numbers = itertools.count(self._new_ids.first_number(target))
+        pending = iter(refs)
+        while True:
+            refused = self._new_ids.refused.get(target)
+            if refused is not None:  # a case twin: none of its runs goes in
+                for ref in pending:
+                    self._fail(ref, str(refused))
+                return
+            entries: list[dict[str, Any]] = []
+            records = self._records(target, pending, known, numbers, entries)
+            head = list(itertools.islice(records, 1))
+            if not head:  # nothing left to store: the id is not even locked
+                return
+            batch = _then(head, records)
+            if self._dry_run:
+                collections.deque(batch, maxlen=0)
+                continue
             try:
-                numbers = store.add_versions(batch_id, [record for record, _ in batch])
+                stored = self._store.add_versions(target, batch)
             except ExperimentIdCollisionError as error:  # a twin made meanwhile elsewhere
-                new_ids.unimport(report, [entry for _, entry in batch], error)
+                self._new_ids.unimport(self._report, entries, error)
             else:
-                for number, (_, entry) in zip(numbers, batch, strict=True):
+                for number, entry in zip(stored, entries, strict=True):
                     entry["version"] = number
-        batch, batch_points = [], 0
 
-    for done, ref in enumerate(ordered, start=1):
-        target = _target_id(experiment_id, ref.experiment)
-        if target != batch_id:
-            flush()
-            batch_id = target
-        if target not in known:
-            known[target] = _imported_runs(store, target, tool)
-            next_version[target] = new_ids.first_number(target)
-        if target in new_ids.refused:
-            report.failed.append(
-                {"path": ref.path, "run_id": ref.run_id, "reason": str(new_ids.refused[target])}
-            )
-        elif ref.run_id in known[target]:
-            report.skipped.append(
-                {
-                    "experiment_id": target,
-                    "version": known[target][ref.run_id],
-                    "run_id": ref.run_id,
-                    "path": ref.path,
-                }
-            )
-        else:
+    def _records(
+        self,
+        target: str,
+        pending: Iterator[RunRef],
+        known: dict[str, int],
+        numbers: Iterator[int],
+        entries: list[dict[str, Any]],
+    ) -> Iterator[dict[str, Any]]:
+        """The records of the next runs of ``pending``, up to a batch's worth of points.
+
+        Runs already imported are skipped and damaged ones reported as they come;
+        each run read is entered in the report (and in ``entries``) before its
+        record is given, and nothing of it is kept here once the store has it.
+        """
+        points = 0
+        for ref in pending:
+            if ref.run_id in known:
+                self._report.skipped.append(
+                    {
+                        "experiment_id": target,
+                        "version": known[ref.run_id],
+                        "run_id": ref.run_id,
+                        "path": ref.path,
+                    }
+                )
+                self._tick()
+                continue
             try:
                 run = ref.load()
-                record = _record(run, tool, str(source), imported_at)
+                record = _record(run, self._tool, str(self._source), self._imported_at)
             except Exception as error:  # a damaged run is reported; the rest go on
-                report.failed.append(
-                    {"path": ref.path, "run_id": ref.run_id, "reason": _reason(error)}
-                )
-            else:
-                entry = {
-                    "experiment_id": target,
-                    "version": next_version[target],
-                    "run_id": run.run_id,
-                    "name": run.name,
-                    "path": run.path,
-                    "status": run.status,
-                    "points": run.points,
-                    "artifacts": len(run.artifacts),
-                    "notes": list(run.notes),
-                    "left_out": dict(run.left_out),
-                }
-                known[target][run.run_id] = next_version[target]
-                next_version[target] += 1
-                report.imported.append(entry)
-                batch.append((record, entry))
-                batch_points += run.points
-                if batch_points >= _BATCH_POINTS:
-                    flush()
-        if progress is not None:
-            progress(done, total)
-    flush()
-    return report
+                self._fail(ref, _reason(error))
+                continue
+            number = next(numbers)
+            entry = {
+                "experiment_id": target,
+                "version": number,
+                "run_id": run.run_id,
+                "name": run.name,
+                "path": run.path,
+                "status": run.status,
+                "points": run.points,
+                "artifacts": len(run.artifacts),
+                "notes": list(run.notes),
+                "left_out": dict(run.left_out),
+            }
+            known[run.run_id] = number
+            points += run.points
+            del run
+            self._report.imported.append(entry)
+            entries.append(entry)
+            self._tick()
+            yield record
+            del record
+            if points >= _BATCH_POINTS:
+                return
+
+    def _fail(self, ref: RunRef, reason: str) -> None:
+        self._report.failed.append({"path": ref.path, "run_id": ref.run_id, "reason": reason})
+        self._tick()
+
+    def _tick(self) -> None:
+        self._done += 1
+        if self._progress is not None:
+            self._progress(self._done, self._total)
+
+
+def _then(head: list[dict[str, Any]], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The record taken out of ``rest`` first (let go of once given), then ``rest``."""
+    yield head.pop()
+    yield from rest
 
 
 class _NewIds:

@@ -404,13 +404,16 @@ class Store(ABC):
         """
         return self.load_with_identity(experiment_id)[0]
 
-    def add_versions(self, experiment_id: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
+    def add_versions(self, experiment_id: str, records: Iterable[Mapping[str, Any]]) -> list[int]:
         """Store many finished versions at once, numbered after the latest (an import).
 
         Args:
             experiment_id: A validated experiment id.
             records: Each version's fields in stored form (``version`` and
-                ``experiment_id`` are set here).
+                ``experiment_id`` are set here). Read once, in order, so a
+                generator can read each record from its source only when asked:
+                the folder store then holds one version's points in memory at a
+                time (and the experiment's lock while the records are read).
 
         Returns:
             The numbers given, in order.
@@ -423,7 +426,8 @@ class Store(ABC):
             >>> MemoryStore().add_versions("exp", [{"status": "finished"}] * 2)
             [1, 2]
         """
-        return [self.create_version(experiment_id, fields)["version"] for fields in records]
+        every = list(records)  # a record that cannot be read stores none of them
+        return [self.create_version(experiment_id, fields)["version"] for fields in every]
 
     def append(
         self,

@@ -41,7 +41,7 @@ import threading
 import time
 import weakref
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -128,6 +128,15 @@ class _Built(NamedTuple):
     folded: list[str]
     previous_index: bytes | None
     file_seconds: float  # spent reading the version files
+
+
+#: The fields of a record that hold its points.
+_POINT_FIELDS = frozenset(("metrics", "steps", "timestamps"))
+
+
+def _without_points(record: StoredVersion) -> StoredVersion:
+    """A record's other fields (status and the like), kept once it is encoded and summarised."""
+    return {key: value for key, value in record.items() if key not in _POINT_FIELDS}
 
 
 class _Snapshot(NamedTuple):
@@ -288,8 +297,13 @@ class FileStore(Store):
         copied: StoredVersion = _serialize.loads(_serialize.dumps(record))
         return copied
 
-    def add_versions(self, experiment_id: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
+    def add_versions(self, experiment_id: str, records: Iterable[Mapping[str, Any]]) -> list[int]:
         """Store many versions with one rewrite of the history; see :meth:`Store.add_versions`.
+
+        Each record is encoded and summarised as it comes, and only its encoded
+        bytes and summary are kept, so a caller that produces records lazily (an
+        import) has one version's points in memory at a time, and each is handled
+        while it is still in the processor's cache.
 
         Raises:
             CorruptHistoryError: The history cannot be parsed; it is left as it is.
@@ -298,14 +312,21 @@ class FileStore(Store):
         with self._locked(experiment_id):
             identity, layout, pending = self._writer_view(experiment_id)
             first = max(layout.latest if layout else 0, max(pending, default=0)) + 1
-            changed = {}
-            for number, fields in enumerate(records, start=first):
+            changed: dict[int, tuple[int, bytes, StoredVersion]] = {}
+            entries: dict[int, dict[str, Any]] = {}
+            # Counted by hand: enumerate() would hold each record until the next comes.
+            number = first
+            for fields in records:
                 record = new_record(experiment_id, number, fields)
                 record["_revision"] = 1
-                changed[number] = (1, _serialize.dumps(_shared_columns.pack(record)), record)
+                encoded = _serialize.dumps(_shared_columns.pack(record))
+                entries[number] = _index.summarize_all([record], None)[0]
+                changed[number] = (1, encoded, _without_points(record))
+                del record, fields  # the points go now, not when the next record comes
+                number += 1
             if changed:
                 with self._claimed(experiment_id, new=identity is None and not pending):
-                    self._refresh(experiment_id, changed)
+                    self._refresh(experiment_id, changed, entries)
         return list(changed)
 
     def update_version(
@@ -694,13 +715,16 @@ class FileStore(Store):
         self,
         experiment_id: str,
         changed: dict[int, tuple[int, bytes, StoredVersion]] | None,
+        entries: Mapping[int, dict[str, Any]] | None = None,
     ) -> tuple[list[int], _layout.Layout]:
         """Under the lock: rewrite the history with every version file (and ``changed``).
 
         Records of versions that did not change are copied as bytes when a layout
         describes the current history; otherwise the history is parsed (and so
         checked) and every record encoded. The derived files follow; a failure to
-        write them does not fail the call.
+        write them does not fail the call. ``entries`` are index entries made
+        already for versions of ``changed``, whose records then lack their points
+        (see :func:`_without_points`).
 
         Returns:
             The new history's identity and layout.
@@ -723,7 +747,7 @@ class FileStore(Store):
         try:
             took = time.perf_counter() - started - built.file_seconds
             self._finish_fold(experiment_id, built, identity, max(0.0, took))
-            self._summarise_fold(experiment_id, built, identity, reader, tidy=True)
+            self._summarise_fold(experiment_id, built, identity, reader, tidy=True, entries=entries)
         finally:
             os.close(reader)
         return identity, built.layout
@@ -1015,11 +1039,19 @@ class FileStore(Store):
             )
 
     def _summarise_fold(
-        self, experiment_id: str, built: _Built, identity: list[int], reader: int, *, tidy: bool
+        self,
+        experiment_id: str,
+        built: _Built,
+        identity: list[int],
+        reader: int,
+        *,
+        tidy: bool,
+        entries: Mapping[int, dict[str, Any]] | None = None,
     ) -> float:
         """The index and columns files of a history just written (derived: never fails).
 
         ``reader`` is the history written, open: its records are read from it.
+        ``entries``: index entries made already (see :meth:`_refresh`).
 
         Returns:
             The seconds spent summarising the records written anew.
@@ -1034,6 +1066,7 @@ class FileStore(Store):
                 chunks=built.chunks,
                 previous_index=built.previous_index,
                 tidy=tidy,
+                made=entries or {},
             )
         return 0.0
 
@@ -1048,22 +1081,27 @@ class FileStore(Store):
         chunks: Mapping[int, tuple[int, bytes, StoredVersion]],
         previous_index: bytes | None,
         tidy: bool,
+        made: Mapping[int, dict[str, Any]],
     ) -> float:
         """The index and columns files of a history just written.
+
+        ``made`` holds index entries made already, of chunks whose records lack
+        their points: those are read back from the history when a columns file
+        needs them.
 
         Returns:
             The seconds spent summarising the records written anew.
         """
 
         def record_of(version: int) -> StoredVersion:
-            if version in chunks:
+            if version in chunks and version not in made:
                 return chunks[version][2]
             start, end, _ = layout.span(version) or (0, 0, 0)
             return _shared_columns.unpack(_serialize.loads(read(start, end)))
 
         summarising = time.perf_counter()
         changed = {
-            version: _index.summarize_all([record], None)[0]
+            version: made.get(version) or _index.summarize_all([record], None)[0]
             for version, (_, _, record) in chunks.items()
         }
         summarised = time.perf_counter() - summarising

@@ -472,8 +472,9 @@ class PostgresStore(Store):
                 for point in points:
                     stream.write_row(point)
 
-    def add_versions(self, experiment_id: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
+    def add_versions(self, experiment_id: str, records: Iterable[Mapping[str, Any]]) -> list[int]:
         """Store many versions in one transaction; see :meth:`Store.add_versions`."""
+        records = list(records)  # read before the transaction opens
         if not records:
             return []
         return [r["version"] for r in self._create(experiment_id, records)]
