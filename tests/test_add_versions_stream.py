@@ -67,6 +67,34 @@ def test_a_generator_stores_what_a_list_stores(log_dir: Path) -> None:
     assert [v["metrics"]["acc"][0] for v in versions] == [1.0, 2.0, 3.0]
 
 
+@files_only
+def test_summaries_made_as_records_come_are_those_the_history_gives(log_dir: Path) -> None:
+    """The index entries made from each record equal those made again from the file."""
+    store = stores.open_store(log_dir)
+    store.add_versions("exp", (record(n) for n in range(1, 4)))
+    made = store.summaries("exp")
+    assert isinstance(store, files.FileStore)
+    store.index_path("exp").unlink()  # derived data: rebuilt from the history
+    again = files.FileStore(log_dir).summaries("exp")
+    assert again == made
+    assert [s["metric_summaries"]["loss"]["min"] for s in again] == [
+        min(record(n)["metrics"]["loss"]) for n in range(1, 4)
+    ]
+
+
+def test_an_oserror_of_the_records_is_raised_as_it_is(log_dir: Path) -> None:
+    """An OSError of the caller's (a closed pipe) is not turned into the store's own."""
+    store = stores.open_store(log_dir)
+
+    def broken() -> Iterator[dict[str, Any]]:
+        yield record(1)
+        raise BrokenPipeError("the progress bar's pipe closed")
+
+    with pytest.raises(BrokenPipeError, match="pipe closed"):
+        store.add_versions("exp", broken())
+    assert store.latest_version("exp") is None
+
+
 def test_a_generator_after_versions_numbers_on(log_dir: Path) -> None:
     store = stores.open_store(log_dir)
     store.add_versions("exp", [record(1)])
@@ -111,10 +139,12 @@ def test_the_folder_store_lets_go_of_each_records_points(log_dir: Path) -> None:
         for number in range(1, 6):
             alive_when_asked.append(sum(ref() is not None for ref in watched))
             fields = record(number)
-            values = Points(fields["metrics"]["loss"])
-            fields["metrics"]["loss"] = values
-            watched.append(weakref.ref(values))
-            del values
+            for key in ("metrics", "steps", "timestamps"):
+                for name, column in fields[key].items():
+                    watchable = Points(column)
+                    fields[key][name] = watchable
+                    watched.append(weakref.ref(watchable))
+            del watchable
             yield fields
             del fields
 
@@ -122,7 +152,7 @@ def test_the_folder_store_lets_go_of_each_records_points(log_dir: Path) -> None:
     assert store.add_versions("exp", records()) == [1, 2, 3, 4, 5]
     # When a record is asked for, the points of every record before it are gone.
     assert alive_when_asked == [0, 0, 0, 0, 0]
-    assert [ref() for ref in watched] == [None] * 5
+    assert [ref() for ref in watched] == [None] * 30  # 5 records x 2 metrics x 3 lists
     history = ExperimentManager(log_dir).read_history("exp")
     assert [v["metrics"]["loss"] for v in history] == [
         record(n)["metrics"]["loss"] for n in range(1, 6)

@@ -168,7 +168,8 @@ def import_mlflow(
         store: A store to import into instead of ``log_dir``.
         experiment_id: One experiment id for every run.
         dry_run: Report what would be imported; store nothing.
-        progress: Called with ``(runs done, runs in all)``.
+        progress: Called with ``(runs done, runs in all)`` after each run (see
+            :func:`import_runs`).
 
     Returns:
         The report.
@@ -216,7 +217,8 @@ def import_tensorboard(
         store: A store to import into instead of ``log_dir``.
         experiment_id: One experiment id for every run.
         dry_run: Report what would be imported; store nothing.
-        progress: Called with ``(runs done, runs in all)``.
+        progress: Called with ``(runs done, runs in all)`` after each run (see
+            :func:`import_runs`).
 
     Returns:
         The report.
@@ -269,7 +271,8 @@ def import_wandb(
         store: A store to import into instead of ``log_dir``.
         experiment_id: One experiment id for every run.
         dry_run: Report what would be imported; store nothing.
-        progress: Called with ``(runs done, runs in all)``.
+        progress: Called with ``(runs done, runs in all)`` after each run (see
+            :func:`import_runs`).
 
     Returns:
         The report.

@@ -5,7 +5,7 @@ time) whose ``load()`` reads the whole run into a :class:`RunData`. :func:`run_i
 skips runs already imported, loads the others one at a time (a run that cannot be read
 is reported and the rest go on) and turns each into a version record, which goes to the
 store's ``add_versions`` as the store asks for it: a run is read only when the one
-before it is encoded, so one run's points are in memory at a time.
+before it is encoded, so the folder store has one run's points in memory at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import gc
 import itertools
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -49,9 +50,14 @@ __all__ = [
 #: The version field that says where an imported version came from.
 IMPORTED_FROM = "imported_from"
 
-#: Points stored per ``add_versions`` call at most: bounds how long the folder store's
-#: lock is held while runs are read, and what a PostgreSQL transaction holds.
+#: Points stored per ``add_versions`` call at most: bounds what a PostgreSQL
+#: transaction (or the default implementation) holds in memory.
 _BATCH_POINTS = 2_000_000
+
+#: Seconds of reading runs per ``add_versions`` call at most: the folder store holds
+#: the experiment's lock while the runs are read, and another writer of the same id
+#: waits for it (for up to its lock timeout, 60 s by default).
+_BATCH_SECONDS = 5.0
 
 Progress = Callable[[int, int], None]
 
@@ -424,7 +430,8 @@ def run_import(
         experiment_id: One experiment id for every run, or None for each run's own
             (its tool experiment's name, slugged).
         dry_run: Read everything, store nothing.
-        progress: Called with ``(runs done, runs in all)`` after each run.
+        progress: Called with ``(runs done, runs in all)`` after each run (the folder
+            store may be holding the target experiment's lock then).
 
     Returns:
         The report.
@@ -569,13 +576,16 @@ class _Importer:
         numbers: Iterator[int],
         entries: list[dict[str, Any]],
     ) -> Iterator[dict[str, Any]]:
-        """The records of the next runs of ``pending``, up to a batch's worth of points.
+        """The records of the next runs of ``pending``, up to a batch's worth.
+
+        A batch ends after :data:`_BATCH_POINTS` points or :data:`_BATCH_SECONDS` of
+        reading, whichever comes first.
 
         Runs already imported are skipped and damaged ones reported as they come;
         each run read is entered in the report (and in ``entries``) before its
         record is given, and nothing of it is kept here once the store has it.
         """
-        points = 0
+        points, started = 0, time.monotonic()
         for ref in pending:
             if ref.run_id in known:
                 self._report.skipped.append(
@@ -615,7 +625,7 @@ class _Importer:
             self._tick()
             yield record
             del record
-            if points >= _BATCH_POINTS:
+            if points >= _BATCH_POINTS or time.monotonic() - started >= _BATCH_SECONDS:
                 return
 
     def _fail(self, ref: RunRef, reason: str) -> None:

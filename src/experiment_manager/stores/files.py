@@ -41,7 +41,7 @@ import threading
 import time
 import weakref
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -137,6 +137,31 @@ _POINT_FIELDS = frozenset(("metrics", "steps", "timestamps"))
 def _without_points(record: StoredVersion) -> StoredVersion:
     """A record's other fields (status and the like), kept once it is encoded and summarised."""
     return {key: value for key, value in record.items() if key not in _POINT_FIELDS}
+
+
+class _CallerError(Exception):
+    """An OSError raised by the records given to ``add_versions``: the caller's, not the store's.
+
+    It is carried past the store's conversion of its own OSErrors into StorageError.
+    """
+
+    def __init__(self, original: OSError) -> None:
+        super().__init__(original)
+        self.original = original
+
+
+def _from_caller(records: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """``records``, with an OSError they raise (a closed pipe...) marked as the caller's."""
+    iterator = iter(records)
+    while True:
+        try:
+            fields = next(iterator)
+        except StopIteration:
+            return
+        except OSError as error:
+            raise _CallerError(error) from error
+        yield fields
+        del fields  # not held while the next one is read
 
 
 class _Snapshot(NamedTuple):
@@ -309,24 +334,31 @@ class FileStore(Store):
             CorruptHistoryError: The history cannot be parsed; it is left as it is.
             LockTimeoutError: Another live writer held the lock too long.
         """
-        with self._locked(experiment_id):
-            identity, layout, pending = self._writer_view(experiment_id)
-            first = max(layout.latest if layout else 0, max(pending, default=0)) + 1
-            changed: dict[int, tuple[int, bytes, StoredVersion]] = {}
-            entries: dict[int, dict[str, Any]] = {}
-            # Counted by hand: enumerate() would hold each record until the next comes.
-            number = first
-            for fields in records:
-                record = new_record(experiment_id, number, fields)
-                record["_revision"] = 1
-                encoded = _serialize.dumps(_shared_columns.pack(record))
-                entries[number] = _index.summarize_all([record], None)[0]
-                changed[number] = (1, encoded, _without_points(record))
-                del record, fields  # the points go now, not when the next record comes
-                number += 1
-            if changed:
-                with self._claimed(experiment_id, new=identity is None and not pending):
-                    self._refresh(experiment_id, changed, entries)
+        try:
+            with self._locked(experiment_id):
+                return self._add_versions(experiment_id, _from_caller(records))
+        except _CallerError as error:  # the caller's own, not this store's: as raised
+            raise error.original from None
+
+    def _add_versions(self, experiment_id: str, records: Iterator[Mapping[str, Any]]) -> list[int]:
+        """:meth:`add_versions` under the experiment's lock."""
+        identity, layout, pending = self._writer_view(experiment_id)
+        first = max(layout.latest if layout else 0, max(pending, default=0)) + 1
+        changed: dict[int, tuple[int, bytes, StoredVersion]] = {}
+        entries: dict[int, dict[str, Any]] = {}
+        # Counted by hand: enumerate() would hold each record until the next comes.
+        number = first
+        for fields in records:
+            record = new_record(experiment_id, number, fields)
+            record["_revision"] = 1
+            encoded = _serialize.dumps(_shared_columns.pack(record))
+            entries[number] = _index.summarize_all([record], None)[0]
+            changed[number] = (1, encoded, _without_points(record))
+            del record, fields  # the points go now, not when the next record comes
+            number += 1
+        if changed:
+            with self._claimed(experiment_id, new=identity is None and not pending):
+                self._refresh(experiment_id, changed, entries)
         return list(changed)
 
     def update_version(
@@ -1086,7 +1118,7 @@ class FileStore(Store):
         """The index and columns files of a history just written.
 
         ``made`` holds index entries made already, of chunks whose records lack
-        their points: those are read back from the history when a columns file
+        their points: those are decoded from their bytes when a columns file
         needs them.
 
         Returns:
@@ -1094,8 +1126,10 @@ class FileStore(Store):
         """
 
         def record_of(version: int) -> StoredVersion:
-            if version in chunks and version not in made:
-                return chunks[version][2]
+            if version in chunks:
+                if version not in made:
+                    return chunks[version][2]
+                return _shared_columns.unpack(_serialize.loads(chunks[version][1]))
             start, end, _ = layout.span(version) or (0, 0, 0)
             return _shared_columns.unpack(_serialize.loads(read(start, end)))
 
