@@ -14,13 +14,14 @@ import os
 import random
 import struct
 import sys
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, getcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from experiment_manager.importers import import_mlflow
+from experiment_manager.importers import _common, import_mlflow
 from experiment_manager.importers._mlflow_files import (
     SharedColumns,
     _key_files,
@@ -264,20 +265,18 @@ def test_key_files_walk_sub_folders_like_os_walk(tmp_path: Path) -> None:
     assert _key_files(tmp_path / "missing") == {}
 
 
-def test_an_import_holds_one_runs_points_at_a_time(tmp_path: Path) -> None:
-    """Each run is read when the store has encoded the one before, which is let go of then.
+def mlruns(root: Path, runs: int, steps: int) -> Path:
+    """A file store of ``runs`` finished runs, two metrics of ``steps`` points each.
 
-    Counted in small-object blocks (what the points are made of) at each run's
-    progress call, against what one run read whole holds.
+    Laid out as MLflow's file store lays out runs (a hand-made copy: these tests are
+    about how much is read at once, and MLflow would take minutes to log as many).
     """
-    root = tmp_path / "mlruns"
     experiment = root / "1"
     experiment.mkdir(parents=True)
     (experiment / "meta.yaml").write_text(
         "artifact_location: file:///nowhere\nexperiment_id: '1'\n"
         "lifecycle_stage: active\nname: held\n"
     )
-    runs, steps = 10, 5000
     for number in range(runs):
         run_id = f"a{number:031x}"
         folder = experiment / run_id
@@ -290,6 +289,18 @@ def test_an_import_holds_one_runs_points_at_a_time(tmp_path: Path) -> None:
         for metric in ("loss", "acc"):
             lines = (f"{1_700_000_000_000 + s * 10} {(number + s) / 7} {s}\n" for s in range(steps))
             (folder / "metrics" / metric).write_text("".join(lines))
+    return experiment
+
+
+def test_an_import_holds_one_runs_points_at_a_time(tmp_path: Path) -> None:
+    """Each run is read when the store has encoded the one before, which is let go of then.
+
+    Counted in small-object blocks (what the points are made of) at each run's
+    progress call, against what one run read whole holds.
+    """
+    root = tmp_path / "mlruns"
+    runs, steps = 10, 5000
+    experiment = mlruns(root, runs, steps)
     one_run = experiment / f"a{0:031x}"
     before = sys.getallocatedblocks()
     shared = SharedColumns()
@@ -311,3 +322,39 @@ def test_an_import_holds_one_runs_points_at_a_time(tmp_path: Path) -> None:
     # From the first run on, what is held does not grow by the runs read before.
     grown = [count - blocks[0] for count in blocks]
     assert max(grown) < per_run // 2, (per_run, grown)
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts its ``add_versions`` calls and the records of each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def add_versions(self, experiment_id: str, records: Iterable[Mapping[str, Any]]) -> list[int]:
+        taken = list(records)
+        self.calls.append(len(taken))
+        return super().add_versions(experiment_id, taken)
+
+
+@pytest.mark.parametrize(
+    ("points", "seconds", "calls"),
+    [(2_000_000, 5.0, [6]), (250, 5.0, [2, 2, 2]), (2_000_000, 0.0, [1] * 6)],
+)
+def test_a_batch_ends_at_its_points_or_its_seconds(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    points: int,
+    seconds: float,
+    calls: list[int],
+) -> None:
+    """Runs go to the store in batches bounded by points and by time spent reading."""
+    monkeypatch.setattr(_common, "_BATCH_POINTS", points)
+    monkeypatch.setattr(_common, "_BATCH_SECONDS", seconds)
+    mlruns(tmp_path / "mlruns", 6, 100)  # 200 points a run
+    store = CountingStore()
+    report = import_mlflow(tmp_path / "mlruns", store=store)
+    assert report.ok
+    assert store.calls == calls
+    assert [entry["version"] for entry in report.imported] == [1, 2, 3, 4, 5, 6]
+    assert store.latest_version("held") == 6
