@@ -2,7 +2,8 @@
 
 Each writer script in ``tests/import_writers/`` logs runs with the tool's own library
 and saves what it logged (or what the tool reads back) as JSON, which the tests
-compare the imported versions with.
+compare the imported versions with. :func:`mlruns` lays out a plain file store by hand,
+for the tests of how an import reads and stores runs rather than of what it reads.
 """
 
 from __future__ import annotations
@@ -64,3 +65,30 @@ def tree_digest(root: Path) -> dict[str, tuple[str, int]]:
         else:
             found[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mode)
     return found
+
+
+def mlruns(root: Path, runs: int, steps: int) -> Path:
+    """A file store of ``runs`` finished runs, two metrics of ``steps`` points each.
+
+    Laid out as MLflow's file store lays out runs: a hand-made copy, for the tests of
+    how an import reads and stores runs (MLflow would take long to log as many).
+    """
+    experiment = root / "1"
+    experiment.mkdir(parents=True)
+    (experiment / "meta.yaml").write_text(
+        "artifact_location: file:///nowhere\nexperiment_id: '1'\n"
+        "lifecycle_stage: active\nname: held\n"
+    )
+    for number in range(runs):
+        run_id = f"a{number:031x}"
+        folder = experiment / run_id
+        (folder / "metrics").mkdir(parents=True)
+        (folder / "meta.yaml").write_text(
+            f"artifact_uri: file:///nowhere\nend_time: {1_700_000_100_000 + number}\n"
+            f"experiment_id: '1'\nlifecycle_stage: active\nrun_id: {run_id}\n"
+            f"run_uuid: {run_id}\nstart_time: {1_700_000_000_000 + number}\nstatus: 3\n"
+        )
+        for metric in ("loss", "acc"):
+            lines = (f"{1_700_000_000_000 + s * 10} {(number + s) / 7} {s}\n" for s in range(steps))
+            (folder / "metrics" / metric).write_text("".join(lines))
+    return experiment

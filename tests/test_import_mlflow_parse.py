@@ -31,7 +31,7 @@ from experiment_manager.importers._mlflow_files import (
 )
 from experiment_manager.stores.memory import MemoryStore
 from tests import _frameworks
-from tests._import_sources import require, write_source
+from tests._import_sources import mlruns, require, write_source
 
 
 def bits(value: float) -> bytes:
@@ -263,33 +263,6 @@ def test_key_files_walk_sub_folders_like_os_walk(tmp_path: Path) -> None:
     assert list(found.items()) == list(expected.items())
     assert list(found) == ["a", "loss", "train/acc", "train/b", "train/z/deep", "val/loss"]
     assert _key_files(tmp_path / "missing") == {}
-
-
-def mlruns(root: Path, runs: int, steps: int) -> Path:
-    """A file store of ``runs`` finished runs, two metrics of ``steps`` points each.
-
-    Laid out as MLflow's file store lays out runs (a hand-made copy: these tests are
-    about how much is read at once, and MLflow would take minutes to log as many).
-    """
-    experiment = root / "1"
-    experiment.mkdir(parents=True)
-    (experiment / "meta.yaml").write_text(
-        "artifact_location: file:///nowhere\nexperiment_id: '1'\n"
-        "lifecycle_stage: active\nname: held\n"
-    )
-    for number in range(runs):
-        run_id = f"a{number:031x}"
-        folder = experiment / run_id
-        (folder / "metrics").mkdir(parents=True)
-        (folder / "meta.yaml").write_text(
-            f"artifact_uri: file:///nowhere\nend_time: {1_700_000_100_000 + number}\n"
-            f"experiment_id: '1'\nlifecycle_stage: active\nrun_id: {run_id}\n"
-            f"run_uuid: {run_id}\nstart_time: {1_700_000_000_000 + number}\nstatus: 3\n"
-        )
-        for metric in ("loss", "acc"):
-            lines = (f"{1_700_000_000_000 + s * 10} {(number + s) / 7} {s}\n" for s in range(steps))
-            (folder / "metrics" / metric).write_text("".join(lines))
-    return experiment
 
 
 def test_an_import_holds_one_runs_points_at_a_time(tmp_path: Path) -> None:
