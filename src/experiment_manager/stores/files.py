@@ -328,7 +328,9 @@ class FileStore(Store):
         Each record is encoded and summarised as it comes, and only its encoded
         bytes and summary are kept, so a caller that produces records lazily (an
         import) has one version's points in memory at a time, and each is handled
-        while it is still in the processor's cache.
+        while it is still in the processor's cache. The experiment's lock is held
+        while the records are read; an error they raise reaches the caller as it
+        was raised, and none of them is stored.
 
         Raises:
             CorruptHistoryError: The history cannot be parsed; it is left as it is.
