@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,14 @@ def tree(root: Path) -> dict[str, bytes | None]:
         for name in files:
             found[(base / name).relative_to(root).as_posix()] = (base / name).read_bytes()
     return found
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds, naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out{': ' + what if what else ''}"
+        time.sleep(0.02)
 
 
 def write_script(folder: Path, name: str, code: str) -> Path:

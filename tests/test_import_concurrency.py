@@ -20,7 +20,7 @@ import pytest
 from experiment_manager import ExperimentManager
 from experiment_manager.importers import _common, import_mlflow
 from tests._import_sources import mlruns
-from tests._util import files_only, write_script
+from tests._util import files_only, wait_until, write_script
 
 pytestmark = [pytest.mark.usefixtures("each_store"), files_only]
 
@@ -50,13 +50,6 @@ import_mlflow(sys.argv[1], sys.argv[2], experiment_id="shared", progress=progres
 """
 
 
-def wait_for(path: Path, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.05)
-
-
 def test_a_writer_of_the_same_id_waits_for_the_batch_being_read(
     tmp_path: Path, log_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,7 +65,7 @@ def test_a_writer_of_the_same_id_waits_for_the_batch_being_read(
             children.append(
                 subprocess.Popen([sys.executable, str(script), str(log_dir), str(marker)])
             )
-            wait_for(marker)
+            wait_until(marker.exists, 60.0, f"{marker} did not appear")
             time.sleep(1.0)  # time enough to take the lock, were it free
             # The other process is still waiting: nothing of its version is there.
             assert ExperimentManager(log_dir).read_history("shared") == []
@@ -97,7 +90,7 @@ def test_an_import_killed_while_reading_a_batch_stores_none_of_it(
     marker = tmp_path / "stalled"
     child = subprocess.Popen([sys.executable, str(script), str(source), str(log_dir), str(marker)])
     try:
-        wait_for(marker)
+        wait_until(marker.exists, 60.0, f"{marker} did not appear")
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=60)

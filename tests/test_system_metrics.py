@@ -15,13 +15,7 @@ import pytest
 from experiment_manager import ExperimentManager, InvalidArgumentError, MissingCheckpointWarning
 from experiment_manager._system_metrics import Probe, SystemSampler, sampling_interval
 from tests._frameworks import require
-
-
-def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from tests._util import wait_until
 
 
 def _system(entry: dict[str, Any]) -> dict[str, list[Any]]:
@@ -60,7 +54,7 @@ def test_cpu_path_for_real_through_the_journal(log_dir: Path) -> None:
     def sampled() -> bool:
         return len(_system(manager.read_history("sys")[0]).get("system/cpu_percent", [])) >= 3
 
-    _wait_for(sampled)  # visible while running: the points are in the journal
+    wait_until(sampled)  # visible while running: the points are in the journal
     # the sampler's own step axis leaves the user's default steps alone
     assert manager.log({"loss": 0.1}) == 3
     manager.end_experiment()
@@ -98,12 +92,12 @@ def test_resume_continues_sample_numbers(log_dir: Path) -> None:
     manager = ExperimentManager(log_dir, system_metrics=0.05, capture_environment=False)
     manager.start_experiment("sys", {}, {})
     manager.log({"loss": 1.0}, step=0)
-    _wait_for(lambda: len(_system(manager.read_history("sys")[0]).get("system/cpu_percent", [])))
+    wait_until(lambda: len(_system(manager.read_history("sys")[0]).get("system/cpu_percent", [])))
     manager.end_experiment()
     before = manager.read_history("sys")[0]["steps"]["system/cpu_percent"]
     manager.resume_experiment("sys")
     assert manager.log({"loss": 0.5}) == 1  # after the user's last step, not the samples'
-    _wait_for(
+    wait_until(
         lambda: len(manager.read_history("sys")[0]["steps"]["system/cpu_percent"]) > len(before)
     )
     manager.end_experiment()
@@ -223,7 +217,7 @@ def test_gpu_path_on_a_fake_nvml(log_dir: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(__import__("sys").modules, "pynvml", fake)
     manager = ExperimentManager(log_dir, system_metrics=0.05, capture_environment=False)
     manager.start_experiment("gpu", {}, {})
-    _wait_for(
+    wait_until(
         lambda: (
             len(manager.read_history("gpu")[0]["metrics"].get("system/gpu/1/temperature_c", []))
             >= 2
@@ -281,7 +275,7 @@ def test_expm_plot_shows_a_system_metric(log_dir: Path, tmp_path: Path) -> None:
     def sampled() -> bool:
         return len(_system(manager.read_history("sys")[0]).get("system/cpu_percent", [])) >= 4
 
-    _wait_for(sampled)
+    wait_until(sampled)
     manager.end_experiment()
     values = manager.read_history("sys")[0]["metrics"]["system/cpu_percent"]
 
